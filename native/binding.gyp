@@ -1,0 +1,32 @@
+{
+  "target_defaults": {
+    "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wmissing-prototypes",
+               "-Wformat=2", "-Wno-unused-parameter", "-O2", "-fstack-protector-strong",
+               "-D_FORTIFY_SOURCE=2"],
+    "cflags": ["-D_GNU_SOURCE"],
+    "cflags!": ["-fno-exceptions"]
+  },
+  "targets": [
+    {
+      "target_name": "mdocker-init",
+      "type": "executable",
+      "sources": ["src/launcher/main.c", "src/launcher/run.c", "src/launcher/exec.c",
+                  "src/launcher/mounts.c", "src/launcher/proc.c", "src/launcher/security.c",
+                  "src/launcher/error.c"],
+      "libraries": ["-lseccomp"]
+    },
+    {
+      "target_name": "mdocker-probe",
+      "type": "executable",
+      "sources": ["src/probe/probe.c"],
+      "ldflags": ["-static"]
+    },
+    {
+      "target_name": "mdocker_native",
+      "sources": ["src/addon/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+            "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
+    }
+  ]
+}

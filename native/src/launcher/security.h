@@ -1,0 +1,36 @@
+/* What the launcher applies to a container's process before exec: masked and read-only
+ * /proc paths, rlimits, the capability bounding set, no_new_privs and a seccomp filter.
+ * Used by both `run` (the container's init) and `exec` (a process joining it). The
+ * defaults are the safe ones; each can be named on the command line. */
+#ifndef MD_SECURITY_H
+#define MD_SECURITY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct md_security
+{
+  int no_new_privs;        /* default 1 */
+  uint64_t cap_keep;       /* bounding/effective/permitted set kept, bit N = capability N */
+  int seccomp;             /* default 1: Docker's default profile semantics */
+  unsigned long nofile;    /* RLIMIT_NOFILE, default 1024 */
+  int mask_paths;          /* default 1: runc's masked and read-only /proc paths */
+};
+
+void md_security_defaults (struct md_security *sec);
+
+/* Parses one launcher option ("--cap-add", "--seccomp", ...) with its value (NULL when it
+ * takes none). Returns 1 when consumed, 0 when not a security option, -1 on error. */
+int md_security_parse_option (struct md_security *sec, const char *opt, const char *value, md_error_t *err);
+
+/* Called in the container's mount namespace after pivot_root (cwd = new /), with /proc
+ * and /sys mounted: masks and remounts read-only what runc does. */
+int md_security_mask_paths (const struct md_security *sec, md_error_t *err);
+
+/* Called last before execve: rlimits, capabilities, no_new_privs, seccomp. Keeps fd
+ * error_fd open (it is O_CLOEXEC) so a failure can still be reported. */
+int md_security_apply (const struct md_security *sec, md_error_t *err);
+
+#endif

@@ -1,0 +1,135 @@
+/**
+ * The wire protocol between the playground server and the browser: REST bodies,
+ * WebSocket frames. web/ imports these types (type-only: no runtime code here), so a
+ * change to the protocol is a compile error on both sides.
+ */
+
+export type ContainerState = 'created' | 'running' | 'exited' | 'removed';
+
+/** Why a container stopped, as told to its owner. */
+export type ExitReason =
+  | 'exited' // its init exited on its own
+  | 'killed' // a signal from outside (mdocker kill, DELETE)
+  | 'oom' // the kernel's OOM killer ended its init
+  | 'idle' // no client attached for longer than the idle timeout
+  | 'lifetime' // it reached the maximum lifetime
+  | 'shutdown' // the server is stopping
+  | 'launch-failed'; // mdocker-init reported a runtime failure
+
+export interface LimitsJson {
+  memoryBytes: number | null;
+  cpus: number | null;
+  pidsLimit: number | null;
+}
+
+export interface CreateContainerBody {
+  image?: string;
+  hostname?: string;
+  /** bytes, or docker-style: "64m", "1g" */
+  memory?: number | string;
+  cpus?: number | string;
+  pidsLimit?: number;
+  cmd?: string[];
+}
+
+export type UpdateContainerBody = Partial<Pick<CreateContainerBody, 'memory' | 'cpus' | 'pidsLimit'>>;
+
+export interface TerminalJson {
+  id: number; // 0 is the container's init
+  containerId: string;
+  cmd: string[];
+  cols: number;
+  rows: number;
+  state: 'running' | 'exited';
+  exitCode: number | null;
+  clients: number;
+}
+
+export interface ContainerJson {
+  id: string;
+  name: string;
+  image: string;
+  hostname: string;
+  cmd: string[];
+  state: ContainerState;
+  limits: LimitsJson;
+  initPid: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  exitReason: ExitReason | null;
+  terminals: TerminalJson[];
+}
+
+export interface ExecBody {
+  cmd: string[];
+  timeoutMs?: number;
+}
+
+export interface ExecResultJson {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export type NamespaceType = 'pid' | 'uts' | 'mnt' | 'ipc' | 'net' | 'cgroup' | 'user';
+
+export interface InspectJson {
+  id: string;
+  namespaces: { type: NamespaceType; host: number; container: number; isolated: boolean }[];
+  processes: { hostPid: number; containerPid: number; user: string; command: string }[];
+  hostname: { host: string; container: string };
+}
+
+export interface ImageJson {
+  name: string;
+  sizeBytes: number;
+}
+
+export interface ErrorJson {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+/** One stats sample, taken at 1 Hz from the container's cgroup files. */
+export interface StatsSample {
+  t: number; // epoch ms
+  cpuPercent: number; // of one core: 150 means one and a half cores busy
+  cpuUsageUsec: number;
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  pids: number;
+  pidsLimit: number | null;
+  oomKills: number; // cumulative
+  pidsLimitHits: number; // cumulative (pids.events max)
+  cpuThrottledPeriods: number; // cumulative
+  cpuThrottledUsec: number; // cumulative
+}
+
+// ---- WebSocket /api/containers/:id/terminals/:tid ----
+// Binary frames: terminal bytes, both ways. Text frames: these JSON messages.
+
+export type TerminalClientMessage =
+  | { type: 'resize'; cols: number; rows: number }
+  /** The client has processed (written to xterm) this many more bytes of output. */
+  | { type: 'ack'; bytes: number };
+
+export type TerminalServerMessage =
+  /** First message after attach; a binary frame with the serialized screen follows,
+   * then the live stream. The client resets its terminal before writing the screen. */
+  | { type: 'attached'; terminal: TerminalJson; cols: number; rows: number }
+  | { type: 'exit'; exitCode: number | null; reason: ExitReason | null }
+  | { type: 'error'; code: string; message: string };
+
+// ---- WebSocket /api/stats ----
+export type StatsServerMessage =
+  | { type: 'history'; containerId: string; samples: StatsSample[] }
+  | { type: 'sample'; containerId: string; sample: StatsSample }
+  | { type: 'container'; container: ContainerJson };
+
+/** Flow control: the server pauses a terminal while any attached client has more than
+ * HIGH unacknowledged bytes, and resumes it below LOW. Clients ack every ACK_EVERY. */
+export const FLOW_HIGH_WATER_BYTES = 512 * 1024;
+export const FLOW_LOW_WATER_BYTES = 128 * 1024;
+export const FLOW_ACK_EVERY_BYTES = 32 * 1024;
