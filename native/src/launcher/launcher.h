@@ -31,6 +31,8 @@ struct md_opts
   int error_fd;
   const char *pid_file;
   const char *exit_file;
+  const char *cleanup_dir; /* removed (recursively) after the container is gone: --rm */
+  int die_with_parent;
   pid_t target_pid; /* exec */
   char **argv;      /* the command */
   struct md_security sec;
@@ -46,6 +48,7 @@ int md_loopback_up (md_error_t *err);
 /* proc.c */
 int md_join_cgroups (const struct md_opts *opts, pid_t pid, md_error_t *err);
 void md_remove_cgroups (const struct md_opts *opts);
+void md_remove_tree (const char *dir);
 int md_write_file_atomic (const char *path, const char *content, md_error_t *err);
 int md_give_up_tty (md_error_t *err);
 int md_block_forwarded_signals (sigset_t *old_mask, md_error_t *err);

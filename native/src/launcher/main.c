@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -16,7 +17,8 @@ usage (FILE *out)
   fputs ("usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
          "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
          "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
-         "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH\n"
+         "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
+         "         --die-with-parent\n"
          "         --cap-add CAP --cap-drop CAP --seccomp default|unconfined --no-new-privs 0|1 --nofile N\n"
          "see native/README.md\n",
          out);
@@ -37,7 +39,7 @@ parse_ull (const char *s, unsigned long long *out)
 static int
 is_flag (const char *opt)
 {
-  return strcmp (opt, "--tty") == 0;
+  return strcmp (opt, "--tty") == 0 || strcmp (opt, "--die-with-parent") == 0;
 }
 
 static int
@@ -61,7 +63,10 @@ parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         break;
       if (is_flag (opt))
         {
-          opts->tty = 1;
+          if (strcmp (opt, "--tty") == 0)
+            opts->tty = 1;
+          else
+            opts->die_with_parent = 1;
           continue;
         }
       if (i + 1 >= argc)
@@ -90,6 +95,8 @@ parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         opts->pid_file = val;
       else if (strcmp (opt, "--exit-file") == 0)
         opts->exit_file = val;
+      else if (strcmp (opt, "--cleanup-dir") == 0)
+        opts->cleanup_dir = val;
       else if (strcmp (opt, "--layer-size") == 0)
         {
           if (parse_ull (val, &n) < 0 || n < 1024 * 1024)
@@ -208,6 +215,15 @@ main (int argc, char **argv)
       md_make_error_code (&err, "NOT_ROOT", "mdocker-init must run as root");
       md_report_error (&err, opts.error_fd, opts.error_fd < 0);
       return 125;
+    }
+
+  /* As bwrap's --die-with-parent: the server or CLI that started us may die by
+   * SIGKILL; its containers must not live on unowned. */
+  if (opts.die_with_parent)
+    {
+      pid_t parent = getppid ();
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid () != parent || parent == 1)
+        return 125;
     }
 
   ret = strcmp (verb, "run") == 0 ? md_run (&opts, &err) : md_exec (&opts, &err);

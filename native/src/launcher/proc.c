@@ -2,6 +2,7 @@
  * forwarding, the child's last steps before execve. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -63,6 +64,26 @@ md_remove_cgroups (const struct md_opts *opts)
           break;
         nanosleep (&pause, NULL);
       }
+}
+
+static int
+remove_entry (const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+  (void) st;
+  (void) ftw;
+  if (type == FTW_DP)
+    rmdir (path);
+  else
+    unlink (path);
+  return 0;
+}
+
+/* The container's state directory, for --rm: its layer dir holds nothing on the host
+ * (the tmpfs was in the container's mount namespace), so this removes plain files. */
+void
+md_remove_tree (const char *dir)
+{
+  nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 int

@@ -112,6 +112,8 @@ md_run (const struct md_opts *opts, md_error_t *err)
       snprintf (buf, sizeof (buf), "{\"exitCode\":%d}\n", code);
       md_write_file_atomic (opts->exit_file, buf, &ignored);
     }
+  if (opts->cleanup_dir)
+    md_remove_tree (opts->cleanup_dir);
   return code;
 
 fail:

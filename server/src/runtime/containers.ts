@@ -1,0 +1,373 @@
+/**
+ * The runtime: containers as a state machine (created → running → exited → removed)
+ * over the state store, the cgroup driver and the launcher. The CLI and the server both
+ * drive containers through this class; they spawn the launcher themselves (the CLI with
+ * its own stdio or a pty, the server with node-pty) from the command it returns.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MdockerError } from './errors.js';
+import { detectCgroupDriver } from './cgroups/detect.js';
+import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
+import { resolveImage } from './images.js';
+import { execCommand, runCommand, type LaunchCommand } from './launcher.js';
+import { assertLauncherBuilt, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
+import { StateStore, type ContainerRecord } from './state.js';
+import type { Limits } from './units.js';
+
+export type { ContainerRecord } from './state.js';
+export type ContainerStatus = 'created' | 'running' | 'exited';
+export type ContainerView = ContainerRecord & { status: ContainerStatus };
+
+export interface CreateOptions {
+  image?: string;
+  /** A plain directory run read-write, as the original mdocker did (instead of image). */
+  rootfs?: string;
+  name?: string;
+  hostname?: string;
+  cmd: string[];
+  env?: string[];
+  workdir?: string;
+  tty: boolean;
+  limits: Limits;
+  cgroupParent?: string;
+  autoRemove?: boolean;
+  /** The container dies with the process that spawns the launcher. */
+  dieWithParent?: boolean;
+  layerSizeBytes?: number;
+}
+
+export interface PreparedContainer extends LaunchCommand {
+  record: ContainerRecord;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  tty: boolean;
+  env?: string[];
+  workdir?: string;
+  dieWithParent?: boolean;
+  errorFile?: string;
+}
+
+export interface LaunchError {
+  code: string;
+  message: string;
+}
+
+export const DEFAULT_IMAGE = 'busybox';
+export const DEFAULT_CMD = ['/bin/sh'];
+export const DEFAULT_LAYER_SIZE_BYTES = 256 * 1024 * 1024;
+/** A container record with no launcher this long after creation was never started. */
+const UNSTARTED_GRACE_MS = 60_000;
+
+export interface RuntimeOptions {
+  stateRoot?: string;
+  cgroups?: CgroupDriver;
+  imagesDir?: string;
+}
+
+export class Runtime {
+  readonly state: StateStore;
+  readonly cgroups: CgroupDriver;
+  private readonly imagesDir: string | undefined;
+
+  private constructor(state: StateStore, cgroups: CgroupDriver, imagesDir: string | undefined) {
+    this.state = state;
+    this.cgroups = cgroups;
+    this.imagesDir = imagesDir;
+  }
+
+  static async open(opts: RuntimeOptions = {}): Promise<Runtime> {
+    if (process.getuid?.() !== 0) {
+      throw new MdockerError('NOT_ROOT', 'mdocker needs root: namespaces, cgroups and mounts are root-only (try sudo)');
+    }
+    assertLauncherBuilt();
+    return new Runtime(new StateStore(opts.stateRoot), opts.cgroups ?? detectCgroupDriver(), opts.imagesDir);
+  }
+
+  async create(opts: CreateOptions): Promise<PreparedContainer> {
+    if (opts.cmd.length === 0) throw new MdockerError('INVALID_ARGUMENT', 'missing command');
+    let imagePath: string | null = null;
+    let rootfs: string | null = null;
+    if (opts.rootfs !== undefined) {
+      if (!existsSync(opts.rootfs) || !statSync(opts.rootfs).isDirectory()) {
+        throw new MdockerError('NOT_FOUND', `rootfs ${opts.rootfs} is not a directory`);
+      }
+      rootfs = opts.rootfs;
+    } else {
+      imagePath = (await resolveImage(opts.image ?? DEFAULT_IMAGE, { imagesDir: this.imagesDir })).path;
+    }
+    await assertOverlayfs(imagePath !== null);
+
+    const id = randomBytes(16).toString('hex');
+    const record: ContainerRecord = {
+      id,
+      name: opts.name ?? `mdocker-${id.slice(0, 8)}`,
+      image: rootfs === null ? (opts.image ?? DEFAULT_IMAGE) : null,
+      rootfs,
+      hostname: opts.hostname ?? id.slice(0, 12),
+      cmd: opts.cmd,
+      env: opts.env ?? [],
+      workdir: opts.workdir ?? '/',
+      tty: opts.tty,
+      limits: opts.limits,
+      cgroupPaths: [],
+      autoRemove: opts.autoRemove ?? false,
+      owner: opts.dieWithParent ? refOf(process.pid) : null,
+      createdAt: new Date().toISOString(),
+      launcher: null,
+      init: null,
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+    };
+    await this.state.createDir(record);
+    let handle: CgroupHandle | null = null;
+    try {
+      handle = await this.cgroups.create(id, opts.limits, opts.cgroupParent);
+      record.cgroupPaths = handle.paths;
+      await this.state.write(record);
+    } catch (err) {
+      if (handle) await this.cgroups.remove(handle).catch(() => undefined);
+      await this.state.remove(record);
+      throw err;
+    }
+    const command = runCommand({
+      id,
+      hostname: record.hostname,
+      imagePath,
+      rootfs,
+      layerDir: this.state.file(id, 'layer'),
+      layerSizeBytes: opts.layerSizeBytes ?? DEFAULT_LAYER_SIZE_BYTES,
+      cgroupPaths: record.cgroupPaths,
+      env: record.env,
+      workdir: record.workdir,
+      tty: record.tty,
+      pidFile: this.state.file(id, 'init.pid'),
+      errorFile: this.state.file(id, 'error.json'),
+      exitFile: this.state.file(id, 'exit.json'),
+      // A detached --rm container is cleaned up by its launcher: nobody else waits for it.
+      cleanupDir: record.autoRemove && !opts.dieWithParent ? this.state.dir(id) : null,
+      dieWithParent: opts.dieWithParent ?? false,
+      cmd: record.cmd,
+    });
+    return { record, ...command };
+  }
+
+  /**
+   * Records the launcher's pid and waits (bounded) until its init is placed in its
+   * cgroups (the pid file) or the launcher has exited.
+   */
+  async started(id: string, launcherPid: number, timeoutMs = 10_000): Promise<ContainerRecord> {
+    const record = await this.mustRead(id);
+    record.launcher = refOf(launcherPid);
+    record.startedAt = new Date().toISOString();
+    await this.state.write(record);
+    const deadline = Date.now() + timeoutMs;
+    for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 20)) {
+      const text = await this.state.readText(id, 'init.pid');
+      if (text?.endsWith('\n')) {
+        record.init = refOf(Number.parseInt(text, 10));
+        await this.state.write(record);
+        return record;
+      }
+      if (!isAlive(record.launcher)) break;
+      await sleep(delayMs);
+    }
+    return record;
+  }
+
+  /** Records the exit; the launcher's own failure (125) comes back as a LaunchError. */
+  async exited(id: string, launcherExitCode: number): Promise<{ record: ContainerRecord; error: LaunchError | null }> {
+    const record = await this.mustRead(id);
+    record.exitCode = launcherExitCode;
+    record.finishedAt = new Date().toISOString();
+    const error = await this.launchError(id, launcherExitCode);
+    await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
+    await this.state.write(record);
+    if (record.autoRemove) await this.state.remove(record);
+    return { record, error };
+  }
+
+  async launchError(id: string, exitCode: number): Promise<LaunchError | null> {
+    if (exitCode !== 125 && exitCode !== 126 && exitCode !== 127) return null;
+    const text = await this.state.readText(id, 'error.json');
+    if (!text?.trim()) return exitCode === 125 ? { code: 'LAUNCH_FAILED', message: 'the launcher failed' } : null;
+    try {
+      const parsed = JSON.parse(text.trim().split('\n')[0] ?? '') as { code?: string; message?: string };
+      return { code: parsed.code ?? 'LAUNCH_FAILED', message: parsed.message ?? text.trim() };
+    } catch {
+      return { code: 'LAUNCH_FAILED', message: text.trim() };
+    }
+  }
+
+  async execCommand(idOrName: string, opts: ExecOptions): Promise<LaunchCommand> {
+    const record = await this.get(idOrName);
+    if (record.status !== 'running' || !record.init) {
+      throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
+    }
+    return execCommand({
+      initPid: record.init.pid,
+      cgroupPaths: record.cgroupPaths,
+      env: opts.env ?? record.env,
+      workdir: opts.workdir ?? null,
+      tty: opts.tty,
+      pidFile: null,
+      errorFile: opts.errorFile ?? null,
+      dieWithParent: opts.dieWithParent ?? false,
+      cmd: opts.cmd,
+    });
+  }
+
+  /** Sends signal to the container's init (docker kill: SIGKILL by default). */
+  async kill(idOrName: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const record = await this.get(idOrName);
+    if (record.status !== 'running' || !record.init) {
+      throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
+    }
+    if (!signalProcess(record.init, signal)) {
+      throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
+    }
+  }
+
+  /**
+   * Removes the container: kills it if running (force), waits for its launcher to go,
+   * removes its cgroup and state. Resolves after the cgroup is gone.
+   */
+  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+    const record = await this.get(idOrName);
+    if (record.status === 'running' && !opts.force) {
+      throw new MdockerError(
+        'CONFLICT',
+        `container ${record.id.slice(0, 12)} is running: kill it first or remove it with force (rm -f)`,
+      );
+    }
+    await this.stopProcesses(record);
+    await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
+    await this.state.remove(record);
+  }
+
+  /** Kills the init (and so the PID namespace), then the launcher if it lingers. */
+  private async stopProcesses(record: ContainerRecord): Promise<void> {
+    if (record.init) signalProcess(record.init, 'SIGKILL');
+    const deadline = Date.now() + 5_000;
+    while (record.launcher && isAlive(record.launcher) && Date.now() < deadline) await sleep(5);
+    if (record.launcher && isAlive(record.launcher)) signalProcess(record.launcher, 'SIGKILL');
+    // Anything still in the cgroup is the container's own (its init died, so the kernel
+    // is killing it already); make sure.
+    const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
+    for (const pid of await this.cgroups.procs(handle).catch(() => [])) {
+      const ref = refOf(pid);
+      if (ref) signalProcess(ref, 'SIGKILL');
+    }
+  }
+
+  async update(idOrName: string, limits: Partial<Limits>): Promise<ContainerView> {
+    const record = await this.get(idOrName);
+    if (record.status !== 'running') {
+      throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
+    }
+    await this.cgroups.update(this.cgroups.handleFromPaths(record.id, record.cgroupPaths), limits);
+    const fresh = await this.mustRead(record.id);
+    fresh.limits = { ...fresh.limits, ...limits };
+    await this.state.write(fresh);
+    return { ...fresh, status: record.status };
+  }
+
+  async stats(idOrName: string): Promise<CgroupStats> {
+    const record = await this.get(idOrName);
+    if (record.status !== 'running') {
+      throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
+    }
+    return this.cgroups.stats(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
+  }
+
+  async procs(idOrName: string): Promise<number[]> {
+    const record = await this.get(idOrName);
+    return this.cgroups.procs(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
+  }
+
+  async get(idOrName: string): Promise<ContainerView> {
+    const id = await this.state.resolve(idOrName);
+    return this.view(await this.mustRead(id));
+  }
+
+  async list(): Promise<ContainerView[]> {
+    const records = await this.state.readAll();
+    const views = await Promise.all(records.map((r) => this.view(r)));
+    return views.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  /**
+   * Cleans up after whoever crashed: containers whose launcher is gone get their cgroups
+   * removed (and, if --rm or owned by a dead server/CLI, their state); containers whose
+   * owner died are killed first. Returns the ids it removed entirely.
+   */
+  async reapLeftovers(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const record of await this.state.readAll()) {
+      const ownerGone = record.owner !== null && !isAlive(record.owner);
+      const launcherGone = record.launcher !== null && !isAlive(record.launcher);
+      const neverStarted =
+        record.launcher === null && Date.now() - Date.parse(record.createdAt) > UNSTARTED_GRACE_MS;
+      if (!ownerGone && !launcherGone && !neverStarted) continue;
+      if (ownerGone) await this.stopProcesses(record);
+      const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
+      await this.cgroups.remove(handle).catch(() => undefined);
+      if (record.autoRemove || ownerGone || neverStarted) {
+        await this.state.remove(record);
+        removed.push(record.id);
+      } else if (record.exitCode === null) {
+        const view = await this.view(record);
+        record.exitCode = view.exitCode;
+        record.finishedAt = record.finishedAt ?? new Date().toISOString();
+        await this.state.write(record);
+      }
+    }
+    return removed;
+  }
+
+  private async mustRead(id: string): Promise<ContainerRecord> {
+    const record = await this.state.read(id);
+    if (!record) throw new MdockerError('NOT_FOUND', `no such container: ${id}`);
+    return record;
+  }
+
+  private async view(record: ContainerRecord): Promise<ContainerView> {
+    if (record.exitCode !== null) return { ...record, status: 'exited' };
+    if (record.launcher === null) return { ...record, status: 'created' };
+    if (isAlive(record.launcher)) return { ...record, status: 'running' };
+    // The launcher is gone and nobody recorded the exit: the launcher's exit file knows
+    // it, unless the launcher itself was killed (then the container died with it).
+    const text = await this.state.readText(record.id, 'exit.json');
+    let exitCode = 137;
+    if (text) {
+      try {
+        exitCode = (JSON.parse(text) as { exitCode: number }).exitCode;
+      } catch {
+        // a torn write cannot happen (rename), but a hand-edited file can
+      }
+    }
+    return { ...record, exitCode, status: 'exited' };
+  }
+}
+
+let overlayChecked = false;
+async function assertOverlayfs(needed: boolean): Promise<void> {
+  if (!needed || overlayChecked) return;
+  const { readFile } = await import('node:fs/promises');
+  const filesystems = await readFile('/proc/filesystems', 'utf8');
+  // The module may be loadable though not loaded yet; the kernel loads it on first mount
+  // where it can, and the launcher reports UNSUPPORTED where it cannot.
+  if (!/\toverlay$/m.test(filesystems) && !existsSync('/sys/module/overlay')) {
+    const modules = `/lib/modules/${(await import('node:os')).release()}`;
+    if (!existsSync(modules)) {
+      throw new MdockerError('UNSUPPORTED', 'this kernel has no overlayfs: run with --rootfs DIR, or load it (modprobe overlay)');
+    }
+  }
+  overlayChecked = true;
+}
+
+export type { ProcessRef };

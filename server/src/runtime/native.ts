@@ -1,0 +1,67 @@
+/**
+ * The one place that loads the native addon and names the launcher's path (as
+ * node-pty loads its pty.node in one module). Everything else imports from here.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants as osConstants } from 'node:os';
+import { MdockerError } from './errors.js';
+import type { MdockerNativeAddon } from './native-addon.js';
+
+// server/dist/src/runtime/native.js → the repository root is four levels up.
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+const releaseDir = resolve(repoRoot, 'native/build/Release');
+
+export const launcherPath = process.env.MDOCKER_INIT ?? resolve(releaseDir, 'mdocker-init');
+export const probePath = resolve(releaseDir, 'mdocker-probe');
+
+let addon: MdockerNativeAddon | undefined;
+
+function load(): MdockerNativeAddon {
+  if (addon) return addon;
+  const path = resolve(releaseDir, 'mdocker_native.node');
+  if (!existsSync(path)) {
+    throw new MdockerError('UNSUPPORTED', `native addon missing at ${path}: run npm install (it builds native/)`);
+  }
+  addon = createRequire(import.meta.url)(path) as MdockerNativeAddon;
+  return addon;
+}
+
+export function assertLauncherBuilt(): void {
+  if (!existsSync(launcherPath)) {
+    throw new MdockerError('UNSUPPORTED', `launcher missing at ${launcherPath}: run npm install (it builds native/)`);
+  }
+}
+
+/** A process named by pid and start time: a pid alone can be reused. */
+export interface ProcessRef {
+  pid: number;
+  startTime: number;
+}
+
+export function processStartTime(pid: number): number | null {
+  return load().startTime(pid);
+}
+
+export function refOf(pid: number): ProcessRef | null {
+  const startTime = processStartTime(pid);
+  return startTime === null ? null : { pid, startTime };
+}
+
+export function isAlive(ref: ProcessRef | null): boolean {
+  return ref !== null && processStartTime(ref.pid) === ref.startTime;
+}
+
+export function signalNumber(signal: NodeJS.Signals | number): number {
+  if (typeof signal === 'number') return signal;
+  const n = (osConstants.signals as Record<string, number | undefined>)[signal];
+  if (n === undefined) throw new MdockerError('INVALID_ARGUMENT', `unknown signal ${signal}`);
+  return n;
+}
+
+/** Signals the process if it is still the one we started; false when it is gone. */
+export function signalProcess(ref: ProcessRef, signal: NodeJS.Signals | number): boolean {
+  return load().signalProcess(ref.pid, ref.startTime, signalNumber(signal));
+}

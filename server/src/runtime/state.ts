@@ -1,0 +1,171 @@
+/**
+ * Container state on disk: one directory per container under /run/mdocker (tmpfs on
+ * most hosts: a reboot forgets containers, as it kills them), so `mdocker ps` in one
+ * shell sees what `mdocker run` started in another, and a crashed server's leftovers
+ * are found at its next start.
+ *
+ *   /run/mdocker/<id>/state.json   the record (written atomically)
+ *   /run/mdocker/<id>/layer/       the launcher mounts the writable layer's tmpfs here,
+ *                                  inside the container's mount namespace only
+ *   /run/mdocker/<id>/init.pid     the init's host pid, written by the launcher
+ *   /run/mdocker/<id>/error.json   the launcher's JSON error line, if it failed
+ *   /run/mdocker/<id>/exit.json    the exit code, written by the launcher
+ *   /run/mdocker/names/<name>      symlink to ../<id>: names are unique
+ */
+import { mkdir, readFile, readdir, rename, rm, symlink, unlink, writeFile, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MdockerError } from './errors.js';
+import type { Limits } from './units.js';
+import type { ProcessRef } from './native.js';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  image: string | null;
+  rootfs: string | null;
+  hostname: string;
+  cmd: string[];
+  env: string[];
+  workdir: string;
+  tty: boolean;
+  limits: Limits;
+  cgroupPaths: string[];
+  /** Removed with all its state when it ends (docker run --rm; every playground container). */
+  autoRemove: boolean;
+  /** Who started it: its containers die with it (the launcher's --die-with-parent). */
+  owner: ProcessRef | null;
+  createdAt: string;
+  launcher: ProcessRef | null;
+  init: ProcessRef | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+}
+
+export const ID_PATTERN = /^[0-9a-f]{32}$/;
+
+export class StateStore {
+  readonly root: string;
+
+  constructor(root: string = process.env.MDOCKER_STATE_ROOT ?? '/run/mdocker') {
+    this.root = root;
+  }
+
+  dir(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new MdockerError('INVALID_ARGUMENT', `invalid container id ${JSON.stringify(id)}`);
+    return join(this.root, id);
+  }
+
+  file(id: string, name: 'state.json' | 'init.pid' | 'error.json' | 'exit.json' | 'layer' | 'output.log'): string {
+    return join(this.dir(id), name);
+  }
+
+  /** Makes the container's directory and reserves its name; CONFLICT if the name is taken. */
+  async createDir(record: ContainerRecord): Promise<void> {
+    await mkdir(join(this.root, 'names'), { recursive: true, mode: 0o700 });
+    await mkdir(this.dir(record.id), { mode: 0o700 });
+    await mkdir(this.file(record.id, 'layer'), { mode: 0o700 });
+    try {
+      await this.reserveName(record.name, record.id);
+      await this.write(record);
+    } catch (err) {
+      await rm(this.dir(record.id), { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private async reserveName(name: string, id: string): Promise<void> {
+    const link = join(this.root, 'names', name);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await symlink(`../${id}`, link);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // A name whose container is gone (removed by a launcher's --cleanup-dir) is free.
+        const holder = await this.nameHolder(name);
+        if (holder !== null) {
+          throw new MdockerError('CONFLICT', `the container name "${name}" is already in use by ${holder.slice(0, 12)}`);
+        }
+        await unlink(link).catch(() => undefined);
+      }
+    }
+    throw new MdockerError('CONFLICT', `the container name "${name}" is already in use`);
+  }
+
+  /** The id holding name, or null when the name is free. */
+  async nameHolder(name: string): Promise<string | null> {
+    try {
+      const target = await readlink(join(this.root, 'names', name));
+      const id = target.replace(/^\.\.\//, '');
+      await stat(join(this.root, id, 'state.json'));
+      return id;
+    } catch {
+      return null;
+    }
+  }
+
+  async write(record: ContainerRecord): Promise<void> {
+    const path = this.file(record.id, 'state.json');
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, path);
+  }
+
+  async read(id: string): Promise<ContainerRecord | null> {
+    try {
+      return JSON.parse(await readFile(this.file(id, 'state.json'), 'utf8')) as ContainerRecord;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || err instanceof SyntaxError) return null;
+      throw err;
+    }
+  }
+
+  async ids(): Promise<string[]> {
+    try {
+      return (await readdir(this.root)).filter((name) => ID_PATTERN.test(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async readAll(): Promise<ContainerRecord[]> {
+    const records = await Promise.all((await this.ids()).map((id) => this.read(id)));
+    return records.filter((r): r is ContainerRecord => r !== null);
+  }
+
+  /** Resolves a full id, a unique id prefix (as docker does) or a name. */
+  async resolve(idOrName: string): Promise<string> {
+    if (ID_PATTERN.test(idOrName) && (await this.read(idOrName))) return idOrName;
+    if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(idOrName)) {
+      const holder = await this.nameHolder(idOrName);
+      if (holder) return holder;
+    }
+    if (/^[0-9a-f]{1,31}$/.test(idOrName)) {
+      const matches = (await this.ids()).filter((id) => id.startsWith(idOrName));
+      if (matches.length === 1 && matches[0]) return matches[0];
+      if (matches.length > 1) throw new MdockerError('CONFLICT', `"${idOrName}" matches ${matches.length} containers: give more of the id`);
+    }
+    throw new MdockerError('NOT_FOUND', `no such container: ${idOrName}`);
+  }
+
+  async readText(id: string, name: 'init.pid' | 'error.json' | 'exit.json'): Promise<string | null> {
+    try {
+      return await readFile(this.file(id, name), 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  async remove(record: ContainerRecord): Promise<void> {
+    const link = join(this.root, 'names', record.name);
+    try {
+      if ((await readlink(link)) === `../${record.id}`) await unlink(link);
+    } catch {
+      // no name link, or another container's: leave it
+    }
+    await rm(this.dir(record.id), { recursive: true, force: true });
+  }
+}
