@@ -128,9 +128,17 @@ setup_dev (int rootfd, const struct md_opts *opts, md_error_t *err)
       || symlink_beneath (rootfd, "/proc/self/fd/1", "dev/stdout", err) < 0
       || symlink_beneath (rootfd, "/proc/self/fd/2", "dev/stderr", err) < 0)
     return -1;
-  /* /dev/console is the container's terminal, as in runc. */
-  if (opts->tty && bind_file_beneath (rootfd, "dev/console", "/proc/self/fd/0", 0, err) < 0)
-    return -1;
+  /* /dev/console is the container's terminal, as in runc. Bound by its path: the fd's
+   * mount belongs to the host's mount namespace, and a bind mount from another
+   * namespace is refused. */
+  if (opts->tty)
+    {
+      char console[PATH_MAX];
+      if (ttyname_r (STDIN_FILENO, console, sizeof (console)) != 0)
+        return md_make_error (err, errno, "ttyname", "cannot find the terminal's path");
+      if (bind_file_beneath (rootfd, "dev/console", console, 0, err) < 0)
+        return -1;
+    }
   return 0;
 }
 

@@ -72,6 +72,7 @@ export class Runtime {
   readonly state: StateStore;
   readonly cgroups: CgroupDriver;
   private readonly imagesDir: string | undefined;
+  private readonly locks = new Map<string, Promise<void>>();
 
   private constructor(state: StateStore, cgroups: CgroupDriver, imagesDir: string | undefined) {
     this.state = state;
@@ -161,32 +162,54 @@ export class Runtime {
    * cgroups (the pid file) or the launcher has exited.
    */
   async started(id: string, launcherPid: number, timeoutMs = 10_000): Promise<ContainerRecord> {
-    const record = await this.mustRead(id);
-    record.launcher = refOf(launcherPid);
-    record.startedAt = new Date().toISOString();
-    await this.state.write(record);
+    const launcher = refOf(launcherPid);
+    let record = await this.modify(id, (r) => {
+      r.launcher = launcher;
+      r.startedAt = new Date().toISOString();
+    });
     const deadline = Date.now() + timeoutMs;
     for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 20)) {
       const text = await this.state.readText(id, 'init.pid');
       if (text?.endsWith('\n')) {
-        record.init = refOf(Number.parseInt(text, 10));
-        await this.state.write(record);
+        const init = refOf(Number.parseInt(text, 10));
+        record = await this.modify(id, (r) => {
+          r.init = init;
+        });
         return record;
       }
-      if (!isAlive(record.launcher)) break;
+      if (!isAlive(launcher)) break;
       await sleep(delayMs);
     }
     return record;
   }
 
+  /** Read-modify-write of a record, one at a time per container in this process. */
+  private async modify(id: string, change: (record: ContainerRecord) => void): Promise<ContainerRecord> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const mine = new Promise<void>((r) => (release = r));
+    const chained = previous.then(() => mine);
+    this.locks.set(id, chained);
+    await previous;
+    try {
+      const record = await this.mustRead(id);
+      change(record);
+      await this.state.write(record);
+      return record;
+    } finally {
+      release();
+      if (this.locks.get(id) === chained) this.locks.delete(id);
+    }
+  }
+
   /** Records the exit; the launcher's own failure (125) comes back as a LaunchError. */
   async exited(id: string, launcherExitCode: number): Promise<{ record: ContainerRecord; error: LaunchError | null }> {
-    const record = await this.mustRead(id);
-    record.exitCode = launcherExitCode;
-    record.finishedAt = new Date().toISOString();
     const error = await this.launchError(id, launcherExitCode);
+    const record = await this.modify(id, (r) => {
+      r.exitCode = launcherExitCode;
+      r.finishedAt = new Date().toISOString();
+    });
     await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
-    await this.state.write(record);
     if (record.autoRemove) await this.state.remove(record);
     return { record, error };
   }
@@ -270,9 +293,9 @@ export class Runtime {
       throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
     }
     await this.cgroups.update(this.cgroups.handleFromPaths(record.id, record.cgroupPaths), limits);
-    const fresh = await this.mustRead(record.id);
-    fresh.limits = { ...fresh.limits, ...limits };
-    await this.state.write(fresh);
+    const fresh = await this.modify(record.id, (r) => {
+      r.limits = { ...r.limits, ...limits };
+    });
     return { ...fresh, status: record.status };
   }
 
@@ -308,6 +331,7 @@ export class Runtime {
   async reapLeftovers(): Promise<string[]> {
     const removed: string[] = [];
     for (const record of await this.state.readAll()) {
+      if (record.exitCode !== null) continue; // finished and cleaned up by its owner
       const ownerGone = record.owner !== null && !isAlive(record.owner);
       const launcherGone = record.launcher !== null && !isAlive(record.launcher);
       const neverStarted =

@@ -42,6 +42,8 @@ export interface ContainerRecord {
   exitCode: number | null;
 }
 
+let tmpCounter = 0;
+
 export const ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export class StateStore {
@@ -107,7 +109,7 @@ export class StateStore {
 
   async write(record: ContainerRecord): Promise<void> {
     const path = this.file(record.id, 'state.json');
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
     await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
     await rename(tmp, path);
   }
