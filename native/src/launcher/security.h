@@ -17,6 +17,16 @@ struct md_security
   int seccomp;             /* default 1: Docker's default profile semantics */
   unsigned long nofile;    /* RLIMIT_NOFILE, default 1024 */
   int mask_paths;          /* default 1: runc's masked and read-only /proc paths */
+
+  /* What --cap-add/--cap-drop said, kept so that their order does not matter (Docker's
+   * rule): cap_keep = (base | cap_add) & ~cap_drop, where base is every capability
+   * after "--cap-add ALL", none after "--cap-drop ALL", else cap_base. cap_keep is
+   * recomputed after each option; read it, not these. */
+  uint64_t cap_base;       /* md_security_defaults' set */
+  uint64_t cap_add;
+  uint64_t cap_drop;
+  int cap_add_all;
+  int cap_drop_all;
 };
 
 void md_security_defaults (struct md_security *sec);
@@ -30,7 +40,9 @@ int md_security_parse_option (struct md_security *sec, const char *opt, const ch
 int md_security_mask_paths (const struct md_security *sec, md_error_t *err);
 
 /* Called last before execve: rlimits, capabilities, no_new_privs, seccomp. Keeps fd
- * error_fd open (it is O_CLOEXEC) so a failure can still be reported. */
+ * error_fd open (it is O_CLOEXEC) so a failure can still be reported. Once it returns,
+ * the seccomp filter is in force: only ordinary calls (write, close, rt_sigaction,
+ * rt_sigprocmask, execve) should follow. */
 int md_security_apply (const struct md_security *sec, md_error_t *err);
 
 #endif

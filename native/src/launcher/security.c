@@ -1,0 +1,992 @@
+/* The container's last line of defence after its namespaces: masked /proc and /sys
+ * paths, rlimits, capabilities, no_new_privs and a seccomp filter. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "security.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define CAP_BIT(c) (UINT64_C (1) << (c))
+
+/* runc's default set (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
+ * SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE), trimmed to what a root
+ * shell in a busybox lesson uses. Kept:
+ *   CHOWN, FOWNER, FSETID  chown/chmod/touch of files root does not own, and chmod u+s
+ *                          keeping its bit: the file-permission lessons. They act only
+ *                          on files the container can already reach.
+ *   DAC_OVERRIDE           root reads and writes any file of its own tree, as learners
+ *                          expect of root; the host stays out of reach (pivot_root).
+ *   SETUID, SETGID         `su bob`, `adduser`: dropping from root to a user.
+ *   KILL                   root signals any process; the PID namespace hides all but the
+ *                          container's own.
+ *   NET_BIND_SERVICE       `httpd -p 80`, `nc -l -p 80`: ports below 1024, in the
+ *                          container's own network namespace.
+ *   SYS_CHROOT             the `chroot` applet, containers' ancestor. The classic
+ *                          chroot escape only leads back to the container's root: the
+ *                          host's was detached after pivot_root.
+ * Dropped:
+ *   MKNOD        /dev is a tmpfs holding bind mounts of an allowlist of host nodes;
+ *                nothing may create another (a block device node would be raw access
+ *                to a host disk). FIFOs need no capability, so mkfifo still works.
+ *   NET_RAW      raw and packet sockets let a container forge packets and ARP-spoof
+ *                its neighbours (CVE-2020-14386 was an AF_PACKET overflow reached this
+ *                way). The price: busybox's ping (1.35) opens a raw socket only and
+ *                says "permission denied"; `--cap-add NET_RAW` brings it back for a
+ *                networking lesson. A ping using ICMP datagram sockets (iputils) needs
+ *                no capability, only net.ipv4.ping_group_range (per network ns).
+ *   SETPCAP      only changes capability sets (bounding, inheritable); a lesson never
+ *                needs to, and it would let a process pass capabilities to non-root
+ *                programs through the inheritable and ambient sets.
+ *   SETFCAP      writes file capabilities (setcap), which busybox cannot use, and with
+ *                no_new_privs they would grant nothing anyway.
+ *   AUDIT_WRITE  the kernel refuses audit messages from outside the initial PID
+ *                namespace (audit_netlink_ok), so it could do nothing here. */
+#define MD_CAP_DEFAULT                                                                                               \
+  (CAP_BIT (CAP_CHOWN) | CAP_BIT (CAP_DAC_OVERRIDE) | CAP_BIT (CAP_FOWNER) | CAP_BIT (CAP_FSETID)                    \
+   | CAP_BIT (CAP_SETUID) | CAP_BIT (CAP_SETGID) | CAP_BIT (CAP_KILL) | CAP_BIT (CAP_NET_BIND_SERVICE)              \
+   | CAP_BIT (CAP_SYS_CHROOT))
+
+#define MD_CAP_ALL (~UINT64_C (0))
+
+#define MD_NOFILE_DEFAULT 1024UL
+/* The kernel's default fs.nr_open: a larger hard limit fails at setrlimit anyway. */
+#define MD_NOFILE_MAX 1048576UL
+
+static const char *const cap_names[] = {
+  [CAP_CHOWN] = "CHOWN",
+  [CAP_DAC_OVERRIDE] = "DAC_OVERRIDE",
+  [CAP_DAC_READ_SEARCH] = "DAC_READ_SEARCH",
+  [CAP_FOWNER] = "FOWNER",
+  [CAP_FSETID] = "FSETID",
+  [CAP_KILL] = "KILL",
+  [CAP_SETGID] = "SETGID",
+  [CAP_SETUID] = "SETUID",
+  [CAP_SETPCAP] = "SETPCAP",
+  [CAP_LINUX_IMMUTABLE] = "LINUX_IMMUTABLE",
+  [CAP_NET_BIND_SERVICE] = "NET_BIND_SERVICE",
+  [CAP_NET_BROADCAST] = "NET_BROADCAST",
+  [CAP_NET_ADMIN] = "NET_ADMIN",
+  [CAP_NET_RAW] = "NET_RAW",
+  [CAP_IPC_LOCK] = "IPC_LOCK",
+  [CAP_IPC_OWNER] = "IPC_OWNER",
+  [CAP_SYS_MODULE] = "SYS_MODULE",
+  [CAP_SYS_RAWIO] = "SYS_RAWIO",
+  [CAP_SYS_CHROOT] = "SYS_CHROOT",
+  [CAP_SYS_PTRACE] = "SYS_PTRACE",
+  [CAP_SYS_PACCT] = "SYS_PACCT",
+  [CAP_SYS_ADMIN] = "SYS_ADMIN",
+  [CAP_SYS_BOOT] = "SYS_BOOT",
+  [CAP_SYS_NICE] = "SYS_NICE",
+  [CAP_SYS_RESOURCE] = "SYS_RESOURCE",
+  [CAP_SYS_TIME] = "SYS_TIME",
+  [CAP_SYS_TTY_CONFIG] = "SYS_TTY_CONFIG",
+  [CAP_MKNOD] = "MKNOD",
+  [CAP_LEASE] = "LEASE",
+  [CAP_AUDIT_WRITE] = "AUDIT_WRITE",
+  [CAP_AUDIT_CONTROL] = "AUDIT_CONTROL",
+  [CAP_SETFCAP] = "SETFCAP",
+  [CAP_MAC_OVERRIDE] = "MAC_OVERRIDE",
+  [CAP_MAC_ADMIN] = "MAC_ADMIN",
+  [CAP_SYSLOG] = "SYSLOG",
+  [CAP_WAKE_ALARM] = "WAKE_ALARM",
+  [CAP_BLOCK_SUSPEND] = "BLOCK_SUSPEND",
+  [CAP_AUDIT_READ] = "AUDIT_READ",
+  [CAP_PERFMON] = "PERFMON",
+  [CAP_BPF] = "BPF",
+  [CAP_CHECKPOINT_RESTORE] = "CHECKPOINT_RESTORE",
+};
+
+#define N_CAP_NAMES (sizeof (cap_names) / sizeof (cap_names[0]))
+
+void
+md_security_defaults (struct md_security *sec)
+{
+  memset (sec, 0, sizeof (*sec));
+  sec->no_new_privs = 1;
+  sec->seccomp = 1;
+  sec->nofile = MD_NOFILE_DEFAULT;
+  sec->mask_paths = 1;
+  sec->cap_base = MD_CAP_DEFAULT;
+  sec->cap_keep = MD_CAP_DEFAULT;
+}
+
+/* "SYS_ADMIN", "CAP_SYS_ADMIN", "cap_sys_admin": the capability's number, or -1. */
+static int
+cap_from_name (const char *name)
+{
+  size_t i;
+
+  if (strncasecmp (name, "CAP_", 4) == 0)
+    name += 4;
+  for (i = 0; i < N_CAP_NAMES; i++)
+    if (cap_names[i] && strcasecmp (name, cap_names[i]) == 0)
+      return (int) i;
+  return -1;
+}
+
+static void
+recompute_cap_keep (struct md_security *sec)
+{
+  uint64_t base = sec->cap_base;
+
+  if (sec->cap_add_all)
+    base = MD_CAP_ALL;
+  else if (sec->cap_drop_all)
+    base = 0;
+  sec->cap_keep = (base | sec->cap_add) & ~sec->cap_drop;
+}
+
+static int
+parse_cap_option (struct md_security *sec, bool add, const char *value, md_error_t *err)
+{
+  int cap;
+
+  if (strcasecmp (value, "ALL") == 0 || strcasecmp (value, "CAP_ALL") == 0)
+    {
+      if (add)
+        sec->cap_add_all = 1;
+      else
+        sec->cap_drop_all = 1;
+      recompute_cap_keep (sec);
+      return 1;
+    }
+  cap = cap_from_name (value);
+  if (cap < 0)
+    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: unknown capability %s", add ? "--cap-add" : "--cap-drop",
+                               value);
+  if (add)
+    sec->cap_add |= CAP_BIT (cap);
+  else
+    sec->cap_drop |= CAP_BIT (cap);
+  recompute_cap_keep (sec);
+  return 1;
+}
+
+static int
+parse_bool (const char *opt, const char *value, int *out, md_error_t *err)
+{
+  if (strcmp (value, "1") == 0 || strcasecmp (value, "true") == 0)
+    *out = 1;
+  else if (strcmp (value, "0") == 0 || strcasecmp (value, "false") == 0)
+    *out = 0;
+  else
+    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: expected 0 or 1, got \"%s\"", opt, value);
+  return 1;
+}
+
+int
+md_security_parse_option (struct md_security *sec, const char *opt, const char *value, md_error_t *err)
+{
+  bool ours = strcmp (opt, "--cap-add") == 0 || strcmp (opt, "--cap-drop") == 0 || strcmp (opt, "--seccomp") == 0
+              || strcmp (opt, "--no-new-privs") == 0 || strcmp (opt, "--nofile") == 0
+              || strcmp (opt, "--mask-paths") == 0;
+
+  if (!ours)
+    return 0;
+  if (value == NULL || value[0] == '\0')
+    return md_make_error_code (err, "INVALID_ARGUMENT", "option %s needs a value", opt);
+
+  if (strcmp (opt, "--cap-add") == 0)
+    return parse_cap_option (sec, true, value, err);
+  if (strcmp (opt, "--cap-drop") == 0)
+    return parse_cap_option (sec, false, value, err);
+  if (strcmp (opt, "--seccomp") == 0)
+    {
+      if (strcmp (value, "default") == 0)
+        sec->seccomp = 1;
+      else if (strcmp (value, "unconfined") == 0)
+        sec->seccomp = 0;
+      else
+        return md_make_error_code (err, "INVALID_ARGUMENT", "--seccomp: expected default or unconfined, got \"%s\"",
+                                   value);
+      return 1;
+    }
+  if (strcmp (opt, "--no-new-privs") == 0)
+    return parse_bool (opt, value, &sec->no_new_privs, err);
+  if (strcmp (opt, "--mask-paths") == 0)
+    return parse_bool (opt, value, &sec->mask_paths, err);
+
+  /* --nofile */
+  {
+    char *end = NULL;
+    unsigned long n;
+
+    if (value[0] < '0' || value[0] > '9')
+      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a positive number, got \"%s\"", value);
+    errno = 0;
+    n = strtoul (value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || n == 0 || n > MD_NOFILE_MAX)
+      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a number from 1 to %lu, got \"%s\"",
+                                 MD_NOFILE_MAX, value);
+    sec->nofile = n;
+    return 1;
+  }
+}
+
+/* ---- masked and read-only paths ------------------------------------------------ */
+
+/* runc's and Docker's defaults, the union of both lists. Masked: a file under
+ * /dev/null, a directory under an empty read-only tmpfs. What each would give away:
+ * kcore the host's memory image, keys the host's keyrings' descriptions (keys are not
+ * namespaced), timer_list, sched_debug and latency_stats the host's tasks and
+ * addresses (KASLR), interrupts a keystroke timing side channel, acpi, asound and scsi
+ * host hardware with writable knobs, firmware raw ACPI tables and EFI variables,
+ * powercap the RAPL energy counters (CVE-2020-8694, PLATYPUS), tpm the host's TPM. */
+static const char *const masked_paths[] = {
+  "/proc/acpi",        "/proc/asound",       "/proc/interrupts", "/proc/kcore",
+  "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+  "/proc/sched_debug", "/proc/scsi",         "/sys/firmware",    "/sys/devices/virtual/powercap",
+  "/sys/devices/virtual/tpm",
+};
+
+/* Host-wide kernel knobs that procfs shows in every PID namespace: /proc/sys (most
+ * sysctls are not namespaced), sysrq-trigger (reboot the host), irq affinities, bus
+ * and fs settings. */
+static const char *const readonly_paths[] = {
+  "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+
+/* The kernel's struct mount_attr (5.12), spelled out: older libcs lack it. */
+struct md_mount_attr
+{
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
+static void
+fd_path (char *buf, size_t size, int fd)
+{
+  snprintf (buf, size, "/proc/self/fd/%d", fd);
+}
+
+/* Opens path as O_PATH without following any symlink, in the path or at its end, and
+ * checks that it lies on a filesystem of type fs_magic. Mounting onto the fd
+ * (/proc/self/fd/N) instead of the path means a symlink swapped in later cannot
+ * redirect the mount to the host (CVE-2021-30465, runc's mount race). Returns the fd,
+ * -ENOENT when the path does not exist, or -1 with err filled. */
+static int
+open_verified (const char *path, long fs_magic, md_error_t *err)
+{
+  struct open_how how = {
+    .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  struct statfs sfs;
+  struct stat st;
+  int fd;
+
+  fd = (int) syscall (SYS_openat2, AT_FDCWD, path, &how, sizeof (how));
+  if (fd < 0 && errno == ENOSYS)
+    fd = open (path, O_PATH | O_NOFOLLOW | O_CLOEXEC); /* before 5.6: the last component only */
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        return -ENOENT;
+      if (errno == ELOOP)
+        return md_make_error (err, errno, "openat2", "refusing to mount over %s: a symlink is in its path", path);
+      return md_make_error (err, errno, "openat2", "cannot open %s", path);
+    }
+  if (fstatfs (fd, &sfs) < 0 || fstat (fd, &st) < 0)
+    {
+      md_make_error (err, errno, "fstat", "cannot inspect %s", path);
+      close (fd);
+      return -1;
+    }
+  if (S_ISLNK (st.st_mode))
+    {
+      md_make_error_code (err, "RUNTIME", "refusing to mount over %s: it is a symlink", path);
+      close (fd);
+      return -1;
+    }
+  if ((long) sfs.f_type != fs_magic)
+    {
+      md_make_error_code (err, "RUNTIME", "refusing to mount over %s: not the kernel's file (filesystem 0x%lx)", path,
+                          (unsigned long) sfs.f_type);
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static long
+expected_magic (const char *path)
+{
+  return strncmp (path, "/sys/", 5) == 0 ? (long) SYSFS_MAGIC : (long) PROC_SUPER_MAGIC;
+}
+
+/* The container's /dev/null, checked to be the real one (char 1:3) so that a "mask"
+ * cannot be a bind mount of some other file the image planted there. */
+static int
+open_dev_null (md_error_t *err)
+{
+  struct stat st;
+  int fd = open ("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0)
+    return md_make_error (err, errno, "open", "cannot open the container's /dev/null to mask files with");
+  if (fstat (fd, &st) < 0)
+    {
+      md_make_error (err, errno, "fstat", "cannot inspect /dev/null");
+      close (fd);
+      return -1;
+    }
+  if (!S_ISCHR (st.st_mode) || st.st_rdev != makedev (1, 3))
+    {
+      md_make_error_code (err, "RUNTIME", "/dev/null in the container is not the null device");
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static int
+mask_one (const char *path, int *null_fd, md_error_t *err)
+{
+  cleanup_close int fd = -1;
+  char target[64], source[64];
+  struct stat st;
+
+  fd = open_verified (path, expected_magic (path), err);
+  if (fd == -ENOENT)
+    return 0;
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &st) < 0)
+    return md_make_error (err, errno, "fstat", "cannot inspect %s", path);
+  fd_path (target, sizeof (target), fd);
+
+  if (S_ISDIR (st.st_mode))
+    {
+      if (mount ("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555") < 0)
+        return md_make_error (err, errno, "mount", "cannot mask directory %s", path);
+      return 0;
+    }
+
+  if (*null_fd < 0)
+    {
+      *null_fd = open_dev_null (err);
+      if (*null_fd < 0)
+        return -1;
+    }
+  fd_path (source, sizeof (source), *null_fd);
+  if (mount (source, target, NULL, MS_BIND, NULL) < 0)
+    return md_make_error (err, errno, "mount", "cannot mask %s with /dev/null", path);
+  return 0;
+}
+
+/* Bind, then remount read-only, with the classic mount(2) (kernels before 5.12). The
+ * remount is not recursive: a submount would stay writable, but a fresh procfs has
+ * none under these paths. */
+static int
+readonly_one_legacy (const char *path, int fd, md_error_t *err)
+{
+  cleanup_close int top_fd = -1;
+  char target[64];
+  struct statvfs svfs;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+
+  fd_path (target, sizeof (target), fd);
+  if (mount (target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return md_make_error (err, errno, "mount", "cannot bind %s onto itself", path);
+
+  /* fd still names the lower mount: remounting through it would make all of /proc
+   * read-only. Open the path again to reach the new bind mount on top. */
+  top_fd = open_verified (path, expected_magic (path), err);
+  if (top_fd < 0)
+    return top_fd == -ENOENT ? md_make_error (err, ENOENT, "open", "%s vanished", path) : -1;
+  if (fstatvfs (top_fd, &svfs) < 0)
+    return md_make_error (err, errno, "fstatvfs", "cannot read the mount flags of %s", path);
+
+  /* A bind remount replaces the mount's flags; the kernel refuses to clear flags it
+   * locked (nosuid, nodev, noexec, atime ones), so carry them over. */
+  if (svfs.f_flag & ST_NOSUID)
+    flags |= MS_NOSUID;
+  if (svfs.f_flag & ST_NODEV)
+    flags |= MS_NODEV;
+  if (svfs.f_flag & ST_NOEXEC)
+    flags |= MS_NOEXEC;
+  if (svfs.f_flag & ST_NOATIME)
+    flags |= MS_NOATIME;
+  if (svfs.f_flag & ST_NODIRATIME)
+    flags |= MS_NODIRATIME;
+  if (svfs.f_flag & ST_RELATIME)
+    flags |= MS_RELATIME;
+
+  fd_path (target, sizeof (target), top_fd);
+  if (mount (NULL, target, NULL, flags, NULL) < 0)
+    return md_make_error (err, errno, "mount", "cannot remount %s read-only", path);
+  return 0;
+}
+
+static int
+readonly_one (const char *path, md_error_t *err)
+{
+  struct md_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+  cleanup_close int fd = -1;
+  cleanup_close int tree_fd = -1;
+
+  fd = open_verified (path, expected_magic (path), err);
+  if (fd == -ENOENT)
+    return 0;
+  if (fd < 0)
+    return -1;
+
+  /* A detached copy of the subtree, made read-only with all its submounts
+   * (AT_RECURSIVE, which a bind remount cannot do), then put over the original. Only
+   * adding MOUNT_ATTR_RDONLY leaves nosuid/nodev/noexec as they were. */
+  tree_fd = (int) syscall (SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  if (tree_fd < 0 && errno == ENOSYS)
+    return readonly_one_legacy (path, fd, err);
+  if (tree_fd < 0)
+    return md_make_error (err, errno, "open_tree", "cannot copy the mount of %s", path);
+  if (syscall (SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof (attr)) < 0)
+    {
+      if (errno == ENOSYS)
+        return readonly_one_legacy (path, fd, err);
+      return md_make_error (err, errno, "mount_setattr", "cannot make %s read-only", path);
+    }
+  if (syscall (SYS_move_mount, tree_fd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return md_make_error (err, errno, "move_mount", "cannot put the read-only %s in place", path);
+  return 0;
+}
+
+int
+md_security_mask_paths (const struct md_security *sec, md_error_t *err)
+{
+  cleanup_close int null_fd = -1;
+  size_t i;
+
+  if (!sec->mask_paths)
+    return 0;
+  for (i = 0; i < sizeof (masked_paths) / sizeof (masked_paths[0]); i++)
+    if (mask_one (masked_paths[i], &null_fd, err) < 0)
+      return -1;
+  for (i = 0; i < sizeof (readonly_paths) / sizeof (readonly_paths[0]); i++)
+    if (readonly_one (readonly_paths[i], err) < 0)
+      return -1;
+  return 0;
+}
+
+/* ---- seccomp ------------------------------------------------------------------- */
+
+/* The filter follows Docker's default profile: an allowlist. Three answers:
+ *   - allowed: what a program in a busybox image calls, listed below by purpose;
+ *   - EPERM: every dangerous call by name (below), as Docker answers, so a refused call
+ *     reads "Operation not permitted", and some calls allowed only when the capability
+ *     that makes them useful was added (Docker's "includes: caps"): --cap-add SYS_TIME
+ *     lets `date -s` through, as it would in Docker;
+ *   - ENOSYS for every other number, the default action (as Podman's profile does):
+ *     to a libc a syscall newer than this list looks absent, and it falls back to an
+ *     older one (glibc's clone3 -> clone, faccessat2 -> faccessat, fchmodat2 ->
+ *     fchmodat), where EPERM would be a hard failure. A denylist would instead let
+ *     every syscall a future kernel adds through unreviewed.
+ * The filter holds only the native architecture: a call through another ABI (int 0x80
+ * for i386, or x32's number | 0x40000000, which libseccomp checks for) kills the
+ * process with SIGSYS, so no rule can be sidestepped by the same call's other number. */
+
+/* Calls at or above 424 (pidfd_send_signal, Linux 5.1) share their number on every
+ * architecture but alpha, mips and ia64: when the installed libseccomp does not know a
+ * name yet, that number is used instead. */
+#if defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64) || defined(__s390x__)     \
+    || defined(__powerpc64__)
+#define UNIFIED(nr) (nr)
+#else
+#define UNIFIED(nr) (-1)
+#endif
+
+struct syscall_name
+{
+  const char *name;
+  int fallback_nr; /* used when libseccomp cannot resolve name; -1 for none */
+};
+
+#define SC(name) { name, -1 }
+#define SCN(name, nr) { name, UNIFIED (nr) }
+
+static const struct syscall_name allowed_syscalls[] = {
+  /* Processes and threads. clone, clone3 and personality have rules of their own. */
+  SC ("arch_prctl"), SC ("brk"), SC ("capget"), SC ("capset"), SC ("execve"), SC ("execveat"), SC ("exit"),
+  SC ("exit_group"), SC ("fork"), SC ("vfork"), SC ("getpid"), SC ("getppid"), SC ("gettid"), SC ("getpgid"),
+  SC ("getpgrp"), SC ("getsid"), SC ("setpgid"), SC ("setsid"), SC ("get_robust_list"), SC ("set_robust_list"),
+  SC ("set_tid_address"), SC ("get_thread_area"), SC ("set_thread_area"), SC ("rseq"), SC ("prctl"),
+  SC ("seccomp"), SC ("wait4"), SC ("waitid"), SC ("kill"), SC ("tgkill"), SC ("tkill"), SCN ("pidfd_open", 434),
+  SCN ("pidfd_send_signal", 424), SCN ("process_mrelease", 448), SC ("getrusage"), SC ("times"), SC ("getrlimit"),
+  SC ("setrlimit"), SC ("prlimit64"), SC ("getpriority"), SC ("setpriority"), SC ("ioprio_get"), SC ("ioprio_set"),
+  SC ("sched_yield"), SC ("sched_getaffinity"), SC ("sched_setaffinity"), SC ("sched_getattr"),
+  SC ("sched_setattr"), SC ("sched_getparam"), SC ("sched_setparam"), SC ("sched_getscheduler"),
+  SC ("sched_setscheduler"), SC ("sched_get_priority_max"), SC ("sched_get_priority_min"),
+  SC ("sched_rr_get_interval"), SC ("getcpu"), SC ("membarrier"), SCN ("map_shadow_stack", 453), SC ("uname"),
+  SC ("sysinfo"), SC ("umask"), SCN ("landlock_create_ruleset", 444), SCN ("landlock_add_rule", 445),
+  SCN ("landlock_restrict_self", 446),
+  /* Credentials. Changing them still needs SETUID/SETGID. */
+  SC ("getuid"), SC ("geteuid"), SC ("getgid"), SC ("getegid"), SC ("getresuid"), SC ("getresgid"),
+  SC ("getgroups"), SC ("setuid"), SC ("setgid"), SC ("setreuid"), SC ("setregid"), SC ("setresuid"),
+  SC ("setresgid"), SC ("setfsuid"), SC ("setfsgid"), SC ("setgroups"),
+  /* Signals. */
+  SC ("rt_sigaction"), SC ("rt_sigprocmask"), SC ("rt_sigreturn"), SC ("rt_sigsuspend"), SC ("rt_sigpending"),
+  SC ("rt_sigtimedwait"), SC ("rt_sigqueueinfo"), SC ("rt_tgsigqueueinfo"), SC ("sigaltstack"), SC ("pause"),
+  SC ("alarm"), SC ("restart_syscall"), SC ("signalfd"), SC ("signalfd4"),
+  /* Time, read only; setting the clock is SYS_TIME's (below). */
+  SC ("clock_gettime"), SC ("clock_getres"), SC ("clock_nanosleep"), SC ("nanosleep"), SC ("gettimeofday"),
+  SC ("time"), SC ("getitimer"), SC ("setitimer"), SC ("timer_create"), SC ("timer_settime"),
+  SC ("timer_gettime"), SC ("timer_getoverrun"), SC ("timer_delete"), SC ("timerfd_create"),
+  SC ("timerfd_settime"), SC ("timerfd_gettime"),
+  /* Memory. */
+  SC ("mmap"), SC ("munmap"), SC ("mprotect"), SC ("mremap"), SC ("madvise"), SC ("mincore"), SC ("msync"),
+  SC ("mlock"), SC ("mlock2"), SC ("munlock"), SC ("mlockall"), SC ("munlockall"), SC ("remap_file_pages"),
+  SC ("memfd_create"), SCN ("memfd_secret", 447), SC ("pkey_alloc"), SC ("pkey_free"), SC ("pkey_mprotect"),
+  SCN ("mseal", 462), SCN ("cachestat", 451), SC ("futex"), SCN ("futex_waitv", 449), SCN ("futex_wake", 454),
+  SCN ("futex_wait", 455), SCN ("futex_requeue", 456),
+  /* Files. mknod is here for FIFOs: device nodes need MKNOD, which is dropped. */
+  SC ("open"), SC ("openat"), SCN ("openat2", 437), SC ("creat"), SC ("close"), SCN ("close_range", 436),
+  SC ("read"), SC ("write"), SC ("readv"), SC ("writev"), SC ("pread64"), SC ("pwrite64"), SC ("preadv"),
+  SC ("pwritev"), SC ("preadv2"), SC ("pwritev2"), SC ("lseek"), SC ("dup"), SC ("dup2"), SC ("dup3"),
+  SC ("fcntl"), SC ("flock"), SC ("ioctl"), SC ("pipe"), SC ("pipe2"), SC ("stat"), SC ("fstat"), SC ("lstat"),
+  SC ("newfstatat"), SC ("statx"), SC ("statfs"), SC ("fstatfs"), SC ("access"), SC ("faccessat"),
+  SCN ("faccessat2", 439), SC ("readlink"), SC ("readlinkat"), SC ("getdents"), SC ("getdents64"),
+  SC ("getcwd"), SC ("chdir"), SC ("fchdir"), SC ("mkdir"), SC ("mkdirat"), SC ("rmdir"), SC ("rename"),
+  SC ("renameat"), SC ("renameat2"), SC ("link"), SC ("linkat"), SC ("symlink"), SC ("symlinkat"),
+  SC ("unlink"), SC ("unlinkat"), SC ("mknod"), SC ("mknodat"), SC ("chmod"), SC ("fchmod"), SC ("fchmodat"),
+  SCN ("fchmodat2", 452), SC ("chown"), SC ("fchown"), SC ("lchown"), SC ("fchownat"), SC ("truncate"),
+  SC ("ftruncate"), SC ("fallocate"), SC ("fadvise64"), SC ("readahead"), SC ("fsync"), SC ("fdatasync"),
+  SC ("sync"), SC ("syncfs"), SC ("sync_file_range"), SC ("utime"), SC ("utimes"), SC ("utimensat"),
+  SC ("futimesat"), SC ("sendfile"), SC ("splice"), SC ("tee"), SC ("vmsplice"), SC ("copy_file_range"),
+  SC ("getxattr"), SC ("lgetxattr"), SC ("fgetxattr"), SC ("setxattr"), SC ("lsetxattr"), SC ("fsetxattr"),
+  SC ("listxattr"), SC ("llistxattr"), SC ("flistxattr"), SC ("removexattr"), SC ("lremovexattr"),
+  SC ("fremovexattr"), SCN ("setxattrat", 463), SCN ("getxattrat", 464), SCN ("listxattrat", 465),
+  SCN ("removexattrat", 466), SCN ("file_getattr", 468), SCN ("file_setattr", 469), SC ("inotify_init"),
+  SC ("inotify_init1"), SC ("inotify_add_watch"), SC ("inotify_rm_watch"), SC ("fanotify_mark"),
+  /* Waiting for events. */
+  SC ("select"), SC ("pselect6"), SC ("poll"), SC ("ppoll"), SC ("epoll_create"), SC ("epoll_create1"),
+  SC ("epoll_ctl"), SC ("epoll_wait"), SC ("epoll_pwait"), SCN ("epoll_pwait2", 441), SC ("eventfd"),
+  SC ("eventfd2"),
+  /* POSIX AIO (not io_uring, refused below). */
+  SC ("io_setup"), SC ("io_destroy"), SC ("io_submit"), SC ("io_cancel"), SC ("io_getevents"),
+  SC ("io_pgetevents"),
+  /* System V and POSIX IPC, private to the container's IPC namespace. */
+  SC ("shmget"), SC ("shmat"), SC ("shmdt"), SC ("shmctl"), SC ("semget"), SC ("semop"), SC ("semtimedop"),
+  SC ("semctl"), SC ("msgget"), SC ("msgsnd"), SC ("msgrcv"), SC ("msgctl"), SC ("mq_open"), SC ("mq_unlink"),
+  SC ("mq_timedsend"), SC ("mq_timedreceive"), SC ("mq_notify"), SC ("mq_getsetattr"),
+  /* Sockets, in the container's network namespace. socket has a rule of its own. */
+  SC ("socketpair"), SC ("bind"), SC ("connect"), SC ("listen"), SC ("accept"), SC ("accept4"),
+  SC ("getsockname"), SC ("getpeername"), SC ("sendto"), SC ("recvfrom"), SC ("sendmsg"), SC ("recvmsg"),
+  SC ("sendmmsg"), SC ("recvmmsg"), SC ("shutdown"), SC ("setsockopt"), SC ("getsockopt"),
+};
+
+struct gated_syscall
+{
+  const char *name;
+  int fallback_nr;
+  uint64_t caps; /* allowed when any of these is kept, else EPERM */
+};
+
+#define GATE(name, caps) { name, -1, caps }
+#define GATEN(name, nr, caps) { name, UNIFIED (nr), caps }
+
+#define C_ADMIN CAP_BIT (CAP_SYS_ADMIN)
+#define C_PTRACE CAP_BIT (CAP_SYS_PTRACE)
+
+/* Refused with EPERM unless the capability the kernel would check anyway is kept: the
+ * filter then adds nothing to what that capability already allows (Docker's rule).
+ * With the defaults every one of these is refused. Why each matters:
+ *   mount family, pivot_root   remounting or stacking mounts over the masked paths,
+ *                              rearranging the container's root;
+ *   unshare, setns             new namespaces are new kernel attack surface (user
+ *                              namespaces above all: most kernel exploits of the last
+ *                              years start with unshare(CLONE_NEWUSER)); setns would
+ *                              enter a namespace through an fd that leaked in;
+ *   bpf, perf_event_open       large kernel attack surface, and host-wide visibility;
+ *   syslog                     the host's kernel log (addresses, other containers);
+ *   ptrace, process_vm_*,      another process's memory: the way to attack a runtime
+ *   kcmp, pidfd_getfd,         process that joins the container (`exec`) before it is
+ *   process_madvise            confined (CVE-2016-9962, CVE-2019-5736's family). Docker
+ *                              allows ptrace on kernels >= 4.8; refused here because no
+ *                              lesson needs it (busybox has no strace or gdb);
+ *   userfaultfd                stalls kernel copies at will: the standard tool for
+ *                              winning kernel races in exploits;
+ *   open_by_handle_at,         open any inode of a filesystem by handle, bypassing the
+ *   name_to_handle_at          mount tree: the "shocker" escape (2014);
+ *   module calls, reboot,      the host's kernel and power (reboot in a PID namespace
+ *   acct, clock setting,       only ends it, but needs no exception), process
+ *   quotactl, lookup_dcookie,  accounting, the host's clock, host-wide quota and
+ *   fanotify_init, sethostname profiling state;
+ *   NUMA memory policy         moving memory between nodes affects other tenants;
+ *   iopl, ioperm, vhangup      raw port I/O; hanging up terminals. */
+static const struct gated_syscall gated_syscalls[] = {
+  GATE ("mount", C_ADMIN), GATE ("umount2", C_ADMIN), GATE ("pivot_root", C_ADMIN),
+  GATEN ("open_tree", 428, C_ADMIN), GATEN ("move_mount", 429, C_ADMIN), GATEN ("fsopen", 430, C_ADMIN),
+  GATEN ("fsconfig", 431, C_ADMIN), GATEN ("fsmount", 432, C_ADMIN), GATEN ("fspick", 433, C_ADMIN),
+  GATEN ("mount_setattr", 442, C_ADMIN), GATEN ("open_tree_attr", 467, C_ADMIN),
+  GATE ("unshare", C_ADMIN), GATE ("setns", C_ADMIN),
+  GATE ("sethostname", C_ADMIN), GATE ("setdomainname", C_ADMIN),
+  GATE ("quotactl", C_ADMIN), GATEN ("quotactl_fd", 443, C_ADMIN), GATE ("lookup_dcookie", C_ADMIN),
+  GATE ("fanotify_init", C_ADMIN),
+  GATE ("bpf", C_ADMIN | CAP_BIT (CAP_BPF)),
+  GATE ("perf_event_open", C_ADMIN | CAP_BIT (CAP_PERFMON)),
+  GATE ("syslog", C_ADMIN | CAP_BIT (CAP_SYSLOG)),
+  GATE ("ptrace", C_PTRACE), GATE ("process_vm_readv", C_PTRACE), GATE ("process_vm_writev", C_PTRACE),
+  GATE ("kcmp", C_PTRACE), GATEN ("pidfd_getfd", 438, C_PTRACE), GATEN ("process_madvise", 440, C_PTRACE),
+  GATE ("userfaultfd", C_PTRACE),
+  GATE ("open_by_handle_at", CAP_BIT (CAP_DAC_READ_SEARCH)),
+  GATE ("name_to_handle_at", CAP_BIT (CAP_DAC_READ_SEARCH)),
+  GATE ("init_module", CAP_BIT (CAP_SYS_MODULE)), GATE ("finit_module", CAP_BIT (CAP_SYS_MODULE)),
+  GATE ("delete_module", CAP_BIT (CAP_SYS_MODULE)),
+  GATE ("reboot", CAP_BIT (CAP_SYS_BOOT)),
+  GATE ("acct", CAP_BIT (CAP_SYS_PACCT)),
+  GATE ("settimeofday", CAP_BIT (CAP_SYS_TIME)), GATE ("clock_settime", CAP_BIT (CAP_SYS_TIME)),
+  GATE ("adjtimex", CAP_BIT (CAP_SYS_TIME)), GATE ("clock_adjtime", CAP_BIT (CAP_SYS_TIME)),
+  GATE ("mbind", CAP_BIT (CAP_SYS_NICE)), GATE ("set_mempolicy", CAP_BIT (CAP_SYS_NICE)),
+  GATE ("get_mempolicy", CAP_BIT (CAP_SYS_NICE)), GATE ("migrate_pages", CAP_BIT (CAP_SYS_NICE)),
+  GATE ("move_pages", CAP_BIT (CAP_SYS_NICE)), GATEN ("set_mempolicy_home_node", 450, CAP_BIT (CAP_SYS_NICE)),
+  GATE ("iopl", CAP_BIT (CAP_SYS_RAWIO)), GATE ("ioperm", CAP_BIT (CAP_SYS_RAWIO)),
+  GATE ("vhangup", CAP_BIT (CAP_SYS_TTY_CONFIG)),
+  GATE ("chroot", CAP_BIT (CAP_SYS_CHROOT)),
+};
+
+/* Refused with EPERM whatever the capabilities: no container has a use for them.
+ *   keyctl, add_key, request_key   the kernel keyrings are not namespaced: a container
+ *                                  would see and fill the host's (and the keyring code
+ *                                  has had its share of use-after-frees);
+ *   kexec_load, kexec_file_load    boot another kernel;
+ *   io_uring_*                     a second syscall interface that seccomp cannot see
+ *                                  into, and the source of many 2021-2023 privilege
+ *                                  escalations; Docker refuses it since 25.0;
+ *   swapon, swapoff                host-wide swap;
+ *   modify_ldt                     16-bit segments, only for DOSEMU and old Wine, with
+ *                                  a history of kernel bugs (CVE-2015-5157, -8830);
+ *   uselib, nfsservctl, _sysctl    obsolete interfaces, gone or unused. */
+static const struct syscall_name refused_syscalls[] = {
+  SC ("keyctl"),         SC ("add_key"),    SC ("request_key"),       SC ("kexec_load"),
+  SC ("kexec_file_load"), SCN ("io_uring_setup", 425), SCN ("io_uring_enter", 426), SCN ("io_uring_register", 427),
+  SC ("swapon"),         SC ("swapoff"),    SC ("modify_ldt"),        SC ("uselib"),
+  SC ("nfsservctl"),     SC ("_sysctl"),
+};
+
+/* Every CLONE_NEW* flag clone() accepts (CLONE_NEWTIME exists only in clone3 and
+ * unshare: in clone() its bit is part of the exit signal). */
+static const uint64_t clone_new_flags[] = {
+  0x00020000, /* CLONE_NEWNS */
+  0x02000000, /* CLONE_NEWCGROUP */
+  0x04000000, /* CLONE_NEWUTS */
+  0x08000000, /* CLONE_NEWIPC */
+  0x10000000, /* CLONE_NEWUSER */
+  0x20000000, /* CLONE_NEWPID */
+  0x40000000, /* CLONE_NEWNET */
+};
+
+/* personality(2) values Docker allows: PER_LINUX, PER_LINUX32, with UNAME26, and the
+ * 0xffffffff query. The rest (ADDR_NO_RANDOMIZE above all: turning off ASLR to make an
+ * exploit reliable) match no rule and get the default ENOSYS. */
+static const uint64_t personality_allowed[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
+
+#define AF_VSOCK_NR 40
+
+#define MD_SECCOMP_DEFAULT SCMP_ACT_ERRNO (ENOSYS)
+
+static int
+resolve_syscall (const char *name, int fallback_nr)
+{
+  int nr = seccomp_syscall_resolve_name (name);
+
+  if (nr == __NR_SCMP_ERROR)
+    nr = fallback_nr;
+  return nr; /* negative: no such call on this architecture */
+}
+
+static int
+add_rule (scmp_filter_ctx ctx, uint32_t action, const char *name, int nr, unsigned int n_args,
+          const struct scmp_arg_cmp *args, md_error_t *err)
+{
+  int r;
+
+  /* libseccomp refuses a rule that repeats the default action (EACCES): the default
+   * already says it. */
+  if (nr < 0 || action == MD_SECCOMP_DEFAULT)
+    return 0;
+  r = seccomp_rule_add_array (ctx, action, nr, n_args, args);
+  if (r < 0)
+    return md_make_error (err, -r, "seccomp_rule_add", "cannot add the seccomp rule for %s", name);
+  return 0;
+}
+
+static int
+add_named (scmp_filter_ctx ctx, uint32_t action, const char *name, int fallback_nr, md_error_t *err)
+{
+  return add_rule (ctx, action, name, resolve_syscall (name, fallback_nr), 0, NULL, err);
+}
+
+static int
+add_clone_rules (scmp_filter_ctx ctx, uint64_t cap_keep, md_error_t *err)
+{
+  uint64_t all_new = 0;
+  size_t i;
+  int nr = resolve_syscall ("clone", -1);
+
+  if (cap_keep & C_ADMIN)
+    {
+      if (add_rule (ctx, SCMP_ACT_ALLOW, "clone", nr, 0, NULL, err) < 0)
+        return -1;
+      return add_named (ctx, SCMP_ACT_ALLOW, "clone3", 435, err);
+    }
+
+  /* s390 swaps clone's first two arguments; every other architecture has flags first. */
+#if defined(__s390__) || defined(__s390x__)
+#define CLONE_FLAGS_ARG 1
+#else
+#define CLONE_FLAGS_ARG 0
+#endif
+  for (i = 0; i < sizeof (clone_new_flags) / sizeof (clone_new_flags[0]); i++)
+    {
+      struct scmp_arg_cmp cmp = SCMP_CMP (CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, clone_new_flags[i], clone_new_flags[i]);
+
+      all_new |= clone_new_flags[i];
+      if (add_rule (ctx, SCMP_ACT_ERRNO (EPERM), "clone", nr, 1, &cmp, err) < 0)
+        return -1;
+    }
+  {
+    struct scmp_arg_cmp cmp = SCMP_CMP (CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, all_new, 0);
+
+    if (add_rule (ctx, SCMP_ACT_ALLOW, "clone", nr, 1, &cmp, err) < 0)
+      return -1;
+  }
+  /* clone3 passes its flags in a struct in memory, which seccomp cannot read. ENOSYS,
+   * not EPERM, so that glibc (pthread_create, posix_spawn) falls back to clone. */
+  return add_named (ctx, SCMP_ACT_ERRNO (ENOSYS), "clone3", 435, err);
+}
+
+/* socket(AF_VSOCK) is refused: vsock talks to the hypervisor (a Firecracker or QEMU
+ * host), past every namespace. The kernel reads the family as a 32-bit int but seccomp
+ * compares 64 bits: an "allow if != 40" rule would pass 0x100000028, which the kernel
+ * truncates to 40. So the allow rules are exact (upper half zero), and the refusal
+ * matches the lower half alone. */
+static int
+add_socket_rules (scmp_filter_ctx ctx, md_error_t *err)
+{
+  int nr = resolve_syscall ("socket", -1);
+  const struct scmp_arg_cmp allow[] = {
+    SCMP_A0 (SCMP_CMP_LT, AF_VSOCK_NR),                       /* 0 .. 39 */
+    SCMP_A0 (SCMP_CMP_EQ, AF_VSOCK_NR + 1),                   /* 41 */
+    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (1), AF_VSOCK_NR + 2), /* 42, 43 */
+    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (3), AF_VSOCK_NR + 4), /* 44 .. 47 (AF_MAX is 46) */
+  };
+  const struct scmp_arg_cmp refuse[] = {
+    SCMP_A0 (SCMP_CMP_MASKED_EQ, UINT64_C (0xffffffff), AF_VSOCK_NR),
+    SCMP_A0 (SCMP_CMP_GE, AF_VSOCK_NR + 8), /* families not yet known, and upper-half junk */
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof (allow) / sizeof (allow[0]); i++)
+    if (add_rule (ctx, SCMP_ACT_ALLOW, "socket", nr, 1, &allow[i], err) < 0)
+      return -1;
+  for (i = 0; i < sizeof (refuse) / sizeof (refuse[0]); i++)
+    if (add_rule (ctx, SCMP_ACT_ERRNO (EPERM), "socket", nr, 1, &refuse[i], err) < 0)
+      return -1;
+  return 0;
+}
+
+static int
+add_personality_rules (scmp_filter_ctx ctx, md_error_t *err)
+{
+  int nr = resolve_syscall ("personality", -1);
+  size_t i;
+
+  for (i = 0; i < sizeof (personality_allowed) / sizeof (personality_allowed[0]); i++)
+    {
+      struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_EQ, personality_allowed[i]);
+
+      if (add_rule (ctx, SCMP_ACT_ALLOW, "personality", nr, 1, &cmp, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static void
+cleanup_seccomp_fn (scmp_filter_ctx *ctx)
+{
+  if (*ctx)
+    seccomp_release (*ctx);
+}
+#define cleanup_seccomp __attribute__ ((cleanup (cleanup_seccomp_fn)))
+
+static int
+build_filter (uint64_t cap_keep, scmp_filter_ctx *out, md_error_t *err)
+{
+  cleanup_seccomp scmp_filter_ctx ctx = NULL;
+  size_t i;
+  int r;
+
+  ctx = seccomp_init (MD_SECCOMP_DEFAULT);
+  if (ctx == NULL)
+    return md_make_error (err, ENOMEM, "seccomp_init", "cannot create the seccomp filter");
+
+  /* no_new_privs is ours to decide (--no-new-privs); libseccomp would set it. */
+  r = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
+  if (r == 0)
+    r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (r < 0)
+    return md_make_error (err, -r, "seccomp_attr_set", "cannot configure the seccomp filter");
+
+  for (i = 0; i < sizeof (allowed_syscalls) / sizeof (allowed_syscalls[0]); i++)
+    if (add_named (ctx, SCMP_ACT_ALLOW, allowed_syscalls[i].name, allowed_syscalls[i].fallback_nr, err) < 0)
+      return -1;
+  for (i = 0; i < sizeof (gated_syscalls) / sizeof (gated_syscalls[0]); i++)
+    {
+      const struct gated_syscall *g = &gated_syscalls[i];
+      uint32_t action = (cap_keep & g->caps) ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO (EPERM);
+
+      if (add_named (ctx, action, g->name, g->fallback_nr, err) < 0)
+        return -1;
+    }
+  for (i = 0; i < sizeof (refused_syscalls) / sizeof (refused_syscalls[0]); i++)
+    if (add_named (ctx, SCMP_ACT_ERRNO (EPERM), refused_syscalls[i].name, refused_syscalls[i].fallback_nr, err) < 0)
+      return -1;
+  if (add_clone_rules (ctx, cap_keep, err) < 0 || add_socket_rules (ctx, err) < 0
+      || add_personality_rules (ctx, err) < 0)
+    return -1;
+
+  *out = ctx;
+  ctx = NULL;
+  return 0;
+}
+
+/* ---- capabilities and the rest -------------------------------------------------- */
+
+static int
+drop_bounding_set (uint64_t cap_keep, md_error_t *err)
+{
+  int cap;
+
+  /* The kernel's last capability is in /proc/sys/kernel/cap_last_cap, but /proc here
+   * is the container's (and may be masked); PR_CAPBSET_READ answers EINVAL past it. */
+  for (cap = 0;; cap++)
+    {
+      int r = prctl (PR_CAPBSET_READ, (unsigned long) cap, 0, 0, 0);
+
+      if (r < 0 && errno == EINVAL)
+        return 0;
+      if (r < 0)
+        return md_make_error (err, errno, "prctl", "PR_CAPBSET_READ %d", cap);
+      if (r == 0 || (cap < 64 && (cap_keep & CAP_BIT (cap))))
+        continue;
+      if (prctl (PR_CAPBSET_DROP, (unsigned long) cap, 0, 0, 0) < 0)
+        return md_make_error (err, errno, "prctl", "cannot drop capability %s from the bounding set",
+                              (size_t) cap < N_CAP_NAMES && cap_names[cap] ? cap_names[cap] : "(unnamed)");
+    }
+}
+
+/* The raw capset(2) with _LINUX_CAPABILITY_VERSION_3 (two 32-bit words per set): one
+ * syscall does not justify libcap, a library and a package more in the image builder.
+ * Permitted and effective become cap_keep (minus what we do not have: capset refuses to
+ * add), inheritable is emptied so no capability survives an exec as a non-root user. */
+static int
+set_capabilities (uint64_t cap_keep, md_error_t *err)
+{
+  struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+  uint64_t permitted;
+  int i;
+
+  memset (data, 0, sizeof (data));
+  if (syscall (SYS_capget, &header, data) < 0)
+    return md_make_error (err, errno, "capget", "cannot read the process's capabilities");
+  permitted = ((uint64_t) data[1].permitted << 32) | data[0].permitted;
+  permitted &= cap_keep;
+
+  for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+    {
+      data[i].permitted = (uint32_t) (permitted >> (32 * i));
+      data[i].effective = data[i].permitted;
+      data[i].inheritable = 0;
+    }
+  if (syscall (SYS_capset, &header, data) < 0)
+    return md_make_error (err, errno, "capset", "cannot set the process's capabilities");
+  return 0;
+}
+
+int
+md_security_apply (const struct md_security *sec, md_error_t *err)
+{
+  cleanup_seccomp scmp_filter_ctx filter = NULL;
+  struct rlimit nofile = { .rlim_cur = sec->nofile, .rlim_max = sec->nofile };
+  /* A core dump goes wherever the host's kernel.core_pattern says, and a "|helper"
+   * pattern runs that helper as root on the host with the container's memory as input.
+   * Hard limit too, so the container cannot raise it back. */
+  struct rlimit core = { .rlim_cur = 0, .rlim_max = 0 };
+  int r;
+
+  /* Raising the hard limit needs SYS_RESOURCE, which is dropped below: first. */
+  if (sec->nofile > 0 && setrlimit (RLIMIT_NOFILE, &nofile) < 0)
+    return md_make_error (err, errno, "setrlimit", "cannot set RLIMIT_NOFILE to %lu", sec->nofile);
+  if (setrlimit (RLIMIT_CORE, &core) < 0)
+    return md_make_error (err, errno, "setrlimit", "cannot set RLIMIT_CORE to 0");
+
+  /* Built while everything can still fail cleanly; loaded after the bounding set. */
+  if (sec->seccomp && build_filter (sec->cap_keep, &filter, err) < 0)
+    return -1;
+
+  /* Dropping from the bounding set needs SETPCAP in the effective set: before capset. */
+  if (drop_bounding_set (sec->cap_keep, err) < 0)
+    return -1;
+  /* Ambient capabilities (4.3) would survive execve of non-setuid programs. */
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return md_make_error (err, errno, "prctl", "PR_CAP_AMBIENT_CLEAR_ALL");
+
+  /* no_new_privs: setuid binaries and file capabilities grant nothing after execve, so
+   * a user the container switched to (su bob) cannot climb back with a setuid root
+   * program. It is inherited by every descendant and cannot be unset. */
+  if (sec->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return md_make_error (err, errno, "prctl", "PR_SET_NO_NEW_PRIVS");
+
+  /* Loading a filter needs no_new_privs or SYS_ADMIN in the effective set: we still
+   * hold it here, so --no-new-privs 0 keeps working. capset below is on the allowlist. */
+  if (filter)
+    {
+      r = seccomp_load (filter);
+      if (r < 0)
+        return md_make_error (err, -r, "seccomp", "cannot load the seccomp filter");
+    }
+
+  return set_capabilities (sec->cap_keep, err);
+}
