@@ -1,0 +1,376 @@
+/**
+ * The contract both cgroup drivers (v1.ts, v2.ts) fulfil, and the file plumbing they share:
+ * every cgroup file access goes through a CgroupFs so tests can run on a fake tree that
+ * behaves like the kernel.
+ */
+import { mkdir, readFile, readdir, rmdir, stat, open } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { MdockerError, type ErrorCode } from '../errors.js';
+
+export interface CgroupLimits {
+  memoryBytes: number | null;
+  cpus: number | null;
+  pidsLimit: number | null;
+}
+
+export interface CgroupStats {
+  cpuUsageUsec: number;
+  cpuPeriods: number;
+  cpuThrottledPeriods: number;
+  cpuThrottledUsec: number;
+  /** Usage without inactive page cache, as `docker stats` shows it. */
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  pids: number;
+  pidsLimit: number | null;
+  oomKills: number;
+  /** How often a fork failed because pids.max was reached. */
+  pidsLimitHits: number;
+}
+
+export interface CgroupHandle {
+  id: string;
+  /**
+   * Every directory created: one per v1 hierarchy, or the one v2 directory. The launcher's
+   * --cgroup writes the container init's pid into each one's cgroup.procs.
+   */
+  paths: string[];
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  /**
+   * Creates `<parent>/<id>` and writes the limits before returning. `parent` is relative to
+   * each hierarchy root (the --cgroup-parent); the default is `<own cgroup>/mdocker`.
+   */
+  create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle>;
+  /** Changes only the limits given; null removes a limit. */
+  update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void>;
+  stats(handle: CgroupHandle): Promise<CgroupStats>;
+  /** Host pids of the processes directly in the cgroup. */
+  procs(handle: CgroupHandle): Promise<number[]>;
+  /**
+   * Removes the cgroup (and any cgroups a container made below it), retrying while its
+   * processes exit; then the default `mdocker` parent if that is now empty. Idempotent.
+   */
+  remove(handle: CgroupHandle, timeoutMs?: number): Promise<void>;
+  /** Rebuilds a handle from saved state, refusing paths outside this driver's hierarchies. */
+  handleFromPaths(id: string, paths: string[]): CgroupHandle;
+}
+
+/** The few filesystem operations a driver needs, so tests can emulate cgroupfs. */
+export interface CgroupFs {
+  /** Creates one directory; fails with EEXIST or ENOENT like mkdir(2). */
+  mkdir(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  readFile(path: string): Promise<string>;
+  /** Writes an existing file in one write(2): cgroupfs parses each write on its own. */
+  writeFile(path: string, data: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  listDirectories(path: string): Promise<string[]>;
+}
+
+export const nodeCgroupFs: CgroupFs = {
+  async mkdir(path) {
+    await mkdir(path);
+  },
+  async rmdir(path) {
+    await rmdir(path);
+  },
+  async readFile(path) {
+    return readFile(path, 'utf8');
+  },
+  async writeFile(path, data) {
+    // 'r+' rather than 'w': cgroupfs files always exist, and a misspelt name must fail
+    // instead of leaving a stray regular file behind on a test tree.
+    const file = await open(path, 'r+');
+    try {
+      await file.write(data);
+    } finally {
+      await file.close();
+    }
+  },
+  async exists(path) {
+    try {
+      await stat(path);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  },
+  async listDirectories(path) {
+    const entries = await readdir(path, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  },
+};
+
+/** The period Docker uses; the quota is cpus times this. */
+export const CPU_PERIOD_USEC = 100_000;
+
+/** Name of the directory below the runtime's own cgroup that holds one cgroup per container. */
+export const DEFAULT_PARENT_NAME = 'mdocker';
+
+const DEFAULT_REMOVE_TIMEOUT_MS = 3000;
+const REMOVE_RETRY_INTERVAL_MS = 25;
+
+// Container ids and names are also directory names here: no separators, no dot-dirs.
+const CGROUP_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const CGROUP_PARENT_SEGMENT_PATTERN = /^[a-zA-Z0-9_@:][a-zA-Z0-9_.@:-]*$/;
+
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+export function validateCgroupId(id: string): void {
+  if (!CGROUP_ID_PATTERN.test(id)) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid cgroup id ${JSON.stringify(id.slice(0, 64))}: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters`,
+    );
+  }
+}
+
+/**
+ * Splits a --cgroup-parent into directory names. A leading "/" is accepted and means the
+ * same (relative to the hierarchy root); ".." is refused so a parent cannot escape it.
+ */
+export function cgroupParentSegments(parent: string): string[] {
+  const segments = parent.split('/').filter((segment) => segment !== '');
+  const bad = segments.find((segment) => !CGROUP_PARENT_SEGMENT_PATTERN.test(segment));
+  if (segments.length === 0 || bad !== undefined || parent.length > 1024) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid cgroup parent ${JSON.stringify(parent.slice(0, 128))}: expected a path of names ` +
+        'made of letters, digits, "_", ".", "@", ":" or "-", relative to the cgroup root',
+    );
+  }
+  return segments;
+}
+
+/** Splits a cgroup path as /proc/self/cgroup shows it ("/a/b") into names. */
+export function cgroupPathSegments(cgroupPath: string): string[] {
+  return cgroupPath.split('/').filter((segment) => segment !== '');
+}
+
+/** True when `path` is `root` itself or lies below it, after resolving any "..". */
+export function isPathWithin(path: string, root: string): boolean {
+  const resolvedPath = resolve(path);
+  const resolvedRoot = resolve(root);
+  return (
+    resolvedPath === resolvedRoot ||
+    resolvedPath.startsWith(resolvedRoot.endsWith(sep) ? resolvedRoot : resolvedRoot + sep)
+  );
+}
+
+/** Turns a failed cgroup file operation into one line that names the file and the errno. */
+export function cgroupFileError(action: string, path: string, err: unknown, hint?: string): MdockerError {
+  const errno = errnoCode(err);
+  const codes: Record<string, ErrorCode> = {
+    ENOENT: 'NOT_FOUND',
+    EINVAL: 'INVALID_ARGUMENT',
+    EBUSY: 'CONFLICT',
+    EEXIST: 'CONFLICT',
+    EACCES: 'UNSUPPORTED',
+    EPERM: 'UNSUPPORTED',
+    EROFS: 'UNSUPPORTED',
+  };
+  const reason = errno ?? (err instanceof Error ? err.message : String(err));
+  return new MdockerError(
+    (errno !== undefined ? codes[errno] : undefined) ?? 'INTERNAL',
+    `${action} ${path} failed: ${reason}${hint !== undefined ? ` (${hint})` : ''}`,
+    { path, errno },
+    { cause: err },
+  );
+}
+
+/** Explanations for errnos a particular write is known to hit, keyed by errno ("EBUSY"). */
+export type ErrnoHints = Partial<Record<string, string>>;
+
+export async function writeCgroupFile(
+  fs: CgroupFs,
+  path: string,
+  value: string | number,
+  hints: ErrnoHints = {},
+): Promise<void> {
+  try {
+    await fs.writeFile(path, String(value));
+  } catch (err) {
+    const errno = errnoCode(err);
+    throw cgroupFileError(
+      `writing ${JSON.stringify(String(value))} to`,
+      path,
+      err,
+      errno === undefined ? undefined : hints[errno],
+    );
+  }
+}
+
+export async function readCgroupFile(fs: CgroupFs, path: string): Promise<string> {
+  try {
+    return await fs.readFile(path);
+  } catch (err) {
+    throw cgroupFileError('reading', path, err);
+  }
+}
+
+/** For files older kernels lack (memory.events' oom_kill, pids.events): absent reads as null. */
+export async function readOptionalCgroupFile(fs: CgroupFs, path: string): Promise<string | null> {
+  try {
+    return await fs.readFile(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw cgroupFileError('reading', path, err);
+  }
+}
+
+/** Parses "key value" lines (cpu.stat, memory.stat, memory.events, pids.events). */
+export function parseFlatKeyed(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key === undefined || key === '' || value === undefined) continue;
+    const number = Number(value);
+    if (Number.isFinite(number)) values.set(key, number);
+  }
+  return values;
+}
+
+/** Parses a single number, or "max" as null (pids.max, memory.max). */
+export function parseLimitValue(text: string, path: string): number | null {
+  const trimmed = text.trim();
+  if (trimmed === 'max') return null;
+  const value = Number(trimmed);
+  if (trimmed === '' || !Number.isFinite(value)) {
+    throw new MdockerError('INTERNAL', `unexpected content ${JSON.stringify(trimmed.slice(0, 32))} in ${path}`);
+  }
+  return value;
+}
+
+/** Nanosecond counters outgrow 2^53 after ~104 days; divide before leaving BigInt. */
+export function nanosecondsToMicroseconds(text: string, path: string): number {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) {
+    throw new MdockerError('INTERNAL', `unexpected content ${JSON.stringify(trimmed.slice(0, 32))} in ${path}`);
+  }
+  return Number(BigInt(trimmed) / 1000n);
+}
+
+/** The CFS quota for a number of CPUs; the kernel refuses quotas below 1 ms. */
+export function cpuQuotaUsec(cpus: number): number {
+  return Math.max(1000, Math.round(cpus * CPU_PERIOD_USEC));
+}
+
+export function parseProcs(text: string): number[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map(Number)
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+}
+
+/** Creates each missing directory of `path` below `root`, tolerating a concurrent creator. */
+export async function makeCgroupDirs(fs: CgroupFs, root: string, segments: string[]): Promise<void> {
+  let path = root;
+  for (const segment of segments) {
+    path = join(path, segment);
+    try {
+      await fs.mkdir(path);
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw cgroupFileError('creating cgroup', path, err);
+    }
+  }
+}
+
+/** Creates the container's own directory; it must not exist yet, or two containers would share it. */
+export async function makeContainerCgroupDir(fs: CgroupFs, path: string): Promise<void> {
+  try {
+    await fs.mkdir(path);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') {
+      throw new MdockerError('CONFLICT', `cgroup ${path} already exists`, { path }, { cause: err });
+    }
+    throw cgroupFileError('creating cgroup', path, err);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * Removes a cgroup directory and any cgroups below it, deepest first. rmdir(2) answers EBUSY
+ * while processes remain, and a killed process leaves its cgroup only once it is reaped, so
+ * retry until the deadline.
+ */
+export async function removeCgroupTree(fs: CgroupFs, path: string, deadlineMs: number): Promise<void> {
+  let children: string[];
+  try {
+    children = await fs.listDirectories(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw cgroupFileError('listing', path, err);
+  }
+  for (const child of children) await removeCgroupTree(fs, join(path, child), deadlineMs);
+  for (;;) {
+    try {
+      await fs.rmdir(path);
+      return;
+    } catch (err) {
+      const errno = errnoCode(err);
+      if (errno === 'ENOENT') return;
+      if (errno !== 'EBUSY' || Date.now() >= deadlineMs) {
+        const hint = errno === 'EBUSY' ? 'processes are still in it' : undefined;
+        const error = cgroupFileError('removing cgroup', path, err, hint);
+        throw errno === 'EBUSY' ? new MdockerError('TIMEOUT', error.message, error.details, { cause: err }) : error;
+      }
+      await sleep(REMOVE_RETRY_INTERVAL_MS);
+    }
+  }
+}
+
+/** Removes every path (trying all before reporting the first failure), then empty default parents. */
+export async function removeCgroupPaths(
+  fs: CgroupFs,
+  paths: readonly string[],
+  defaultParents: ReadonlySet<string>,
+  timeoutMs: number = DEFAULT_REMOVE_TIMEOUT_MS,
+): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  let firstError: unknown;
+  for (const path of paths) {
+    try {
+      await removeCgroupTree(fs, path, deadlineMs);
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  for (const path of paths) {
+    const parent = dirname(path);
+    if (!defaultParents.has(parent)) continue;
+    try {
+      await fs.rmdir(parent);
+    } catch (err) {
+      // Another container (of this or another mdocker process) still lives there, or a
+      // concurrent create just made it again: leaving it is correct.
+      const errno = errnoCode(err);
+      if (errno !== 'ENOENT' && errno !== 'ENOTEMPTY' && errno !== 'EBUSY' && errno !== 'EEXIST') {
+        throw cgroupFileError('removing cgroup', parent, err);
+      }
+    }
+  }
+}
+
+/** Checks a saved path names a container cgroup `<...>/<id>` inside one of `roots`. */
+export function checkSavedPath(id: string, path: string, roots: readonly string[]): string {
+  validateCgroupId(id);
+  const inside = roots.some((root) => isPathWithin(path, root) && resolve(path) !== resolve(root));
+  if (!inside || basename(path) !== id || resolve(path) !== path) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `saved cgroup path ${JSON.stringify(path)} is not a cgroup named ${JSON.stringify(id)} below ${roots.join(', ')}`,
+    );
+  }
+  return path;
+}

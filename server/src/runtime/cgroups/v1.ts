@@ -1,0 +1,271 @@
+/**
+ * The cgroup v1 driver: one directory per container in each of the cpu, cpuacct, memory
+ * and pids hierarchies (co-mounted hierarchies such as "cpu,cpuacct" share one directory).
+ */
+import { join } from 'node:path';
+import { MdockerError, isMdockerError } from '../errors.js';
+import {
+  CPU_PERIOD_USEC,
+  DEFAULT_PARENT_NAME,
+  checkSavedPath,
+  cgroupParentSegments,
+  cgroupPathSegments,
+  cpuQuotaUsec,
+  isPathWithin,
+  makeCgroupDirs,
+  makeContainerCgroupDir,
+  nanosecondsToMicroseconds,
+  nodeCgroupFs,
+  parseFlatKeyed,
+  parseLimitValue,
+  parseProcs,
+  readCgroupFile,
+  readOptionalCgroupFile,
+  removeCgroupPaths,
+  validateCgroupId,
+  writeCgroupFile,
+  type CgroupDriver,
+  type CgroupFs,
+  type CgroupHandle,
+  type CgroupLimits,
+  type CgroupStats,
+} from './driver.js';
+
+export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids';
+
+export const V1_REQUIRED_CONTROLLERS: readonly V1Controller[] = ['cpu', 'cpuacct', 'memory', 'pids'];
+
+export interface V1Hierarchy {
+  /** Controllers attached to this hierarchy, e.g. ["cpu", "cpuacct"] when co-mounted. */
+  controllers: readonly string[];
+  /** Where the hierarchy is mounted, as this process sees it (the hierarchy root). */
+  mountPoint: string;
+  /** This process's cgroup relative to mountPoint ("/" or "/a/b"); null when not visible there. */
+  ownCgroup: string | null;
+}
+
+export interface CgroupV1Options {
+  hierarchies: readonly V1Hierarchy[];
+  fs?: CgroupFs;
+}
+
+/** The kernel reports "no limit" as the largest page-aligned long; anything this big is none. */
+const UNLIMITED_MEMORY_THRESHOLD_BYTES = 2 ** 62;
+
+const CREATE_ATTEMPTS = 3;
+
+export class CgroupV1Driver implements CgroupDriver {
+  readonly version = 1 as const;
+  readonly hierarchies: readonly V1Hierarchy[];
+  private readonly fs: CgroupFs;
+
+  constructor(options: CgroupV1Options) {
+    this.hierarchies = options.hierarchies;
+    this.fs = options.fs ?? nodeCgroupFs;
+  }
+
+  async create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle> {
+    validateCgroupId(id);
+    const parentSegments = parent === undefined ? undefined : cgroupParentSegments(parent);
+    const hierarchies = this.usedHierarchies();
+    const placements = hierarchies.map((hierarchy) => {
+      const parentRelative = parentSegments ?? this.defaultParentSegments(hierarchy);
+      return { hierarchy, parentRelative, path: join(hierarchy.mountPoint, ...parentRelative, id) };
+    });
+
+    const created: string[] = [];
+    try {
+      for (const placement of placements) {
+        await this.makeDirs(placement.hierarchy.mountPoint, placement.parentRelative, placement.path);
+        created.push(placement.path);
+      }
+      const handle: CgroupHandle = { id, paths: created };
+      await this.writeLimits(handle, limits);
+      return handle;
+    } catch (err) {
+      await removeCgroupPaths(this.fs, created, this.defaultParents(), 500).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
+    await this.writeLimits(handle, limits);
+  }
+
+  async stats(handle: CgroupHandle): Promise<CgroupStats> {
+    const fs = this.fs;
+    const cpuDir = this.pathFor(handle, 'cpu');
+    const cpuacctDir = this.pathFor(handle, 'cpuacct');
+    const memoryDir = this.pathFor(handle, 'memory');
+    const pidsDir = this.pathFor(handle, 'pids');
+
+    const [usage, cpuStat, memoryUsage, memoryStat, memoryLimit, oomControl, pidsCurrent, pidsMax, pidsEvents] =
+      await Promise.all([
+        readCgroupFile(fs, join(cpuacctDir, 'cpuacct.usage')),
+        readCgroupFile(fs, join(cpuDir, 'cpu.stat')),
+        readCgroupFile(fs, join(memoryDir, 'memory.usage_in_bytes')),
+        readCgroupFile(fs, join(memoryDir, 'memory.stat')),
+        readCgroupFile(fs, join(memoryDir, 'memory.limit_in_bytes')),
+        readOptionalCgroupFile(fs, join(memoryDir, 'memory.oom_control')),
+        readCgroupFile(fs, join(pidsDir, 'pids.current')),
+        readCgroupFile(fs, join(pidsDir, 'pids.max')),
+        readOptionalCgroupFile(fs, join(pidsDir, 'pids.events')),
+      ]);
+
+    const cpu = parseFlatKeyed(cpuStat);
+    const memory = parseFlatKeyed(memoryStat);
+    const usageBytes = parseLimitValue(memoryUsage, join(memoryDir, 'memory.usage_in_bytes')) ?? 0;
+    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
+    const inactiveFileBytes = memory.get('total_inactive_file') ?? 0;
+    const limitBytes = parseLimitValue(memoryLimit, join(memoryDir, 'memory.limit_in_bytes'));
+
+    return {
+      cpuUsageUsec: nanosecondsToMicroseconds(usage, join(cpuacctDir, 'cpuacct.usage')),
+      cpuPeriods: cpu.get('nr_periods') ?? 0,
+      cpuThrottledPeriods: cpu.get('nr_throttled') ?? 0,
+      cpuThrottledUsec: Math.floor((cpu.get('throttled_time') ?? 0) / 1000),
+      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryLimitBytes: limitBytes === null || limitBytes >= UNLIMITED_MEMORY_THRESHOLD_BYTES ? null : limitBytes,
+      pids: parseLimitValue(pidsCurrent, join(pidsDir, 'pids.current')) ?? 0,
+      pidsLimit: parseLimitValue(pidsMax, join(pidsDir, 'pids.max')),
+      oomKills: oomControl === null ? 0 : (parseFlatKeyed(oomControl).get('oom_kill') ?? 0),
+      pidsLimitHits: pidsEvents === null ? 0 : (parseFlatKeyed(pidsEvents).get('max') ?? 0),
+    };
+  }
+
+  async procs(handle: CgroupHandle): Promise<number[]> {
+    return parseProcs(await readCgroupFile(this.fs, join(this.pathFor(handle, 'pids'), 'cgroup.procs')));
+  }
+
+  async remove(handle: CgroupHandle, timeoutMs?: number): Promise<void> {
+    await removeCgroupPaths(this.fs, handle.paths, this.defaultParents(), timeoutMs);
+  }
+
+  handleFromPaths(id: string, paths: string[]): CgroupHandle {
+    const roots = this.hierarchies.map((hierarchy) => hierarchy.mountPoint);
+    const handle = { id, paths: paths.map((path) => checkSavedPath(id, path, roots)) };
+    for (const controller of V1_REQUIRED_CONTROLLERS) this.pathFor(handle, controller);
+    return handle;
+  }
+
+  /** One hierarchy per required controller, each mount once; UNSUPPORTED names what is missing. */
+  private usedHierarchies(): V1Hierarchy[] {
+    const missing = V1_REQUIRED_CONTROLLERS.filter((controller) => this.hierarchyFor(controller) === undefined);
+    if (missing.length > 0) {
+      throw new MdockerError(
+        'UNSUPPORTED',
+        `cgroup v1: no hierarchy is mounted for controller${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`,
+        { missing },
+      );
+    }
+    const used: V1Hierarchy[] = [];
+    for (const controller of V1_REQUIRED_CONTROLLERS) {
+      const hierarchy = this.hierarchyFor(controller);
+      if (hierarchy !== undefined && !used.includes(hierarchy)) used.push(hierarchy);
+    }
+    return used;
+  }
+
+  private hierarchyFor(controller: V1Controller): V1Hierarchy | undefined {
+    return this.hierarchies.find((hierarchy) => hierarchy.controllers.includes(controller));
+  }
+
+  private defaultParentSegments(hierarchy: V1Hierarchy): string[] {
+    if (hierarchy.ownCgroup === null) {
+      throw new MdockerError(
+        'UNSUPPORTED',
+        `cgroup v1: this process's cgroup is not visible below ${hierarchy.mountPoint}; pass --cgroup-parent`,
+      );
+    }
+    return [...cgroupPathSegments(hierarchy.ownCgroup), DEFAULT_PARENT_NAME];
+  }
+
+  private defaultParents(): Set<string> {
+    const parents = new Set<string>();
+    for (const hierarchy of this.hierarchies) {
+      if (hierarchy.ownCgroup === null) continue;
+      parents.add(join(hierarchy.mountPoint, ...cgroupPathSegments(hierarchy.ownCgroup), DEFAULT_PARENT_NAME));
+    }
+    return parents;
+  }
+
+  /**
+   * A concurrent remove() of the last other container may rmdir the shared parent between
+   * our mkdirs, which surfaces as ENOENT: create the parent again and retry.
+   */
+  private async makeDirs(mountPoint: string, parentRelative: string[], path: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await makeCgroupDirs(this.fs, mountPoint, parentRelative);
+      try {
+        await makeContainerCgroupDir(this.fs, path);
+        return;
+      } catch (err) {
+        if (!(isMdockerError(err) && err.code === 'NOT_FOUND' && attempt < CREATE_ATTEMPTS)) throw err;
+      }
+    }
+  }
+
+  private pathFor(handle: CgroupHandle, controller: V1Controller): string {
+    const hierarchy = this.hierarchyFor(controller);
+    const path =
+      hierarchy === undefined
+        ? undefined
+        : handle.paths.find((candidate) => isPathWithin(candidate, hierarchy.mountPoint));
+    if (path === undefined) {
+      throw new MdockerError(
+        'NOT_FOUND',
+        `cgroup v1: container ${handle.id} has no cgroup in the ${controller} hierarchy`,
+      );
+    }
+    return path;
+  }
+
+  private async writeLimits(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
+    if (limits.cpus !== undefined) {
+      const cpuDir = this.pathFor(handle, 'cpu');
+      // The quota is only meaningful against this period; set it rather than assume the default.
+      await writeCgroupFile(this.fs, join(cpuDir, 'cpu.cfs_period_us'), CPU_PERIOD_USEC);
+      await writeCgroupFile(
+        this.fs,
+        join(cpuDir, 'cpu.cfs_quota_us'),
+        limits.cpus === null ? -1 : cpuQuotaUsec(limits.cpus),
+        { EINVAL: "cgroup v1 refuses a quota above the parent cgroup's quota" },
+      );
+    }
+    if (limits.memoryBytes !== undefined) await this.writeMemoryLimit(handle, limits.memoryBytes);
+    if (limits.pidsLimit !== undefined) {
+      await writeCgroupFile(this.fs, join(this.pathFor(handle, 'pids'), 'pids.max'), limits.pidsLimit ?? 'max');
+    }
+  }
+
+  /**
+   * memory.memsw.limit_in_bytes (memory + swap) equal to the memory limit means no swap.
+   * The kernel insists memsw >= limit after every single write, so when the limit rises
+   * memsw goes first, and when it falls the limit goes first.
+   */
+  private async writeMemoryLimit(handle: CgroupHandle, memoryBytes: number | null): Promise<void> {
+    const memoryDir = this.pathFor(handle, 'memory');
+    const limitPath = join(memoryDir, 'memory.limit_in_bytes');
+    const memswPath = join(memoryDir, 'memory.memsw.limit_in_bytes');
+    const value = memoryBytes ?? -1;
+    const hints = { EBUSY: 'the container uses more than the new limit and the kernel could not reclaim it' };
+    // The root of the hierarchy has the memsw files exactly when swap accounting is on.
+    const memoryHierarchy = this.hierarchyFor('memory');
+    const hasMemsw =
+      memoryHierarchy !== undefined &&
+      (await this.fs.exists(join(memoryHierarchy.mountPoint, 'memory.memsw.limit_in_bytes')));
+    if (!hasMemsw) {
+      await writeCgroupFile(this.fs, limitPath, value, hints);
+      return;
+    }
+    const currentBytes = parseLimitValue(await readCgroupFile(this.fs, limitPath), limitPath) ?? Infinity;
+    const raising = memoryBytes === null || memoryBytes >= currentBytes;
+    if (raising) {
+      await writeCgroupFile(this.fs, memswPath, value, hints);
+      await writeCgroupFile(this.fs, limitPath, value, hints);
+    } else {
+      await writeCgroupFile(this.fs, limitPath, value, hints);
+      await writeCgroupFile(this.fs, memswPath, value, hints);
+    }
+  }
+}

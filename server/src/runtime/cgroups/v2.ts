@@ -1,0 +1,233 @@
+/**
+ * The cgroup v2 driver: one directory per container in the unified hierarchy, below a
+ * parent that delegates the cpu, memory and pids controllers.
+ */
+import { join } from 'node:path';
+import { MdockerError, isMdockerError } from '../errors.js';
+import {
+  CPU_PERIOD_USEC,
+  DEFAULT_PARENT_NAME,
+  checkSavedPath,
+  cgroupParentSegments,
+  cgroupPathSegments,
+  cpuQuotaUsec,
+  makeCgroupDirs,
+  makeContainerCgroupDir,
+  nodeCgroupFs,
+  parseFlatKeyed,
+  parseLimitValue,
+  parseProcs,
+  readCgroupFile,
+  readOptionalCgroupFile,
+  removeCgroupPaths,
+  validateCgroupId,
+  writeCgroupFile,
+  type CgroupDriver,
+  type CgroupFs,
+  type CgroupHandle,
+  type CgroupLimits,
+  type CgroupStats,
+} from './driver.js';
+
+export const V2_REQUIRED_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
+
+export interface CgroupV2Options {
+  /** Where the unified hierarchy is mounted, as this process sees it. */
+  mountPoint: string;
+  /** This process's cgroup relative to mountPoint ("/" or "/a/b"); null when not visible there. */
+  ownCgroup: string | null;
+  fs?: CgroupFs;
+}
+
+const CREATE_ATTEMPTS = 3;
+
+export class CgroupV2Driver implements CgroupDriver {
+  readonly version = 2 as const;
+  readonly mountPoint: string;
+  readonly ownCgroup: string | null;
+  private readonly fs: CgroupFs;
+
+  constructor(options: CgroupV2Options) {
+    this.mountPoint = options.mountPoint;
+    this.ownCgroup = options.ownCgroup;
+    this.fs = options.fs ?? nodeCgroupFs;
+  }
+
+  async create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle> {
+    validateCgroupId(id);
+    const parentSegments = parent === undefined ? this.defaultParentSegments() : cgroupParentSegments(parent);
+    const path = join(this.mountPoint, ...parentSegments, id);
+    for (let attempt = 1; ; attempt++) {
+      await this.prepareParent(parentSegments, parent === undefined);
+      try {
+        await makeContainerCgroupDir(this.fs, path);
+        break;
+      } catch (err) {
+        // A concurrent remove() may have taken the shared parent away between the two steps.
+        if (!(isMdockerError(err) && err.code === 'NOT_FOUND' && attempt < CREATE_ATTEMPTS)) throw err;
+      }
+    }
+    const handle: CgroupHandle = { id, paths: [path] };
+    try {
+      await this.writeLimits(handle, limits);
+    } catch (err) {
+      await removeCgroupPaths(this.fs, handle.paths, this.defaultParents(), 500).catch(() => undefined);
+      throw err;
+    }
+    return handle;
+  }
+
+  async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
+    await this.writeLimits(handle, limits);
+  }
+
+  async stats(handle: CgroupHandle): Promise<CgroupStats> {
+    const fs = this.fs;
+    const dir = this.pathOf(handle);
+    const [cpuStat, memoryCurrent, memoryStat, memoryMax, memoryEvents, pidsCurrent, pidsMax, pidsEvents] =
+      await Promise.all([
+        readCgroupFile(fs, join(dir, 'cpu.stat')),
+        readCgroupFile(fs, join(dir, 'memory.current')),
+        readCgroupFile(fs, join(dir, 'memory.stat')),
+        readCgroupFile(fs, join(dir, 'memory.max')),
+        readOptionalCgroupFile(fs, join(dir, 'memory.events')),
+        readCgroupFile(fs, join(dir, 'pids.current')),
+        readCgroupFile(fs, join(dir, 'pids.max')),
+        readOptionalCgroupFile(fs, join(dir, 'pids.events')),
+      ]);
+    const cpu = parseFlatKeyed(cpuStat);
+    const usageBytes = parseLimitValue(memoryCurrent, join(dir, 'memory.current')) ?? 0;
+    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
+    const inactiveFileBytes = parseFlatKeyed(memoryStat).get('inactive_file') ?? 0;
+    return {
+      cpuUsageUsec: cpu.get('usage_usec') ?? 0,
+      cpuPeriods: cpu.get('nr_periods') ?? 0,
+      cpuThrottledPeriods: cpu.get('nr_throttled') ?? 0,
+      cpuThrottledUsec: cpu.get('throttled_usec') ?? 0,
+      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryLimitBytes: parseLimitValue(memoryMax, join(dir, 'memory.max')),
+      pids: parseLimitValue(pidsCurrent, join(dir, 'pids.current')) ?? 0,
+      pidsLimit: parseLimitValue(pidsMax, join(dir, 'pids.max')),
+      oomKills: memoryEvents === null ? 0 : (parseFlatKeyed(memoryEvents).get('oom_kill') ?? 0),
+      pidsLimitHits: pidsEvents === null ? 0 : (parseFlatKeyed(pidsEvents).get('max') ?? 0),
+    };
+  }
+
+  async procs(handle: CgroupHandle): Promise<number[]> {
+    return parseProcs(await readCgroupFile(this.fs, join(this.pathOf(handle), 'cgroup.procs')));
+  }
+
+  async remove(handle: CgroupHandle, timeoutMs?: number): Promise<void> {
+    await removeCgroupPaths(this.fs, handle.paths, this.defaultParents(), timeoutMs);
+  }
+
+  handleFromPaths(id: string, paths: string[]): CgroupHandle {
+    const [path, ...extra] = paths;
+    if (path === undefined || extra.length > 0) {
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `cgroup v2: expected exactly one saved cgroup path for ${id}, got ${paths.length}`,
+      );
+    }
+    return { id, paths: [checkSavedPath(id, path, [this.mountPoint])] };
+  }
+
+  private defaultParentSegments(): string[] {
+    if (this.ownCgroup === null) {
+      throw new MdockerError(
+        'UNSUPPORTED',
+        `cgroup v2: this process's cgroup is not visible below ${this.mountPoint}; pass --cgroup-parent`,
+      );
+    }
+    return [...cgroupPathSegments(this.ownCgroup), DEFAULT_PARENT_NAME];
+  }
+
+  private defaultParents(): Set<string> {
+    if (this.ownCgroup === null) return new Set();
+    return new Set([join(this.mountPoint, ...cgroupPathSegments(this.ownCgroup), DEFAULT_PARENT_NAME)]);
+  }
+
+  /**
+   * Makes sure the container's parent exists and hands cpu, memory and pids to its children.
+   * Only directories this runtime owns get their cgroup.subtree_control written: the default
+   * `mdocker` directory, and any levels of a --cgroup-parent created here. The cgroup above
+   * them must already delegate the controllers; changing it would change a cgroup we did not
+   * create (and, under the no-internal-processes rule, fail anyway while it has processes).
+   */
+  private async prepareParent(parentSegments: string[], isDefaultParent: boolean): Promise<void> {
+    let existingDepth = parentSegments.length;
+    while (
+      existingDepth > 0 &&
+      !(await this.fs.exists(join(this.mountPoint, ...parentSegments.slice(0, existingDepth))))
+    ) {
+      existingDepth--;
+    }
+    // Depth of the first level we own: the `mdocker` directory, or the first one we create.
+    const firstOwnedDepth = isDefaultParent ? parentSegments.length : existingDepth + 1;
+    if (existingDepth < firstOwnedDepth - 1) {
+      throw new MdockerError(
+        'UNSUPPORTED',
+        `cgroup v2: this process's cgroup ${join(this.mountPoint, ...parentSegments.slice(0, -1))} does not exist`,
+      );
+    }
+    const delegatingDir = join(this.mountPoint, ...parentSegments.slice(0, firstOwnedDepth - 1));
+    const missing = await this.missingControllers(delegatingDir);
+    if (missing.length > 0) {
+      throw new MdockerError(
+        'UNSUPPORTED',
+        `cgroup v2: controller${missing.length === 1 ? '' : 's'} ${missing.join(', ')} ` +
+          `${missing.length === 1 ? 'is' : 'are'} not enabled below ${delegatingDir}; ` +
+          'pass --cgroup-parent with a delegated cgroup',
+        { path: delegatingDir, missing },
+      );
+    }
+    // Level by level: a child cgroup gets exactly the controllers its parent enables.
+    for (let depth = firstOwnedDepth; depth <= parentSegments.length; depth++) {
+      await makeCgroupDirs(this.fs, this.mountPoint, parentSegments.slice(0, depth));
+      const dir = join(this.mountPoint, ...parentSegments.slice(0, depth));
+      const toEnable = await this.missingControllers(dir);
+      if (toEnable.length === 0) continue;
+      await writeCgroupFile(
+        this.fs,
+        join(dir, 'cgroup.subtree_control'),
+        toEnable.map((name) => `+${name}`).join(' '),
+        {
+          EBUSY: 'cgroup v2 cannot enable controllers for children of a cgroup that has processes of its own',
+        },
+      );
+    }
+  }
+
+  private async missingControllers(dir: string): Promise<string[]> {
+    const enabled = (await readCgroupFile(this.fs, join(dir, 'cgroup.subtree_control'))).trim().split(/\s+/);
+    return V2_REQUIRED_CONTROLLERS.filter((controller) => !enabled.includes(controller));
+  }
+
+  private pathOf(handle: CgroupHandle): string {
+    const path = handle.paths[0];
+    if (path === undefined) throw new MdockerError('NOT_FOUND', `cgroup v2: container ${handle.id} has no cgroup`);
+    return path;
+  }
+
+  private async writeLimits(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
+    const dir = this.pathOf(handle);
+    if (limits.cpus !== undefined) {
+      const quota = limits.cpus === null ? 'max' : String(cpuQuotaUsec(limits.cpus));
+      await writeCgroupFile(this.fs, join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_USEC}`);
+    }
+    if (limits.memoryBytes !== undefined) {
+      await writeCgroupFile(this.fs, join(dir, 'memory.max'), limits.memoryBytes ?? 'max', {
+        EBUSY: 'the container uses more than the new limit and the kernel could not reclaim it',
+      });
+      // No swap beyond the memory limit, as with v1's memsw = limit. The file is absent when
+      // the kernel runs without swap accounting.
+      const swapPath = join(dir, 'memory.swap.max');
+      if (await this.fs.exists(swapPath)) {
+        await writeCgroupFile(this.fs, swapPath, limits.memoryBytes === null ? 'max' : 0);
+      }
+    }
+    if (limits.pidsLimit !== undefined) {
+      await writeCgroupFile(this.fs, join(dir, 'pids.max'), limits.pidsLimit ?? 'max');
+    }
+  }
+}
