@@ -72,6 +72,30 @@ export interface ExecResultJson {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** stdout or stderr was longer than the server's cap and was cut there. */
+  truncated: boolean;
+}
+
+/** POST /api/containers/:id/terminals: every field optional. */
+export interface CreateTerminalBody {
+  /** default ["/bin/sh"] */
+  cmd?: string[];
+  /** the size of the client that opens it; attached clients resize it later */
+  cols?: number;
+  rows?: number;
+}
+
+/** GET /api/containers/:id/stats */
+export interface StatsHistoryJson {
+  containerId: string;
+  samples: StatsSample[];
+}
+
+/** GET /healthz */
+export interface HealthJson {
+  status: 'ok';
+  containers: number;
+  uptimeSeconds: number;
 }
 
 export type NamespaceType = 'pid' | 'uts' | 'mnt' | 'ipc' | 'net' | 'cgroup' | 'user';
@@ -82,6 +106,12 @@ export interface InspectJson {
   processes: { hostPid: number; containerPid: number; user: string; command: string }[];
   hostname: { host: string; container: string };
 }
+
+// REST responses: POST /api/containers → 201 ContainerJson; GET /api/containers →
+// ContainerJson[]; GET/PATCH /api/containers/:id → ContainerJson; DELETE → 204;
+// POST …/terminals → 201 TerminalJson; GET …/terminals → TerminalJson[]; DELETE
+// …/terminals/:tid → 204; POST …/exec → ExecResultJson; GET …/inspect → InspectJson;
+// GET …/stats → StatsHistoryJson; GET /api/images → ImageJson[]. Every error: ErrorJson.
 
 export interface ImageJson {
   name: string;
@@ -107,8 +137,14 @@ export interface StatsSample {
   cpuThrottledUsec: number; // cumulative
 }
 
-// ---- WebSocket /api/containers/:id/terminals/:tid ----
+// ---- WebSocket /api/containers/:id/terminals/:tid[?cols=N&rows=N] ----
 // Binary frames: terminal bytes, both ways. Text frames: these JSON messages.
+// Order on attach: `attached`, one binary frame with the serialized screen (possibly
+// empty), then live output. Every binary frame the server sends counts for flow
+// control, the screen frame included: the client acks bytes once xterm has processed
+// them (term.write callback). After `exit` the server closes with WS_CLOSE.NORMAL and
+// the client should not reconnect; any other close may be retried (a reattach gets the
+// screen back), except 4400-4499 closes, which will fail the same way again.
 
 export type TerminalClientMessage =
   | { type: 'resize'; cols: number; rows: number }
@@ -127,6 +163,28 @@ export type StatsServerMessage =
   | { type: 'history'; containerId: string; samples: StatsSample[] }
   | { type: 'sample'; containerId: string; sample: StatsSample }
   | { type: 'container'; container: ContainerJson };
+
+/** WebSocket close codes. Errors close with the code of their ErrorJson `code`
+ * (server/src/api/errors.ts maps them: 4000 + the HTTP status). */
+export const WS_CLOSE = {
+  /** the terminal or container ended; an `exit` message came first */
+  NORMAL: 1000,
+  /** the server is shutting down */
+  GOING_AWAY: 1001,
+  /** a frame larger than the server's maxPayload */
+  MESSAGE_TOO_BIG: 1009,
+  /** the client left the terminal paused too long without acking: reattach to catch up */
+  TOO_SLOW: 4008,
+  INVALID_ARGUMENT: 4400,
+  UNAUTHORIZED: 4401,
+  FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
+  CONFLICT: 4409,
+  RATE_LIMITED: 4429,
+  INTERNAL: 4500,
+  UNSUPPORTED: 4501,
+  TIMEOUT: 4504,
+} as const;
 
 /** Flow control: the server pauses a terminal while any attached client has more than
  * HIGH unacknowledged bytes, and resumes it below LOW. Clients ack every ACK_EVERY. */

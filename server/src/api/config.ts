@@ -1,0 +1,344 @@
+/**
+ * The playground server's configuration: every option with its flag, environment
+ * variable and default in one table, resolved (flags over environment over defaults) into
+ * a validated ServeConfig.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MdockerError } from '../runtime/errors.js';
+import { parseCpus, parseMemoryBytes, parsePidsLimit } from '../runtime/units.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The resolved configuration. Limits of `null` mean "no cap" / "no limit". */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  /** null: no token (only allowed on a loopback address) */
+  token: string | null;
+  /** Host header values accepted without a token (DNS rebinding protection). */
+  allowedHosts: string[];
+  /** Express "trust proxy": true behind an ingress that sets X-Forwarded-For. */
+  trustProxy: boolean;
+  webDir: string;
+  stateRoot: string | undefined;
+  logLevel: LogLevel;
+
+  maxContainersPerSession: number;
+  maxContainers: number;
+  maxTerminalsPerContainer: number;
+  maxMemoryBytes: number | null;
+  maxCpus: number | null;
+  maxPidsLimit: number | null;
+  defaultImage: string;
+  defaultMemoryBytes: number | null;
+  defaultCpus: number | null;
+  defaultPidsLimit: number | null;
+  /** 0: never */
+  idleTimeoutMs: number;
+  /** 0: never */
+  maxLifetimeMs: number;
+
+  rateWindowMs: number;
+  createRatePerSession: number;
+  createRatePerIp: number;
+  /** terminals and execs, per session */
+  spawnRatePerSession: number;
+  apiRatePerIp: number;
+
+  execDefaultTimeoutMs: number;
+  execMaxTimeoutMs: number;
+  execMaxOutputBytes: number;
+
+  jsonBodyLimitBytes: number;
+  wsMaxPayloadBytes: number;
+  scrollbackLines: number;
+  flowStallTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  statsIntervalMs: number;
+  statsHistorySamples: number;
+}
+
+/** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */
+export type ServeOptionKey =
+  | 'host' | 'port' | 'token' | 'allowedHosts' | 'trustProxy' | 'webDir' | 'stateRoot' | 'logLevel'
+  | 'maxContainersPerSession' | 'maxContainers' | 'maxTerminalsPerContainer'
+  | 'maxMemory' | 'maxCpus' | 'maxPidsLimit' | 'defaultImage' | 'defaultMemory' | 'defaultCpus' | 'defaultPidsLimit'
+  | 'idleTimeout' | 'maxLifetime' | 'rateWindow' | 'createRatePerSession' | 'createRatePerIp'
+  | 'spawnRatePerSession' | 'apiRatePerIp' | 'execDefaultTimeout' | 'execMaxTimeout' | 'execMaxOutput'
+  | 'jsonBodyLimit' | 'wsMaxPayload' | 'scrollbackLines' | 'flowStallTimeout' | 'shutdownTimeout'
+  | 'statsInterval' | 'statsHistory';
+
+/** What a caller may give: strings from flags or the environment, or typed values. */
+export type ServeOptions = Partial<Record<ServeOptionKey, string | number | boolean | string[] | null>>;
+
+export interface ServeOptionSpec {
+  key: ServeOptionKey;
+  /** commander syntax */
+  flag: string;
+  env: string;
+  description: string;
+  /** shown in --help and the README */
+  defaultText: string;
+}
+
+const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../../../web/dist', import.meta.url));
+
+/**
+ * Every option. `mdocker serve` builds its flags from this table, so a new option needs
+ * no CLI change; the README's table is this table.
+ */
+export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
+  spec('host', '--host <address>', 'address to listen on; anything but loopback requires a token', '127.0.0.1'),
+  spec('port', '--port <number>', 'TCP port (0: any free port)', '8080'),
+  spec('token', '--token <token>', 'access token; generated when listening beyond loopback', 'none on loopback'),
+  spec('allowedHosts', '--allowed-hosts <list>', 'comma-separated Host names accepted without a token', 'localhost, loopback addresses'),
+  spec('trustProxy', '--trust-proxy', 'take client addresses from X-Forwarded-For (behind an ingress)', 'false'),
+  spec('webDir', '--web-dir <dir>', 'the built web UI to serve at /', 'web/dist'),
+  spec('stateRoot', '--state-root <dir>', "the runtime's state directory", '/run/mdocker'),
+  spec('logLevel', '--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info'),
+  spec('maxContainersPerSession', '--max-containers-per-session <n>', 'containers one browser session may have', '5'),
+  spec('maxContainers', '--max-containers <n>', 'containers on this server in total', '200'),
+  spec('maxTerminalsPerContainer', '--max-terminals-per-container <n>', 'terminals per container, init included', '8'),
+  spec('maxMemory', '--max-memory <size>', 'largest memory limit a user may ask for ("none": no cap)', '1g'),
+  spec('maxCpus', '--max-cpus <cpus>', 'largest CPU limit a user may ask for ("none": no cap)', '1'),
+  spec('maxPidsLimit', '--max-pids-limit <n>', 'largest pids limit a user may ask for ("none": no cap)', '1024'),
+  spec('defaultImage', '--default-image <name>', 'image when the request names none', 'busybox'),
+  spec('defaultMemory', '--default-memory <size>', 'memory limit when the request gives none', '256m'),
+  spec('defaultCpus', '--default-cpus <cpus>', 'CPU limit when the request gives none', '0.5'),
+  spec('defaultPidsLimit', '--default-pids-limit <n>', 'pids limit when the request gives none', '256'),
+  spec('idleTimeout', '--idle-timeout <duration>', 'remove a container no client watched for this long (0: never)', '30m'),
+  spec('maxLifetime', '--max-lifetime <duration>', 'remove a container this long after its creation (0: never)', '4h'),
+  spec('rateWindow', '--rate-window <duration>', 'the window of the rate limits below', '1m'),
+  spec('createRatePerSession', '--create-rate-per-session <n>', 'container creations per session per window', '10'),
+  spec('createRatePerIp', '--create-rate-per-ip <n>', 'container creations per client address per window', '30'),
+  spec('spawnRatePerSession', '--spawn-rate-per-session <n>', 'terminals and execs per session per window', '120'),
+  spec('apiRatePerIp', '--api-rate-per-ip <n>', 'API requests per client address per window', '1200'),
+  spec('execDefaultTimeout', '--exec-default-timeout <duration>', 'exec time limit when the request gives none', '10s'),
+  spec('execMaxTimeout', '--exec-max-timeout <duration>', 'largest exec time limit a request may ask for', '60s'),
+  spec('execMaxOutput', '--exec-max-output <size>', 'stdout and stderr kept per exec, each', '1m'),
+  spec('jsonBodyLimit', '--json-body-limit <size>', 'largest JSON request body', '16k'),
+  spec('wsMaxPayload', '--ws-max-payload <size>', 'largest WebSocket frame a client may send', '64k'),
+  spec('scrollbackLines', '--scrollback-lines <n>', 'lines of scrollback kept per terminal for reattaching clients', '2000'),
+  spec('flowStallTimeout', '--flow-stall-timeout <duration>', 'drop a client that holds its terminal paused without acking this long', '15s'),
+  spec('shutdownTimeout', '--shutdown-timeout <duration>', 'how long SIGTERM waits for containers to go', '10s'),
+  spec('statsInterval', '--stats-interval <duration>', 'stats sampling period', '1s'),
+  spec('statsHistory', '--stats-history <duration>', 'stats history kept per container', '10m'),
+];
+
+function spec(key: ServeOptionKey, flag: string, description: string, defaultText: string): ServeOptionSpec {
+  const env = 'MDOCKER_' + key.replace(/[A-Z]/g, (letter) => '_' + letter).toUpperCase();
+  return { key, flag, env, description, defaultText };
+}
+
+/** The options as given by `MDOCKER_*` environment variables. */
+export function serveOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const options: ServeOptions = {};
+  for (const option of SERVE_OPTIONS) {
+    const value = env[option.env];
+    if (value !== undefined && value !== '') options[option.key] = value;
+  }
+  return options;
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', 'ip6-localhost', 'ip6-loopback']);
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms; everything else may be reachable. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (LOOPBACK_NAMES.has(bare)) return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) {
+    if (bare === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(bare)) return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+    return mapped !== null && mapped[1]!.startsWith('127.');
+  }
+  return false;
+}
+
+/** Generated tokens: 24 random bytes, URL-safe. */
+export function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "10s", "30m", "4h", "1d"; a plain number is seconds. */
+export function parseDurationMs(input: string | number, what: string): number {
+  const text = String(input).trim();
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text);
+  if (!match) throw invalidOption(what, input, 'expected a duration such as 500ms, 10s, 30m or 4h');
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 's']!);
+  if (!Number.isSafeInteger(ms)) throw invalidOption(what, input, 'too large');
+  return ms;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Sizes of server buffers ("16k", "1m"), not container memory (units.ts owns that). */
+export function parseSizeBytes(input: string | number, what: string): number {
+  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(String(input).trim());
+  if (!match) throw invalidOption(what, input, 'expected a size such as 16k or 1m');
+  const bytes = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidOption(what, input, 'must be a positive size');
+  return bytes;
+}
+
+function invalidOption(what: string, input: unknown, why: string): MdockerError {
+  const shown = JSON.stringify(String(input).slice(0, 64));
+  return new MdockerError('INVALID_ARGUMENT', `invalid ${what} ${shown}: ${why}`, { option: what });
+}
+
+function flagOf(key: ServeOptionKey): string {
+  return SERVE_OPTIONS.find((option) => option.key === key)?.flag.split(' ')[0] ?? key;
+}
+
+/**
+ * Flags (`options`) over environment (`env`) over defaults. On a non-loopback host a
+ * token is generated when none is given, as Jupyter does; the URL printed carries it.
+ */
+export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const given: Record<string, unknown> = { ...serveOptionsFromEnv(env) };
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) given[key] = value;
+
+  const raw = (key: ServeOptionKey): unknown => given[key];
+  const text = (key: ServeOptionKey, fallback: string): string => {
+    const value = raw(key);
+    return value === undefined || value === null ? fallback : String(value);
+  };
+  const integer = (key: ServeOptionKey, fallback: number, min: number, max: number): number => {
+    const value = raw(key);
+    if (value === undefined || value === null) return fallback;
+    const parsed = typeof value === 'number' ? value : Number(String(value).trim());
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw invalidOption(flagOf(key), value, `expected a whole number from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+  const bool = (key: ServeOptionKey, fallback: boolean): boolean => {
+    const value = raw(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'boolean') return value;
+    const lowered = String(value).trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+    if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+    throw invalidOption(flagOf(key), value, 'expected true or false');
+  };
+  const duration = (key: ServeOptionKey, fallback: string): number => {
+    const value = raw(key);
+    return parseDurationMs(value === undefined || value === null ? fallback : String(value), flagOf(key));
+  };
+  const size = (key: ServeOptionKey, fallback: string): number => {
+    const value = raw(key);
+    return parseSizeBytes(value === undefined || value === null ? fallback : String(value), flagOf(key));
+  };
+  /** A limit given by the user: "none" (or null) is no limit, else units.ts parses it. */
+  const limit = <T>(key: ServeOptionKey, fallback: string, parse: (input: string | number) => T): T | null => {
+    const value = raw(key);
+    const chosen = value === undefined ? fallback : value;
+    if (chosen === null || String(chosen).trim().toLowerCase() === 'none') return null;
+    try {
+      return parse(typeof chosen === 'number' ? chosen : String(chosen));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new MdockerError('INVALID_ARGUMENT', `${flagOf(key)}: ${message}`, { option: flagOf(key) });
+    }
+  };
+
+  const host = text('host', '127.0.0.1').trim();
+  if (host === '') throw invalidOption('--host', host, 'must not be empty');
+  const loopback = isLoopbackHost(host);
+  const givenToken = raw('token');
+  let token: string | null = null;
+  if (givenToken !== undefined && givenToken !== null && String(givenToken) !== '') {
+    token = String(givenToken);
+    if (!/^[A-Za-z0-9._~-]{8,256}$/.test(token)) {
+      throw invalidOption('--token', '<hidden>', 'expected 8 to 256 URL-safe characters (A-Z a-z 0-9 . _ ~ -)');
+    }
+  } else if (!loopback) {
+    token = generateToken();
+  }
+
+  const allowedHostsRaw = raw('allowedHosts');
+  const extraHosts = (Array.isArray(allowedHostsRaw) ? allowedHostsRaw : String(allowedHostsRaw ?? '').split(','))
+    .map((name) => String(name).trim().toLowerCase())
+    .filter((name) => name !== '');
+  const allowedHosts = [...new Set(['localhost', '127.0.0.1', '::1', host.toLowerCase(), ...extraHosts])];
+
+  const hostCpus = availableParallelism();
+  const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  const logLevel = text('logLevel', 'info') as LogLevel;
+  if (!levels.includes(logLevel)) throw invalidOption('--log-level', logLevel, `expected one of ${levels.join(', ')}`);
+
+  const config: ServeConfig = {
+    host,
+    port: integer('port', 8080, 0, 65535),
+    token,
+    allowedHosts,
+    trustProxy: bool('trustProxy', false),
+    webDir: text('webDir', DEFAULT_WEB_DIR),
+    stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
+    logLevel,
+    maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),
+    maxContainers: integer('maxContainers', 200, 1, 100_000),
+    maxTerminalsPerContainer: integer('maxTerminalsPerContainer', 8, 1, 1000),
+    maxMemoryBytes: limit('maxMemory', '1g', parseMemoryBytes),
+    maxCpus: limit('maxCpus', '1', (input) => parseCpus(input, hostCpus)),
+    maxPidsLimit: limit('maxPidsLimit', '1024', parsePidsLimit),
+    defaultImage: text('defaultImage', 'busybox'),
+    defaultMemoryBytes: limit('defaultMemory', '256m', parseMemoryBytes),
+    defaultCpus: limit('defaultCpus', '0.5', (input) => parseCpus(input, hostCpus)),
+    defaultPidsLimit: limit('defaultPidsLimit', '256', parsePidsLimit),
+    idleTimeoutMs: duration('idleTimeout', '30m'),
+    maxLifetimeMs: duration('maxLifetime', '4h'),
+    rateWindowMs: duration('rateWindow', '1m'),
+    createRatePerSession: integer('createRatePerSession', 10, 1, 1_000_000),
+    createRatePerIp: integer('createRatePerIp', 30, 1, 1_000_000),
+    spawnRatePerSession: integer('spawnRatePerSession', 120, 1, 1_000_000),
+    apiRatePerIp: integer('apiRatePerIp', 1200, 1, 10_000_000),
+    execDefaultTimeoutMs: duration('execDefaultTimeout', '10s'),
+    execMaxTimeoutMs: duration('execMaxTimeout', '60s'),
+    execMaxOutputBytes: size('execMaxOutput', '1m'),
+    jsonBodyLimitBytes: size('jsonBodyLimit', '16k'),
+    wsMaxPayloadBytes: size('wsMaxPayload', '64k'),
+    scrollbackLines: integer('scrollbackLines', 2000, 0, 100_000),
+    flowStallTimeoutMs: duration('flowStallTimeout', '15s'),
+    shutdownTimeoutMs: duration('shutdownTimeout', '10s'),
+    statsIntervalMs: duration('statsInterval', '1s'),
+    statsHistorySamples: 0,
+  };
+  const historyMs = duration('statsHistory', '10m');
+  if (config.statsIntervalMs < 100) throw invalidOption('--stats-interval', raw('statsInterval'), 'at least 100ms');
+  config.statsHistorySamples = Math.max(1, Math.ceil(historyMs / config.statsIntervalMs));
+  if (config.execDefaultTimeoutMs <= 0 || config.execDefaultTimeoutMs > config.execMaxTimeoutMs) {
+    throw invalidOption('--exec-default-timeout', raw('execDefaultTimeout'), 'must be above 0 and at most --exec-max-timeout');
+  }
+  if (config.flowStallTimeoutMs <= 0) throw invalidOption('--flow-stall-timeout', raw('flowStallTimeout'), 'must be above 0');
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(config.defaultImage)) {
+    throw invalidOption('--default-image', config.defaultImage, 'expected an image name such as busybox');
+  }
+  checkDefaultWithinCap(config.defaultMemoryBytes, config.maxMemoryBytes, '--default-memory', '--max-memory');
+  checkDefaultWithinCap(config.defaultCpus, config.maxCpus, '--default-cpus', '--max-cpus');
+  checkDefaultWithinCap(config.defaultPidsLimit, config.maxPidsLimit, '--default-pids-limit', '--max-pids-limit');
+  return config;
+}
+
+function checkDefaultWithinCap(value: number | null, cap: number | null, flag: string, capFlag: string): void {
+  if (cap === null) return;
+  // No default with a cap would let every container run unlimited unless it asked for less.
+  if (value === null || value > cap) {
+    throw new MdockerError('INVALID_ARGUMENT', `${flag} must be set and at most ${capFlag} (${cap})`, { option: flag });
+  }
+}
+
+/** The URL to print: loopback for a wildcard bind, with the token if there is one. */
+export function serverUrl(config: Pick<ServeConfig, 'host' | 'token'>, port: number): string {
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const shownHost = wildcard ? '127.0.0.1' : config.host;
+  const hostPart = isIP(shownHost) === 6 ? `[${shownHost}]` : shownHost;
+  const url = new URL(`http://${hostPart}:${port}/`);
+  if (config.token !== null) url.searchParams.set('token', config.token);
+  return url.toString();
+}

@@ -1,0 +1,664 @@
+/**
+ * The server's containers: who owns each (a session), their lifecycle from create to
+ * removal (launch, exit with its reason, idle and lifetime reaping, shutdown), their
+ * terminals, and who is told when something changes.
+ */
+import pty, { type IPty } from 'node-pty';
+import type { Logger } from 'pino';
+import type { CgroupDriver } from '../runtime/cgroups/driver.js';
+import type { ContainerRecord, Runtime } from '../runtime/containers.js';
+import { MdockerError } from '../runtime/errors.js';
+import type { Limits } from '../runtime/units.js';
+import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
+import type { ServeConfig } from './config.js';
+import { runWithoutTty } from './exec.js';
+import { inspectContainer } from './inspect.js';
+import type { ServerMetrics } from './metrics.js';
+import {
+  WS_CLOSE,
+  type ContainerJson,
+  type ContainerState,
+  type ExecResultJson,
+  type ExitReason,
+  type InspectJson,
+  type StatsHistoryJson,
+  type StatsServerMessage,
+  type TerminalJson,
+} from './protocol.js';
+import { sessionLabel } from './sessions.js';
+import { StatsSampler } from './stats.js';
+import { Terminal, type TerminalAttachment, type TerminalSink } from './terminals.js';
+import { settlesWithin } from './timing.js';
+
+/** What the playground needs of the runtime; Runtime has it, tests may fake it. */
+export type PlaygroundRuntime = Pick<
+  Runtime,
+  'create' | 'started' | 'exited' | 'execCommand' | 'remove' | 'update' | 'reapLeftovers'
+> & { readonly cgroups: Pick<CgroupDriver, 'stats' | 'procs' | 'handleFromPaths'> };
+
+export type PlaygroundConfig = Pick<
+  ServeConfig,
+  | 'maxContainersPerSession'
+  | 'maxContainers'
+  | 'maxTerminalsPerContainer'
+  | 'maxMemoryBytes'
+  | 'maxCpus'
+  | 'maxPidsLimit'
+  | 'defaultImage'
+  | 'defaultMemoryBytes'
+  | 'defaultCpus'
+  | 'defaultPidsLimit'
+  | 'idleTimeoutMs'
+  | 'maxLifetimeMs'
+  | 'execDefaultTimeoutMs'
+  | 'execMaxTimeoutMs'
+  | 'execMaxOutputBytes'
+  | 'scrollbackLines'
+  | 'flowStallTimeoutMs'
+  | 'statsIntervalMs'
+  | 'statsHistorySamples'
+>;
+
+export interface CreateRequest {
+  image?: string;
+  hostname?: string;
+  cmd?: string[];
+  limits: Limits;
+}
+
+export interface StatsSubscriber {
+  send(message: StatsServerMessage): void;
+}
+
+const DEFAULT_SHELL = ['/bin/sh'];
+const DEFAULT_COLS = 80;
+const DEFAULT_ROWS = 24;
+/** The launcher's own environment: the container's is passed with --env. */
+const LAUNCHER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+/** How long a removal waits for the init's exit to be processed after the runtime is done. */
+const EXIT_SETTLE_MS = 5000;
+/** Server-initiated removals are remembered this long, so a returning owner learns why. */
+const TOMBSTONE_MS = 60 * 60 * 1000;
+const MAX_TOMBSTONES = 1000;
+
+interface Entry {
+  id: string;
+  sessionId: string;
+  record: ContainerRecord;
+  state: ContainerState;
+  initPid: number | null;
+  exitCode: number | null;
+  exitReason: ExitReason | null;
+  finishedAt: string | null;
+  terminals: Map<number, Terminal>;
+  nextTerminalId: number;
+  /** why the server is stopping it, once it decided to */
+  stopReason: ExitReason | null;
+  removing: Promise<void> | null;
+  /** resolves once the init's exit has been recorded */
+  exited: Promise<void>;
+  markExited: () => void;
+  createdAtMs: number;
+  lastWatchedAtMs: number;
+}
+
+interface Tombstone {
+  sessionId: string;
+  json: ContainerJson;
+  expiresAtMs: number;
+}
+
+export interface PlaygroundOptions {
+  runtime: PlaygroundRuntime;
+  config: PlaygroundConfig;
+  logger: Logger;
+  metrics?: ServerMetrics;
+  /** spawns a pty; tests may replace it */
+  spawnPty?: (file: string, args: string[], cols: number, rows: number) => IPty;
+}
+
+function defaultSpawnPty(file: string, args: string[], cols: number, rows: number): IPty {
+  return pty.spawn(file, args, {
+    name: 'xterm-256color',
+    cols,
+    rows,
+    cwd: '/',
+    env: LAUNCHER_ENV,
+    encoding: null,
+  });
+}
+
+function notFound(id: string): MdockerError {
+  return new MdockerError('NOT_FOUND', `no such container: ${id.slice(0, 64)}`);
+}
+
+export class Playground {
+  readonly #runtime: PlaygroundRuntime;
+  readonly #config: PlaygroundConfig;
+  readonly #logger: Logger;
+  readonly #metrics: ServerMetrics | undefined;
+  readonly #spawnPty: NonNullable<PlaygroundOptions['spawnPty']>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #bySession = new Map<string, Set<string>>();
+  readonly #subscribers = new Map<string, Set<StatsSubscriber>>();
+  readonly #tombstones = new Map<string, Tombstone>();
+  readonly #sampler: StatsSampler;
+  #reaper: NodeJS.Timeout | null = null;
+  #shuttingDown = false;
+
+  constructor(options: PlaygroundOptions) {
+    this.#runtime = options.runtime;
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#spawnPty = options.spawnPty ?? defaultSpawnPty;
+    this.#sampler = new StatsSampler({
+      intervalMs: options.config.statsIntervalMs,
+      historySamples: options.config.statsHistorySamples,
+      read: (id) => this.#readStats(id),
+      onSample: (id, sample) => {
+        const entry = this.#entries.get(id);
+        if (entry) this.#publish(entry.sessionId, { type: 'sample', containerId: id, sample });
+      },
+    });
+  }
+
+  start(): void {
+    this.#sampler.start();
+    const { idleTimeoutMs, maxLifetimeMs } = this.#config;
+    const periods = [5000, ...[idleTimeoutMs, maxLifetimeMs].filter((ms) => ms > 0).map((ms) => Math.floor(ms / 4))];
+    this.#reaper = setInterval(() => this.#reap(), Math.max(100, Math.min(...periods)));
+    this.#reaper.unref();
+  }
+
+  // ---- containers ----
+
+  async create(sessionId: string, request: CreateRequest): Promise<ContainerJson> {
+    if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
+    checkContainerCounts(this.#config, this.#sessionIds(sessionId).size, this.#entries.size);
+    const limits = resolveCreateLimits(this.#config, request.limits);
+    const startedAtMs = performance.now();
+    const cmd = request.cmd ?? DEFAULT_SHELL;
+    const prepared = await this.#runtime.create({
+      image: request.image ?? this.#config.defaultImage,
+      ...(request.hostname === undefined ? {} : { hostname: request.hostname }),
+      cmd,
+      tty: true,
+      limits,
+      // The server owns its containers: if it dies (even by SIGKILL) they die with it,
+      // and the next start reaps what is left.
+      dieWithParent: true,
+      autoRemove: true,
+    });
+    const id = prepared.record.id;
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (markExited = resolve));
+    const entry: Entry = {
+      id,
+      sessionId,
+      record: prepared.record,
+      state: 'created',
+      initPid: null,
+      exitCode: null,
+      exitReason: null,
+      finishedAt: null,
+      terminals: new Map(),
+      nextTerminalId: 1,
+      stopReason: null,
+      removing: null,
+      exited,
+      markExited,
+      createdAtMs: Date.now(),
+      lastWatchedAtMs: Date.now(),
+    };
+    // Counted from here on, so concurrent creates cannot overshoot the caps.
+    this.#entries.set(id, entry);
+    this.#sessionIds(sessionId).add(id);
+
+    let process: IPty;
+    try {
+      process = this.#spawnPty(prepared.file, prepared.args, DEFAULT_COLS, DEFAULT_ROWS);
+    } catch (err) {
+      this.#forget(entry);
+      await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
+      throw new MdockerError('LAUNCH_FAILED', `could not start the launcher: ${errorMessage(err)}`, undefined, { cause: err });
+    }
+    const init = this.#newTerminal(entry, 0, cmd, process, DEFAULT_COLS, DEFAULT_ROWS);
+    init.onPtyExit((code) => void this.#onInitExit(entry, code));
+
+    let record: ContainerRecord | null = null;
+    try {
+      record = await this.#runtime.started(id, process.pid);
+    } catch (err) {
+      // The launcher failed at once and its exit handler already cleared the state.
+      this.#logger.debug({ containerId: id, err }, 'started() raced with the exit');
+    }
+    if (record?.init && entry.state === 'created') {
+      entry.record = record;
+      entry.initPid = record.init.pid;
+      entry.state = 'running';
+      this.#sampler.track(id);
+    } else {
+      await settlesWithin(entry.exited, EXIT_SETTLE_MS);
+    }
+    if (entry.exitReason === 'launch-failed') {
+      const error = this.#launchErrors.get(id);
+      this.#launchErrors.delete(id);
+      await this.#discard(entry);
+      this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
+      throw new MdockerError('LAUNCH_FAILED', `the container failed to start: ${error?.message ?? 'the launcher failed'}`, {
+        launcherCode: error?.code,
+      });
+    }
+    this.#metrics?.createSeconds.observe({ outcome: 'ok' }, (performance.now() - startedAtMs) / 1000);
+    this.#logger.info(
+      { event: 'container.created', containerId: id, session: sessionLabel(sessionId), image: prepared.record.image, limits, initPid: entry.initPid },
+      'container created',
+    );
+    this.#notify(entry);
+    return this.#toJson(entry);
+  }
+
+  list(sessionId: string): ContainerJson[] {
+    return [...this.#sessionIds(sessionId)]
+      .map((id) => this.#entries.get(id))
+      .filter((entry): entry is Entry => entry !== undefined)
+      .sort((a, b) => a.createdAtMs - b.createdAtMs)
+      .map((entry) => this.#toJson(entry));
+  }
+
+  get(sessionId: string, id: string): ContainerJson {
+    const entry = this.#entries.get(id);
+    if (entry && entry.sessionId === sessionId) return this.#toJson(entry);
+    const tombstone = this.#tombstones.get(id);
+    if (tombstone && tombstone.sessionId === sessionId && tombstone.expiresAtMs > Date.now()) return tombstone.json;
+    throw notFound(id);
+  }
+
+  async update(sessionId: string, id: string, limits: Partial<Limits>): Promise<ContainerJson> {
+    const entry = this.#owned(sessionId, id);
+    checkLimits(this.#config, limits);
+    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    const view = await this.#runtime.update(id, limits);
+    entry.record = { ...entry.record, limits: view.limits };
+    this.#logger.info({ event: 'container.updated', containerId: id, limits: view.limits }, 'container limits updated');
+    this.#notify(entry);
+    return this.#toJson(entry);
+  }
+
+  /** Kills, waits, removes: resolves once the container's cgroup is gone. */
+  async remove(sessionId: string, id: string): Promise<void> {
+    const entry = this.#owned(sessionId, id);
+    await this.#remove(entry, 'killed');
+  }
+
+  // ---- terminals ----
+
+  async openTerminal(sessionId: string, id: string, options: { cmd?: string[]; cols?: number; rows?: number }): Promise<TerminalJson> {
+    const entry = this.#owned(sessionId, id);
+    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    this.#evictExitedTerminal(entry);
+    checkTerminalCount(this.#config, entry.terminals.size);
+    const cmd = options.cmd ?? DEFAULT_SHELL;
+    const command = await this.#runtime.execCommand(id, { cmd, tty: true, dieWithParent: true });
+    const cols = options.cols ?? DEFAULT_COLS;
+    const rows = options.rows ?? DEFAULT_ROWS;
+    const process = this.#spawnPty(command.file, command.args, cols, rows);
+    const terminal = this.#newTerminal(entry, entry.nextTerminalId++, cmd, process, cols, rows);
+    terminal.onPtyExit((code) => {
+      const reason = entry.stopReason ?? (entry.state === 'exited' ? entry.exitReason : 'exited');
+      terminal.finish({ exitCode: code, reason });
+      this.#logger.info({ event: 'terminal.exited', containerId: id, terminal: terminal.id, exitCode: code }, 'terminal exited');
+      this.#notify(entry);
+    });
+    this.#logger.info({ event: 'terminal.opened', containerId: id, terminal: terminal.id, cmd }, 'terminal opened');
+    entry.lastWatchedAtMs = Date.now();
+    this.#notify(entry);
+    return terminal.toJson();
+  }
+
+  listTerminals(sessionId: string, id: string): TerminalJson[] {
+    return [...this.#owned(sessionId, id).terminals.values()].map((terminal) => terminal.toJson());
+  }
+
+  closeTerminal(sessionId: string, id: string, terminalId: number): void {
+    const entry = this.#owned(sessionId, id);
+    const terminal = entry.terminals.get(terminalId);
+    if (!terminal) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalId}`);
+    if (terminalId === 0) {
+      throw new MdockerError('CONFLICT', "terminal 0 is the container's init: delete the container to end it");
+    }
+    entry.terminals.delete(terminalId);
+    terminal.finish({ exitCode: null, reason: 'killed' });
+    terminal.dispose();
+    this.#notify(entry);
+  }
+
+  attachTerminal(sessionId: string, id: string, terminalId: number, sink: TerminalSink, size: { cols?: number; rows?: number }): TerminalAttachment {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.sessionId !== sessionId) {
+      const tombstone = this.#tombstones.get(id);
+      if (tombstone && tombstone.sessionId === sessionId) {
+        throw new MdockerError('NOT_FOUND', `container removed (${tombstone.json.exitReason ?? 'removed'})`, {
+          reason: tombstone.json.exitReason,
+        });
+      }
+      throw notFound(id);
+    }
+    const terminal = entry.terminals.get(terminalId);
+    if (!terminal) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalId}`);
+    entry.lastWatchedAtMs = Date.now();
+    return terminal.attach(sink, size);
+  }
+
+  // ---- exec, inspect, stats ----
+
+  async exec(sessionId: string, id: string, request: { cmd: string[]; timeoutMs?: number }): Promise<ExecResultJson> {
+    const entry = this.#owned(sessionId, id);
+    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    const timeoutMs = request.timeoutMs ?? this.#config.execDefaultTimeoutMs;
+    if (timeoutMs > this.#config.execMaxTimeoutMs) {
+      throw new MdockerError('LIMIT_EXCEEDED', `timeoutMs ${timeoutMs} is more than allowed (this server's cap, --exec-max-timeout ${this.#config.execMaxTimeoutMs}ms)`, {
+        cap: 'execTimeoutMs',
+        limit: this.#config.execMaxTimeoutMs,
+      });
+    }
+    entry.lastWatchedAtMs = Date.now();
+    const command = await this.#runtime.execCommand(id, { cmd: request.cmd, tty: false, dieWithParent: true });
+    const result = await runWithoutTty({
+      file: command.file,
+      args: command.args,
+      timeoutMs,
+      maxOutputBytes: this.#config.execMaxOutputBytes,
+      env: LAUNCHER_ENV,
+    });
+    this.#logger.info({ event: 'container.exec', containerId: id, exitCode: result.exitCode, timedOut: result.timedOut }, 'exec finished');
+    return result;
+  }
+
+  async inspect(sessionId: string, id: string): Promise<InspectJson> {
+    const entry = this.#owned(sessionId, id);
+    if (entry.state !== 'running' || entry.initPid === null) {
+      throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    }
+    const handle = this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths);
+    return inspectContainer({
+      id,
+      initPid: entry.initPid,
+      hostname: entry.record.hostname,
+      procs: () => this.#runtime.cgroups.procs(handle),
+    });
+  }
+
+  statsHistory(sessionId: string, id: string): StatsHistoryJson {
+    this.#owned(sessionId, id);
+    return { containerId: id, samples: this.#sampler.history(id) };
+  }
+
+  /** Sends the session's containers and their history, then every change and sample. */
+  subscribeStats(sessionId: string, subscriber: StatsSubscriber): () => void {
+    let set = this.#subscribers.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.#subscribers.set(sessionId, set);
+    }
+    set.add(subscriber);
+    for (const id of this.#sessionIds(sessionId)) {
+      const entry = this.#entries.get(id);
+      if (!entry) continue;
+      entry.lastWatchedAtMs = Date.now();
+      subscriber.send({ type: 'container', container: this.#toJson(entry) });
+      subscriber.send({ type: 'history', containerId: id, samples: this.#sampler.history(id) });
+    }
+    return () => {
+      set.delete(subscriber);
+      if (set.size === 0) this.#subscribers.delete(sessionId);
+    };
+  }
+
+  // ---- whole-server ----
+
+  containersByState(): Record<ContainerState, number> {
+    const counts: Record<ContainerState, number> = { created: 0, running: 0, exited: 0, removed: 0 };
+    for (const entry of this.#entries.values()) counts[entry.state]++;
+    return counts;
+  }
+
+  terminalCount(): number {
+    let count = 0;
+    for (const entry of this.#entries.values()) count += entry.terminals.size;
+    return count;
+  }
+
+  get containerCount(): number {
+    return this.#entries.size;
+  }
+
+  /** Refuses new containers, removes every container this server started, in parallel. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    if (this.#reaper !== null) clearInterval(this.#reaper);
+    this.#reaper = null;
+    this.#sampler.stop();
+    await Promise.allSettled([...this.#entries.values()].map((entry) => this.#remove(entry, 'shutdown')));
+  }
+
+  /** Closes every terminal client (the server is going away) without waiting for anything. */
+  closeAllClients(code: number, reason: string): void {
+    for (const entry of this.#entries.values()) for (const terminal of entry.terminals.values()) terminal.closeClients(code, reason);
+  }
+
+  // ---- internals ----
+
+  readonly #launchErrors = new Map<string, { code: string; message: string }>();
+
+  #newTerminal(entry: Entry, id: number, cmd: string[], process: IPty, cols: number, rows: number): Terminal {
+    const terminal = new Terminal({
+      id,
+      containerId: entry.id,
+      cmd,
+      pty: process,
+      cols,
+      rows,
+      scrollbackLines: this.#config.scrollbackLines,
+      flowStallTimeoutMs: this.#config.flowStallTimeoutMs,
+      onBytes: (direction, bytes) => this.#metrics?.bytesStreamed.inc({ direction }, bytes),
+      onClientsChanged: () => {
+        entry.lastWatchedAtMs = Date.now();
+      },
+    });
+    entry.terminals.set(id, terminal);
+    return terminal;
+  }
+
+  async #onInitExit(entry: Entry, code: number): Promise<void> {
+    let error: { code: string; message: string } | null = null;
+    // A removal in progress cleans up itself; exited() would race it for the state dir.
+    if (!entry.removing) {
+      try {
+        ({ error } = await this.#runtime.exited(entry.id, code));
+      } catch (err) {
+        this.#logger.warn({ containerId: entry.id, err }, 'recording the exit failed');
+      }
+    }
+    const reason = this.#exitReason(entry, code, error);
+    if (reason === 'launch-failed' && error) this.#launchErrors.set(entry.id, error);
+    entry.state = 'exited';
+    entry.exitCode = code;
+    entry.exitReason = reason;
+    entry.finishedAt = new Date().toISOString();
+    entry.lastWatchedAtMs = Date.now();
+    this.#sampler.untrack(entry.id);
+    entry.terminals.get(0)?.finish({ exitCode: code, reason, error: reason === 'launch-failed' ? error : null });
+    this.#logger.info(
+      { event: 'container.exited', containerId: entry.id, session: sessionLabel(entry.sessionId), exitCode: code, reason, error },
+      'container exited',
+    );
+    entry.markExited();
+    if (entry.removing === null && reason !== 'launch-failed') this.#notify(entry);
+  }
+
+  #exitReason(entry: Entry, code: number, error: { code: string; message: string } | null): ExitReason {
+    if (entry.stopReason) return entry.stopReason;
+    if (code === 125 && error) return 'launch-failed';
+    // PID 1 of a PID namespace ignores every signal it has no handler for when it comes
+    // from inside; only SIGKILL from outside (or the OOM killer) ends it with 137.
+    if (code === 137) return (this.#sampler.latest(entry.id)?.oomKills ?? 0) > 0 ? 'oom' : 'killed';
+    return 'exited';
+  }
+
+  #remove(entry: Entry, reason: ExitReason): Promise<void> {
+    if (entry.removing) return entry.removing;
+    if (entry.state !== 'exited') entry.stopReason = reason;
+    const removal = (async () => {
+      try {
+        await this.#runtime.remove(entry.id, { force: true });
+      } catch (err) {
+        // NOT_FOUND: it had exited and removed itself (every playground container is --rm).
+        if (!(err instanceof MdockerError && err.code === 'NOT_FOUND')) {
+          entry.removing = null;
+          this.#logger.error({ containerId: entry.id, err }, 'removing a container failed');
+          throw err;
+        }
+      }
+      await settlesWithin(entry.exited, EXIT_SETTLE_MS);
+      const json = this.#toJson(entry);
+      this.#discardNow(entry, WS_CLOSE.NORMAL, `container removed: ${reason}`);
+      const removed: ContainerJson = { ...json, state: 'removed', exitReason: entry.exitReason ?? reason, terminals: [] };
+      if (reason === 'idle' || reason === 'lifetime') this.#remember(entry.sessionId, removed);
+      this.#publish(entry.sessionId, { type: 'container', container: removed });
+      this.#metrics?.containersRemoved.inc({ reason });
+      this.#logger.info(
+        { event: 'container.removed', containerId: entry.id, session: sessionLabel(entry.sessionId), reason, exitCode: entry.exitCode },
+        'container removed',
+      );
+    })();
+    entry.removing = removal;
+    return removal;
+  }
+
+  /** Forgets a container whose start failed (the runtime already removed it). */
+  async #discard(entry: Entry): Promise<void> {
+    await this.#runtime.remove(entry.id, { force: true }).catch(() => undefined);
+    this.#discardNow(entry, WS_CLOSE.NORMAL, 'container failed to start');
+  }
+
+  #discardNow(entry: Entry, code: number, reason: string): void {
+    for (const terminal of entry.terminals.values()) terminal.dispose(code, reason);
+    entry.terminals.clear();
+    this.#forget(entry);
+  }
+
+  #forget(entry: Entry): void {
+    this.#sampler.forget(entry.id);
+    this.#entries.delete(entry.id);
+    const ids = this.#bySession.get(entry.sessionId);
+    ids?.delete(entry.id);
+    if (ids?.size === 0) this.#bySession.delete(entry.sessionId);
+  }
+
+  #remember(sessionId: string, json: ContainerJson): void {
+    this.#tombstones.set(json.id, { sessionId, json, expiresAtMs: Date.now() + TOMBSTONE_MS });
+    while (this.#tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.#tombstones.keys().next().value;
+      if (oldest === undefined) break;
+      this.#tombstones.delete(oldest);
+    }
+  }
+
+  /** An exited exec terminal makes room for a new one. */
+  #evictExitedTerminal(entry: Entry): void {
+    if (entry.terminals.size < this.#config.maxTerminalsPerContainer) return;
+    for (const [id, terminal] of entry.terminals) {
+      if (id !== 0 && terminal.state === 'exited' && terminal.clientCount === 0) {
+        entry.terminals.delete(id);
+        terminal.dispose();
+        return;
+      }
+    }
+  }
+
+  #reap(): void {
+    const now = Date.now();
+    for (const [id, tombstone] of this.#tombstones) if (tombstone.expiresAtMs <= now) this.#tombstones.delete(id);
+    const { idleTimeoutMs, maxLifetimeMs } = this.#config;
+    for (const entry of this.#entries.values()) {
+      if (entry.removing || entry.state === 'created') continue;
+      if (maxLifetimeMs > 0 && now - entry.createdAtMs >= maxLifetimeMs) {
+        void this.#remove(entry, 'lifetime').catch(() => undefined);
+        continue;
+      }
+      if (this.#watched(entry)) {
+        entry.lastWatchedAtMs = now;
+      } else if (idleTimeoutMs > 0 && now - entry.lastWatchedAtMs >= idleTimeoutMs) {
+        void this.#remove(entry, 'idle').catch(() => undefined);
+      }
+    }
+  }
+
+  /** Someone has a terminal of it open, or its owner's page is showing the stats stream. */
+  #watched(entry: Entry): boolean {
+    if ((this.#subscribers.get(entry.sessionId)?.size ?? 0) > 0) return true;
+    for (const terminal of entry.terminals.values()) if (terminal.clientCount > 0) return true;
+    return false;
+  }
+
+  async #readStats(id: string) {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.state !== 'running') throw notFound(id);
+    // The cgroup paths are known: no state file read per sample.
+    return this.#runtime.cgroups.stats(this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths));
+  }
+
+  #owned(sessionId: string, id: string): Entry {
+    const entry = this.#entries.get(id);
+    // Someone else's container is as unknown as a made-up id: no existence oracle.
+    if (!entry || entry.sessionId !== sessionId) throw notFound(id);
+    return entry;
+  }
+
+  #sessionIds(sessionId: string): Set<string> {
+    let ids = this.#bySession.get(sessionId);
+    if (!ids) {
+      ids = new Set();
+      this.#bySession.set(sessionId, ids);
+    }
+    return ids;
+  }
+
+  #notify(entry: Entry): void {
+    if (!this.#entries.has(entry.id)) return;
+    this.#publish(entry.sessionId, { type: 'container', container: this.#toJson(entry) });
+  }
+
+  #publish(sessionId: string, message: StatsServerMessage): void {
+    const subscribers = this.#subscribers.get(sessionId);
+    if (!subscribers) return;
+    for (const subscriber of subscribers) subscriber.send(message);
+  }
+
+  #toJson(entry: Entry): ContainerJson {
+    const record = entry.record;
+    return {
+      id: entry.id,
+      name: record.name,
+      image: record.image ?? '',
+      hostname: record.hostname,
+      cmd: record.cmd,
+      state: entry.state,
+      limits: { ...record.limits },
+      initPid: entry.initPid,
+      createdAt: record.createdAt,
+      startedAt: record.startedAt,
+      finishedAt: entry.finishedAt,
+      exitCode: entry.exitCode,
+      exitReason: entry.exitReason,
+      terminals: [...entry.terminals.values()].map((terminal) => terminal.toJson()),
+    };
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

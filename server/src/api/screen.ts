@@ -1,0 +1,291 @@
+/**
+ * The server's copy of a terminal's screen: an @xterm/headless terminal fed with every
+ * output byte, serializable at any byte boundary so a (re)attaching client can be given
+ * exactly the screen it would have had, followed by the live stream.
+ */
+import xtermHeadless from '@xterm/headless';
+import xtermSerialize from '@xterm/addon-serialize';
+
+const { Terminal: HeadlessTerminal } = xtermHeadless;
+const { SerializeAddon } = xtermSerialize;
+type HeadlessAddon = Parameters<InstanceType<typeof HeadlessTerminal>['loadAddon']>[0];
+
+/** An escape sequence longer than this is not replayed to a reattaching client. */
+const MAX_TAIL_BYTES = 64 * 1024;
+
+const enum VtState {
+  Ground,
+  Utf8,
+  Escape,
+  EscapeIntermediate,
+  Csi,
+  /** OSC: ends with BEL or ST */
+  Osc,
+  /** DCS, SOS, PM, APC: end with ST */
+  String,
+}
+
+/**
+ * Follows the output stream just far enough to know whether it stands between two
+ * sequences. xterm's parser keeps a half-received escape sequence or UTF-8 character in
+ * its state, which serialize() cannot express; the bytes since the last point where the
+ * stream was "in ground" are replayed after the serialized screen, so the client's parser
+ * ends in the same state and the live stream continues it ungarbled.
+ */
+export class SequenceTail {
+  #state = VtState.Ground;
+  #utf8Remaining = 0;
+  #utf8Lead = 0;
+  #tail: Buffer[] = [];
+  #tailBytes = 0;
+  #overflowed = false;
+
+  /** Feeds a chunk; returns the offset of the chunk's first ground point, -1 if none. */
+  feed(chunk: Buffer): number {
+    let firstGround = this.#state === VtState.Ground ? 0 : -1;
+    let lastGround = firstGround;
+    for (let i = 0; i < chunk.length; i++) {
+      this.#step(chunk[i]!);
+      if (this.#state === VtState.Ground) {
+        if (firstGround < 0) firstGround = i + 1;
+        lastGround = i + 1;
+      }
+    }
+    if (this.#state === VtState.Ground) {
+      this.#tail = [];
+      this.#tailBytes = 0;
+      this.#overflowed = false;
+    } else {
+      const rest = lastGround >= 0 ? chunk.subarray(lastGround) : chunk;
+      if (lastGround >= 0) {
+        this.#tail = [];
+        this.#tailBytes = 0;
+        this.#overflowed = false;
+      }
+      if (!this.#overflowed) {
+        this.#tailBytes += rest.length;
+        if (this.#tailBytes > MAX_TAIL_BYTES) {
+          this.#tail = [];
+          this.#tailBytes = 0;
+          this.#overflowed = true;
+        } else {
+          // Copied: node-pty may reuse its read buffer.
+          this.#tail.push(Buffer.from(rest));
+        }
+      }
+    }
+    return firstGround;
+  }
+
+  /** The unfinished sequence at the current position; null if too long to keep. */
+  current(): Buffer | null {
+    if (this.#overflowed) return null;
+    return this.#tail.length === 0 ? Buffer.alloc(0) : Buffer.concat(this.#tail);
+  }
+
+  get inGround(): boolean {
+    return this.#state === VtState.Ground;
+  }
+
+  #step(byte: number): void {
+    // CAN and SUB abort any sequence (ECMA-48); ESC starts a new one from anywhere.
+    if (this.#state !== VtState.Utf8) {
+      if (byte === 0x18 || byte === 0x1a) {
+        this.#state = VtState.Ground;
+        return;
+      }
+      if (byte === 0x1b) {
+        this.#state = VtState.Escape;
+        return;
+      }
+    }
+    switch (this.#state) {
+      case VtState.Ground:
+        if (byte >= 0xc2 && byte <= 0xdf) this.#startUtf8(byte, 1);
+        else if (byte >= 0xe0 && byte <= 0xef) this.#startUtf8(byte, 2);
+        else if (byte >= 0xf0 && byte <= 0xf4) this.#startUtf8(byte, 3);
+        return;
+      case VtState.Utf8:
+        if ((byte & 0xc0) !== 0x80) {
+          // Invalid continuation: the decoder drops the partial character and reads
+          // this byte afresh.
+          this.#state = VtState.Ground;
+          this.#step(byte);
+          return;
+        }
+        if (this.#utf8Lead === 0xc2 && this.#utf8Remaining === 1) {
+          // U+0080..U+009F are the C1 controls, which xterm honours as 8-bit sequences.
+          this.#state = this.#c1State(byte);
+          return;
+        }
+        if (--this.#utf8Remaining === 0) this.#state = VtState.Ground;
+        return;
+      case VtState.Escape:
+        if (byte === 0x5b) this.#state = VtState.Csi;
+        else if (byte === 0x5d) this.#state = VtState.Osc;
+        else if (byte === 0x50 || byte === 0x58 || byte === 0x5e || byte === 0x5f) this.#state = VtState.String;
+        else if (byte >= 0x20 && byte <= 0x2f) this.#state = VtState.EscapeIntermediate;
+        else if (byte >= 0x30 && byte <= 0x7e) this.#state = VtState.Ground;
+        return;
+      case VtState.EscapeIntermediate:
+        if (byte >= 0x30 && byte <= 0x7e) this.#state = VtState.Ground;
+        return;
+      case VtState.Csi:
+        if (byte >= 0x40 && byte <= 0x7e) this.#state = VtState.Ground;
+        return;
+      case VtState.Osc:
+        if (byte === 0x07) this.#state = VtState.Ground;
+        return;
+      case VtState.String:
+        return;
+    }
+  }
+
+  #startUtf8(lead: number, remaining: number): void {
+    this.#state = VtState.Utf8;
+    this.#utf8Lead = lead;
+    this.#utf8Remaining = remaining;
+  }
+
+  #c1State(second: number): VtState {
+    switch (second) {
+      case 0x9b:
+        return VtState.Csi;
+      case 0x9d:
+        return VtState.Osc;
+      case 0x90:
+      case 0x98:
+      case 0x9e:
+      case 0x9f:
+        return VtState.String;
+      default:
+        return VtState.Ground;
+    }
+  }
+}
+
+export interface ScreenSnapshot {
+  /** serialized screen, then any unfinished sequence */
+  data: Buffer;
+  cols: number;
+  rows: number;
+  /** the unfinished sequence was too long to replay: skip live bytes up to the next ground point */
+  discardUntilGround: boolean;
+}
+
+export interface ScreenOptions {
+  cols: number;
+  rows: number;
+  scrollbackLines: number;
+  /** called whenever a write has been processed (for flow control) */
+  onProcessed?: () => void;
+}
+
+export class Screen {
+  readonly #terminal: InstanceType<typeof HeadlessTerminal>;
+  readonly #serializer: InstanceType<typeof SerializeAddon>;
+  readonly #tail = new SequenceTail();
+  readonly #scrollbackLines: number;
+  readonly #onProcessed: (() => void) | undefined;
+  #pendingBytes = 0;
+  #disposed = false;
+  /** callbacks queued behind writes; a disposed terminal never calls them, so we do */
+  readonly #waiting = new Set<() => void>();
+
+  constructor(options: ScreenOptions) {
+    this.#terminal = new HeadlessTerminal({
+      cols: options.cols,
+      rows: options.rows,
+      scrollback: options.scrollbackLines,
+      allowProposedApi: true,
+    });
+    this.#serializer = new SerializeAddon();
+    // The addon is typed against @xterm/xterm's Terminal; headless has the same API surface.
+    this.#terminal.loadAddon(this.#serializer as unknown as HeadlessAddon);
+    this.#scrollbackLines = options.scrollbackLines;
+    this.#onProcessed = options.onProcessed;
+  }
+
+  /** Bytes written but not yet processed by the headless terminal's parser. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  get cols(): number {
+    return this.#terminal.cols;
+  }
+
+  get rows(): number {
+    return this.#terminal.rows;
+  }
+
+  /** Feeds output; returns the offset of the chunk's first point between sequences, or -1. */
+  write(chunk: Buffer): number {
+    if (this.#disposed) return -1;
+    const firstGround = this.#tail.feed(chunk);
+    this.#pendingBytes += chunk.length;
+    this.#terminal.write(chunk, () => {
+      this.#pendingBytes -= chunk.length;
+      this.#onProcessed?.();
+    });
+    return firstGround;
+  }
+
+  /** Resizes in stream order: bytes written before apply to the old size. */
+  resize(cols: number, rows: number): void {
+    this.#afterPendingWrites(() => {
+      if (!this.#disposed) this.#terminal.resize(cols, rows);
+    });
+  }
+
+  /**
+   * The screen as of every byte written so far and none after: the headless terminal's
+   * write queue calls back in order, before it parses later chunks.
+   */
+  snapshot(): Promise<ScreenSnapshot> {
+    const tail = this.#tail.current();
+    return new Promise((resolve) => {
+      this.#afterPendingWrites(() => {
+        if (this.#disposed) {
+          resolve({ data: Buffer.alloc(0), cols: this.cols, rows: this.rows, discardUntilGround: false });
+          return;
+        }
+        const screen = Buffer.from(this.#serializer.serialize({ scrollback: this.#scrollbackLines }), 'utf8');
+        resolve({
+          data: tail && tail.length > 0 ? Buffer.concat([screen, tail]) : screen,
+          cols: this.#terminal.cols,
+          rows: this.#terminal.rows,
+          discardUntilGround: tail === null,
+        });
+      });
+    });
+  }
+
+  /** Resolves once everything written so far has been processed. */
+  settled(): Promise<void> {
+    return new Promise((resolve) => this.#afterPendingWrites(resolve));
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#serializer.dispose();
+    this.#terminal.dispose();
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const callback of waiting) callback();
+  }
+
+  #afterPendingWrites(callback: () => void): void {
+    if (this.#disposed) {
+      callback();
+      return;
+    }
+    const once = (): void => {
+      if (this.#waiting.delete(once)) callback();
+    };
+    this.#waiting.add(once);
+    // An empty write queues a callback behind every earlier chunk.
+    this.#terminal.write('', once);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Starts the playground server (`mdocker serve`, tests): reaps a previous run's leftovers,
+ * serves HTTP and WebSockets, prints its URL, and on SIGINT/SIGTERM removes every
+ * container it started and exits.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { createApp } from './app.js';
+import { serverUrl, type ServeConfig } from './config.js';
+import { ServerMetrics } from './metrics.js';
+import { Playground, type PlaygroundOptions, type PlaygroundRuntime } from './playground.js';
+import { WS_CLOSE, type ImageJson } from './protocol.js';
+import { SessionKeeper } from './sessions.js';
+import { delay, settlesWithin } from './timing.js';
+import { WebSockets } from './websocket.js';
+
+export interface StartServerOptions {
+  /** default: Runtime.open() (needs root) */
+  runtime?: PlaygroundRuntime;
+  logger?: Logger;
+  /** exit on SIGINT/SIGTERM after removing the containers; default true */
+  handleSignals?: boolean;
+  /** print the URL on stdout; default true */
+  printUrl?: boolean;
+  images?: () => Promise<ImageJson[]>;
+  spawnPty?: PlaygroundOptions['spawnPty'];
+}
+
+export interface RunningServer {
+  /** with ?token= when the server has one */
+  url: string;
+  port: number;
+  /** Stops accepting, tells clients, removes every container this server started. */
+  close(): Promise<void>;
+  readonly playground: Playground;
+  readonly metrics: ServerMetrics;
+  readonly http: Server;
+}
+
+/** Sockets that did not close by themselves after shutdown are cut after this. */
+const SOCKET_CLOSE_GRACE_MS = 500;
+
+export async function startServer(config: ServeConfig, options: StartServerOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'mdocker-serve' } });
+  const runtime = options.runtime ?? (await openRuntime(config));
+  const reaped = await runtime.reapLeftovers();
+  if (reaped.length > 0) logger.info({ event: 'server.reaped', containerIds: reaped }, `removed ${reaped.length} leftover containers of an earlier run`);
+
+  const sessions = new SessionKeeper();
+  let webSockets: WebSockets | null = null;
+  let playground: Playground | null = null;
+  const metrics = new ServerMetrics({
+    containersByState: () => playground?.containersByState() ?? { created: 0, running: 0, exited: 0, removed: 0 },
+    terminals: () => playground?.terminalCount() ?? 0,
+    webSocketClients: () => webSockets?.clientCounts ?? { terminal: 0, stats: 0 },
+  });
+  playground = new Playground({
+    runtime,
+    config,
+    logger,
+    metrics,
+    ...(options.spawnPty ? { spawnPty: options.spawnPty } : {}),
+  });
+  const app = createApp({ config, playground, sessions, metrics, logger, ...(options.images ? { images: options.images } : {}) });
+  const server = createServer(app);
+  webSockets = new WebSockets({ server, config, sessions, playground, logger });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  playground.start();
+  const port = (server.address() as AddressInfo).port;
+  const url = serverUrl(config, port);
+  logger.info({ event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null }, 'serving the playground');
+  if (options.printUrl ?? true) process.stdout.write(`mdocker playground: ${url}\n`);
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info({ event: 'server.stopping', containers: playground.containerCount }, 'stopping: removing containers');
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Clients learn it from their terminals' `exit` (reason "shutdown") as containers go.
+      const removed = playground.shutdown();
+      const timedOut = !(await settlesWithin(removed, config.shutdownTimeoutMs));
+      if (timedOut) logger.warn({ event: 'server.shutdown-timeout' }, 'some containers were not removed in time; the next start reaps them');
+      webSockets.close(WS_CLOSE.GOING_AWAY, 'server shutting down');
+      await delay(SOCKET_CLOSE_GRACE_MS);
+      webSockets.terminateAll();
+      server.closeAllConnections();
+      await serverClosed;
+      if (signalHandler) {
+        process.off('SIGINT', signalHandler);
+        process.off('SIGTERM', signalHandler);
+      }
+      logger.info({ event: 'server.stopped' }, 'stopped');
+    })();
+    return closing;
+  };
+
+  let signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
+  if (options.handleSignals ?? true) {
+    signalHandler = (signal) => {
+      if (closing) {
+        logger.warn({ signal }, 'second signal: exiting now; the next start reaps what is left');
+        process.exit(1);
+      }
+      logger.info({ event: 'server.signal', signal }, 'signal received');
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', signalHandler);
+    process.on('SIGTERM', signalHandler);
+  }
+
+  return { url, port, close, playground, metrics, http: server };
+}
+
+async function openRuntime(config: ServeConfig): Promise<PlaygroundRuntime> {
+  const { Runtime } = await import('../runtime/containers.js');
+  return Runtime.open(config.stateRoot === undefined ? {} : { stateRoot: config.stateRoot });
+}

@@ -1,0 +1,448 @@
+/**
+ * One pty shared by any number of WebSocket clients: every client gets the screen on
+ * attach and then the live stream, the pty takes the smallest client's size, and output is
+ * flow-controlled so the slowest reader paces the program instead of the server's memory.
+ */
+import type { IPty } from 'node-pty';
+import { MdockerError } from '../runtime/errors.js';
+import { closeReason } from './errors.js';
+import {
+  FLOW_HIGH_WATER_BYTES,
+  FLOW_LOW_WATER_BYTES,
+  WS_CLOSE,
+  type ExitReason,
+  type TerminalClientMessage,
+  type TerminalJson,
+  type TerminalServerMessage,
+} from './protocol.js';
+import { Screen } from './screen.js';
+
+export const MIN_COLS = 2;
+export const MAX_COLS = 500;
+export const MIN_ROWS = 1;
+export const MAX_ROWS = 200;
+
+export function clampCols(cols: number): number {
+  return Math.min(MAX_COLS, Math.max(MIN_COLS, Math.floor(cols)));
+}
+
+export function clampRows(rows: number): number {
+  return Math.min(MAX_ROWS, Math.max(MIN_ROWS, Math.floor(rows)));
+}
+
+/** What a terminal needs of a WebSocket; `ws`'s WebSocket has this shape. */
+export interface TerminalSink {
+  send(data: Buffer | string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface TerminalExit {
+  exitCode: number | null;
+  reason: ExitReason | null;
+  /** told to clients before the exit, e.g. the launcher's failure */
+  error?: { code: string; message: string } | null;
+}
+
+export interface TerminalOptions {
+  id: number;
+  containerId: string;
+  cmd: string[];
+  pty: IPty;
+  cols: number;
+  rows: number;
+  scrollbackLines: number;
+  flowStallTimeoutMs: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  /** output and input byte counts, for metrics */
+  onBytes?: (direction: 'out' | 'in', bytes: number) => void;
+  /** any client attached or detached */
+  onClientsChanged?: () => void;
+}
+
+interface Client {
+  sink: TerminalSink;
+  /** waiting for its snapshot: live output queues instead of being sent */
+  pending: boolean;
+  queue: { chunk: Buffer; firstGround: number }[];
+  /** sent or queued, not yet acknowledged */
+  unackedBytes: number;
+  lastAckAt: number;
+  cols: number | null;
+  rows: number | null;
+  /** its snapshot could not replay an over-long sequence: skip to the next ground point */
+  discardUntilGround: boolean;
+}
+
+/** A client's hold on a terminal, given to the WebSocket handler. */
+export interface TerminalAttachment {
+  receive(data: Buffer, isBinary: boolean): void;
+  detach(): void;
+}
+
+export class Terminal {
+  readonly id: number;
+  readonly containerId: string;
+  readonly cmd: string[];
+  readonly #pty: IPty;
+  readonly #screen: Screen;
+  readonly #clients = new Set<Client>();
+  readonly #highWater: number;
+  readonly #lowWater: number;
+  readonly #stallTimeoutMs: number;
+  readonly #onBytes: TerminalOptions['onBytes'];
+  readonly #onClientsChanged: TerminalOptions['onClientsChanged'];
+  readonly #exitListeners: ((exitCode: number, signal: number | undefined) => void)[] = [];
+  #cols: number;
+  #rows: number;
+  #paused = false;
+  #stallTimer: NodeJS.Timeout | null = null;
+  #ptyExited = false;
+  #exit: TerminalExit | null = null;
+  #disposed = false;
+
+  constructor(options: TerminalOptions) {
+    this.id = options.id;
+    this.containerId = options.containerId;
+    this.cmd = options.cmd;
+    this.#pty = options.pty;
+    this.#cols = clampCols(options.cols);
+    this.#rows = clampRows(options.rows);
+    this.#highWater = options.highWaterBytes ?? FLOW_HIGH_WATER_BYTES;
+    this.#lowWater = options.lowWaterBytes ?? FLOW_LOW_WATER_BYTES;
+    this.#stallTimeoutMs = options.flowStallTimeoutMs;
+    this.#onBytes = options.onBytes;
+    this.#onClientsChanged = options.onClientsChanged;
+    this.#screen = new Screen({
+      cols: this.#cols,
+      rows: this.#rows,
+      scrollbackLines: options.scrollbackLines,
+      onProcessed: () => this.#updateFlow(),
+    });
+    // node-pty spawned with `encoding: null` delivers Buffers; its typings say string.
+    this.#pty.onData((data: string | Buffer) => this.#onOutput(typeof data === 'string' ? Buffer.from(data) : data));
+    this.#pty.onExit(({ exitCode, signal }) => {
+      this.#ptyExited = true;
+      // Listeners learn of the exit once the screen holds every byte, so a client told
+      // "exited" can reattach and see the last words.
+      void this.#screen.settled().then(() => {
+        for (const listener of this.#exitListeners) listener(exitCode, signal);
+      });
+    });
+  }
+
+  get state(): 'running' | 'exited' {
+    return this.#exit === null ? 'running' : 'exited';
+  }
+
+  get exitCode(): number | null {
+    return this.#exit?.exitCode ?? null;
+  }
+
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get cols(): number {
+    return this.#cols;
+  }
+
+  get rows(): number {
+    return this.#rows;
+  }
+
+  get pid(): number {
+    return this.#pty.pid;
+  }
+
+  /** Bytes the headless screen has not parsed yet plus the largest client backlog. */
+  get backlogBytes(): number {
+    let largest = 0;
+    for (const client of this.#clients) largest = Math.max(largest, client.unackedBytes);
+    return this.#screen.pendingBytes + largest;
+  }
+
+  /** The pty's process exited (launcher exit code); the owner then calls finish(). */
+  onPtyExit(listener: (exitCode: number, signal: number | undefined) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  toJson(): TerminalJson {
+    return {
+      id: this.id,
+      containerId: this.containerId,
+      cmd: this.cmd,
+      cols: this.#cols,
+      rows: this.#rows,
+      state: this.state,
+      exitCode: this.exitCode,
+      clients: this.#clients.size,
+    };
+  }
+
+  /**
+   * Attaches a client: `attached`, the screen as one binary frame, then live output; for
+   * an exited terminal, the screen then `exit`, and the socket is closed.
+   */
+  attach(sink: TerminalSink, size: { cols?: number; rows?: number } = {}): TerminalAttachment {
+    if (this.#disposed) throw new MdockerError('NOT_FOUND', `terminal ${this.id} is closed`);
+    const client: Client = {
+      sink,
+      pending: true,
+      queue: [],
+      unackedBytes: 0,
+      lastAckAt: Date.now(),
+      cols: size.cols === undefined ? null : clampCols(size.cols),
+      rows: size.rows === undefined ? null : clampRows(size.rows),
+      discardUntilGround: false,
+    };
+    this.#clients.add(client);
+    this.#onClientsChanged?.();
+    if (this.#exit === null) this.#applySize();
+    void this.#screen.snapshot().then((snapshot) => {
+      if (!this.#clients.has(client)) return;
+      this.#send(client, { type: 'attached', terminal: this.toJson(), cols: snapshot.cols, rows: snapshot.rows });
+      client.sink.send(snapshot.data);
+      client.unackedBytes += snapshot.data.length;
+      client.discardUntilGround = snapshot.discardUntilGround;
+      client.pending = false;
+      const queued = client.queue;
+      client.queue = [];
+      for (const { chunk, firstGround } of queued) {
+        // Queued bytes were counted when queued; uncount what the client skips.
+        client.unackedBytes -= chunk.length - this.#sendOutput(client, chunk, firstGround);
+      }
+      if (this.#exit !== null) this.#sendExit(client, this.#exit);
+      this.#updateFlow();
+    });
+    return {
+      receive: (data, isBinary) => this.#receive(client, data, isBinary),
+      detach: () => this.#detach(client),
+    };
+  }
+
+  /** Records how the terminal ended and tells every client, then closes them. */
+  finish(exit: TerminalExit): void {
+    if (this.#exit !== null) return;
+    this.#exit = exit;
+    this.#setPaused(false);
+    for (const client of [...this.#clients]) {
+      // A pending client gets the exit after its snapshot.
+      if (!client.pending) this.#sendExit(client, exit);
+    }
+  }
+
+  /** Sends a signal to the pty's process (the launcher forwards it into the container). */
+  kill(signal: NodeJS.Signals = 'SIGHUP'): void {
+    if (this.#ptyExited) return;
+    try {
+      this.#pty.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Closes every client with `code` and frees the screen; kills the process if alive. */
+  dispose(code: number = WS_CLOSE.NORMAL, reason = 'terminal closed'): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#stopStallTimer();
+    for (const client of [...this.#clients]) this.#drop(client, code, reason);
+    this.kill('SIGKILL');
+    this.#screen.dispose();
+  }
+
+  /** Closes every client (e.g. server shutdown) without touching the process. */
+  closeClients(code: number, reason: string): void {
+    for (const client of [...this.#clients]) this.#drop(client, code, reason);
+  }
+
+  #onOutput(chunk: Buffer): void {
+    if (this.#disposed) return;
+    this.#onBytes?.('out', chunk.length);
+    const firstGround = this.#screen.write(chunk);
+    for (const client of this.#clients) this.#deliver(client, chunk, firstGround);
+    this.#updateFlow();
+  }
+
+  #deliver(client: Client, chunk: Buffer, firstGround: number): void {
+    if (client.pending) {
+      client.queue.push({ chunk, firstGround });
+      client.unackedBytes += chunk.length;
+      return;
+    }
+    client.unackedBytes += this.#sendOutput(client, chunk, firstGround);
+  }
+
+  /** Sends output, minus what a client must skip; returns the bytes sent. */
+  #sendOutput(client: Client, chunk: Buffer, firstGround: number): number {
+    let bytes = chunk;
+    if (client.discardUntilGround) {
+      if (firstGround < 0) return 0;
+      client.discardUntilGround = false;
+      bytes = chunk.subarray(firstGround);
+    }
+    if (bytes.length > 0) client.sink.send(bytes);
+    return bytes.length;
+  }
+
+  #receive(client: Client, data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      if (this.#exit !== null || this.#ptyExited || data.length === 0) return;
+      this.#onBytes?.('in', data.length);
+      this.#pty.write(data);
+      return;
+    }
+    const message = parseClientMessage(data);
+    if (message === null) {
+      this.#send(client, { type: 'error', code: 'INVALID_ARGUMENT', message: 'unknown or malformed control message' });
+      return;
+    }
+    if (message.type === 'ack') {
+      client.unackedBytes = Math.max(0, client.unackedBytes - message.bytes);
+      client.lastAckAt = Date.now();
+      this.#updateFlow();
+      return;
+    }
+    client.cols = clampCols(message.cols);
+    client.rows = clampRows(message.rows);
+    if (this.#exit === null) this.#applySize();
+  }
+
+  #detach(client: Client): void {
+    if (!this.#clients.delete(client)) return;
+    this.#onClientsChanged?.();
+    if (this.#exit === null && !this.#disposed) this.#applySize();
+    this.#updateFlow();
+  }
+
+  #drop(client: Client, code: number, reason: string): void {
+    this.#detach(client);
+    try {
+      client.sink.close(code, closeReason(reason));
+    } catch {
+      // already closed
+    }
+  }
+
+  #sendExit(client: Client, exit: TerminalExit): void {
+    if (exit.error) this.#send(client, { type: 'error', code: exit.error.code, message: exit.error.message });
+    this.#send(client, { type: 'exit', exitCode: exit.exitCode, reason: exit.reason });
+    this.#drop(client, WS_CLOSE.NORMAL, exit.reason === null ? 'exited' : `exited: ${exit.reason}`);
+  }
+
+  #send(client: Client, message: TerminalServerMessage): void {
+    client.sink.send(JSON.stringify(message));
+  }
+
+  /** The smallest size any client asked for: nobody sees a screen cut off. */
+  #applySize(): void {
+    let cols = Infinity;
+    let rows = Infinity;
+    for (const client of this.#clients) {
+      if (client.cols !== null) cols = Math.min(cols, client.cols);
+      if (client.rows !== null) rows = Math.min(rows, client.rows);
+    }
+    if (cols === Infinity && rows === Infinity) return;
+    const nextCols = cols === Infinity ? this.#cols : cols;
+    const nextRows = rows === Infinity ? this.#rows : rows;
+    if (nextCols === this.#cols && nextRows === this.#rows) return;
+    this.#cols = nextCols;
+    this.#rows = nextRows;
+    if (!this.#ptyExited) {
+      try {
+        this.#pty.resize(nextCols, nextRows);
+      } catch {
+        // the pty closed under us; its exit is on the way
+      }
+    }
+    this.#screen.resize(nextCols, nextRows);
+  }
+
+  /**
+   * Pauses the pty while the headless screen or any client is more than the high-water
+   * mark behind, resumes once everyone is under the low-water mark. While paused the
+   * program blocks in write(2): the kernel's pty buffer is the only queue that grows.
+   */
+  #updateFlow(): void {
+    if (this.#disposed) return;
+    if (this.#exit !== null) {
+      this.#setPaused(false);
+      return;
+    }
+    let above = this.#screen.pendingBytes > this.#highWater;
+    let below = this.#screen.pendingBytes < this.#lowWater;
+    for (const client of this.#clients) {
+      if (client.unackedBytes > this.#highWater) above = true;
+      if (client.unackedBytes >= this.#lowWater) below = false;
+    }
+    if (!this.#paused && above) this.#setPaused(true);
+    else if (this.#paused && below) this.#setPaused(false);
+  }
+
+  #setPaused(paused: boolean): void {
+    if (paused === this.#paused) return;
+    this.#paused = paused;
+    if (paused) {
+      this.#pty.pause();
+      this.#startStallTimer();
+    } else {
+      this.#stopStallTimer();
+      if (!this.#ptyExited && !this.#disposed) this.#pty.resume();
+    }
+  }
+
+  #startStallTimer(): void {
+    if (this.#stallTimer !== null) return;
+    const period = Math.max(50, Math.min(1000, Math.floor(this.#stallTimeoutMs / 4)));
+    this.#stallTimer = setInterval(() => this.#dropStalledClients(), period);
+    this.#stallTimer.unref();
+  }
+
+  #stopStallTimer(): void {
+    if (this.#stallTimer === null) return;
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = null;
+  }
+
+  /** A client that holds everyone paused and stopped acking is dropped, not waited for. */
+  #dropStalledClients(): void {
+    const now = Date.now();
+    for (const client of [...this.#clients]) {
+      if (client.unackedBytes >= this.#lowWater && now - client.lastAckAt > this.#stallTimeoutMs) {
+        this.#drop(client, WS_CLOSE.TOO_SLOW, 'too far behind: reattach to catch up');
+      }
+    }
+    this.#updateFlow();
+  }
+}
+
+function parseClientMessage(data: Buffer): TerminalClientMessage | null {
+  if (data.length > 1024) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const message = parsed as Record<string, unknown>;
+  const keys = Object.keys(message);
+  if (message.type === 'ack') {
+    if (keys.length !== 2 || !isCount(message.bytes, Number.MAX_SAFE_INTEGER)) return null;
+    return { type: 'ack', bytes: message.bytes };
+  }
+  if (message.type === 'resize') {
+    if (keys.length !== 3 || !isCount(message.cols, 100_000) || !isCount(message.rows, 100_000)) return null;
+    return { type: 'resize', cols: message.cols, rows: message.rows };
+  }
+  return null;
+}
+
+function isCount(value: unknown, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
+}

@@ -1,0 +1,202 @@
+/**
+ * The WebSocket endpoints (terminal attach, stats stream): upgrade checks (Host, Origin,
+ * token, session), then each socket wired to the playground, with heartbeats and a
+ * per-session cap on sockets.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { MdockerError, toMdockerError } from '../runtime/errors.js';
+import { checkUpgrade } from './auth.js';
+import type { ServeConfig } from './config.js';
+import { closeReason, errorJson, httpStatusFor, wsCloseCodeFor } from './errors.js';
+import type { Playground } from './playground.js';
+import { WS_CLOSE, type StatsServerMessage, type TerminalServerMessage } from './protocol.js';
+import type { SessionKeeper } from './sessions.js';
+
+/** Enough for many tabs; a script opening thousands is refused. */
+const MAX_SOCKETS_PER_SESSION = 64;
+const HEARTBEAT_MS = 30_000;
+/** A stats client this far behind misses samples (they come again in a second). */
+const STATS_BACKLOG_BYTES = 1024 * 1024;
+
+const TERMINAL_PATH = /^\/api\/containers\/([^/]+)\/terminals\/([^/]+)$/;
+
+type WebSocketsConfig = Pick<ServeConfig, 'token' | 'allowedHosts' | 'wsMaxPayloadBytes'>;
+
+export interface WebSocketsOptions {
+  server: Server;
+  config: WebSocketsConfig;
+  sessions: SessionKeeper;
+  playground: Playground;
+  logger: Logger;
+}
+
+interface Tracked extends WebSocket {
+  alive?: boolean;
+}
+
+export class WebSockets {
+  readonly #wss: WebSocketServer;
+  readonly #options: WebSocketsOptions;
+  readonly #perSession = new Map<string, number>();
+  readonly #counts = { terminal: 0, stats: 0 };
+  readonly #heartbeat: NodeJS.Timeout;
+  #closing = false;
+
+  constructor(options: WebSocketsOptions) {
+    this.#options = options;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.config.wsMaxPayloadBytes,
+      // Terminal output is mostly incompressible noise or tiny frames; deflate costs
+      // memory per socket and opens compression side channels.
+      perMessageDeflate: false,
+    });
+    options.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#heartbeat = setInterval(() => this.#ping(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  get clientCounts(): { terminal: number; stats: number } {
+    return { ...this.#counts };
+  }
+
+  /** Stops accepting upgrades and closes every socket with `code`. */
+  close(code: number = WS_CLOSE.GOING_AWAY, reason = 'server shutting down'): void {
+    this.#closing = true;
+    clearInterval(this.#heartbeat);
+    for (const client of this.#wss.clients) client.close(code, reason);
+  }
+
+  /** Drops sockets that did not close within the grace period. */
+  terminateAll(): void {
+    for (const client of this.#wss.clients) client.terminate();
+    this.#wss.close();
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://placeholder');
+    const terminalMatch = TERMINAL_PATH.exec(url.pathname);
+    if (url.pathname !== '/api/stats' && !terminalMatch) {
+      return rejectUpgrade(socket, new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`));
+    }
+    if (this.#closing) return rejectUpgrade(socket, new MdockerError('CONFLICT', 'the server is shutting down'));
+    // Refused before the handshake: a hijacking page or a token-less client gets no socket.
+    const denied = checkUpgrade(req, this.#options.config);
+    if (denied) return rejectUpgrade(socket, denied);
+    const sessionId = this.#options.sessions.verify(req.headers.cookie);
+    if (sessionId === null) {
+      return rejectUpgrade(socket, new MdockerError('UNAUTHORIZED', 'no session: load the page (or any route) first to get the session cookie'));
+    }
+    if ((this.#perSession.get(sessionId) ?? 0) >= MAX_SOCKETS_PER_SESSION) {
+      return rejectUpgrade(socket, new MdockerError('RATE_LIMITED', `at most ${MAX_SOCKETS_PER_SESSION} WebSockets per session`));
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws: Tracked) => {
+      this.#perSession.set(sessionId, (this.#perSession.get(sessionId) ?? 0) + 1);
+      ws.alive = true;
+      ws.on('pong', () => {
+        ws.alive = true;
+      });
+      ws.on('error', () => ws.terminate());
+      ws.once('close', () => {
+        const left = (this.#perSession.get(sessionId) ?? 1) - 1;
+        if (left <= 0) this.#perSession.delete(sessionId);
+        else this.#perSession.set(sessionId, left);
+      });
+      if (terminalMatch) {
+        this.#attachTerminal(ws, sessionId, terminalMatch[1]!, terminalMatch[2]!, url.searchParams);
+      } else {
+        this.#subscribeStats(ws, sessionId);
+      }
+    });
+  }
+
+  #attachTerminal(ws: WebSocket, sessionId: string, containerId: string, terminalParam: string, query: URLSearchParams): void {
+    this.#counts.terminal++;
+    ws.once('close', () => this.#counts.terminal--);
+    try {
+      if (!/^\d{1,6}$/.test(terminalParam)) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalParam.slice(0, 16)}`);
+      const size = {
+        ...sizeParam(query, 'cols'),
+        ...sizeParam(query, 'rows'),
+      };
+      const sink = {
+        send: (data: Buffer | string) => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(data);
+        },
+        close: (code: number, reason: string) => ws.close(code, reason),
+      };
+      const attachment = this.#options.playground.attachTerminal(sessionId, containerId, Number(terminalParam), sink, size);
+      ws.on('message', (data: RawData, isBinary: boolean) => attachment.receive(toBuffer(data), isBinary));
+      ws.once('close', () => attachment.detach());
+    } catch (err) {
+      closeWithError(ws, toMdockerError(err));
+    }
+  }
+
+  #subscribeStats(ws: WebSocket, sessionId: string): void {
+    this.#counts.stats++;
+    const unsubscribe = this.#options.playground.subscribeStats(sessionId, {
+      send: (message: StatsServerMessage) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (message.type === 'sample' && ws.bufferedAmount > STATS_BACKLOG_BYTES) return;
+        ws.send(JSON.stringify(message));
+      },
+    });
+    // The stats stream is one-way; anything the client sends is ignored.
+    ws.once('close', () => {
+      this.#counts.stats--;
+      unsubscribe();
+    });
+  }
+
+  #ping(): void {
+    for (const client of this.#wss.clients as Set<Tracked>) {
+      if (client.alive === false) {
+        client.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.ping();
+    }
+  }
+}
+
+function sizeParam(query: URLSearchParams, name: 'cols' | 'rows'): { cols?: number } | { rows?: number } {
+  const value = query.get(name);
+  if (value === null || !/^\d{1,5}$/.test(value)) return {};
+  return { [name]: Number(value) };
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function closeWithError(ws: WebSocket, err: MdockerError): void {
+  const message: TerminalServerMessage = { type: 'error', code: err.code, message: err.message };
+  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  ws.close(wsCloseCodeFor(err.code), closeReason(err.message));
+}
+
+/** An HTTP answer on the raw socket: the handshake never happens. */
+function rejectUpgrade(socket: Duplex, err: MdockerError): void {
+  const status = httpStatusFor(err.code);
+  const body = JSON.stringify(errorJson(err));
+  const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' };
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}\r\n` +
+        'Connection: close\r\n' +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        '\r\n' +
+        body,
+    );
+  }
+  socket.destroy();
+}

@@ -1,0 +1,292 @@
+// Terminals over a real pty running /bin/sh on the host (no root, no container): attach
+// order, reattach fidelity, resize policy, flow control, exit.
+import assert from 'node:assert/strict';
+import { describe, it, after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pty from 'node-pty';
+import xtermHeadless from '@xterm/headless';
+import xtermSerialize from '@xterm/addon-serialize';
+import { SequenceTail, Screen } from '../src/api/screen.js';
+import { Terminal, type TerminalSink } from '../src/api/terminals.js';
+import { FLOW_HIGH_WATER_BYTES, WS_CLOSE, type TerminalServerMessage } from '../src/api/protocol.js';
+
+const { Terminal: Headless } = xtermHeadless;
+const { SerializeAddon } = xtermSerialize;
+
+class FakeSink implements TerminalSink {
+  readonly frames: (Buffer | TerminalServerMessage)[] = [];
+  closed: { code: number; reason: string } | null = null;
+  #waiters: (() => void)[] = [];
+
+  send(data: Buffer | string): void {
+    this.frames.push(typeof data === 'string' ? (JSON.parse(data) as TerminalServerMessage) : Buffer.from(data));
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  messages(): TerminalServerMessage[] {
+    return this.frames.filter((frame): frame is TerminalServerMessage => !Buffer.isBuffer(frame));
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.frames.filter((frame): frame is Buffer => Buffer.isBuffer(frame)));
+  }
+
+  text(): string {
+    return this.bytes().toString('utf8');
+  }
+
+  async waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(this.text().slice(-300))}`);
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+}
+
+const terminals: Terminal[] = [];
+after(() => {
+  for (const terminal of terminals) terminal.dispose();
+});
+
+function hostShell(options: { cols?: number; rows?: number; stall?: number; script?: string } = {}): Terminal {
+  const cols = options.cols ?? 80;
+  const rows = options.rows ?? 24;
+  const args = options.script === undefined ? [] : ['-c', options.script];
+  const process = pty.spawn('/bin/sh', args, {
+    name: 'xterm-256color',
+    cols,
+    rows,
+    cwd: '/tmp',
+    env: { PATH: '/usr/bin:/bin', HOME: '/tmp', PS1: '$ ', LANG: 'C.UTF-8' },
+    encoding: null,
+  });
+  const terminal = new Terminal({
+    id: 0,
+    containerId: 'test',
+    cmd: ['/bin/sh'],
+    pty: process,
+    cols,
+    rows,
+    scrollbackLines: 1000,
+    flowStallTimeoutMs: options.stall ?? 60_000,
+  });
+  terminals.push(terminal);
+  return terminal;
+}
+
+/** What a browser's xterm would show after writing these bytes. */
+async function render(bytes: Buffer, cols: number, rows: number): Promise<string> {
+  const terminal = new Headless({ cols, rows, scrollback: 1000, allowProposedApi: true });
+  const serializer = new SerializeAddon();
+  terminal.loadAddon(serializer as unknown as Parameters<typeof terminal.loadAddon>[0]);
+  await new Promise<void>((resolve) => terminal.write(bytes, resolve));
+  const screen = serializer.serialize();
+  terminal.dispose();
+  return screen;
+}
+
+function ackAll(terminal: { receive(data: Buffer, isBinary: boolean): void }, sink: FakeSink, acked: { bytes: number }): void {
+  const total = sink.bytes().length;
+  if (total > acked.bytes) {
+    terminal.receive(Buffer.from(JSON.stringify({ type: 'ack', bytes: total - acked.bytes })), false);
+    acked.bytes = total;
+  }
+}
+
+describe('SequenceTail', () => {
+  it('keeps an escape sequence split across chunks and drops it once complete', () => {
+    const tail = new SequenceTail();
+    assert.equal(tail.feed(Buffer.from('abc\x1b[3')), 0);
+    assert.equal(tail.current()?.toString(), '\x1b[3');
+    assert.equal(tail.feed(Buffer.from('1mred')), 2);
+    assert.equal(tail.current()?.length, 0);
+  });
+
+  it('keeps a UTF-8 character split across chunks', () => {
+    const tail = new SequenceTail();
+    const euro = Buffer.from('€'); // e2 82 ac
+    tail.feed(Buffer.concat([Buffer.from('x'), euro.subarray(0, 2)]));
+    assert.deepEqual(tail.current(), euro.subarray(0, 2));
+    assert.equal(tail.feed(euro.subarray(2)), 1);
+    assert.equal(tail.inGround, true);
+  });
+
+  it('follows OSC ended by BEL and DCS ended by ST', () => {
+    const tail = new SequenceTail();
+    tail.feed(Buffer.from('\x1b]0;title'));
+    assert.equal(tail.inGround, false);
+    tail.feed(Buffer.from('\x07'));
+    assert.equal(tail.inGround, true);
+    tail.feed(Buffer.from('\x1bPq#0;2;0;0;0'));
+    assert.equal(tail.inGround, false);
+    tail.feed(Buffer.from('\x1b\\'));
+    assert.equal(tail.inGround, true);
+  });
+
+  it('gives up on an over-long sequence instead of buffering it', () => {
+    const tail = new SequenceTail();
+    tail.feed(Buffer.from('\x1b]52;c;'));
+    tail.feed(Buffer.alloc(70 * 1024, 0x41));
+    assert.equal(tail.current(), null);
+    assert.equal(tail.feed(Buffer.from('AAA\x07rest')), 4);
+    assert.equal(tail.current()?.length, 0);
+  });
+});
+
+describe('Screen', () => {
+  it('snapshots exactly the bytes written before the call, even mid-sequence', async () => {
+    const screen = new Screen({ cols: 20, rows: 4, scrollbackLines: 10 });
+    screen.write(Buffer.from('hello \x1b[3'));
+    const first = screen.snapshot();
+    screen.write(Buffer.from('1mred\x1b[0m'));
+    const snapshot = await first;
+    const later = Buffer.from('1mred\x1b[0m');
+    assert.equal(await render(Buffer.concat([snapshot.data, later]), 20, 4), await render(Buffer.from('hello \x1b[31mred\x1b[0m'), 20, 4));
+    screen.dispose();
+  });
+});
+
+describe('Terminal', () => {
+  it('sends attached, then the screen, then live output that a shell echoes', async () => {
+    const terminal = hostShell();
+    const sink = new FakeSink();
+    const client = terminal.attach(sink);
+    await sink.waitFor(() => sink.frames.length >= 2);
+    const first = sink.frames[0] as TerminalServerMessage;
+    assert.equal(first.type, 'attached');
+    assert.ok(Buffer.isBuffer(sink.frames[1]), 'the screen comes as one binary frame');
+    client.receive(Buffer.from('echo $((6*7))\r'), true);
+    await sink.waitFor(() => /\r\n42\r\n/.test(sink.text()));
+    client.detach();
+    terminal.dispose();
+  });
+
+  it('gives a reattaching client the same screen as one attached all along, under a colored stream', async () => {
+    const terminal = hostShell({ cols: 60, rows: 10 });
+    const steady = new FakeSink();
+    const steadyClient = terminal.attach(steady);
+    const acked = { bytes: 0 };
+    await steady.waitFor(() => steady.frames.length >= 2);
+    // Colors, UTF-8 and cursor moves, fast enough that chunk boundaries fall inside sequences.
+    steadyClient.receive(
+      Buffer.from("i=0; while [ $i -lt 3000 ]; do printf '\\033[3%dm%d é€\\033[0m \\033[1;4mX\\033[m' $((i%8)) $i; i=$((i+1)); done; echo DONE\r"),
+      true,
+    );
+    const late: FakeSink[] = [];
+    for (let i = 0; i < 6; i++) {
+      await sleep(40);
+      const sink = new FakeSink();
+      terminal.attach(sink);
+      late.push(sink);
+      ackAll(steadyClient, steady, acked);
+    }
+    await steady.waitFor(() => {
+      ackAll(steadyClient, steady, acked);
+      return /DONE\r\n/.test(steady.text());
+    }, 20_000);
+    await sleep(200);
+    const expected = await render(steady.bytes(), 60, 10);
+    for (const sink of late) {
+      assert.equal(sink.messages()[0]?.type, 'attached');
+      assert.equal(await render(sink.bytes(), 60, 10), expected);
+    }
+    terminal.dispose();
+  });
+
+  it('sizes the pty to the smallest attached client, within bounds', async () => {
+    const terminal = hostShell();
+    const a = new FakeSink();
+    const b = new FakeSink();
+    const clientA = terminal.attach(a, { cols: 100, rows: 30 });
+    const clientB = terminal.attach(b);
+    clientB.receive(Buffer.from(JSON.stringify({ type: 'resize', cols: 70, rows: 40 })), false);
+    assert.equal(terminal.cols, 70);
+    assert.equal(terminal.rows, 30);
+    clientB.receive(Buffer.from(JSON.stringify({ type: 'resize', cols: 1, rows: 100000 })), false);
+    assert.equal(terminal.cols, 2);
+    assert.equal(terminal.rows, 30);
+    clientB.detach();
+    assert.equal(terminal.cols, 100);
+    await a.waitFor(() => a.frames.length >= 2);
+    clientA.receive(Buffer.from('stty size\r'), true);
+    await a.waitFor(() => /30 100/.test(a.text()));
+    terminal.dispose();
+  });
+
+  it('answers a malformed control message with an error and carries on', async () => {
+    const terminal = hostShell();
+    const sink = new FakeSink();
+    const client = terminal.attach(sink);
+    client.receive(Buffer.from('{"type":"resize","cols":"wide"}'), false);
+    client.receive(Buffer.from('not json'), false);
+    await sink.waitFor(() => sink.messages().filter((m) => m.type === 'error').length === 2);
+    client.receive(Buffer.from('echo ok-$((1+1))\r'), true);
+    await sink.waitFor(() => /ok-2/.test(sink.text()));
+    terminal.dispose();
+  });
+
+  it('pauses the pty for a client that does not ack, and drops it when it stays stuck', async () => {
+    const terminal = hostShell({ stall: 1500, script: 'yes' });
+    const stuck = new FakeSink();
+    terminal.attach(stuck);
+    await stuck.waitFor(() => terminal.paused, 5000);
+    await sleep(300);
+    const received = stuck.bytes().length;
+    // Bounded: at most the high-water mark plus a read or two past it.
+    assert.ok(received < FLOW_HIGH_WATER_BYTES + 256 * 1024, `received ${received}`);
+    assert.ok(terminal.backlogBytes < FLOW_HIGH_WATER_BYTES + 256 * 1024);
+    await sleep(300);
+    assert.equal(stuck.bytes().length, received, 'nothing more is sent while paused');
+    await stuck.waitFor(() => stuck.closed !== null, 5000);
+    assert.equal(stuck.closed?.code, WS_CLOSE.TOO_SLOW);
+    terminal.dispose();
+  });
+
+  it('keeps streaming to a client that acks, with a bounded backlog', async () => {
+    const terminal = hostShell({ script: 'yes' });
+    const sink = new FakeSink();
+    const client = terminal.attach(sink);
+    const acked = { bytes: 0 };
+    const start = Date.now();
+    let maxBacklog = 0;
+    while (Date.now() - start < 1500) {
+      await sleep(20);
+      maxBacklog = Math.max(maxBacklog, terminal.backlogBytes);
+      ackAll(client, sink, acked);
+    }
+    assert.ok(acked.bytes > 4 * FLOW_HIGH_WATER_BYTES, `streamed ${acked.bytes}`);
+    assert.ok(maxBacklog < 2 * FLOW_HIGH_WATER_BYTES + 256 * 1024, `backlog ${maxBacklog}`);
+    // Free the memory of this sink's frames before the next test.
+    sink.frames.length = 0;
+    terminal.dispose();
+  });
+
+  it('reports the exit once the screen has every byte, then tells clients and closes them', async () => {
+    const terminal = hostShell();
+    const sink = new FakeSink();
+    const client = terminal.attach(sink);
+    const exited = new Promise<number>((resolve) => terminal.onPtyExit((code) => resolve(code)));
+    await sink.waitFor(() => sink.frames.length >= 2);
+    client.receive(Buffer.from('echo last-words; exit 3\r'), true);
+    const code = await exited;
+    assert.equal(code, 3);
+    terminal.finish({ exitCode: code, reason: 'exited' });
+    assert.deepEqual(sink.messages().at(-1), { type: 'exit', exitCode: 3, reason: 'exited' });
+    assert.equal(sink.closed?.code, WS_CLOSE.NORMAL);
+    const late = new FakeSink();
+    terminal.attach(late);
+    await late.waitFor(() => late.closed !== null);
+    assert.match(late.text(), /last-words/);
+    assert.equal(late.messages().at(-1)?.type, 'exit');
+    terminal.dispose();
+  });
+});
