@@ -298,7 +298,7 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     createRatePerIp: integer('createRatePerIp', 30, 1, 1_000_000),
     spawnRatePerSession: integer('spawnRatePerSession', 120, 1, 1_000_000),
     apiRatePerIp: integer('apiRatePerIp', 1200, 1, 10_000_000),
-    execDefaultTimeoutMs: duration('execDefaultTimeout', '10s'),
+    execDefaultTimeoutMs: 0,
     execMaxTimeoutMs: duration('execMaxTimeout', '60s'),
     execMaxOutputBytes: size('execMaxOutput', '1m'),
     jsonBodyLimitBytes: size('jsonBodyLimit', '16k'),
@@ -309,6 +309,9 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     statsIntervalMs: duration('statsInterval', '1s'),
     statsHistorySamples: 0,
   };
+  // Lowering the maximum lowers the default with it, unless a default is given.
+  config.execDefaultTimeoutMs =
+    raw('execDefaultTimeout') == null ? Math.min(10_000, config.execMaxTimeoutMs) : duration('execDefaultTimeout', '10s');
   const historyMs = duration('statsHistory', '10m');
   if (config.statsIntervalMs < 100) throw invalidOption('--stats-interval', raw('statsInterval'), 'at least 100ms');
   config.statsHistorySamples = Math.max(1, Math.ceil(historyMs / config.statsIntervalMs));

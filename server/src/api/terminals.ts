@@ -123,10 +123,12 @@ export class Terminal {
     this.#pty.onData((data: string | Buffer) => this.#onOutput(typeof data === 'string' ? Buffer.from(data) : data));
     this.#pty.onExit(({ exitCode, signal }) => {
       this.#ptyExited = true;
+      // A process killed by a signal exits 128+N by the shell's (and Docker's) convention.
+      const code = signal ? 128 + signal : exitCode;
       // Listeners learn of the exit once the screen holds every byte, so a client told
       // "exited" can reattach and see the last words.
       void this.#screen.settled().then(() => {
-        for (const listener of this.#exitListeners) listener(exitCode, signal);
+        for (const listener of this.#exitListeners) listener(code, signal);
       });
     });
   }
