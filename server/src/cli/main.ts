@@ -52,6 +52,19 @@ interface RunFlags {
   detach?: boolean;
   rootfs?: string;
   cgroupParent?: string;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+}
+
+/** Docker's --security-opt values that mdocker knows. */
+function seccompFrom(securityOpt: string[]): 'default' | 'unconfined' {
+  let seccomp: 'default' | 'unconfined' = 'default';
+  for (const opt of securityOpt) {
+    if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') seccomp = 'unconfined';
+    else throw new MdockerError('INVALID_ARGUMENT', `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined)`);
+  }
+  return seccomp;
 }
 
 program
@@ -74,6 +87,9 @@ program
   .option('-d, --detach', 'run in the background and print the container id')
   .option('--rootfs <dir>', 'run a plain directory read-write instead of an image')
   .option('--cgroup-parent <path>', 'parent cgroup for the container (default: mdocker below our own)')
+  .option('--cap-add <capability>', 'add a Linux capability (repeatable), e.g. SYS_ADMIN', collect, [])
+  .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
+  .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
   .helpOption('--help', 'display help for command')
   .action(async (imageArg: string | undefined, commandArgs: string[], flags: RunFlags) => {
     const { validateInput, containerSpecInputSchema } = await import('../runtime/spec.js');
@@ -116,6 +132,7 @@ program
       tty: flags.tty ?? false,
       limits: spec.limits,
       cgroupParent: flags.cgroupParent,
+      security: { capAdd: flags.capAdd, capDrop: flags.capDrop, seccomp: seccompFrom(flags.securityOpt) },
       autoRemove: flags.rm ?? false,
       dieWithParent: !flags.detach,
     });

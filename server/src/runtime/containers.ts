@@ -11,7 +11,7 @@ import { MdockerError } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
 import { resolveImage } from './images.js';
-import { execCommand, runCommand, type LaunchCommand } from './launcher.js';
+import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
 import { assertLauncherBuilt, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { StateStore, type ContainerRecord } from './state.js';
 import type { Limits } from './units.js';
@@ -31,6 +31,7 @@ export interface CreateOptions {
   workdir?: string;
   tty: boolean;
   limits: Limits;
+  security?: SecurityOptions;
   cgroupParent?: string;
   autoRemove?: boolean;
   /** The container dies with the process that spawns the launcher. */
@@ -114,6 +115,7 @@ export class Runtime {
       workdir: opts.workdir ?? '/',
       tty: opts.tty,
       limits: opts.limits,
+      security: opts.security ?? DEFAULT_SECURITY,
       cgroupPaths: [],
       autoRemove: opts.autoRemove ?? false,
       owner: opts.dieWithParent ? refOf(process.pid) : null,
@@ -152,6 +154,7 @@ export class Runtime {
       // A detached --rm container is cleaned up by its launcher: nobody else waits for it.
       cleanupDir: record.autoRemove && !opts.dieWithParent ? this.state.dir(id) : null,
       dieWithParent: opts.dieWithParent ?? false,
+      security: record.security,
       cmd: record.cmd,
     });
     return { record, ...command };
@@ -240,6 +243,8 @@ export class Runtime {
       pidFile: null,
       errorFile: opts.errorFile ?? null,
       dieWithParent: opts.dieWithParent ?? false,
+      // A process joining the container is confined exactly as its init.
+      security: record.security ?? DEFAULT_SECURITY,
       cmd: opts.cmd,
     });
   }
@@ -394,4 +399,4 @@ async function assertOverlayfs(needed: boolean): Promise<void> {
   overlayChecked = true;
 }
 
-export type { ProcessRef };
+export type { ProcessRef, SecurityOptions };

@@ -4,6 +4,15 @@
  */
 import { launcherPath } from './native.js';
 
+/** What the launcher applies before exec; the defaults (all empty) are the safe ones. */
+export interface SecurityOptions {
+  capAdd: string[];
+  capDrop: string[];
+  seccomp: 'default' | 'unconfined';
+}
+
+export const DEFAULT_SECURITY: SecurityOptions = { capAdd: [], capDrop: [], seccomp: 'default' };
+
 export interface LaunchCommand {
   file: string;
   args: string[];
@@ -26,6 +35,7 @@ export interface RunLaunch {
   /** Removed by the launcher once the container is gone (--rm of a detached container). */
   cleanupDir: string | null;
   dieWithParent: boolean;
+  security: SecurityOptions;
   cmd: string[];
 }
 
@@ -38,13 +48,24 @@ export interface ExecLaunch {
   pidFile: string | null;
   errorFile: string | null;
   dieWithParent: boolean;
+  security: SecurityOptions;
   cmd: string[];
 }
 
 function common(
   args: string[],
-  opts: { cgroupPaths: string[]; env: string[]; tty: boolean; dieWithParent: boolean; workdir: string | null },
+  opts: {
+    cgroupPaths: string[];
+    env: string[];
+    tty: boolean;
+    dieWithParent: boolean;
+    workdir: string | null;
+    security: SecurityOptions;
+  },
 ): void {
+  for (const cap of opts.security.capAdd) args.push('--cap-add', cap);
+  for (const cap of opts.security.capDrop) args.push('--cap-drop', cap);
+  if (opts.security.seccomp !== 'default') args.push('--seccomp', opts.security.seccomp);
   for (const path of opts.cgroupPaths) args.push('--cgroup', path);
   for (const entry of opts.env) args.push('--env', entry);
   if (opts.workdir) args.push('--workdir', opts.workdir);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { MdockerError } from './errors.js';
 import type { Limits } from './units.js';
 import type { ProcessRef } from './native.js';
+import type { SecurityOptions } from './launcher.js';
 
 export interface ContainerRecord {
   id: string;
@@ -29,6 +30,7 @@ export interface ContainerRecord {
   workdir: string;
   tty: boolean;
   limits: Limits;
+  security: SecurityOptions;
   cgroupPaths: string[];
   /** Removed with all its state when it ends (docker run --rm; every playground container). */
   autoRemove: boolean;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mdocker needs, when missing: as root with apt-get, else
+# it stops with one line naming the exact command. Run by `npm install` (preinstall)
+# with the runtime's packages, and by `npm test` with "--test" for the browser too.
+set -euo pipefail
+
+packages=()
+need() { # need PACKAGE PATH: PACKAGE is missing when PATH does not exist
+  [ -e "$2" ] || packages+=("$1")
+}
+need busybox-static /bin/busybox
+need libseccomp-dev /usr/include/seccomp.h
+need make /usr/bin/make
+need g++ /usr/bin/g++
+need python3 /usr/bin/python3
+need pkg-config /usr/bin/pkg-config
+if [ "${1:-}" = "--test" ]; then
+  need chromium /usr/bin/chromium
+fi
+
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "mdocker: missing system packages; run: sudo apt-get install -y ${packages[*]}" >&2
+  exit 1
+fi
+echo "mdocker: installing ${packages[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null
+apt-get install -y -qq --no-install-recommends "${packages[@]}" </dev/null >&2
