@@ -10,7 +10,7 @@ test('two browsers (two sessions) do not see each other’s containers', async (
     watchConsole(bob, bobErrors);
     await bob.goto('/');
     await expect(bob.getByText('No containers yet')).toBeVisible();
-    await expect(bob.locator(`[data-container-id="${aliceId}"]`)).toHaveCount(0);
+    await expect(bob.locator(`li[data-container-id="${aliceId}"]`)).toHaveCount(0);
     // Not even by asking for it: another session's container does not exist for Bob.
     const peek = await bobContext.request.get(`/api/containers/${aliceId}`);
     expect(peek.status()).toBe(404);
@@ -19,8 +19,8 @@ test('two browsers (two sessions) do not see each other’s containers', async (
     await expect(bob.getByRole('list', { name: 'Your containers' }).getByRole('listitem')).toHaveCount(1);
     await page.reload();
     await expect(page.getByRole('list', { name: 'Your containers' }).getByRole('listitem')).toHaveCount(1);
-    await expect(page.locator(`[data-container-id="${bobId}"]`)).toHaveCount(0);
-    await expect(page.locator(`[data-container-id="${aliceId}"]`)).toHaveCount(1);
+    await expect(page.locator(`li[data-container-id="${bobId}"]`)).toHaveCount(0);
+    await expect(page.locator(`li[data-container-id="${aliceId}"]`)).toHaveCount(1);
     await screenshot(bob, 'second-session');
   } finally {
     await deleteAllContainers(bobContext);

@@ -224,6 +224,8 @@ export class ContainerList {
     this.submit.textContent = 'Starting…';
     try {
       const container = await api.createContainer(body);
+      // A hostname names one container; the limits are likely wanted again.
+      this.hostname.value = '';
       this.options.onCreated(container);
     } catch (err) {
       this.showError(`Cannot create the container: ${describeError(err)}`);

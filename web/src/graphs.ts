@@ -12,6 +12,7 @@ import { EVENT_LABELS, type StatsEvent, type StatsEventKind } from './stats-even
 import type { StatsEpisode, StatsStore } from './stats-store';
 
 export const WINDOW_SECONDS = 120;
+const MIN_WINDOW_SECONDS = 30;
 const CHART_HEIGHT_PX = 118;
 const MIB = 1024 * 1024;
 
@@ -226,6 +227,11 @@ export class Graphs {
       if (this.width <= 0) continue;
       if (!chart.plot) chart.plot = this.createPlot(spec, chart.host, data);
       else chart.plot.setData(data);
+      if (xs.length === 0) {
+        // Nothing to range over yet: show an empty, current window rather than a stale one.
+        const now = Date.now() / 1000;
+        chart.plot.setScale('x', { min: now - MIN_WINDOW_SECONDS, max: now });
+      }
     }
     if (id) this.renderEventLog(this.store.episodes(id));
   }
@@ -268,9 +274,12 @@ export class Graphs {
       scales: {
         x: {
           time: true,
-          range: (_u, _min, max) => {
+          // The last WINDOW_SECONDS, or less while the container is younger (a graph that
+          // starts squeezed against the right edge shows nothing for two minutes).
+          range: (_u, min, max) => {
             const end = max ?? Date.now() / 1000;
-            return [end - WINDOW_SECONDS, end];
+            const start = Math.max(end - WINDOW_SECONDS, min ?? end);
+            return [Math.min(start, end - MIN_WINDOW_SECONDS), end];
           },
         },
         y: {

@@ -9,7 +9,7 @@ import { api } from './api';
 import { describeError } from './containers';
 import { h, replaceChildren } from './dom';
 import { describeExit } from './format';
-import { TerminalView } from './terminal';
+import { TERMINAL_KEYS_HINT_ID, TerminalView } from './terminal';
 
 export interface TerminalTabsOptions {
   fontSize: number;
@@ -37,6 +37,7 @@ export class TerminalTabs {
   private readonly empty: HTMLElement;
   private readonly header: HTMLElement;
   private readonly tabbar: HTMLElement;
+  private readonly hint: HTMLElement;
   private readonly views = new Map<number, { view: TerminalView; panel: HTMLElement }>();
   private container: ContainerJson | null = null;
   private terminals: TerminalJson[] = [];
@@ -74,7 +75,21 @@ export class TerminalTabs {
     );
     this.header = h('div', { class: 'pane-header' }, this.title, this.status);
     this.tabbar = h('div', { class: 'tabbar' }, this.tablist, this.newButton, this.closeButton);
-    this.element = h('div', { class: 'terminal-tabs' }, this.header, this.tabbar, this.panels, this.empty);
+    this.hint = h(
+      'p',
+      { class: 'terminal-hint', id: TERMINAL_KEYS_HINT_ID },
+      h('kbd', {}, 'Ctrl+Shift+C'),
+      ' / ',
+      h('kbd', {}, 'Ctrl+Shift+V'),
+      ' copy and paste · ',
+      h('kbd', {}, 'Ctrl+Shift+F'),
+      ' search · ',
+      h('kbd', {}, 'Esc'),
+      ' then ',
+      h('kbd', {}, 'Tab'),
+      ' leaves the terminal',
+    );
+    this.element = h('div', { class: 'terminal-tabs' }, this.header, this.tabbar, this.panels, this.hint, this.empty);
     this.renderEmpty();
   }
 
@@ -141,12 +156,14 @@ export class TerminalTabs {
     this.header.hidden = false;
     this.tabbar.hidden = false;
     this.panels.hidden = false;
+    this.hint.hidden = false;
     this.title.textContent = c.hostname && c.hostname !== c.name ? `${c.name} · ${c.hostname}` : c.name;
     this.status.textContent =
       c.state === 'exited'
         ? `Container exited: ${describeExit(c.exitCode, c.exitReason)}`
         : `${c.state} · ${c.image}${c.initPid ? ` · init is host PID ${c.initPid}` : ''}`;
     this.status.dataset.state = c.state;
+    this.status.title = this.status.textContent;
     this.newButton.disabled = c.state !== 'running';
     this.closeButton.disabled = this.activeId === 0;
     this.closeButton.setAttribute(
@@ -302,6 +319,7 @@ export class TerminalTabs {
     this.header.hidden = true;
     this.tabbar.hidden = true;
     this.panels.hidden = true;
+    this.hint.hidden = true;
     this.empty.hidden = false;
   }
 

@@ -34,6 +34,9 @@ export interface TerminalViewOptions {
 
 const encoder = new TextEncoder();
 
+/** The page's one line listing the terminal's own keys (copy, paste, search, leaving). */
+export const TERMINAL_KEYS_HINT_ID = 'terminal-keys-hint';
+
 export class TerminalView {
   readonly element: HTMLElement;
   readonly containerId: string;
@@ -56,6 +59,8 @@ export class TerminalView {
   /** An `error` frame just before `exit` says why (e.g. the launcher's failure). */
   private lastError: string | null = null;
   private fitFrame: number | null = null;
+  /** When Escape was last pressed: Escape then Tab leaves the terminal (see onKey). */
+  private escapeAt = 0;
   private disposed = false;
 
   constructor(private readonly options: TerminalViewOptions) {
@@ -129,6 +134,7 @@ export class TerminalView {
   open(): void {
     this.term.open(this.host);
     this.term.textarea?.setAttribute('aria-label', `${this.options.label}: terminal input`);
+    this.term.textarea?.setAttribute('aria-describedby', TERMINAL_KEYS_HINT_ID);
     this.resizeObserver.observe(this.host);
     this.fitNow();
     this.connect();
@@ -297,6 +303,19 @@ export class TerminalView {
 
   private onKey(event: KeyboardEvent): boolean {
     if (event.type !== 'keydown') return true;
+    // A terminal takes Tab for itself (completion), which would trap keyboard users: Escape
+    // followed by Tab or Shift+Tab within a second moves the focus on instead. Escape still
+    // reaches the program.
+    if (event.key === 'Escape') {
+      this.escapeAt = performance.now();
+      return true;
+    }
+    if (event.key === 'Tab' && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      const leaving = performance.now() - this.escapeAt < 1000;
+      this.escapeAt = 0;
+      if (leaving) return false; // no preventDefault: the browser moves the focus
+      return true;
+    }
     const ctrlShift = event.ctrlKey && event.shiftKey && !event.altKey && !event.metaKey;
     const key = event.key.toLowerCase();
     if ((ctrlShift && key === 'c') || (event.ctrlKey && !event.shiftKey && key === 'insert')) {
