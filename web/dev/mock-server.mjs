@@ -48,7 +48,7 @@ function parseMemory(v) {
 }
 
 function toJson(c) {
-  const { terminals, samples, sockets, ...rest } = c;
+  const { terminals, samples: _samples, ...rest } = c;
   return {
     ...rest,
     terminals: [...terminals.values()].map((t) => ({
@@ -81,11 +81,11 @@ function createTerminal(c, id) {
     status: 0,
   };
   c.terminals.set(id, t);
-  write(c, t, `\r\nBusyBox v1.36.1 built-in shell (ash) [mock]\r\n\r\n${prompt(c)}`);
+  write(c, t, `\r\nBusyBox v1.36.1 built-in shell (ash) [mock]\r\n\r\n${prompt()}`);
   return t;
 }
 
-const prompt = (c) => `/ # `;
+const prompt = () => '/ # ';
 
 function write(c, t, text) {
   t.transcript = (t.transcript + text).slice(-64 * 1024);
@@ -164,7 +164,7 @@ function runCommand(c, t, line) {
       out += `sh: ${cmd.split(' ')[0]}: not found\r\n`;
     }
   }
-  write(c, t, `${out}${prompt(c)}`);
+  write(c, t, `${out}${prompt()}`);
 }
 
 function input(c, t, data) {
@@ -174,7 +174,7 @@ function input(c, t, data) {
       if (t.yes) clearInterval(t.yes);
       t.yes = null;
       t.line = '';
-      write(c, t, `^C\r\n${prompt(c)}`);
+      write(c, t, `^C\r\n${prompt()}`);
     } else if (t.yes) {
       continue;
     } else if (ch === '\r') {
