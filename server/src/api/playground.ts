@@ -503,8 +503,14 @@ export class Playground {
     if (entry.stopReason) return entry.stopReason;
     if (code === 125 && error) return 'launch-failed';
     // PID 1 of a PID namespace ignores every signal it has no handler for when it comes
-    // from inside; only SIGKILL from outside (or the OOM killer) ends it with 137.
-    if (code === 137) return (this.#sampler.latest(entry.id)?.oomKills ?? 0) > 0 ? 'oom' : 'killed';
+    // from inside; only SIGKILL from outside (or the OOM killer) ends it with 137. The
+    // cgroup (and its memory.events) is gone by the time the launcher exits, so the last
+    // sample has to tell: an OOM kill counted, or memory close to the limit.
+    if (code === 137) {
+      const last = this.#sampler.latest(entry.id);
+      const nearLimit = last !== null && last.memoryLimitBytes !== null && last.memoryBytes >= 0.8 * last.memoryLimitBytes;
+      return (last?.oomKills ?? 0) > 0 || nearLimit ? 'oom' : 'killed';
+    }
     return 'exited';
   }
 
