@@ -95,8 +95,11 @@ export function mdockerMounts(): string[] {
     .filter((line) => line.includes('mdocker'));
 }
 
+/** The ids that still have a state directory, in /run/mdocker or any other state root
+ * (the server's tests use their own). */
 export function stateDirs(ids: string[]): string[] {
-  return ids.filter((id) => existsSync(join('/run/mdocker', id)));
+  const roots = readdirSync('/run').filter((name) => name.startsWith('mdocker')).map((name) => join('/run', name));
+  return ids.filter((id) => roots.some((root) => existsSync(join(root, id))));
 }
 
 export async function waitFor<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
