@@ -129,7 +129,7 @@ export class Runtime {
     await this.state.createDir(record);
     let handle: CgroupHandle | null = null;
     try {
-      handle = await this.cgroups.create(id, opts.limits, opts.cgroupParent);
+      handle = await this.cgroups.create(id, opts.limits, opts.cgroupParent ?? process.env.MDOCKER_CGROUP_PARENT);
       record.cgroupPaths = handle.paths;
       await this.state.write(record);
     } catch (err) {
