@@ -349,10 +349,7 @@ for (const option of SERVE_OPTIONS) {
   serve.addOption(new Option(option.flag, `${option.description} (default: ${option.defaultText})`).env(option.env));
 }
 serve.action(async (flags: ServeOptions) => {
-  // TODO(server): typed import once server/src/api/server.ts lands.
-  const { startServer } = (await import('../api/server.js' as string)) as {
-    startServer: (config: ReturnType<typeof resolveServeConfig>) => Promise<{ url: string; close(): Promise<void> }>;
-  };
+  const { startServer } = await import('../api/server.js');
   await startServer(resolveServeConfig(flags));
 });
 
