@@ -144,3 +144,38 @@ test('every control has an accessible name', async ({ page }) => {
   });
   expect(unnamed).toEqual([]);
 });
+
+test('Ctrl+Shift+F searches the terminal', async ({ page }) => {
+  await newContainer(page);
+  await run(page, 'echo "needle-$((3*3))"');
+  await waitForTerminalText(page, /^needle-9$/m);
+  await page.keyboard.press('Control+Shift+F');
+  const search = page.getByLabel('Search terminal');
+  await expect(search).toBeFocused();
+  await search.fill('needle-9');
+  await search.press('Enter');
+  // The match is selected: xterm draws the selection as boxes over the rows.
+  await expect(activeTerminal(page).locator('.xterm-selection > div').first()).toBeVisible();
+  await search.press('Escape');
+  await expect(search).toBeHidden();
+  await page.keyboard.type('echo "back-in-$((1+1))"');
+  await page.keyboard.press('Enter');
+  await waitForTerminalText(page, /^back-in-2$/m);
+});
+
+test('light and dark themes apply to the page and the terminal', async ({ page }) => {
+  await newContainer(page);
+  const terminalBackground = (): Promise<string> =>
+    activeTerminal(page)
+      .locator('.xterm-viewport')
+      .evaluate((el) => getComputedStyle(el).backgroundColor);
+  await page.getByLabel('Theme').selectOption('light');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+  await expect.poll(terminalBackground).toBe('rgb(255, 255, 255)');
+  await run(page, 'echo "light-$((5*5))"');
+  await waitForTerminalText(page, /^light-25$/m);
+  await screenshot(page, 'light-theme');
+  await page.getByLabel('Theme').selectOption('dark');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect.poll(terminalBackground).not.toBe('rgb(255, 255, 255)');
+});

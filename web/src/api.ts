@@ -106,6 +106,11 @@ export const api = {
   images: () => request<ImageJson[]>('GET', '/api/images'),
 };
 
+/** A request that only renews the session cookie if the server no longer knows it. */
+export async function renewSession(): Promise<void> {
+  await fetch('/healthz', { credentials: 'same-origin', cache: 'no-store' });
+}
+
 /** ws:// or wss:// URL for a path on this origin. */
 export function socketUrl(path: string): string {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';

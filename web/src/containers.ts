@@ -119,6 +119,11 @@ export class ContainerList {
     replaceChildren(this.list, ...this.containers.map((c) => this.renderItem(c)));
   }
 
+  /** True while this page's own Delete of the container is in flight. */
+  isDeleting(id: string): boolean {
+    return this.pendingDeletes.has(id);
+  }
+
   focusNewContainer(): void {
     this.submit.focus();
   }

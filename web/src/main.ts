@@ -6,9 +6,10 @@
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
 import type { ContainerJson, StatsServerMessage } from '../../server/src/api/protocol';
-import { api, socketUrl } from './api';
+import { ApiError, api, renewSession, socketUrl } from './api';
 import { ContainerList, LimitsEditor, describeError } from './containers';
 import { byId, h } from './dom';
+import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
 import {
@@ -56,7 +57,7 @@ function showNotice(text: string, kind: 'error' | 'info' = 'error'): void {
   notice.dataset.kind = kind;
   notice.hidden = false;
   if (noticeTimer !== null) window.clearTimeout(noticeTimer);
-  noticeTimer = window.setTimeout(hideNotice, kind === 'error' ? 15_000 : 6000);
+  noticeTimer = window.setTimeout(hideNotice, kind === 'error' ? 15_000 : 10_000);
 }
 function hideNotice(): void {
   notice.hidden = true;
@@ -170,6 +171,13 @@ selectDetailTab(0, false);
 
 function upsert(container: ContainerJson): void {
   if (container.state === 'removed') {
+    // Removed by the server (idle, lifetime, shutdown) rather than by this page: say why,
+    // or the student's shell just vanishes.
+    const known = containers.get(container.id);
+    if (known && !list.isDeleting(container.id)) {
+      const why = container.exitReason ? ` (${describeExit(container.exitCode, container.exitReason)})` : '';
+      showNotice(`${known.name} was removed${why}.`, 'info');
+    }
     remove(container.id);
     return;
   }
@@ -272,6 +280,7 @@ new ReconnectingSocket({
   url: () => socketUrl('/api/stats'),
   onMessage: onStatsMessage,
   shouldReconnect: () => true,
+  beforeReconnect: renewSession,
   // After a drop, states may have changed unseen (a container exited, another tab deleted one).
   onOpen: () => {
     if (!firstLoad) void refreshContainers();
@@ -296,7 +305,9 @@ async function refreshContainers(): Promise<void> {
     for (const id of [...containers.keys()]) if (!ids.has(id)) containers.delete(id);
     for (const c of fresh) containers.set(c.id, c);
   } catch (err) {
-    showNotice(`Cannot list your containers: ${describeError(err)}`);
+    // Unreachable: the connection indicator says so already, and the stream retries.
+    if (!(err instanceof ApiError && err.code === 'NETWORK'))
+      showNotice(`Cannot list your containers: ${describeError(err)}`);
     return;
   }
   if (firstLoad) {

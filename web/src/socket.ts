@@ -18,6 +18,10 @@ export interface ReconnectingSocketOptions {
     state: SocketState,
     detail: { attempt: number; retryInMs?: number; closeEvent?: CloseEvent },
   ) => void;
+  /** Runs before each reconnection attempt, e.g. a plain HTTP request that renews the
+   * session cookie: a restarted server refuses upgrades from sessions it does not know,
+   * and only an HTTP response can set a new cookie. Failures are ignored. */
+  beforeReconnect?: () => Promise<unknown>;
   minDelayMs?: number;
   maxDelayMs?: number;
 }
@@ -74,6 +78,19 @@ export class ReconnectingSocket {
     if (this.closedByOwner || this.currentState !== 'waiting') return;
     if (this.retryTimer !== null) window.clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    this.setState('connecting');
+    if (this.options.beforeReconnect) {
+      try {
+        await this.options.beforeReconnect();
+      } catch {
+        /* the connection attempt below fails too, and backs off */
+      }
+    }
+    if (this.closedByOwner || this.socket !== null) return;
     this.connect();
   }
 
@@ -117,7 +134,7 @@ export class ReconnectingSocket {
     this.setState('waiting', { closeEvent, retryInMs: delay });
     this.retryTimer = window.setTimeout(() => {
       this.retryTimer = null;
-      this.connect();
+      void this.reconnect();
     }, delay);
   }
 

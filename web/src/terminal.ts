@@ -15,7 +15,7 @@ import type {
   TerminalServerMessage,
 } from '../../server/src/api/protocol';
 import { FLOW_ACK_EVERY_BYTES, WS_CLOSE } from '../../server/src/api/protocol';
-import { terminalSocketUrl } from './api';
+import { renewSession, terminalSocketUrl } from './api';
 import { h } from './dom';
 import { describeExit } from './format';
 import { TERMINAL_FONT_FAMILY } from './prefs';
@@ -189,6 +189,7 @@ export class TerminalView {
         this.unackedBytes = 0;
       },
       onMessage: (event) => this.onMessage(event),
+      beforeReconnect: renewSession,
       // After `exit` the server closes normally; 4008 (we were too slow) means reattach.
       shouldReconnect: (event) => !this.ended && (event.code === WS_CLOSE.TOO_SLOW || !isFinalClose(event)),
       onStateChange: (state, detail) => this.onSocketState(state, detail),
