@@ -2,7 +2,10 @@
 // "containers" are host shells on real ptys. Sessions, ownership, access control,
 // validation, caps, rate limits, reaping and shutdown are the server's; they are proven here.
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -391,6 +394,28 @@ describe('access control', () => {
     assert.match(csp, /connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ wss:\/\/127\.0\.0\.1:\d+/);
     assert.match(csp, /frame-ancestors 'none'/);
     assert.equal(reply.headers['x-content-type-options'], 'nosniff');
+  });
+});
+
+describe('web UI', () => {
+  it('serves the built UI at /, its assets, and index.html for the page routes', async () => {
+    const webDir = mkdtempSync(join(tmpdir(), 'mdocker-web-'));
+    mkdirSync(join(webDir, 'assets'));
+    writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>ui</title><script type="module" src="/assets/app.js"></script>');
+    writeFileSync(join(webDir, 'assets', 'app.js'), 'console.log(1);');
+    const { client } = await serve({ webDir });
+    const user = client();
+    const index = await user.request('GET', '/', { headers: { accept: 'text/html' } });
+    assert.equal(index.status, 200);
+    assert.match(index.text, /<title>ui<\/title>/);
+    assert.equal(index.headers['cache-control'], 'no-cache');
+    const script = await user.request('GET', '/assets/app.js');
+    assert.equal(script.status, 200);
+    assert.match(String(script.headers['content-type']), /javascript/);
+    assert.match((await user.request('GET', '/containers/abc', { headers: { accept: 'text/html' } })).text, /<title>ui<\/title>/);
+    const api = await user.request('GET', '/api/nope', { headers: { accept: 'text/html' } });
+    assert.equal(api.status, 404);
+    assert.equal(api.body.error.code, 'NOT_FOUND');
   });
 });
 
