@@ -5,7 +5,7 @@
  */
 import type { ContainerJson, CreateContainerBody, ImageJson, UpdateContainerBody } from '../../server/src/api/protocol';
 import { ApiError, api, errorText } from './api';
-import { h, replaceChildren, uniqueId } from './dom';
+import { h, keepingFocus, replaceChildren, uniqueId } from './dom';
 import {
   formatBytesHuman,
   formatCpus,
@@ -116,7 +116,7 @@ export class ContainerList {
     this.containers = [...containers].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     this.selectedId = selectedId;
     this.emptyNote.hidden = this.containers.length > 0;
-    replaceChildren(this.list, ...this.containers.map((c) => this.renderItem(c)));
+    keepingFocus(this.list, () => replaceChildren(this.list, ...this.containers.map((c) => this.renderItem(c))));
   }
 
   /** True while this page's own Delete of the container is in flight. */
@@ -140,6 +140,7 @@ export class ContainerList {
         class: 'container-open',
         'aria-current': selected ? 'true' : false,
         'aria-label': `Open ${c.name}`,
+        'data-focus-key': `open:${c.id}`,
         onClick: () => this.options.onSelect(c.id),
       },
       h('span', { class: 'container-name' }, title),
@@ -153,6 +154,7 @@ export class ContainerList {
         class: confirming ? 'button small danger confirming' : 'button small danger',
         'aria-label': confirming ? `Confirm delete ${c.name}` : `Delete ${c.name}`,
         disabled: deleting,
+        'data-focus-key': `delete:${c.id}`,
         onClick: () => void this.onDeleteClick(c),
       },
       deleting ? 'Deleting…' : confirming ? 'Confirm delete' : 'Delete',
@@ -178,8 +180,7 @@ export class ContainerList {
         this.confirming = null;
         this.rerender();
       }, 5000);
-      this.rerender();
-      this.focusDelete(c.id);
+      this.rerender(); // keepingFocus moves the focus to "Confirm delete"
       return;
     }
     this.confirming = null;
@@ -196,10 +197,6 @@ export class ContainerList {
       this.rerender();
       this.focusNewContainer();
     }
-  }
-
-  private focusDelete(id: string): void {
-    this.list.querySelector<HTMLButtonElement>(`li[data-container-id="${CSS.escape(id)}"] button.danger`)?.focus();
   }
 
   private rerender(): void {

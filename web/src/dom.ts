@@ -57,3 +57,15 @@ export function uniqueId(prefix: string): string {
   nextId += 1;
   return `${prefix}-${nextId}`;
 }
+
+/**
+ * Re-renders the children of `root` without losing the keyboard focus: an element marked
+ * `data-focus-key` that had the focus hands it to its successor with the same key.
+ */
+export function keepingFocus(root: Element, render: () => void): void {
+  const active = document.activeElement;
+  const key = active instanceof HTMLElement && root.contains(active) ? active.dataset.focusKey : undefined;
+  render();
+  if (key === undefined) return;
+  root.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(key)}"]`)?.focus();
+}

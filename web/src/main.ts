@@ -276,24 +276,28 @@ function onStatsMessage(event: MessageEvent): void {
   }
 }
 
-new ReconnectingSocket({
-  url: () => socketUrl('/api/stats'),
-  onMessage: onStatsMessage,
-  shouldReconnect: () => true,
-  beforeReconnect: renewSession,
-  // After a drop, states may have changed unseen (a container exited, another tab deleted one).
-  onOpen: () => {
-    if (!firstLoad) void refreshContainers();
-  },
-  onStateChange: (state, detail) => {
-    connection.dataset.state = state;
-    if (state === 'open') connection.textContent = 'Live';
-    else if (state === 'waiting')
-      connection.textContent = `Offline, retrying in ${Math.max(1, Math.round((detail.retryInMs ?? 0) / 1000))} s`;
-    else if (state === 'connecting') connection.textContent = 'Connecting…';
-    else connection.textContent = 'Disconnected';
-  },
-});
+let statsOpenedBefore = false;
+function connectStats(): void {
+  new ReconnectingSocket({
+    url: () => socketUrl('/api/stats'),
+    onMessage: onStatsMessage,
+    shouldReconnect: () => true,
+    beforeReconnect: renewSession,
+    // After a drop, states may have changed unseen (a container exited, another tab deleted one).
+    onOpen: () => {
+      if (statsOpenedBefore) void refreshContainers();
+      statsOpenedBefore = true;
+    },
+    onStateChange: (state, detail) => {
+      connection.dataset.state = state;
+      if (state === 'open') connection.textContent = 'Live';
+      else if (state === 'waiting')
+        connection.textContent = `Offline, retrying in ${Math.max(1, Math.round((detail.retryInMs ?? 0) / 1000))} s`;
+      else if (state === 'connecting') connection.textContent = 'Connecting…';
+      else connection.textContent = 'Disconnected';
+    },
+  });
+}
 
 // ---- start -----------------------------------------------------------------------------
 
@@ -331,7 +335,9 @@ async function refreshContainers(): Promise<void> {
   render();
 }
 
-void refreshContainers();
+// The stream starts after the first REST answer, which carries the session cookie (under
+// `npm run dev` the page itself comes from Vite, without one).
+void refreshContainers().finally(connectStats);
 api
   .images()
   .then((images) => list.setImages(images))

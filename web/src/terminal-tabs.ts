@@ -5,9 +5,9 @@
  */
 import type { ITheme } from '@xterm/xterm';
 import type { ContainerJson, TerminalJson } from '../../server/src/api/protocol';
-import { api } from './api';
+import { ApiError, api } from './api';
 import { describeError } from './containers';
-import { h, replaceChildren } from './dom';
+import { h, keepingFocus, replaceChildren } from './dom';
 import { describeExit } from './format';
 import { TERMINAL_KEYS_HINT_ID, TerminalView } from './terminal';
 
@@ -171,26 +171,29 @@ export class TerminalTabs {
       this.activeId === 0 ? 'Close terminal' : `Close terminal ${this.activeId}`,
     );
 
-    replaceChildren(
-      this.tablist,
-      ...this.terminals.map((t) => {
-        const selected = t.id === this.activeId;
-        return h(
-          'button',
-          {
-            type: 'button',
-            role: 'tab',
-            class: t.state === 'exited' ? 'tab exited' : 'tab',
-            id: this.tabId(t.id),
-            'aria-selected': selected ? 'true' : 'false',
-            'aria-controls': this.panelId(t.id),
-            tabindex: selected ? 0 : -1,
-            'data-terminal-id': t.id,
-            onClick: () => this.select(t.id, true),
-          },
-          terminalLabel(t),
-        );
-      }),
+    keepingFocus(this.tablist, () =>
+      replaceChildren(
+        this.tablist,
+        ...this.terminals.map((t) => {
+          const selected = t.id === this.activeId;
+          return h(
+            'button',
+            {
+              type: 'button',
+              role: 'tab',
+              class: t.state === 'exited' ? 'tab exited' : 'tab',
+              id: this.tabId(t.id),
+              'aria-selected': selected ? 'true' : 'false',
+              'aria-controls': this.panelId(t.id),
+              tabindex: selected ? 0 : -1,
+              'data-terminal-id': t.id,
+              'data-focus-key': `tab:${t.id}`,
+              onClick: () => this.select(t.id, true),
+            },
+            terminalLabel(t),
+          );
+        }),
+      ),
     );
 
     const active = this.terminals.find((t) => t.id === this.activeId);
@@ -296,8 +299,11 @@ export class TerminalTabs {
     try {
       await api.deleteTerminal(c.id, id);
     } catch (err) {
-      this.options.onNotice(`Cannot close terminal ${id}: ${describeError(err)}`);
-      return;
+      // Already closed elsewhere (another tab, the shell's own exit): closing is done.
+      if (!(err instanceof ApiError && err.status === 404)) {
+        this.options.onNotice(`Cannot close terminal ${id}: ${describeError(err)}`);
+        return;
+      }
     }
     const entry = this.views.get(id);
     entry?.view.dispose();
