@@ -135,6 +135,7 @@ export class Graphs {
   private readonly charts: ChartInstance[];
   private readonly eventLog: HTMLOListElement;
   private readonly emptyNote: HTMLElement;
+  private readonly noEvents: HTMLElement;
   private readonly resizeObserver: ResizeObserver;
   private containerId: string | null = null;
   private cpusLimit: number | null = null;
@@ -157,6 +158,11 @@ export class Graphs {
     });
     this.eventLog = h('ol', { class: 'event-log', role: 'log', 'aria-label': 'Events', 'aria-live': 'polite' });
     this.emptyNote = h('p', { class: 'muted' }, 'Waiting for the first samples…');
+    this.noEvents = h(
+      'p',
+      { class: 'muted small-note' },
+      'None yet. OOM kills, refused forks and CPU throttling show up here and on the graphs.',
+    );
     this.element = h(
       'section',
       { class: 'graphs', 'aria-label': 'Resource usage' },
@@ -177,6 +183,7 @@ export class Graphs {
       ),
       h('h3', { class: 'panel-subtitle' }, 'Events'),
       this.emptyNote,
+      this.noEvents,
       this.eventLog,
     );
     this.resizeObserver = new ResizeObserver(() => this.onResize());
@@ -234,6 +241,7 @@ export class Graphs {
       }
     }
     if (id) this.renderEventLog(this.store.episodes(id));
+    if (all.length === 0) this.noEvents.hidden = true;
   }
 
   private renderReadout(
@@ -307,6 +315,7 @@ export class Graphs {
   }
 
   private renderEventLog(episodes: readonly StatsEpisode[]): void {
+    this.noEvents.hidden = episodes.length > 0;
     // Newest first; an episode still growing updates its row in place.
     const rows = episodes
       .slice(-50)

@@ -79,15 +79,15 @@ export class TerminalTabs {
       'p',
       { class: 'terminal-hint', id: TERMINAL_KEYS_HINT_ID },
       h('kbd', {}, 'Ctrl+Shift+C'),
-      ' / ',
+      ' copy · ',
       h('kbd', {}, 'Ctrl+Shift+V'),
-      ' copy and paste · ',
+      ' paste · ',
       h('kbd', {}, 'Ctrl+Shift+F'),
       ' search · ',
       h('kbd', {}, 'Esc'),
-      ' then ',
+      ' ',
       h('kbd', {}, 'Tab'),
-      ' leaves the terminal',
+      ' leave',
     );
     this.element = h('div', { class: 'terminal-tabs' }, this.header, this.tabbar, this.panels, this.hint, this.empty);
     this.renderEmpty();
