@@ -234,8 +234,9 @@ describe('terminals in real containers', { skip }, () => {
     const container = await user.create();
     const first = new Frames(user.socket(`/api/containers/${container.id}/terminals/0?cols=100&rows=30`));
     await first.until('attached', () => first.binary.length > 0);
-    first.type("for i in $(seq 1 80); do printf '\\033[1;3%dmline %d \\342\\202\\254\\033[0m\\n' $((i%7)) $i; done; echo END-OF-OUTPUT\r");
-    await first.until('output', () => /END-OF-OUTPUT\r\n/.test(first.text()));
+    first.type("for i in $(seq 1 80); do printf '\\033[1;3%dmline %d \\342\\202\\254\\033[0m\\n' $((i%7)) $i; done; echo END-$((6*7))\r");
+    // END-42, not the echo of the command line.
+    await first.until('output', () => /END-42\r\n/.test(first.text()));
     await sleep(300);
     const before = await render(first.bytes(), 100, 30);
     first.ws.close();
