@@ -283,6 +283,13 @@ describe('sessions', () => {
     }
   });
 
+  it('does not replace a withheld SameSite=Strict cookie on a cross-site navigation', async () => {
+    const { client } = await serve();
+    const reply = await client().request('GET', '/', { headers: { 'sec-fetch-site': 'cross-site' } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['set-cookie'], undefined);
+  });
+
   it('replaces a cookie the server did not sign', async () => {
     const { client } = await serve();
     const forger = client();
@@ -573,6 +580,15 @@ describe('caps and rate limits', () => {
     await bob.createContainer();
     const full = await bob.request('POST', '/api/containers', { json: {} });
     assert.deepEqual(full.body.error.details, { cap: 'containers', limit: 3 });
+  });
+
+  it('holds the caps under concurrent creates', async () => {
+    const { client, runtime } = await serve({ maxContainersPerSession: 2 });
+    const user = client();
+    await user.request('GET', '/healthz');
+    const replies = await Promise.all(Array.from({ length: 6 }, () => user.request('POST', '/api/containers', { json: {} })));
+    assert.deepEqual(replies.map((reply) => reply.status).sort(), [201, 201, 403, 403, 403, 403]);
+    assert.equal(runtime.records.size, 2);
   });
 
   it('caps terminals per container', async () => {

@@ -83,7 +83,7 @@ export function createApp(options: AppOptions): Express {
               return host ? `ws://${host} wss://${host}` : "'self'";
             },
           ],
-          workerSrc: ["'self'", 'blob:'],
+          workerSrc: ["'self'"],
           objectSrc: ["'none'"],
           baseUri: ["'self'"],
           formAction: ["'self'"],

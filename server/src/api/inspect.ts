@@ -104,10 +104,15 @@ export async function inspectContainer(options: {
     // the init is gone; the process list below comes out empty too
   }
   const pids = (await options.procs().catch(() => [] as number[])).slice(0, MAX_PROCESSES);
+  const containerPidNamespace = namespaces.find((ns) => ns.type === 'pid')?.container ?? 0;
   const processes = (
     await Promise.all(
       pids.map(async (hostPid) => {
         try {
+          // `mdocker-init exec` joins the cgroup before it enters the namespaces and stays
+          // outside them as the exec'd process's parent: it is the runtime's, not the
+          // container's, and its command line would show host paths.
+          if ((await namespaceInode(hostPid, 'pid')) !== containerPidNamespace) return null;
           const [statusText, cmdline] = await Promise.all([
             readFile(`/proc/${hostPid}/status`, 'utf8'),
             readFile(`/proc/${hostPid}/cmdline`),

@@ -142,6 +142,9 @@ export class Playground {
   readonly #bySession = new Map<string, Set<string>>();
   readonly #subscribers = new Map<string, Set<StatsSubscriber>>();
   readonly #tombstones = new Map<string, Tombstone>();
+  readonly #creating = new Map<string, number>();
+  #creatingTotal = 0;
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #sampler: StatsSampler;
   #reaper: NodeJS.Timeout | null = null;
   #shuttingDown = false;
@@ -175,8 +178,29 @@ export class Playground {
 
   async create(sessionId: string, request: CreateRequest): Promise<ContainerJson> {
     if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
-    checkContainerCounts(this.#config, this.#sessionIds(sessionId).size, this.#entries.size);
     const limits = resolveCreateLimits(this.#config, request.limits);
+    // Creations in flight count against the caps, so concurrent requests cannot overshoot.
+    checkContainerCounts(
+      this.#config,
+      this.#sessionIds(sessionId).size + (this.#creating.get(sessionId) ?? 0),
+      this.#entries.size + this.#creatingTotal,
+    );
+    this.#creating.set(sessionId, (this.#creating.get(sessionId) ?? 0) + 1);
+    this.#creatingTotal++;
+    const creation = this.#create(sessionId, request, limits);
+    this.#inFlight.add(creation);
+    try {
+      return await creation;
+    } finally {
+      this.#inFlight.delete(creation);
+      this.#creatingTotal--;
+      const left = (this.#creating.get(sessionId) ?? 1) - 1;
+      if (left <= 0) this.#creating.delete(sessionId);
+      else this.#creating.set(sessionId, left);
+    }
+  }
+
+  async #create(sessionId: string, request: CreateRequest, limits: Limits): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
     const prepared = await this.#runtime.create({
@@ -191,6 +215,10 @@ export class Playground {
       autoRemove: true,
     });
     const id = prepared.record.id;
+    if (this.#shuttingDown) {
+      await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      throw new MdockerError('CONFLICT', 'the server is shutting down');
+    }
     let markExited: () => void = () => undefined;
     const exited = new Promise<void>((resolve) => (markExited = resolve));
     const entry: Entry = {
@@ -211,7 +239,6 @@ export class Playground {
       createdAtMs: Date.now(),
       lastWatchedAtMs: Date.now(),
     };
-    // Counted from here on, so concurrent creates cannot overshoot the caps.
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
 
@@ -441,6 +468,8 @@ export class Playground {
     if (this.#reaper !== null) clearInterval(this.#reaper);
     this.#reaper = null;
     this.#sampler.stop();
+    // A create in flight finishes (or sees the flag and undoes itself) before the sweep.
+    await Promise.allSettled([...this.#inFlight]);
     await Promise.allSettled([...this.#entries.values()].map((entry) => this.#remove(entry, 'shutdown')));
   }
 
@@ -483,7 +512,9 @@ export class Playground {
       }
     }
     const reason = this.#exitReason(entry, code, error);
-    if (reason === 'launch-failed' && error) this.#launchErrors.set(entry.id, error);
+    // During create() the failure becomes the POST's answer; later, the terminal's.
+    const creating = entry.state === 'created';
+    if (creating && reason === 'launch-failed' && error) this.#launchErrors.set(entry.id, error);
     entry.state = 'exited';
     entry.exitCode = code;
     entry.exitReason = reason;
@@ -496,7 +527,7 @@ export class Playground {
       'container exited',
     );
     entry.markExited();
-    if (entry.removing === null && reason !== 'launch-failed') this.#notify(entry);
+    if (entry.removing === null && !creating) this.#notify(entry);
   }
 
   #exitReason(entry: Entry, code: number, error: { code: string; message: string } | null): ExitReason {

@@ -385,6 +385,8 @@ describe('limits and stats with real cgroups', { skip }, () => {
     const user = client();
     const container = await user.create({ hostname: 'inspected' });
     await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['sh', '-c', 'sleep 30 >/dev/null 2>&1 &'] });
+    assert.equal((await user.request('POST', `/api/containers/${container.id}/terminals`, {})).status, 201);
+    await sleep(300);
     const reply = await user.request('GET', `/api/containers/${container.id}/inspect`);
     assert.equal(reply.status, 200, reply.text);
     const inspect = reply.body;
@@ -397,6 +399,9 @@ describe('limits and stats with real cgroups', { skip }, () => {
     const sleeper = inspect.processes.find((p: { command: string }) => p.command === 'sleep 30');
     assert.ok(sleeper && sleeper.hostPid > 1 && sleeper.containerPid > 1 && sleeper.hostPid !== sleeper.containerPid);
     assert.deepEqual(inspect.hostname.container, 'inspected');
+    // The exec launcher sits in the cgroup but outside the namespaces: not listed.
+    assert.ok(inspect.processes.every((p: { command: string }) => !p.command.includes('mdocker-init')), JSON.stringify(inspect.processes));
+    assert.equal(inspect.processes.filter((p: { command: string }) => p.command === '/bin/sh').length, 2, 'init and the terminal’s shell');
   });
 });
 
