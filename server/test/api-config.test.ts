@@ -12,11 +12,21 @@ import {
   serveOptionsFromEnv,
   serverUrl,
 } from '../src/api/config.js';
-import { ERROR_STATUS, closeReason, errorJson, fromBodyParserError, httpStatusFor, wsCloseCodeFor } from '../src/api/errors.js';
+import {
+  ERROR_STATUS,
+  closeReason,
+  errorJson,
+  fromBodyParserError,
+  httpStatusFor,
+  wsCloseCodeFor,
+} from '../src/api/errors.js';
 import { WS_CLOSE } from '../src/api/protocol.js';
 
 function throwsInvalid(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => err instanceof MdockerError && err.code === 'INVALID_ARGUMENT' && message.test(err.message));
+  assert.throws(
+    fn,
+    (err: unknown) => err instanceof MdockerError && err.code === 'INVALID_ARGUMENT' && message.test(err.message),
+  );
 }
 
 describe('resolveServeConfig', () => {
@@ -38,8 +48,18 @@ describe('resolveServeConfig', () => {
   });
 
   it('takes flags over MDOCKER_* variables over defaults', () => {
-    const env = { MDOCKER_PORT: '9000', MDOCKER_MAX_MEMORY: '512m', MDOCKER_IDLE_TIMEOUT: '90s', MDOCKER_HOST: '127.0.0.2' };
-    assert.deepEqual(serveOptionsFromEnv(env), { host: '127.0.0.2', port: '9000', maxMemory: '512m', idleTimeout: '90s' });
+    const env = {
+      MDOCKER_PORT: '9000',
+      MDOCKER_MAX_MEMORY: '512m',
+      MDOCKER_IDLE_TIMEOUT: '90s',
+      MDOCKER_HOST: '127.0.0.2',
+    };
+    assert.deepEqual(serveOptionsFromEnv(env), {
+      host: '127.0.0.2',
+      port: '9000',
+      maxMemory: '512m',
+      idleTimeout: '90s',
+    });
     const config = resolveServeConfig({ port: '9100' }, env);
     assert.equal(config.port, 9100);
     assert.equal(config.host, '127.0.0.2');
@@ -73,7 +93,10 @@ describe('resolveServeConfig', () => {
     throwsInvalid(() => resolveServeConfig({ idleTimeout: 'soon' }, {}), /--idle-timeout/);
     throwsInvalid(() => resolveServeConfig({ logLevel: 'loud' }, {}), /--log-level/);
     throwsInvalid(() => resolveServeConfig({}, { MDOCKER_MAX_PIDS_LIMIT: '-3' }), /--max-pids-limit/);
-    throwsInvalid(() => resolveServeConfig({ defaultMemory: '2g' }, {}), /--default-memory must be set and at most --max-memory/);
+    throwsInvalid(
+      () => resolveServeConfig({ defaultMemory: '2g' }, {}),
+      /--default-memory must be set and at most --max-memory/,
+    );
     throwsInvalid(() => resolveServeConfig({ defaultPidsLimit: 'none' }, {}), /--default-pids-limit/);
   });
 
@@ -85,7 +108,10 @@ describe('resolveServeConfig', () => {
 
   it('lowers the exec default timeout with a lower maximum', () => {
     assert.equal(resolveServeConfig({ execMaxTimeout: '5s' }, {}).execDefaultTimeoutMs, 5000);
-    throwsInvalid(() => resolveServeConfig({ execMaxTimeout: '5s', execDefaultTimeout: '6s' }, {}), /--exec-default-timeout/);
+    throwsInvalid(
+      () => resolveServeConfig({ execMaxTimeout: '5s', execDefaultTimeout: '6s' }, {}),
+      /--exec-default-timeout/,
+    );
   });
 
   it('has one flag and one environment variable per option', () => {
@@ -95,7 +121,10 @@ describe('resolveServeConfig', () => {
     assert.equal(new Set(envs).size, envs.length);
     for (const option of SERVE_OPTIONS) {
       // commander turns --max-pids-limit into maxPidsLimit: the key must be that name.
-      const camel = option.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+      const camel = option.flag
+        .split(' ')[0]!
+        .slice(2)
+        .replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
       assert.equal(camel, option.key);
       assert.match(option.env, /^MDOCKER_[A-Z_]+$/);
     }
@@ -154,7 +183,9 @@ describe('error table', () => {
     assert.deepEqual(errorJson(new MdockerError('LIMIT_EXCEEDED', 'too many', { cap: 'containers', limit: 3 })), {
       error: { code: 'LIMIT_EXCEEDED', message: 'too many', details: { cap: 'containers', limit: 3 } },
     });
-    assert.deepEqual(errorJson(new MdockerError('NOT_FOUND', 'gone')), { error: { code: 'NOT_FOUND', message: 'gone' } });
+    assert.deepEqual(errorJson(new MdockerError('NOT_FOUND', 'gone')), {
+      error: { code: 'NOT_FOUND', message: 'gone' },
+    });
   });
 
   it('turns body-parser failures into INVALID_ARGUMENT', () => {

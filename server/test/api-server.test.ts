@@ -11,12 +11,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import type { CgroupHandle, CgroupStats } from '../src/runtime/cgroups/driver.js';
-import type { ContainerRecord, ContainerView, CreateOptions, ExecOptions, PreparedContainer } from '../src/runtime/containers.js';
+import type {
+  ContainerRecord,
+  ContainerView,
+  CreateOptions,
+  ExecOptions,
+  PreparedContainer,
+} from '../src/runtime/containers.js';
 import { MdockerError } from '../src/runtime/errors.js';
 import type { Limits } from '../src/runtime/units.js';
 import { resolveServeConfig, type ServeOptions } from '../src/api/config.js';
 import type { PlaygroundRuntime } from '../src/api/playground.js';
-import { WS_CLOSE, type ContainerJson, type StatsServerMessage, type TerminalServerMessage } from '../src/api/protocol.js';
+import {
+  WS_CLOSE,
+  type ContainerJson,
+  type StatsServerMessage,
+  type TerminalServerMessage,
+} from '../src/api/protocol.js';
 import { startServer, type RunningServer } from '../src/api/server.js';
 
 // ---- a runtime whose containers are host shells ----
@@ -80,7 +91,10 @@ class HostShellRuntime implements PlaygroundRuntime {
     } as unknown as ContainerRecord;
     this.records.set(record.id, record);
     // hostname "launch-fails" plays a launcher that reports a runtime failure.
-    const script = opts.hostname === 'launch-fails' ? 'echo "mdocker-init: pivot_root: EINVAL" >&2; exit 125' : 'PS1="$ " exec /bin/sh';
+    const script =
+      opts.hostname === 'launch-fails'
+        ? 'echo "mdocker-init: pivot_root: EINVAL" >&2; exit 125'
+        : 'PS1="$ " exec /bin/sh';
     return { record, file: '/bin/sh', args: ['-c', script] };
   }
 
@@ -166,7 +180,11 @@ class Client {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 
-  request(method: string, path: string, options: { json?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  request(
+    method: string,
+    path: string,
+    options: { json?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  ): Promise<Reply> {
     const url = new URL(path, this.base);
     const payload = options.json !== undefined ? JSON.stringify(options.json) : options.raw;
     const headers: Record<string, string> = { ...(this.cookies.size > 0 ? { cookie: this.cookieHeader } : {}) };
@@ -245,7 +263,10 @@ class Frames {
   async until(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; text=${JSON.stringify(this.text().slice(-200))} control=${JSON.stringify(this.control).slice(0, 300)} closed=${JSON.stringify(this.closed)} rejected=${this.rejected}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${what}; text=${JSON.stringify(this.text().slice(-200))} control=${JSON.stringify(this.control).slice(0, 300)} closed=${JSON.stringify(this.closed)} rejected=${this.rejected}`,
+        );
       await sleep(20);
     }
   }
@@ -254,12 +275,28 @@ class Frames {
 const quiet = pino({ level: 'silent' });
 const running: RunningServer[] = [];
 
-async function serve(options: ServeOptions = {}, runtime = new HostShellRuntime()): Promise<{ server: RunningServer; runtime: HostShellRuntime; client: () => Client }> {
+async function serve(
+  options: ServeOptions = {},
+  runtime = new HostShellRuntime(),
+): Promise<{ server: RunningServer; runtime: HostShellRuntime; client: () => Client }> {
   const config = resolveServeConfig(
-    { port: 0, webDir: '/nonexistent', statsInterval: '200ms', createRatePerIp: 1000, createRatePerSession: 1000, ...options },
+    {
+      port: 0,
+      webDir: '/nonexistent',
+      statsInterval: '200ms',
+      createRatePerIp: 1000,
+      createRatePerSession: 1000,
+      ...options,
+    },
     {},
   );
-  const server = await startServer(config, { runtime, logger: quiet, handleSignals: false, printUrl: false, images: async () => [{ name: 'busybox', sizeBytes: 1 }] });
+  const server = await startServer(config, {
+    runtime,
+    logger: quiet,
+    handleSignals: false,
+    printUrl: false,
+    images: async () => [{ name: 'busybox', sizeBytes: 1 }],
+  });
   running.push(server);
   return { server, runtime, client: () => new Client(`http://127.0.0.1:${server.port}/`) };
 }
@@ -335,8 +372,16 @@ describe('access control', () => {
     assert.equal(denied.body.error.code, 'UNAUTHORIZED');
     assert.equal((await anonymous.request('GET', '/')).status, 401);
     assert.equal((await anonymous.request('GET', '/healthz')).status, 200, 'health probes need no token');
-    assert.equal((await anonymous.request('GET', '/api/containers', { headers: { authorization: 'Bearer wrong-token-123' } })).status, 401);
-    assert.equal((await anonymous.request('GET', '/api/containers', { headers: { authorization: 'Bearer sesame-0123456789' } })).status, 200);
+    assert.equal(
+      (await anonymous.request('GET', '/api/containers', { headers: { authorization: 'Bearer wrong-token-123' } }))
+        .status,
+      401,
+    );
+    assert.equal(
+      (await anonymous.request('GET', '/api/containers', { headers: { authorization: 'Bearer sesame-0123456789' } }))
+        .status,
+      200,
+    );
 
     const browser = client();
     const landing = await browser.request('GET', '/?token=sesame-0123456789&x=1');
@@ -375,11 +420,20 @@ describe('access control', () => {
     const { client, runtime } = await serve();
     const user = client();
     await user.request('GET', '/healthz');
-    const crossOrigin = await user.request('POST', '/api/containers', { json: {}, headers: { origin: 'http://evil.example' } });
+    const crossOrigin = await user.request('POST', '/api/containers', {
+      json: {},
+      headers: { origin: 'http://evil.example' },
+    });
     assert.equal(crossOrigin.status, 403);
-    const crossSite = await user.request('POST', '/api/containers', { json: {}, headers: { 'sec-fetch-site': 'cross-site' } });
+    const crossSite = await user.request('POST', '/api/containers', {
+      json: {},
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     assert.equal(crossSite.status, 403);
-    const form = await user.request('POST', '/api/containers', { raw: 'image=busybox', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await user.request('POST', '/api/containers', {
+      raw: 'image=busybox',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(form.status, 400);
     assert.equal(runtime.records.size, 0);
   });
@@ -389,7 +443,10 @@ describe('access control', () => {
     const reply = await client().request('GET', '/api/containers', { headers: { host: 'evil.example:8080' } });
     assert.equal(reply.status, 403);
     assert.match(reply.body.error.message, /Host/);
-    assert.equal((await client().request('GET', '/api/containers', { headers: { host: 'localhost:1234' } })).status, 200);
+    assert.equal(
+      (await client().request('GET', '/api/containers', { headers: { host: 'localhost:1234' } })).status,
+      200,
+    );
   });
 
   it('sends a strict Content-Security-Policy and the other helmet headers', async () => {
@@ -408,7 +465,10 @@ describe('web UI', () => {
   it('serves the built UI at /, its assets, and index.html for the page routes', async () => {
     const webDir = mkdtempSync(join(tmpdir(), 'mdocker-web-'));
     mkdirSync(join(webDir, 'assets'));
-    writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>ui</title><script type="module" src="/assets/app.js"></script>');
+    writeFileSync(
+      join(webDir, 'index.html'),
+      '<!doctype html><title>ui</title><script type="module" src="/assets/app.js"></script>',
+    );
     writeFileSync(join(webDir, 'assets', 'app.js'), 'console.log(1);');
     const { client } = await serve({ webDir });
     const user = client();
@@ -419,7 +479,10 @@ describe('web UI', () => {
     const script = await user.request('GET', '/assets/app.js');
     assert.equal(script.status, 200);
     assert.match(String(script.headers['content-type']), /javascript/);
-    assert.match((await user.request('GET', '/containers/abc', { headers: { accept: 'text/html' } })).text, /<title>ui<\/title>/);
+    assert.match(
+      (await user.request('GET', '/containers/abc', { headers: { accept: 'text/html' } })).text,
+      /<title>ui<\/title>/,
+    );
     const api = await user.request('GET', '/api/nope', { headers: { accept: 'text/html' } });
     assert.equal(api.status, 404);
     assert.equal(api.body.error.code, 'NOT_FOUND');
@@ -430,9 +493,27 @@ describe('validation', () => {
   it('answers malformed, unknown or absurd input with a 4xx naming the problem, and creates nothing', async () => {
     const { client, runtime } = await serve();
     const user = client();
-    const cases: [string, { json?: unknown; raw?: string; headers?: Record<string, string> }, number, string, RegExp][] = [
-      ['malformed JSON', { raw: '{"image":', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_ARGUMENT', /malformed JSON/],
-      ['unknown field', { json: { image: 'busybox', privileged: true } }, 400, 'INVALID_ARGUMENT', /unknown field "privileged"/],
+    const cases: [
+      string,
+      { json?: unknown; raw?: string; headers?: Record<string, string> },
+      number,
+      string,
+      RegExp,
+    ][] = [
+      [
+        'malformed JSON',
+        { raw: '{"image":', headers: { 'content-type': 'application/json' } },
+        400,
+        'INVALID_ARGUMENT',
+        /malformed JSON/,
+      ],
+      [
+        'unknown field',
+        { json: { image: 'busybox', privileged: true } },
+        400,
+        'INVALID_ARGUMENT',
+        /unknown field "privileged"/,
+      ],
       ['bad memory unit', { json: { memory: 'lots' } }, 400, 'INVALID_ARGUMENT', /invalid memory "lots"/],
       ['negative pids', { json: { pidsLimit: -1 } }, 400, 'INVALID_ARGUMENT', /pids limit/],
       ['cpus beyond the host', { json: { cpus: 1000 } }, 400, 'INVALID_ARGUMENT', /range of CPUs/],
@@ -453,7 +534,12 @@ describe('validation', () => {
       assert.match(reply.body.error.message, message, name);
     }
     const cap = await user.request('POST', '/api/containers', { json: { memory: '64g' } });
-    assert.deepEqual(cap.body.error.details, { cap: 'memory', limit: '1GiB', maxBytes: 1024 ** 3, requestedBytes: 64 * 1024 ** 3 });
+    assert.deepEqual(cap.body.error.details, {
+      cap: 'memory',
+      limit: '1GiB',
+      maxBytes: 1024 ** 3,
+      requestedBytes: 64 * 1024 ** 3,
+    });
     assert.equal(runtime.records.size, 0);
     assert.equal((await user.request('GET', '/api/containers')).body.length, 0);
   });
@@ -488,11 +574,16 @@ describe('containers and terminals', () => {
     assert.deepEqual(container.limits, { memoryBytes: 128 * 1024 * 1024, cpus: 0.5, pidsLimit: 100 });
     assert.equal(container.terminals[0]?.id, 0);
     assert.equal((await user.request('GET', '/api/containers')).body[0].id, container.id);
-    const updated = await user.request('PATCH', `/api/containers/${container.id}`, { json: { pidsLimit: 50, memory: '64m' } });
+    const updated = await user.request('PATCH', `/api/containers/${container.id}`, {
+      json: { pidsLimit: 50, memory: '64m' },
+    });
     assert.equal(updated.status, 200, updated.text);
     assert.equal(updated.body.limits.pidsLimit, 50);
     assert.equal(runtime.records.get(container.id)?.limits.memoryBytes, 64 * 1024 * 1024);
-    assert.equal((await user.request('PATCH', `/api/containers/${container.id}`, { json: { pidsLimit: 5000 } })).status, 403);
+    assert.equal(
+      (await user.request('PATCH', `/api/containers/${container.id}`, { json: { pidsLimit: 5000 } })).status,
+      403,
+    );
     assert.equal((await user.request('PATCH', `/api/containers/${container.id}`, { json: {} })).status, 400);
     assert.equal((await user.request('DELETE', `/api/containers/${container.id}`)).status, 204);
     assert.deepEqual(runtime.removed, [container.id]);
@@ -514,7 +605,9 @@ describe('containers and terminals', () => {
     frames.ws.send(Buffer.from('echo $((6*7))\r'));
     await frames.until('42', () => /\r\n42\r\n/.test(frames.text()));
 
-    const second = await user.request('POST', `/api/containers/${container.id}/terminals`, { json: { cols: 90, rows: 20 } });
+    const second = await user.request('POST', `/api/containers/${container.id}/terminals`, {
+      json: { cols: 90, rows: 20 },
+    });
     assert.equal(second.status, 201, second.text);
     assert.equal(second.body.id, 1);
     const other = new Frames(user.socket(`/api/containers/${container.id}/terminals/1`));
@@ -531,15 +624,23 @@ describe('containers and terminals', () => {
     const { client } = await serve({ execMaxOutput: '1k', execMaxTimeout: '5s' });
     const user = client();
     const container = await user.createContainer();
-    const ok = await user.request('POST', `/api/containers/${container.id}/exec`, { json: { cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'] } });
+    const ok = await user.request('POST', `/api/containers/${container.id}/exec`, {
+      json: { cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'] },
+    });
     assert.deepEqual(ok.body, { exitCode: 3, stdout: 'out\n', stderr: 'err\n', timedOut: false, truncated: false });
-    const slow = await user.request('POST', `/api/containers/${container.id}/exec`, { json: { cmd: ['sleep', '30'], timeoutMs: 300 } });
+    const slow = await user.request('POST', `/api/containers/${container.id}/exec`, {
+      json: { cmd: ['sleep', '30'], timeoutMs: 300 },
+    });
     assert.equal(slow.body.timedOut, true);
     assert.equal(slow.body.exitCode, 143);
-    const loud = await user.request('POST', `/api/containers/${container.id}/exec`, { json: { cmd: ['sh', '-c', 'head -c 100000 /dev/zero'] } });
+    const loud = await user.request('POST', `/api/containers/${container.id}/exec`, {
+      json: { cmd: ['sh', '-c', 'head -c 100000 /dev/zero'] },
+    });
     assert.equal(loud.body.stdout.length, 1024);
     assert.equal(loud.body.truncated, true);
-    const tooLong = await user.request('POST', `/api/containers/${container.id}/exec`, { json: { cmd: ['true'], timeoutMs: 3_600_000 } });
+    const tooLong = await user.request('POST', `/api/containers/${container.id}/exec`, {
+      json: { cmd: ['true'], timeoutMs: 3_600_000 },
+    });
     assert.equal(tooLong.status, 403);
   });
 
@@ -586,7 +687,9 @@ describe('caps and rate limits', () => {
     const { client, runtime } = await serve({ maxContainersPerSession: 2 });
     const user = client();
     await user.request('GET', '/healthz');
-    const replies = await Promise.all(Array.from({ length: 6 }, () => user.request('POST', '/api/containers', { json: {} })));
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, () => user.request('POST', '/api/containers', { json: {} })),
+    );
     assert.deepEqual(replies.map((reply) => reply.status).sort(), [201, 201, 403, 403, 403, 403]);
     assert.equal(runtime.records.size, 2);
   });
@@ -632,7 +735,9 @@ describe('stats, reaping, shutdown, metrics', () => {
     const rest = await user.request('GET', `/api/containers/${container.id}/stats`);
     assert.ok(rest.body.samples.length >= 3);
     await user.request('DELETE', `/api/containers/${container.id}`);
-    await frames.until('removal', () => messages.some((m) => m.type === 'container' && m.container.state === 'removed'));
+    await frames.until('removal', () =>
+      messages.some((m) => m.type === 'container' && m.container.state === 'removed'),
+    );
     frames.ws.close();
   });
 
@@ -643,7 +748,11 @@ describe('stats, reaping, shutdown, metrics', () => {
     const frames = new Frames(user.socket(`/api/containers/${container.id}/terminals/0`));
     await frames.until('attached', () => frames.binary.length > 0);
     await sleep(700);
-    assert.equal((await user.request('GET', `/api/containers/${container.id}`)).body.state, 'running', 'watched is not idle');
+    assert.equal(
+      (await user.request('GET', `/api/containers/${container.id}`)).body.state,
+      'running',
+      'watched is not idle',
+    );
     frames.ws.close();
     const deadline = Date.now() + 3000;
     while (runtime.removed.length === 0 && Date.now() < deadline) await sleep(50);
@@ -680,7 +789,10 @@ describe('stats, reaping, shutdown, metrics', () => {
     assert.deepEqual(new Set(runtime.removed), new Set(containers.map((c) => c.id)));
     assert.equal(runtime.records.size, 0);
     await frames.until('exit', () => frames.closed !== null);
-    assert.deepEqual(frames.control.find((m) => m.type === 'exit'), { type: 'exit', exitCode: 137, reason: 'shutdown' });
+    assert.deepEqual(
+      frames.control.find((m) => m.type === 'exit'),
+      { type: 'exit', exitCode: 137, reason: 'shutdown' },
+    );
     await stats.until('closed', () => stats.closed !== null);
     assert.equal(stats.closed?.code, WS_CLOSE.GOING_AWAY);
   });

@@ -94,7 +94,11 @@ async function render(bytes: Buffer, cols: number, rows: number): Promise<string
   return screen;
 }
 
-function ackAll(terminal: { receive(data: Buffer, isBinary: boolean): void }, sink: FakeSink, acked: { bytes: number }): void {
+function ackAll(
+  terminal: { receive(data: Buffer, isBinary: boolean): void },
+  sink: FakeSink,
+  acked: { bytes: number },
+): void {
   const total = sink.bytes().length;
   if (total > acked.bytes) {
     terminal.receive(Buffer.from(JSON.stringify({ type: 'ack', bytes: total - acked.bytes })), false);
@@ -150,7 +154,10 @@ describe('Screen', () => {
     screen.write(Buffer.from('1mred\x1b[0m'));
     const snapshot = await first;
     const later = Buffer.from('1mred\x1b[0m');
-    assert.equal(await render(Buffer.concat([snapshot.data, later]), 20, 4), await render(Buffer.from('hello \x1b[31mred\x1b[0m'), 20, 4));
+    assert.equal(
+      await render(Buffer.concat([snapshot.data, later]), 20, 4),
+      await render(Buffer.from('hello \x1b[31mred\x1b[0m'), 20, 4),
+    );
     screen.dispose();
   });
 });
@@ -178,7 +185,9 @@ describe('Terminal', () => {
     await steady.waitFor(() => steady.frames.length >= 2);
     // Colors, UTF-8 and cursor moves, fast enough that chunk boundaries fall inside sequences.
     steadyClient.receive(
-      Buffer.from("i=0; while [ $i -lt 3000 ]; do printf '\\033[3%dm%d é€\\033[0m \\033[1;4mX\\033[m' $((i%8)) $i; i=$((i+1)); done; echo DONE-$((40+2))\r"),
+      Buffer.from(
+        "i=0; while [ $i -lt 3000 ]; do printf '\\033[3%dm%d é€\\033[0m \\033[1;4mX\\033[m' $((i%8)) $i; i=$((i+1)); done; echo DONE-$((40+2))\r",
+      ),
       true,
     );
     const late: FakeSink[] = [];

@@ -67,9 +67,13 @@ export function checkHost(req: IncomingMessage, config: AuthConfig): MdockerErro
   if (!host) return new MdockerError('FORBIDDEN', 'missing Host header');
   const name = hostnameOf(host);
   if (config.allowedHosts.includes(name) || isLoopbackHost(name) || name.endsWith('.localhost')) return null;
-  return new MdockerError('FORBIDDEN', `Host ${JSON.stringify(name.slice(0, 64))} is not allowed (add it with --allowed-hosts)`, {
-    host: name.slice(0, 64),
-  });
+  return new MdockerError(
+    'FORBIDDEN',
+    `Host ${JSON.stringify(name.slice(0, 64))} is not allowed (add it with --allowed-hosts)`,
+    {
+      host: name.slice(0, 64),
+    },
+  );
 }
 
 /**
@@ -86,7 +90,10 @@ export function checkOrigin(req: IncomingMessage): MdockerError | null {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
     originHost = url.host.toLowerCase();
   } catch {
-    return new MdockerError('FORBIDDEN', `cross-origin request refused (Origin ${JSON.stringify(origin.slice(0, 64))})`);
+    return new MdockerError(
+      'FORBIDDEN',
+      `cross-origin request refused (Origin ${JSON.stringify(origin.slice(0, 64))})`,
+    );
   }
   const host = (req.headers.host ?? '').toLowerCase();
   if (originHost === host || originHost === stripDefaultPort(host)) return null;
@@ -117,7 +124,10 @@ export function accessMiddleware(config: AuthConfig): RequestHandler {
     if (config.token === null) return next();
     if (!hasValidToken(req, config)) {
       return next(
-        new MdockerError('UNAUTHORIZED', 'this server needs its access token: open the URL it printed (…/?token=…) or send Authorization: Bearer <token>'),
+        new MdockerError(
+          'UNAUTHORIZED',
+          'this server needs its access token: open the URL it printed (…/?token=…) or send Authorization: Bearer <token>',
+        ),
       );
     }
     const query = queryToken(req);

@@ -20,8 +20,18 @@ type CapsConfig = Pick<
   | 'defaultPidsLimit'
 >;
 
-function capError(cap: string, flag: string, limit: number | string, message: string, extra: Record<string, unknown> = {}): MdockerError {
-  return new MdockerError('LIMIT_EXCEEDED', `${message} (this server's cap, ${flag} ${limit})`, { cap, limit, ...extra });
+function capError(
+  cap: string,
+  flag: string,
+  limit: number | string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): MdockerError {
+  return new MdockerError('LIMIT_EXCEEDED', `${message} (this server's cap, ${flag} ${limit})`, {
+    cap,
+    limit,
+    ...extra,
+  });
 }
 
 export function checkContainerCounts(config: CapsConfig, sessionCount: number, totalCount: number): void {
@@ -53,27 +63,49 @@ export function checkTerminalCount(config: CapsConfig, count: number): void {
 export function checkLimits(config: CapsConfig, limits: Partial<Limits>): void {
   const { memoryBytes, cpus, pidsLimit } = limits;
   if (config.maxMemoryBytes !== null) {
-    if (memoryBytes === null) throw capError('memory', '--max-memory', formatBytes(config.maxMemoryBytes), 'a memory limit is required', { maxBytes: config.maxMemoryBytes });
-    if (memoryBytes !== undefined && memoryBytes > config.maxMemoryBytes) {
-      throw capError('memory', '--max-memory', formatBytes(config.maxMemoryBytes), `memory ${formatBytes(memoryBytes)} is more than allowed`, {
+    if (memoryBytes === null)
+      throw capError('memory', '--max-memory', formatBytes(config.maxMemoryBytes), 'a memory limit is required', {
         maxBytes: config.maxMemoryBytes,
-        requestedBytes: memoryBytes,
       });
+    if (memoryBytes !== undefined && memoryBytes > config.maxMemoryBytes) {
+      throw capError(
+        'memory',
+        '--max-memory',
+        formatBytes(config.maxMemoryBytes),
+        `memory ${formatBytes(memoryBytes)} is more than allowed`,
+        {
+          maxBytes: config.maxMemoryBytes,
+          requestedBytes: memoryBytes,
+        },
+      );
     }
   }
   if (config.maxCpus !== null) {
-    if (cpus === null) throw capError('cpus', '--max-cpus', config.maxCpus, 'a CPU limit is required', { max: config.maxCpus });
+    if (cpus === null)
+      throw capError('cpus', '--max-cpus', config.maxCpus, 'a CPU limit is required', { max: config.maxCpus });
     if (cpus !== undefined && cpus > config.maxCpus) {
-      throw capError('cpus', '--max-cpus', config.maxCpus, `cpus ${cpus} is more than allowed`, { max: config.maxCpus, requested: cpus });
+      throw capError('cpus', '--max-cpus', config.maxCpus, `cpus ${cpus} is more than allowed`, {
+        max: config.maxCpus,
+        requested: cpus,
+      });
     }
   }
   if (config.maxPidsLimit !== null) {
-    if (pidsLimit === null) throw capError('pidsLimit', '--max-pids-limit', config.maxPidsLimit, 'a pids limit is required', { max: config.maxPidsLimit });
-    if (pidsLimit !== undefined && pidsLimit > config.maxPidsLimit) {
-      throw capError('pidsLimit', '--max-pids-limit', config.maxPidsLimit, `pids limit ${pidsLimit} is more than allowed`, {
+    if (pidsLimit === null)
+      throw capError('pidsLimit', '--max-pids-limit', config.maxPidsLimit, 'a pids limit is required', {
         max: config.maxPidsLimit,
-        requested: pidsLimit,
       });
+    if (pidsLimit !== undefined && pidsLimit > config.maxPidsLimit) {
+      throw capError(
+        'pidsLimit',
+        '--max-pids-limit',
+        config.maxPidsLimit,
+        `pids limit ${pidsLimit} is more than allowed`,
+        {
+          max: config.maxPidsLimit,
+          requested: pidsLimit,
+        },
+      );
     }
   }
 }

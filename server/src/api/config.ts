@@ -63,13 +63,41 @@ export interface ServeConfig {
 
 /** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */
 export type ServeOptionKey =
-  | 'host' | 'port' | 'token' | 'allowedHosts' | 'trustProxy' | 'webDir' | 'stateRoot' | 'logLevel'
-  | 'maxContainersPerSession' | 'maxContainers' | 'maxTerminalsPerContainer'
-  | 'maxMemory' | 'maxCpus' | 'maxPidsLimit' | 'defaultImage' | 'defaultMemory' | 'defaultCpus' | 'defaultPidsLimit'
-  | 'idleTimeout' | 'maxLifetime' | 'rateWindow' | 'createRatePerSession' | 'createRatePerIp'
-  | 'spawnRatePerSession' | 'apiRatePerIp' | 'execDefaultTimeout' | 'execMaxTimeout' | 'execMaxOutput'
-  | 'jsonBodyLimit' | 'wsMaxPayload' | 'scrollbackLines' | 'flowStallTimeout' | 'shutdownTimeout'
-  | 'statsInterval' | 'statsHistory';
+  | 'host'
+  | 'port'
+  | 'token'
+  | 'allowedHosts'
+  | 'trustProxy'
+  | 'webDir'
+  | 'stateRoot'
+  | 'logLevel'
+  | 'maxContainersPerSession'
+  | 'maxContainers'
+  | 'maxTerminalsPerContainer'
+  | 'maxMemory'
+  | 'maxCpus'
+  | 'maxPidsLimit'
+  | 'defaultImage'
+  | 'defaultMemory'
+  | 'defaultCpus'
+  | 'defaultPidsLimit'
+  | 'idleTimeout'
+  | 'maxLifetime'
+  | 'rateWindow'
+  | 'createRatePerSession'
+  | 'createRatePerIp'
+  | 'spawnRatePerSession'
+  | 'apiRatePerIp'
+  | 'execDefaultTimeout'
+  | 'execMaxTimeout'
+  | 'execMaxOutput'
+  | 'jsonBodyLimit'
+  | 'wsMaxPayload'
+  | 'scrollbackLines'
+  | 'flowStallTimeout'
+  | 'shutdownTimeout'
+  | 'statsInterval'
+  | 'statsHistory';
 
 /** What a caller may give: strings from flags or the environment, or typed values. */
 export type ServeOptions = Partial<Record<ServeOptionKey, string | number | boolean | string[] | null>>;
@@ -94,7 +122,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('host', '--host <address>', 'address to listen on; anything but loopback requires a token', '127.0.0.1'),
   spec('port', '--port <number>', 'TCP port (0: any free port)', '8080'),
   spec('token', '--token <token>', 'access token; generated when listening beyond loopback', 'none on loopback'),
-  spec('allowedHosts', '--allowed-hosts <list>', 'comma-separated Host names accepted without a token', 'localhost, loopback addresses'),
+  spec(
+    'allowedHosts',
+    '--allowed-hosts <list>',
+    'comma-separated Host names accepted without a token',
+    'localhost, loopback addresses',
+  ),
   spec('trustProxy', '--trust-proxy', 'take client addresses from X-Forwarded-For (behind an ingress)', 'false'),
   spec('webDir', '--web-dir <dir>', 'the built web UI to serve at /', 'web/dist'),
   spec('stateRoot', '--state-root <dir>', "the runtime's state directory", '/run/mdocker'),
@@ -109,7 +142,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('defaultMemory', '--default-memory <size>', 'memory limit when the request gives none', '256m'),
   spec('defaultCpus', '--default-cpus <cpus>', 'CPU limit when the request gives none', '0.5'),
   spec('defaultPidsLimit', '--default-pids-limit <n>', 'pids limit when the request gives none', '256'),
-  spec('idleTimeout', '--idle-timeout <duration>', 'remove a container no client watched for this long (0: never)', '30m'),
+  spec(
+    'idleTimeout',
+    '--idle-timeout <duration>',
+    'remove a container no client watched for this long (0: never)',
+    '30m',
+  ),
   spec('maxLifetime', '--max-lifetime <duration>', 'remove a container this long after its creation (0: never)', '4h'),
   spec('rateWindow', '--rate-window <duration>', 'the window of the rate limits below', '1m'),
   spec('createRatePerSession', '--create-rate-per-session <n>', 'container creations per session per window', '10'),
@@ -121,8 +159,18 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('execMaxOutput', '--exec-max-output <size>', 'stdout and stderr kept per exec, each', '1m'),
   spec('jsonBodyLimit', '--json-body-limit <size>', 'largest JSON request body', '16k'),
   spec('wsMaxPayload', '--ws-max-payload <size>', 'largest WebSocket frame a client may send', '64k'),
-  spec('scrollbackLines', '--scrollback-lines <n>', 'lines of scrollback kept per terminal for reattaching clients', '2000'),
-  spec('flowStallTimeout', '--flow-stall-timeout <duration>', 'drop a client that holds its terminal paused without acking this long', '15s'),
+  spec(
+    'scrollbackLines',
+    '--scrollback-lines <n>',
+    'lines of scrollback kept per terminal for reattaching clients',
+    '2000',
+  ),
+  spec(
+    'flowStallTimeout',
+    '--flow-stall-timeout <duration>',
+    'drop a client that holds its terminal paused without acking this long',
+    '15s',
+  ),
   spec('shutdownTimeout', '--shutdown-timeout <duration>', 'how long SIGTERM waits for containers to go', '10s'),
   spec('statsInterval', '--stats-interval <duration>', 'stats sampling period', '1s'),
   spec('statsHistory', '--stats-history <duration>', 'stats history kept per container', '10m'),
@@ -311,14 +359,21 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
   };
   // Lowering the maximum lowers the default with it, unless a default is given.
   config.execDefaultTimeoutMs =
-    raw('execDefaultTimeout') == null ? Math.min(10_000, config.execMaxTimeoutMs) : duration('execDefaultTimeout', '10s');
+    raw('execDefaultTimeout') == null
+      ? Math.min(10_000, config.execMaxTimeoutMs)
+      : duration('execDefaultTimeout', '10s');
   const historyMs = duration('statsHistory', '10m');
   if (config.statsIntervalMs < 100) throw invalidOption('--stats-interval', raw('statsInterval'), 'at least 100ms');
   config.statsHistorySamples = Math.max(1, Math.ceil(historyMs / config.statsIntervalMs));
   if (config.execDefaultTimeoutMs <= 0 || config.execDefaultTimeoutMs > config.execMaxTimeoutMs) {
-    throw invalidOption('--exec-default-timeout', raw('execDefaultTimeout'), 'must be above 0 and at most --exec-max-timeout');
+    throw invalidOption(
+      '--exec-default-timeout',
+      raw('execDefaultTimeout'),
+      'must be above 0 and at most --exec-max-timeout',
+    );
   }
-  if (config.flowStallTimeoutMs <= 0) throw invalidOption('--flow-stall-timeout', raw('flowStallTimeout'), 'must be above 0');
+  if (config.flowStallTimeoutMs <= 0)
+    throw invalidOption('--flow-stall-timeout', raw('flowStallTimeout'), 'must be above 0');
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(config.defaultImage)) {
     throw invalidOption('--default-image', config.defaultImage, 'expected an image name such as busybox');
   }

@@ -94,7 +94,12 @@ export async function inspectContainer(options: {
   const namespaces = await Promise.all(
     NAMESPACE_TYPES.map(async (type) => {
       const [host, container] = await Promise.all([hostNamespaceInode(type), namespaceInode(options.initPid, type)]);
-      return { type, host: host ?? 0, container: container ?? 0, isolated: host !== null && container !== null && host !== container };
+      return {
+        type,
+        host: host ?? 0,
+        container: container ?? 0,
+        isolated: host !== null && container !== null && host !== container,
+      };
     }),
   );
   let uidMap: { inside: number; outside: number; count: number }[] = [];
@@ -118,7 +123,10 @@ export async function inspectContainer(options: {
             readFile(`/proc/${hostPid}/cmdline`),
           ]);
           const status = parseProcStatus(statusText);
-          const args = cmdline.toString('utf8').split('\0').filter((arg) => arg !== '');
+          const args = cmdline
+            .toString('utf8')
+            .split('\0')
+            .filter((arg) => arg !== '');
           const command = args.length > 0 ? args.join(' ') : `[${status.name}]`;
           return {
             hostPid,

@@ -249,7 +249,9 @@ export class Playground {
       this.#forget(entry);
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
       this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
-      throw new MdockerError('LAUNCH_FAILED', `could not start the launcher: ${errorMessage(err)}`, undefined, { cause: err });
+      throw new MdockerError('LAUNCH_FAILED', `could not start the launcher: ${errorMessage(err)}`, undefined, {
+        cause: err,
+      });
     }
     const init = this.#newTerminal(entry, 0, cmd, process, DEFAULT_COLS, DEFAULT_ROWS);
     init.onPtyExit((code) => void this.#onInitExit(entry, code));
@@ -274,13 +276,24 @@ export class Playground {
       this.#launchErrors.delete(id);
       await this.#discard(entry);
       this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
-      throw new MdockerError('LAUNCH_FAILED', `the container failed to start: ${error?.message ?? 'the launcher failed'}`, {
-        launcherCode: error?.code,
-      });
+      throw new MdockerError(
+        'LAUNCH_FAILED',
+        `the container failed to start: ${error?.message ?? 'the launcher failed'}`,
+        {
+          launcherCode: error?.code,
+        },
+      );
     }
     this.#metrics?.createSeconds.observe({ outcome: 'ok' }, (performance.now() - startedAtMs) / 1000);
     this.#logger.info(
-      { event: 'container.created', containerId: id, session: sessionLabel(sessionId), image: prepared.record.image, limits, initPid: entry.initPid },
+      {
+        event: 'container.created',
+        containerId: id,
+        session: sessionLabel(sessionId),
+        image: prepared.record.image,
+        limits,
+        initPid: entry.initPid,
+      },
       'container created',
     );
     this.#notify(entry);
@@ -306,7 +319,8 @@ export class Playground {
   async update(sessionId: string, id: string, limits: Partial<Limits>): Promise<ContainerJson> {
     const entry = this.#owned(sessionId, id);
     checkLimits(this.#config, limits);
-    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    if (entry.state !== 'running' || entry.removing)
+      throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     const view = await this.#runtime.update(id, limits);
     entry.record = { ...entry.record, limits: view.limits };
     this.#logger.info({ event: 'container.updated', containerId: id, limits: view.limits }, 'container limits updated');
@@ -322,9 +336,14 @@ export class Playground {
 
   // ---- terminals ----
 
-  async openTerminal(sessionId: string, id: string, options: { cmd?: string[]; cols?: number; rows?: number }): Promise<TerminalJson> {
+  async openTerminal(
+    sessionId: string,
+    id: string,
+    options: { cmd?: string[]; cols?: number; rows?: number },
+  ): Promise<TerminalJson> {
     const entry = this.#owned(sessionId, id);
-    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    if (entry.state !== 'running' || entry.removing)
+      throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     this.#evictExitedTerminal(entry);
     checkTerminalCount(this.#config, entry.terminals.size);
     const cmd = options.cmd ?? DEFAULT_SHELL;
@@ -336,7 +355,10 @@ export class Playground {
     terminal.onPtyExit((code) => {
       const reason = entry.stopReason ?? (entry.state === 'exited' ? entry.exitReason : 'exited');
       terminal.finish({ exitCode: code, reason });
-      this.#logger.info({ event: 'terminal.exited', containerId: id, terminal: terminal.id, exitCode: code }, 'terminal exited');
+      this.#logger.info(
+        { event: 'terminal.exited', containerId: id, terminal: terminal.id, exitCode: code },
+        'terminal exited',
+      );
       this.#notify(entry);
     });
     this.#logger.info({ event: 'terminal.opened', containerId: id, terminal: terminal.id, cmd }, 'terminal opened');
@@ -362,7 +384,13 @@ export class Playground {
     this.#notify(entry);
   }
 
-  attachTerminal(sessionId: string, id: string, terminalId: number, sink: TerminalSink, size: { cols?: number; rows?: number }): TerminalAttachment {
+  attachTerminal(
+    sessionId: string,
+    id: string,
+    terminalId: number,
+    sink: TerminalSink,
+    size: { cols?: number; rows?: number },
+  ): TerminalAttachment {
     const entry = this.#entries.get(id);
     if (!entry || entry.sessionId !== sessionId) {
       const tombstone = this.#tombstones.get(id);
@@ -383,13 +411,18 @@ export class Playground {
 
   async exec(sessionId: string, id: string, request: { cmd: string[]; timeoutMs?: number }): Promise<ExecResultJson> {
     const entry = this.#owned(sessionId, id);
-    if (entry.state !== 'running' || entry.removing) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
+    if (entry.state !== 'running' || entry.removing)
+      throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     const timeoutMs = request.timeoutMs ?? this.#config.execDefaultTimeoutMs;
     if (timeoutMs > this.#config.execMaxTimeoutMs) {
-      throw new MdockerError('LIMIT_EXCEEDED', `timeoutMs ${timeoutMs} is more than allowed (this server's cap, --exec-max-timeout ${this.#config.execMaxTimeoutMs}ms)`, {
-        cap: 'execTimeoutMs',
-        limit: this.#config.execMaxTimeoutMs,
-      });
+      throw new MdockerError(
+        'LIMIT_EXCEEDED',
+        `timeoutMs ${timeoutMs} is more than allowed (this server's cap, --exec-max-timeout ${this.#config.execMaxTimeoutMs}ms)`,
+        {
+          cap: 'execTimeoutMs',
+          limit: this.#config.execMaxTimeoutMs,
+        },
+      );
     }
     entry.lastWatchedAtMs = Date.now();
     const command = await this.#runtime.execCommand(id, { cmd: request.cmd, tty: false, dieWithParent: true });
@@ -400,7 +433,10 @@ export class Playground {
       maxOutputBytes: this.#config.execMaxOutputBytes,
       env: LAUNCHER_ENV,
     });
-    this.#logger.info({ event: 'container.exec', containerId: id, exitCode: result.exitCode, timedOut: result.timedOut }, 'exec finished');
+    this.#logger.info(
+      { event: 'container.exec', containerId: id, exitCode: result.exitCode, timedOut: result.timedOut },
+      'exec finished',
+    );
     return result;
   }
 
@@ -475,7 +511,8 @@ export class Playground {
 
   /** Closes every terminal client (the server is going away) without waiting for anything. */
   closeAllClients(code: number, reason: string): void {
-    for (const entry of this.#entries.values()) for (const terminal of entry.terminals.values()) terminal.closeClients(code, reason);
+    for (const entry of this.#entries.values())
+      for (const terminal of entry.terminals.values()) terminal.closeClients(code, reason);
   }
 
   // ---- internals ----
@@ -523,7 +560,14 @@ export class Playground {
     this.#sampler.untrack(entry.id);
     entry.terminals.get(0)?.finish({ exitCode: code, reason, error: reason === 'launch-failed' ? error : null });
     this.#logger.info(
-      { event: 'container.exited', containerId: entry.id, session: sessionLabel(entry.sessionId), exitCode: code, reason, error },
+      {
+        event: 'container.exited',
+        containerId: entry.id,
+        session: sessionLabel(entry.sessionId),
+        exitCode: code,
+        reason,
+        error,
+      },
       'container exited',
     );
     entry.markExited();
@@ -539,7 +583,8 @@ export class Playground {
     // sample has to tell: an OOM kill counted, or memory close to the limit.
     if (code === 137) {
       const last = this.#sampler.latest(entry.id);
-      const nearLimit = last !== null && last.memoryLimitBytes !== null && last.memoryBytes >= 0.8 * last.memoryLimitBytes;
+      const nearLimit =
+        last !== null && last.memoryLimitBytes !== null && last.memoryBytes >= 0.8 * last.memoryLimitBytes;
       return (last?.oomKills ?? 0) > 0 || nearLimit ? 'oom' : 'killed';
     }
     return 'exited';
@@ -562,12 +607,23 @@ export class Playground {
       await settlesWithin(entry.exited, EXIT_SETTLE_MS);
       const json = this.#toJson(entry);
       this.#discardNow(entry, WS_CLOSE.NORMAL, `container removed: ${reason}`);
-      const removed: ContainerJson = { ...json, state: 'removed', exitReason: entry.exitReason ?? reason, terminals: [] };
+      const removed: ContainerJson = {
+        ...json,
+        state: 'removed',
+        exitReason: entry.exitReason ?? reason,
+        terminals: [],
+      };
       if (reason === 'idle' || reason === 'lifetime') this.#remember(entry.sessionId, removed);
       this.#publish(entry.sessionId, { type: 'container', container: removed });
       this.#metrics?.containersRemoved.inc({ reason });
       this.#logger.info(
-        { event: 'container.removed', containerId: entry.id, session: sessionLabel(entry.sessionId), reason, exitCode: entry.exitCode },
+        {
+          event: 'container.removed',
+          containerId: entry.id,
+          session: sessionLabel(entry.sessionId),
+          reason,
+          exitCode: entry.exitCode,
+        },
         'container removed',
       );
     })();

@@ -72,7 +72,8 @@ type Param = string | string[] | undefined;
 
 function terminalIdOf(param: Param): number {
   const value = typeof param === 'string' ? param : undefined;
-  if (value === undefined || !/^\d{1,6}$/.test(value)) throw new MdockerError('NOT_FOUND', `no such terminal: ${String(value).slice(0, 16)}`);
+  if (value === undefined || !/^\d{1,6}$/.test(value))
+    throw new MdockerError('NOT_FOUND', `no such terminal: ${String(value).slice(0, 16)}`);
   return Number(value);
 }
 
@@ -95,7 +96,9 @@ export function requireJsonBody(): RequestHandler {
   };
 }
 
-function limiter(options: Partial<RateLimitOptions> & { what: string; limit: number; windowMs: number }): RequestHandler {
+function limiter(
+  options: Partial<RateLimitOptions> & { what: string; limit: number; windowMs: number },
+): RequestHandler {
   const { what, ...rest } = options;
   return rateLimit({
     standardHeaders: 'draft-7',
@@ -104,10 +107,14 @@ function limiter(options: Partial<RateLimitOptions> & { what: string; limit: num
     handler: (_req, _res, next, used) => {
       const seconds = Math.ceil(used.windowMs / 1000);
       next(
-        new MdockerError('RATE_LIMITED', `too many ${what}: at most ${String(used.limit)} per ${seconds} s, try again shortly`, {
-          limit: used.limit,
-          windowMs: used.windowMs,
-        }),
+        new MdockerError(
+          'RATE_LIMITED',
+          `too many ${what}: at most ${String(used.limit)} per ${seconds} s, try again shortly`,
+          {
+            limit: used.limit,
+            windowMs: used.windowMs,
+          },
+        ),
       );
     },
   });
@@ -115,10 +122,13 @@ function limiter(options: Partial<RateLimitOptions> & { what: string; limit: num
 
 export function apiRouter(options: RoutesOptions): Router {
   const { config, playground } = options;
-  const images = options.images ?? (async () => (await listImages()).map(({ name, sizeBytes }) => ({ name, sizeBytes })));
+  const images =
+    options.images ?? (async () => (await listImages()).map(({ name, sizeBytes }) => ({ name, sizeBytes })));
   const router = Router();
 
-  router.use(limiter({ what: 'requests from your address', limit: config.apiRatePerIp, windowMs: config.rateWindowMs }));
+  router.use(
+    limiter({ what: 'requests from your address', limit: config.apiRatePerIp, windowMs: config.rateWindowMs }),
+  );
   router.use(requireJsonBody());
 
   const createPerSession = limiter({

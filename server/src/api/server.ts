@@ -45,7 +45,11 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'mdocker-serve' } });
   const runtime = options.runtime ?? (await openRuntime(config));
   const reaped = await runtime.reapLeftovers();
-  if (reaped.length > 0) logger.info({ event: 'server.reaped', containerIds: reaped }, `removed ${reaped.length} leftover containers of an earlier run`);
+  if (reaped.length > 0)
+    logger.info(
+      { event: 'server.reaped', containerIds: reaped },
+      `removed ${reaped.length} leftover containers of an earlier run`,
+    );
 
   const sessions = new SessionKeeper();
   let webSockets: WebSockets | null = null;
@@ -62,7 +66,14 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     metrics,
     ...(options.spawnPty ? { spawnPty: options.spawnPty } : {}),
   });
-  const app = createApp({ config, playground, sessions, metrics, logger, ...(options.images ? { images: options.images } : {}) });
+  const app = createApp({
+    config,
+    playground,
+    sessions,
+    metrics,
+    logger,
+    ...(options.images ? { images: options.images } : {}),
+  });
   const server = createServer(app);
   webSockets = new WebSockets({ server, config, sessions, playground, logger });
 
@@ -76,7 +87,10 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   playground.start();
   const port = (server.address() as AddressInfo).port;
   const url = serverUrl(config, port);
-  logger.info({ event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null }, 'serving the playground');
+  logger.info(
+    { event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null },
+    'serving the playground',
+  );
   if (options.printUrl ?? true) process.stdout.write(`mdocker playground: ${url}\n`);
 
   let closing: Promise<void> | null = null;
@@ -87,7 +101,11 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       // Clients learn it from their terminals' `exit` (reason "shutdown") as containers go.
       const removed = playground.shutdown();
       const timedOut = !(await settlesWithin(removed, config.shutdownTimeoutMs));
-      if (timedOut) logger.warn({ event: 'server.shutdown-timeout' }, 'some containers were not removed in time; the next start reaps them');
+      if (timedOut)
+        logger.warn(
+          { event: 'server.shutdown-timeout' },
+          'some containers were not removed in time; the next start reaps them',
+        );
       webSockets.close(WS_CLOSE.GOING_AWAY, 'server shutting down');
       await delay(SOCKET_CLOSE_GRACE_MS);
       webSockets.terminateAll();

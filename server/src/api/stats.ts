@@ -75,7 +75,11 @@ export function toSample(stats: CgroupStats, t: number, cpuPercent: number): Sta
 }
 
 /** CPU % of one core between two readings: usage delta over wall-clock delta. */
-export function cpuPercent(previous: { usageUsec: number; atMs: number } | null, usageUsec: number, atMs: number): number {
+export function cpuPercent(
+  previous: { usageUsec: number; atMs: number } | null,
+  usageUsec: number,
+  atMs: number,
+): number {
   if (previous === null) return 0;
   const wallUsec = (atMs - previous.atMs) * 1000;
   const usedUsec = usageUsec - previous.usageUsec;

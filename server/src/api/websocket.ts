@@ -54,7 +54,9 @@ export class WebSockets {
       // memory per socket and opens compression side channels.
       perMessageDeflate: false,
     });
-    options.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    options.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
     this.#heartbeat = setInterval(() => this.#ping(), HEARTBEAT_MS);
     this.#heartbeat.unref();
   }
@@ -81,7 +83,10 @@ export class WebSockets {
     const url = new URL(req.url ?? '/', 'http://placeholder');
     const terminalMatch = TERMINAL_PATH.exec(url.pathname);
     if (url.pathname !== '/api/stats' && !terminalMatch) {
-      return rejectUpgrade(socket, new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`));
+      return rejectUpgrade(
+        socket,
+        new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`),
+      );
     }
     if (this.#closing) return rejectUpgrade(socket, new MdockerError('CONFLICT', 'the server is shutting down'));
     // Refused before the handshake: a hijacking page or a token-less client gets no socket.
@@ -89,10 +94,16 @@ export class WebSockets {
     if (denied) return rejectUpgrade(socket, denied);
     const sessionId = this.#options.sessions.verify(req.headers.cookie);
     if (sessionId === null) {
-      return rejectUpgrade(socket, new MdockerError('UNAUTHORIZED', 'no session: load the page (or any route) first to get the session cookie'));
+      return rejectUpgrade(
+        socket,
+        new MdockerError('UNAUTHORIZED', 'no session: load the page (or any route) first to get the session cookie'),
+      );
     }
     if ((this.#perSession.get(sessionId) ?? 0) >= MAX_SOCKETS_PER_SESSION) {
-      return rejectUpgrade(socket, new MdockerError('RATE_LIMITED', `at most ${MAX_SOCKETS_PER_SESSION} WebSockets per session`));
+      return rejectUpgrade(
+        socket,
+        new MdockerError('RATE_LIMITED', `at most ${MAX_SOCKETS_PER_SESSION} WebSockets per session`),
+      );
     }
     this.#wss.handleUpgrade(req, socket, head, (ws: Tracked) => {
       this.#perSession.set(sessionId, (this.#perSession.get(sessionId) ?? 0) + 1);
@@ -114,11 +125,18 @@ export class WebSockets {
     });
   }
 
-  #attachTerminal(ws: WebSocket, sessionId: string, containerId: string, terminalParam: string, query: URLSearchParams): void {
+  #attachTerminal(
+    ws: WebSocket,
+    sessionId: string,
+    containerId: string,
+    terminalParam: string,
+    query: URLSearchParams,
+  ): void {
     this.#counts.terminal++;
     ws.once('close', () => this.#counts.terminal--);
     try {
-      if (!/^\d{1,6}$/.test(terminalParam)) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalParam.slice(0, 16)}`);
+      if (!/^\d{1,6}$/.test(terminalParam))
+        throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalParam.slice(0, 16)}`);
       const size = {
         ...sizeParam(query, 'cols'),
         ...sizeParam(query, 'rows'),
@@ -129,7 +147,13 @@ export class WebSockets {
         },
         close: (code: number, reason: string) => ws.close(code, reason),
       };
-      const attachment = this.#options.playground.attachTerminal(sessionId, containerId, Number(terminalParam), sink, size);
+      const attachment = this.#options.playground.attachTerminal(
+        sessionId,
+        containerId,
+        Number(terminalParam),
+        sink,
+        size,
+      );
       ws.on('message', (data: RawData, isBinary: boolean) => attachment.receive(toBuffer(data), isBinary));
       ws.once('close', () => attachment.detach());
     } catch (err) {
@@ -187,7 +211,14 @@ function closeWithError(ws: WebSocket, err: MdockerError): void {
 function rejectUpgrade(socket: Duplex, err: MdockerError): void {
   const status = httpStatusFor(err.code);
   const body = JSON.stringify(errorJson(err));
-  const reasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' };
+  const reasons: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    409: 'Conflict',
+    429: 'Too Many Requests',
+  };
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}\r\n` +

@@ -31,15 +31,24 @@ async function serve(extra: string[] = []): Promise<Served> {
     [
       cliPath,
       'serve',
-      '--port', '0',
-      '--state-root', stateRoot,
-      '--web-dir', '/nonexistent',
-      '--log-level', 'warn',
-      '--max-containers-per-session', '200',
-      '--max-containers', '500',
-      '--create-rate-per-session', '10000',
-      '--create-rate-per-ip', '10000',
-      '--api-rate-per-ip', '100000',
+      '--port',
+      '0',
+      '--state-root',
+      stateRoot,
+      '--web-dir',
+      '/nonexistent',
+      '--log-level',
+      'warn',
+      '--max-containers-per-session',
+      '200',
+      '--max-containers',
+      '500',
+      '--create-rate-per-session',
+      '10000',
+      '--create-rate-per-ip',
+      '10000',
+      '--api-rate-per-ip',
+      '100000',
       ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -62,12 +71,18 @@ async function serve(extra: string[] = []): Promise<Served> {
   return { child, url, exited };
 }
 
+interface Reply {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
 class Client {
   cookie = '';
 
   constructor(readonly base: string) {}
 
-  request(method: string, path: string, json?: unknown): Promise<{ status: number; body: any; text: string }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  request(method: string, path: string, json?: unknown): Promise<Reply> {
     const payload = json === undefined ? undefined : JSON.stringify(json);
     return new Promise((resolve, reject) => {
       const req = httpRequest(
@@ -76,7 +91,9 @@ class Client {
           method,
           headers: {
             ...(this.cookie ? { cookie: this.cookie } : {}),
-            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
           },
         },
         (res) => {
@@ -210,7 +227,11 @@ describe('mdocker serve as a process', { skip }, () => {
     const user = new Client(served.url);
     const flood = await user.create();
     const quiet = await user.create();
-    const slow = new TerminalClient(user.socket(`/api/containers/${flood.id}/terminals/0`), { ackBytesPerTick: 16 * 1024, tickMs: 50 }, false);
+    const slow = new TerminalClient(
+      user.socket(`/api/containers/${flood.id}/terminals/0`),
+      { ackBytesPerTick: 16 * 1024, tickMs: 50 },
+      false,
+    );
     const probe = new TerminalClient(user.socket(`/api/containers/${quiet.id}/terminals/0`), null);
     await Promise.all([slow.opened(), probe.opened()]);
     await sleep(300);
@@ -231,7 +252,9 @@ describe('mdocker serve as a process', { skip }, () => {
     const streamed = slow.receivedBytes;
     slow.type('\x03');
     const growthMiB = (peak - baseline) / 1024 / 1024;
-    console.log(`# yes → slow client: ${(streamed / 1024 / 1024).toFixed(1)} MiB in 20 s; RSS ${(baseline / 1024 / 1024).toFixed(0)} MiB → peak +${growthMiB.toFixed(1)} MiB; round trips max ${Math.max(...roundTrips)} ms, median ${roundTrips.sort((a, b) => a - b)[roundTrips.length >> 1]} ms`);
+    console.log(
+      `# yes → slow client: ${(streamed / 1024 / 1024).toFixed(1)} MiB in 20 s; RSS ${(baseline / 1024 / 1024).toFixed(0)} MiB → peak +${growthMiB.toFixed(1)} MiB; round trips max ${Math.max(...roundTrips)} ms, median ${roundTrips.sort((a, b) => a - b)[roundTrips.length >> 1]} ms`,
+    );
     assert.ok(slow.closed === null, 'a slow but acking client is not dropped');
     assert.ok(streamed > 2 * 1024 * 1024, `the slow client kept receiving (${streamed} bytes)`);
     assert.ok(streamed < 20 * 20 * 16 * 1024 + 1024 * 1024, 'it received no more than it acked plus the window');
@@ -248,7 +271,9 @@ describe('mdocker serve as a process', { skip }, () => {
     await user.request('GET', '/healthz');
     const containers: ContainerJson[] = [];
     for (let batch = 0; batch < 10; batch++) {
-      containers.push(...(await Promise.all(Array.from({ length: 10 }, () => user.create({ memory: '32m', pidsLimit: 32 })))));
+      containers.push(
+        ...(await Promise.all(Array.from({ length: 10 }, () => user.create({ memory: '32m', pidsLimit: 32 })))),
+      );
     }
     const ids = containers.map((c) => c.id);
     const initPids = containers.map((c) => c.initPid!).filter(Boolean);
@@ -266,12 +291,18 @@ describe('mdocker serve as a process', { skip }, () => {
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.ok(tookMs < 8000, `took ${tookMs} ms`);
     await waitFor('the watcher told', () => watcher.closed !== null, 2000);
-    assert.deepEqual(watcher.control.find((m) => m.type === 'exit'), { type: 'exit', exitCode: 137, reason: 'shutdown' });
+    assert.deepEqual(
+      watcher.control.find((m) => m.type === 'exit'),
+      { type: 'exit', exitCode: 137, reason: 'shutdown' },
+    );
     assert.deepEqual(pidsAlive(initPids), []);
     assert.deepEqual(processesOf(ids), []);
     assert.deepEqual(containerCgroups(ids), []);
     assert.deepEqual(mountsOf(ids), []);
-    assert.deepEqual(stateIds().filter((id) => ids.includes(id)), []);
+    assert.deepEqual(
+      stateIds().filter((id) => ids.includes(id)),
+      [],
+    );
   });
 
   it('after kill -9, the next start reaps the leftovers before it serves', async () => {
@@ -285,10 +316,20 @@ describe('mdocker serve as a process', { skip }, () => {
     // The launchers die with their parent (PR_SET_PDEATHSIG), and the containers with them;
     // their state (and maybe cgroups) stays behind for the next start to find.
     await waitFor('the containers to die with the server', () => pidsAlive(initPids).length === 0, 5000);
-    assert.deepEqual(stateIds().filter((id) => ids.includes(id)).sort(), [...ids].sort(), 'state left behind');
+    assert.deepEqual(
+      stateIds()
+        .filter((id) => ids.includes(id))
+        .sort(),
+      [...ids].sort(),
+      'state left behind',
+    );
 
     const second = await serve();
-    assert.deepEqual(stateIds().filter((id) => ids.includes(id)), [], 'reaped before serving');
+    assert.deepEqual(
+      stateIds().filter((id) => ids.includes(id)),
+      [],
+      'reaped before serving',
+    );
     assert.deepEqual(containerCgroups(ids), []);
     assert.deepEqual(processesOf(ids), []);
     assert.deepEqual(mountsOf(ids), []);

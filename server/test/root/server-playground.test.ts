@@ -13,7 +13,13 @@ import xtermSerialize from '@xterm/addon-serialize';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { resolveServeConfig, type ServeOptions } from '../../src/api/config.js';
-import { WS_CLOSE, type ContainerJson, type StatsSample, type StatsServerMessage, type TerminalServerMessage } from '../../src/api/protocol.js';
+import {
+  WS_CLOSE,
+  type ContainerJson,
+  type StatsSample,
+  type StatsServerMessage,
+  type TerminalServerMessage,
+} from '../../src/api/protocol.js';
 import { startServer, type RunningServer } from '../../src/api/server.js';
 import { containerCgroups, rootOnly, waitFor } from './helpers.js';
 
@@ -37,7 +43,13 @@ class Client {
 
   constructor(readonly base: string) {}
 
-  request(method: string, path: string, json?: unknown, headers: Record<string, string> = {}, raw?: string): Promise<Reply> {
+  request(
+    method: string,
+    path: string,
+    json?: unknown,
+    headers: Record<string, string> = {},
+    raw?: string,
+  ): Promise<Reply> {
     const payload = raw ?? (json === undefined ? undefined : JSON.stringify(json));
     return new Promise((resolve, reject) => {
       const req = httpRequest(
@@ -46,7 +58,9 @@ class Client {
           method,
           headers: {
             ...(this.cookie ? { cookie: this.cookie } : {}),
-            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }),
             ...headers,
           },
         },
@@ -122,12 +136,20 @@ class Frames {
   }
 
   async until(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-    await waitFor(`${what} (text ${JSON.stringify(this.text().slice(-300))}, closed ${JSON.stringify(this.closed)})`, predicate, timeoutMs);
+    await waitFor(
+      `${what} (text ${JSON.stringify(this.text().slice(-300))}, closed ${JSON.stringify(this.closed)})`,
+      predicate,
+      timeoutMs,
+    );
   }
 
   samples(containerId: string): StatsSample[] {
     return (this.control as StatsServerMessage[]).flatMap((m) =>
-      m.type === 'sample' && m.containerId === containerId ? [m.sample] : m.type === 'history' && m.containerId === containerId ? m.samples : [],
+      m.type === 'sample' && m.containerId === containerId
+        ? [m.sample]
+        : m.type === 'history' && m.containerId === containerId
+          ? m.samples
+          : [],
     );
   }
 }
@@ -148,7 +170,16 @@ const servers: RunningServer[] = [];
 
 async function serve(options: ServeOptions = {}): Promise<{ server: RunningServer; client: () => Client }> {
   const config = resolveServeConfig(
-    { port: 0, stateRoot, webDir: '/nonexistent', statsInterval: '500ms', createRatePerSession: 1000, createRatePerIp: 1000, maxContainersPerSession: 20, ...options },
+    {
+      port: 0,
+      stateRoot,
+      webDir: '/nonexistent',
+      statsInterval: '500ms',
+      createRatePerSession: 1000,
+      createRatePerIp: 1000,
+      maxContainersPerSession: 20,
+      ...options,
+    },
     {},
   );
   const server = await startServer(config, { logger: quiet, handleSignals: false, printUrl: false });
@@ -223,7 +254,10 @@ describe('terminals in real containers', { skip }, () => {
     const second = new Frames(user.socket(`/api/containers/${container.id}/terminals/${opened.body.id}`));
     await second.until('attached', () => second.binary.length > 0);
     second.type('ps -o pid,args\r');
-    await second.until('ps shows the first terminal’s sleep', () => /sleep 4321/.test(second.text()) && /\n\s*1 \/bin\/sh/.test(second.text()));
+    await second.until(
+      'ps shows the first terminal’s sleep',
+      () => /sleep 4321/.test(second.text()) && /\n\s*1 \/bin\/sh/.test(second.text()),
+    );
     first.ws.close();
     second.ws.close();
   });
@@ -234,7 +268,9 @@ describe('terminals in real containers', { skip }, () => {
     const container = await user.create();
     const first = new Frames(user.socket(`/api/containers/${container.id}/terminals/0?cols=100&rows=30`));
     await first.until('attached', () => first.binary.length > 0);
-    first.type("for i in $(seq 1 80); do printf '\\033[1;3%dmline %d \\342\\202\\254\\033[0m\\n' $((i%7)) $i; done; echo END-$((6*7))\r");
+    first.type(
+      "for i in $(seq 1 80); do printf '\\033[1;3%dmline %d \\342\\202\\254\\033[0m\\n' $((i%7)) $i; done; echo END-$((6*7))\r",
+    );
     // END-42, not the echo of the command line.
     await first.until('output', () => /END-42\r\n/.test(first.text()));
     await sleep(300);
@@ -291,7 +327,13 @@ describe('sessions, validation and caps with real containers', { skip }, () => {
       const reply = await user.request('POST', '/api/containers', body);
       assert.equal(reply.status, status, `${JSON.stringify(body)} → ${reply.text}`);
     }
-    const malformed = await user.request('POST', '/api/containers', undefined, { 'content-type': 'application/json' }, '{"ima');
+    const malformed = await user.request(
+      'POST',
+      '/api/containers',
+      undefined,
+      { 'content-type': 'application/json' },
+      '{"ima',
+    );
     assert.equal(malformed.status, 400);
     assert.equal((await user.request('GET', '/api/containers/ffffffffffffffffffffffffffffffff')).status, 404);
     // The runtime writes a container's state before its cgroup, and removes its cgroup
@@ -331,7 +373,11 @@ describe('limits and stats with real cgroups', { skip }, () => {
     await stats.until('history', () => stats.control.some((m) => m.type === 'history'));
     // Holds 16 MiB in a shell variable for a few seconds, then a pipe that grows without end.
     const hog = await user.request('POST', `/api/containers/${container.id}/exec`, {
-      cmd: ['sh', '-c', 'x=$(head -c 16777216 /dev/zero | tr "\\0" a); sleep 3; echo ${#x}; head -c 500m /dev/zero | tail >/dev/null; echo tail=$?'],
+      cmd: [
+        'sh',
+        '-c',
+        'x=$(head -c 16777216 /dev/zero | tr "\\0" a); sleep 3; echo ${#x}; head -c 500m /dev/zero | tail >/dev/null; echo tail=$?',
+      ],
       timeoutMs: 30_000,
     });
     assert.equal(hog.status, 200, hog.text);
@@ -339,7 +385,10 @@ describe('limits and stats with real cgroups', { skip }, () => {
     assert.match(hog.body.stdout, /tail=137/, 'the OOM killer ended the hog');
     await stats.until('an OOM kill counted', () => stats.samples(container.id).some((s) => s.oomKills >= 1), 5000);
     const samples = stats.samples(container.id);
-    assert.ok(samples.some((s) => s.memoryBytes > 14 * 1024 * 1024), 'memory tracked the 16 MiB held');
+    assert.ok(
+      samples.some((s) => s.memoryBytes > 14 * 1024 * 1024),
+      'memory tracked the 16 MiB held',
+    );
     assert.ok(samples.every((s) => s.memoryLimitBytes === 64 * 1024 * 1024));
     const after = (await user.request('GET', `/api/containers/${container.id}`)).body as ContainerJson;
     assert.equal(after.state, 'running', 'the init survived: the hog was the OOM victim');
@@ -352,9 +401,16 @@ describe('limits and stats with real cgroups', { skip }, () => {
     const container = await user.create({ pidsLimit: 40 });
     const stats = new Frames(user.socket('/api/stats'));
     await stats.until('history', () => stats.control.some((m) => m.type === 'history'));
-    const bomb = await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['sh', '-c', forkLoop], timeoutMs: 20_000 });
+    const bomb = await user.request('POST', `/api/containers/${container.id}/exec`, {
+      cmd: ['sh', '-c', forkLoop],
+      timeoutMs: 20_000,
+    });
     assert.equal(bomb.status, 200, bomb.text);
-    await stats.until('pids-limit hits counted', () => stats.samples(container.id).some((s) => s.pidsLimitHits > 0), 5000);
+    await stats.until(
+      'pids-limit hits counted',
+      () => stats.samples(container.id).some((s) => s.pidsLimitHits > 0),
+      5000,
+    );
     await stats.until('the pids graph climbed', () => stats.samples(container.id).some((s) => s.pids >= 30), 5000);
     assert.ok(stats.samples(container.id).every((s) => s.pids <= 40 && s.pidsLimit === 40));
     stats.ws.close();
@@ -370,10 +426,24 @@ describe('limits and stats with real cgroups', { skip }, () => {
     assert.equal(patched.status, 200, patched.text);
     assert.deepEqual(patched.body.limits, { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 12 });
     const seen = stats.samples(container.id).length;
-    await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['sh', '-c', forkLoop], timeoutMs: 20_000 });
-    await stats.until('samples under the new limit', () => stats.samples(container.id).slice(seen).some((s) => s.pids >= 8 && s.pidsLimitHits > 0), 5000);
+    await user.request('POST', `/api/containers/${container.id}/exec`, {
+      cmd: ['sh', '-c', forkLoop],
+      timeoutMs: 20_000,
+    });
+    await stats.until(
+      'samples under the new limit',
+      () =>
+        stats
+          .samples(container.id)
+          .slice(seen)
+          .some((s) => s.pids >= 8 && s.pidsLimitHits > 0),
+      5000,
+    );
     const later = stats.samples(container.id).slice(seen);
-    assert.ok(later.every((s) => s.pids <= 12), JSON.stringify(later.map((s) => s.pids)));
+    assert.ok(
+      later.every((s) => s.pids <= 12),
+      JSON.stringify(later.map((s) => s.pids)),
+    );
     assert.ok(later.every((s) => s.pidsLimit === 12 && s.memoryLimitBytes === 64 * 1024 * 1024));
     const fresh = (await user.request('GET', `/api/containers/${container.id}`)).body as ContainerJson;
     assert.equal(fresh.limits.pidsLimit, 12);
@@ -384,7 +454,9 @@ describe('limits and stats with real cgroups', { skip }, () => {
     const { client } = await serve();
     const user = client();
     const container = await user.create({ hostname: 'inspected' });
-    await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['sh', '-c', 'sleep 30 >/dev/null 2>&1 &'] });
+    await user.request('POST', `/api/containers/${container.id}/exec`, {
+      cmd: ['sh', '-c', 'sleep 30 >/dev/null 2>&1 &'],
+    });
     assert.equal((await user.request('POST', `/api/containers/${container.id}/terminals`, {})).status, 201);
     await sleep(300);
     const reply = await user.request('GET', `/api/containers/${container.id}/inspect`);
@@ -400,8 +472,15 @@ describe('limits and stats with real cgroups', { skip }, () => {
     assert.ok(sleeper && sleeper.hostPid > 1 && sleeper.containerPid > 1 && sleeper.hostPid !== sleeper.containerPid);
     assert.deepEqual(inspect.hostname.container, 'inspected');
     // The exec launcher sits in the cgroup but outside the namespaces: not listed.
-    assert.ok(inspect.processes.every((p: { command: string }) => !p.command.includes('mdocker-init')), JSON.stringify(inspect.processes));
-    assert.equal(inspect.processes.filter((p: { command: string }) => p.command === '/bin/sh').length, 2, 'init and the terminal’s shell');
+    assert.ok(
+      inspect.processes.every((p: { command: string }) => !p.command.includes('mdocker-init')),
+      JSON.stringify(inspect.processes),
+    );
+    assert.equal(
+      inspect.processes.filter((p: { command: string }) => p.command === '/bin/sh').length,
+      2,
+      'init and the terminal’s shell',
+    );
   });
 });
 
@@ -423,7 +502,10 @@ describe('removal', { skip }, () => {
     assert.deepEqual(mountsOf(container.id), []);
     assert.equal(existsSync(`${stateRoot}/${container.id}`), false);
     await term.until('told', () => term.closed !== null);
-    assert.deepEqual(term.control.find((m) => m.type === 'exit'), { type: 'exit', exitCode: 137, reason: 'killed' });
+    assert.deepEqual(
+      term.control.find((m) => m.type === 'exit'),
+      { type: 'exit', exitCode: 137, reason: 'killed' },
+    );
     assert.equal((await user.request('GET', `/api/containers/${container.id}`)).status, 404);
   });
 
@@ -433,7 +515,10 @@ describe('removal', { skip }, () => {
     const container = await user.create({ cmd: ['/no/such/program'] });
     const term = new Frames(user.socket(`/api/containers/${container.id}/terminals/0`));
     await term.until('exit', () => term.control.some((m) => m.type === 'exit'));
-    assert.deepEqual(term.control.find((m) => m.type === 'exit'), { type: 'exit', exitCode: 127, reason: 'exited' });
+    assert.deepEqual(
+      term.control.find((m) => m.type === 'exit'),
+      { type: 'exit', exitCode: 127, reason: 'exited' },
+    );
     const state = (await user.request('GET', `/api/containers/${container.id}`)).body as ContainerJson;
     assert.equal(state.state, 'exited');
     assert.equal(state.exitCode, 127);
