@@ -45,6 +45,8 @@ md_exec (const struct md_opts *opts, md_error_t *err)
   size_t i;
   pid_t child;
   cleanup_close int pid_fd = -1;
+  int alive_pipe[2] = { -1, -1 };
+  int joined_userns;
   int ret = -1;
 
   for (i = 0; i < N_NS; i++)
@@ -81,6 +83,9 @@ md_exec (const struct md_opts *opts, md_error_t *err)
     goto out;
   if (md_join_cgroups (opts, getpid (), err) < 0)
     goto out;
+  /* A container of its own user namespace: we enter it as host root, which it does not
+   * map; the child becomes the container's root before it execs. */
+  joined_userns = fds[0] >= 0;
   for (i = 0; i < N_NS; i++)
     if (fds[i] >= 0 && setns (fds[i], ns_order[i].flag) < 0)
       {
@@ -97,6 +102,12 @@ md_exec (const struct md_opts *opts, md_error_t *err)
 
   if (md_block_forwarded_signals (&old_mask, err) < 0)
     goto out;
+  /* Its write end stays with us: the child polls the read end to know we are alive. */
+  if (pipe2 (alive_pipe, O_CLOEXEC) < 0)
+    {
+      md_make_error (err, errno, "pipe2", "cannot create a pipe");
+      goto out;
+    }
   child = fork ();
   if (child < 0)
     {
@@ -105,9 +116,15 @@ md_exec (const struct md_opts *opts, md_error_t *err)
     }
   if (child == 0)
     {
+      md_error_t child_err;
+
       /* The container's init died between our setns and now: nothing to join. */
       if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         _exit (125);
+      close (alive_pipe[1]);
+      if (joined_userns && md_become_container_root (alive_pipe[0], &child_err) < 0)
+        md_child_fail (opts, &child_err);
+      close (alive_pipe[0]);
       md_exec_command (opts, &old_mask);
     }
   if (pid_fd >= 0)
@@ -121,9 +138,14 @@ md_exec (const struct md_opts *opts, md_error_t *err)
           goto out;
         }
     }
+  close (alive_pipe[0]);
+  alive_pipe[0] = -1;
   ret = md_supervise (child, err);
 
 out:
+  for (i = 0; i < 2; i++)
+    if (alive_pipe[i] >= 0)
+      close (alive_pipe[i]);
   for (i = 0; i < N_NS; i++)
     if (fds[i] >= 0)
       close (fds[i]);

@@ -4,15 +4,81 @@
 #ifndef MD_LAUNCHER_H
 #define MD_LAUNCHER_H
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/mount.h> /* first: glibc 2.36+ defines the mount API's names itself */
 #include <sys/types.h>
 
 #include "error.h"
 #include "security.h"
 
+/* The new mount API (5.2; mount_setattr 5.12), spelled out: older libcs lack it, and
+ * <linux/mount.h> clashes with some <sys/mount.h>. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#define FSMOUNT_CLOEXEC 0x00000001
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
+#endif
+
+/* The kernel's struct mount_attr (5.12). */
+struct md_mount_attr
+{
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+
 #define MD_MAX_CGROUPS 16
 #define MD_MAX_ENV 256
+
+/* Container ids 0..65535 (nobody is 65534) map to one slot of this many host ids. */
+#define MD_USERNS_SLOT_IDS 65536UL
+
+enum md_userns_mode
+{
+  MD_USERNS_POOL = 0, /* default: the first free slot of a pool, held by a lock */
+  MD_USERNS_MAP,      /* an explicit range the caller keeps unique */
+  MD_USERNS_HOST,     /* no user namespace: container root is host root (teaching) */
+};
+
+/* The user namespace `run` creates: container uid/gid 0..count-1 are host
+ * host_uid.. and host_gid.., never host root. */
+struct md_userns
+{
+  enum md_userns_mode mode;
+  unsigned long host_uid, host_gid, count; /* MD_USERNS_MAP, or the slot the pool gave */
+  unsigned long pool_uid, pool_gid, pool_slots;
+  const char *lock_dir; /* MD_USERNS_POOL: <lock_dir>/<host uid> is flock'ed per slot */
+  int given;            /* some --userns* option was given (exec refuses them) */
+};
 
 struct md_opts
 {
@@ -33,6 +99,7 @@ struct md_opts
   const char *exit_file;
   const char *cleanup_dir; /* removed (recursively) after the container is gone: --rm */
   int die_with_parent;
+  struct md_userns userns; /* run */
   pid_t target_pid; /* exec */
   char **argv;      /* the command */
   struct md_security sec;
@@ -41,8 +108,11 @@ struct md_opts
 int md_run (const struct md_opts *opts, md_error_t *err);
 int md_exec (const struct md_opts *opts, md_error_t *err);
 
-/* mounts.c: in the child, in its new mount namespace; ends inside the new root. */
-int md_setup_rootfs (const struct md_opts *opts, md_error_t *err);
+/* mounts.c: in the child, in its new mount namespace; ends inside the new root.
+ * layer_fd: --layer-dir, opened by the child before it became container root (the
+ * host's state directory is closed to it afterwards). image_fd: the detached mount of
+ * the image or rootfs that the parent made (idmapped with a user namespace). */
+int md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_error_t *err);
 int md_loopback_up (md_error_t *err);
 
 /* proc.c */
@@ -51,6 +121,10 @@ void md_remove_cgroups (const struct md_opts *opts);
 void md_remove_tree (const char *dir);
 int md_write_file_atomic (const char *path, const char *content, md_error_t *err);
 int md_give_up_tty (md_error_t *err);
+/* In a process that entered a user namespace as host root (unmapped there): become its
+ * root, uid and gid 0 with group 0, then re-arm PR_SET_PDEATHSIG (a credential change
+ * clears it) and check that the parent still holds alive_fd open. */
+int md_become_container_root (int alive_fd, md_error_t *err);
 int md_block_forwarded_signals (sigset_t *old_mask, md_error_t *err);
 /* Waits for child, forwarding signals to it; returns Docker's exit code for it. */
 int md_supervise (pid_t child, md_error_t *err);

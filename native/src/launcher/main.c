@@ -4,12 +4,33 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 
 #include "launcher.h"
 
 #define DEFAULT_LAYER_SIZE_BYTES (256ULL * 1024 * 1024)
+
+/* The default user namespace pool, for direct use (launcher.ts always names one): 16384
+ * slots of 65536 ids from 2^28 up, far above any login or /etc/subuid range a distro
+ * hands out, and below 2^32-1, which is no id. */
+#define DEFAULT_USERNS_POOL_BASE 0x10000000UL
+#define DEFAULT_USERNS_POOL_SLOTS 16384UL
+#define DEFAULT_USERNS_LOCK_DIR "/run/mdocker/userns"
+#define MD_ID_LIMIT 0xffffffffUL /* (uid_t) -1 means "no change" to the kernel */
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+extern char **environ;
 
 static void
 usage (FILE *out)
@@ -18,7 +39,8 @@ usage (FILE *out)
          "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
          "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
          "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
-         "         --die-with-parent\n"
+         "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
+         "         --userns-pool UID:GID:SLOTS --userns-lock-dir DIR\n"
          "         --cap-add CAP --cap-drop CAP --seccomp default|unconfined --no-new-privs 0|1 --nofile N\n"
          "see native/README.md\n",
          out);
@@ -33,6 +55,35 @@ parse_ull (const char *s, unsigned long long *out)
     return -1;
   *out = strtoull (s, &end, 10);
   return (errno || *end) ? -1 : 0;
+}
+
+/* "A:B:C", three decimal numbers. */
+static int
+parse_triple (const char *s, unsigned long *a, unsigned long *b, unsigned long *c)
+{
+  unsigned long long v[3];
+  char buf[96], *part, *save = NULL;
+  int i = 0;
+
+  if (strlen (s) >= sizeof (buf))
+    return -1;
+  snprintf (buf, sizeof (buf), "%s", s);
+  for (part = strtok_r (buf, ":", &save); part != NULL; part = strtok_r (NULL, ":", &save))
+    if (i >= 3 || parse_ull (part, &v[i++]) < 0 || v[i - 1] > MD_ID_LIMIT)
+      return -1;
+  if (i != 3)
+    return -1;
+  *a = (unsigned long) v[0];
+  *b = (unsigned long) v[1];
+  *c = (unsigned long) v[2];
+  return 0;
+}
+
+/* A range of host ids that holds no root and stays below (uid_t) -1. */
+static int
+host_range_ok (unsigned long first, unsigned long count)
+{
+  return first >= 1 && count >= 1 && count <= MD_ID_LIMIT - first;
 }
 
 /* Options that take no value. */
@@ -79,6 +130,9 @@ parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
       if (r > 0)
         continue;
 
+      if (strncmp (opt, "--userns", 8) == 0)
+        opts->userns.given = 1;
+
       if (strcmp (opt, "--id") == 0)
         opts->id = val;
       else if (strcmp (opt, "--hostname") == 0)
@@ -97,6 +151,42 @@ parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         opts->exit_file = val;
       else if (strcmp (opt, "--cleanup-dir") == 0)
         opts->cleanup_dir = val;
+      else if (strcmp (opt, "--userns") == 0)
+        {
+          if (strcmp (val, "host") == 0)
+            opts->userns.mode = MD_USERNS_HOST;
+          else if (strcmp (val, "private") == 0)
+            opts->userns.mode = MD_USERNS_POOL;
+          else
+            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --userns %s: host or private", val);
+        }
+      else if (strcmp (opt, "--userns-map") == 0)
+        {
+          struct md_userns *u = &opts->userns;
+          if (parse_triple (val, &u->host_uid, &u->host_gid, &u->count) < 0 || !host_range_ok (u->host_uid, u->count)
+              || !host_range_ok (u->host_gid, u->count))
+            return md_make_error_code (err, "INVALID_ARGUMENT",
+                                       "invalid --userns-map %s: UID:GID:COUNT, host ids from 1, below 2^32-1", val);
+          u->mode = MD_USERNS_MAP;
+        }
+      else if (strcmp (opt, "--userns-pool") == 0)
+        {
+          struct md_userns *u = &opts->userns;
+          if (parse_triple (val, &u->pool_uid, &u->pool_gid, &u->pool_slots) < 0 || u->pool_slots < 1
+              || u->pool_slots > MD_ID_LIMIT / MD_USERNS_SLOT_IDS
+              || !host_range_ok (u->pool_uid, u->pool_slots * MD_USERNS_SLOT_IDS)
+              || !host_range_ok (u->pool_gid, u->pool_slots * MD_USERNS_SLOT_IDS))
+            return md_make_error_code (err, "INVALID_ARGUMENT",
+                                       "invalid --userns-pool %s: UID:GID:SLOTS of 65536 ids, from 1, below 2^32-1",
+                                       val);
+          u->mode = MD_USERNS_POOL;
+        }
+      else if (strcmp (opt, "--userns-lock-dir") == 0)
+        {
+          if (val[0] != '/')
+            return md_make_error_code (err, "INVALID_ARGUMENT", "--userns-lock-dir must be absolute: %s", val);
+          opts->userns.lock_dir = val;
+        }
       else if (strcmp (opt, "--layer-size") == 0)
         {
           if (parse_ull (val, &n) < 0 || n < 1024 * 1024)
@@ -166,12 +256,67 @@ validate (const char *verb, struct md_opts *opts, md_error_t *err)
         return md_make_error_code (err, "INVALID_ARGUMENT", "exec needs --pid");
       if (opts->image || opts->rootfs || opts->layer_dir || opts->hostname)
         return md_make_error_code (err, "INVALID_ARGUMENT", "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
+      if (opts->userns.given)
+        return md_make_error_code (err, "INVALID_ARGUMENT",
+                                   "exec joins the container's user namespace, whatever it is: no --userns options");
     }
   if (opts->workdir && opts->workdir[0] != '/')
     return md_make_error_code (err, "INVALID_ARGUMENT", "--workdir must be absolute: %s", opts->workdir);
   if (opts->tty && !isatty (STDIN_FILENO))
     return md_make_error_code (err, "INVALID_ARGUMENT", "--tty given but stdin is not a terminal");
   return 0;
+}
+
+/* CVE-2019-5736: a container that makes its own binary a "#!/proc/self/exe" script gets
+ * the runtime to execute itself inside the container when it runs that binary (exec
+ * does). The container then holds /proc/<pid>/exe of a runtime process and, once it has
+ * exited, reopens it for writing: the host's launcher, replaced by the container's
+ * payload, runs as root at the next start. As runc does since, the launcher runs from a
+ * sealed memfd copy of itself: /proc/<pid>/exe of every launcher process is that copy,
+ * which nobody can write (F_SEAL_WRITE) and which is not the file on disk. The user
+ * namespace denies the write too (the binary is owned by an unmapped uid), but
+ * --userns host must not reopen the hole. Returns only when already running the copy,
+ * or with err filled. */
+static int
+run_from_sealed_copy (char **argv, md_error_t *err)
+{
+  const int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  cleanup_close int exe = -1;
+  cleanup_close int copy = -1;
+  struct stat st;
+  off_t done = 0;
+  int r;
+
+  exe = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (exe < 0)
+    return md_make_error (err, errno, "open", "cannot open /proc/self/exe to run from a sealed copy");
+  r = fcntl (exe, F_GET_SEALS);
+  if (r >= 0 && (r & seals) == seals)
+    return 0;
+
+  copy = memfd_create ("mdocker-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (copy < 0 && errno == EINVAL) /* before 6.3, which added MFD_EXEC */
+    copy = memfd_create ("mdocker-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (copy < 0)
+    return md_make_error (err, errno, "memfd_create", "cannot copy the launcher into a sealed memfd");
+  if (fstat (exe, &st) < 0)
+    return md_make_error (err, errno, "fstat", "/proc/self/exe");
+  while (done < st.st_size)
+    {
+      ssize_t n = sendfile (copy, exe, NULL, (size_t) (st.st_size - done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return md_make_error (err, n < 0 ? errno : EIO, "sendfile", "cannot copy the launcher into a memfd");
+      done += n;
+    }
+  if (fcntl (copy, F_ADD_SEALS, seals) < 0)
+    return md_make_error (err, errno, "fcntl", "cannot seal the launcher's memfd copy");
+  /* Nor may the copy lose its exec bits (6.3+); older kernels do not know the seal. */
+  if (fcntl (copy, F_ADD_SEALS, F_SEAL_EXEC) < 0 && errno != EINVAL && errno != EPERM)
+    return md_make_error (err, errno, "fcntl", "cannot seal the launcher's memfd copy");
+  fexecve (copy, argv, environ);
+  return md_make_error (err, errno, "execveat", "cannot run the launcher's sealed copy");
 }
 
 int
@@ -185,6 +330,11 @@ main (int argc, char **argv)
   memset (&opts, 0, sizeof (opts));
   opts.error_fd = -1;
   opts.layer_size_bytes = DEFAULT_LAYER_SIZE_BYTES;
+  opts.userns.mode = MD_USERNS_POOL;
+  opts.userns.pool_uid = DEFAULT_USERNS_POOL_BASE;
+  opts.userns.pool_gid = DEFAULT_USERNS_POOL_BASE;
+  opts.userns.pool_slots = DEFAULT_USERNS_POOL_SLOTS;
+  opts.userns.lock_dir = DEFAULT_USERNS_LOCK_DIR;
   md_security_defaults (&opts.sec);
 
   if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
@@ -196,6 +346,12 @@ main (int argc, char **argv)
   if (strcmp (verb, "run") != 0 && strcmp (verb, "exec") != 0)
     {
       md_make_error_code (&err, "INVALID_ARGUMENT", "unknown verb %s (run or exec)", verb);
+      md_report_error (&err, -1, 1);
+      return 125;
+    }
+
+  if (run_from_sealed_copy (argv, &err) < 0)
+    {
       md_report_error (&err, -1, 1);
       return 125;
     }

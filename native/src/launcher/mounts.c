@@ -144,53 +144,114 @@ setup_dev (int rootfd, const struct md_opts *opts, md_error_t *err)
 
 struct cgroup_mount
 {
-  char controllers[64]; /* "" for the unified hierarchy */
+  char name[64]; /* the hierarchy's mount point's name: "pids", "cpu,cpuacct"; "" for v2 */
+  size_t dir;    /* its directory: opts->cgroups[dir] */
 };
 
-/* Which hierarchies the container joined, from /proc/self/cgroup read before the
- * cgroup namespace exists: a hierarchy whose path is the tail of a --cgroup directory. */
-static size_t
-joined_hierarchies (const struct md_opts *opts, struct cgroup_mount *out, size_t max)
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void
+unescape_mountinfo (char *s)
 {
-  cleanup_fclose FILE *f = fopen ("/proc/self/cgroup", "re");
-  char line[PATH_MAX + 128];
+  char *out = s;
+  for (; *s; s++)
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7')
+      {
+        *out++ = (char) (((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+        s += 3;
+      }
+    else
+      *out++ = *s;
+  *out = '\0';
+}
+
+/* Where each --cgroup directory goes in the container: named as the host names its
+ * hierarchy, by the cgroup mount point holding it (the longest one that is a prefix
+ * of the directory): /sys/fs/cgroup/pids/mdocker/ID → "pids"; a v2 directory → "". */
+static size_t
+cgroup_mounts_of (const struct md_opts *opts, struct cgroup_mount *out, size_t max)
+{
+  cleanup_fclose FILE *f = fopen ("/proc/self/mountinfo", "re");
+  char line[PATH_MAX * 2];
+  size_t best_len[MD_MAX_CGROUPS] = { 0 };
+  int best_v2[MD_MAX_CGROUPS] = { 0 };
+  char best_name[MD_MAX_CGROUPS][64];
   size_t n = 0, i;
 
   if (f == NULL)
     return 0;
-  while (n < max && fgets (line, sizeof (line), f))
+  while (fgets (line, sizeof (line), f))
     {
-      char *ctrl, *path;
-      size_t plen;
+      char *fields[5], *save = NULL, *dash, *fstype, *slash;
+      size_t k, mlen;
 
-      line[strcspn (line, "\n")] = '\0';
-      ctrl = strchr (line, ':');
-      if (ctrl == NULL)
+      dash = strstr (line, " - ");
+      if (dash == NULL)
         continue;
-      path = strchr (++ctrl, ':');
-      if (path == NULL)
+      *dash = '\0';
+      fstype = strtok_r (dash + 3, " ", &save);
+      if (fstype == NULL || (strcmp (fstype, "cgroup") != 0 && strcmp (fstype, "cgroup2") != 0))
         continue;
-      *path++ = '\0';
-      plen = strlen (path);
-      if (plen <= 1 || strncmp (ctrl, "name=", 5) == 0)
+      save = NULL;
+      for (k = 0; k < 5; k++)
+        if ((fields[k] = strtok_r (k == 0 ? line : NULL, " ", &save)) == NULL)
+          break;
+      if (k < 5)
         continue;
-      for (i = 0; i < opts->n_cgroups; i++)
+      unescape_mountinfo (fields[4]); /* the mount point */
+      mlen = strlen (fields[4]);
+      slash = strrchr (fields[4], '/');
+      for (i = 0; i < opts->n_cgroups && i < MD_MAX_CGROUPS; i++)
         {
-          size_t dlen = strlen (opts->cgroups[i]);
-          if (dlen > plen && strcmp (opts->cgroups[i] + dlen - plen, path) == 0)
-            {
-              snprintf (out[n++].controllers, sizeof (out[0].controllers), "%s", ctrl);
-              break;
-            }
+          const char *dir = opts->cgroups[i];
+          if (strncmp (dir, fields[4], mlen) != 0 || (dir[mlen] != '/' && dir[mlen] != '\0') || mlen < best_len[i])
+            continue;
+          best_len[i] = mlen;
+          best_v2[i] = strcmp (fstype, "cgroup2") == 0;
+          snprintf (best_name[i], sizeof (best_name[i]), "%s", slash ? slash + 1 : fields[4]);
         }
+    }
+  for (i = 0; i < opts->n_cgroups && i < MD_MAX_CGROUPS && n < max; i++)
+    {
+      if (best_len[i] == 0)
+        continue;
+      snprintf (out[n].name, sizeof (out[n].name), "%s", best_v2[i] ? "" : best_name[i]);
+      out[n++].dir = i;
     }
   return n;
 }
 
-/* The container sees its own cgroup as the root of /sys/fs/cgroup (the cgroup
- * namespace's doing), read-only: the seed's demo reads pids.current there. */
+/* Binds dir (a cgroup directory of the container's) read-only on rootfd/rel. A detached
+ * copy made read-only before it is attached: there is no moment where it is writable in
+ * the container. */
 static int
-mount_cgroups (int rootfd, const struct cgroup_mount *mounts, size_t n, md_error_t *err)
+bind_readonly_beneath (int rootfd, const char *rel, const char *dir, md_error_t *err)
+{
+  struct md_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+  cleanup_close int target = -1;
+  cleanup_close int tree = -1;
+
+  if (mkdirat (rootfd, rel, 0755) < 0 && errno != EEXIST)
+    return md_make_error (err, errno, "mkdir", "cannot create /%s in the container", rel);
+  target = open_beneath (rootfd, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+  if (target < 0)
+    return md_make_error (err, errno, "openat2", "/%s in the container must be a plain directory", rel);
+  tree = (int) syscall (SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return md_make_error (err, errno, "open_tree", "cannot bind %s", dir);
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+    return md_make_error (err, errno, "mount_setattr", "cannot make the bind of %s read-only", dir);
+  if (syscall (SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return md_make_error (err, errno, "move_mount", "cannot bind %s on /%s", dir, rel);
+  return 0;
+}
+
+/* The container sees its own cgroup directories, read-only, at /sys/fs/cgroup/<name>
+ * (v1) or /sys/fs/cgroup (v2 alone): the seed's demo reads pids.current there. They are
+ * bind mounts of the --cgroup directories, not fresh cgroup mounts: a user namespace
+ * may not mount a v1 hierarchy, and a mount of one with its release_agent is what the
+ * CVE-2022-0492 escape needs. The same code serves --userns host. */
+static int
+mount_cgroups (int rootfd, const struct md_opts *opts, const struct cgroup_mount *mounts, size_t n, md_error_t *err)
 {
   char rel[PATH_MAX];
   size_t i;
@@ -198,8 +259,8 @@ mount_cgroups (int rootfd, const struct cgroup_mount *mounts, size_t n, md_error
 
   if (n == 0)
     return 0;
-  if (n == 1 && mounts[0].controllers[0] == '\0')
-    return mount_dir_beneath (rootfd, "sys/fs/cgroup", "cgroup2", "cgroup2", ro, NULL, err);
+  if (n == 1 && mounts[0].name[0] == '\0')
+    return bind_readonly_beneath (rootfd, "sys/fs/cgroup", opts->cgroups[mounts[0].dir], err);
 
   if (mount_dir_beneath (rootfd, "sys/fs/cgroup", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k",
                          err)
@@ -207,13 +268,11 @@ mount_cgroups (int rootfd, const struct cgroup_mount *mounts, size_t n, md_error
     return -1;
   for (i = 0; i < n; i++)
     {
-      if (mounts[i].controllers[0] == '\0')
+      if (mounts[i].name[0] == '\0')
         snprintf (rel, sizeof (rel), "sys/fs/cgroup/unified");
       else
-        snprintf (rel, sizeof (rel), "sys/fs/cgroup/%s", mounts[i].controllers);
-      if (mount_dir_beneath (rootfd, rel, "cgroup", mounts[i].controllers[0] ? "cgroup" : "cgroup2", ro,
-                             mounts[i].controllers[0] ? mounts[i].controllers : NULL, err)
-          < 0)
+        snprintf (rel, sizeof (rel), "sys/fs/cgroup/%s", mounts[i].name);
+      if (bind_readonly_beneath (rootfd, rel, opts->cgroups[mounts[i].dir], err) < 0)
         return -1;
     }
   {
@@ -224,55 +283,126 @@ mount_cgroups (int rootfd, const struct cgroup_mount *mounts, size_t n, md_error
   return 0;
 }
 
+/* Writes name in the layer tmpfs (layer_mnt) and binds it on rootfd/rel. */
 static int
-write_layer_file (const char *layer_dir, const char *name, const char *content, char *path_out, size_t path_size,
-                  md_error_t *err)
+bind_layer_file (int layer_mnt, const char *name, const char *content, int rootfd, const char *rel, md_error_t *err)
 {
   cleanup_close int fd = -1;
-  snprintf (path_out, path_size, "%s/%s", layer_dir, name);
-  fd = open (path_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  char source[64];
+
+  fd = openat (layer_mnt, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0 || md_write_all (fd, content, strlen (content)) < 0)
-    return md_make_error (err, errno, "write", "cannot write %s", path_out);
-  return 0;
+    return md_make_error (err, errno, "write", "cannot write %s in the layer", name);
+  snprintf (source, sizeof (source), "/proc/self/fd/%d", fd);
+  return bind_file_beneath (rootfd, rel, source, 0, err);
 }
 
 static int
-setup_etc (int rootfd, const struct md_opts *opts, md_error_t *err)
+setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, md_error_t *err)
 {
-  char content[1024], path[PATH_MAX];
+  char content[1024];
   const char *name = opts->hostname ? opts->hostname : "localhost";
 
   if (mkdirat (rootfd, "etc", 0755) < 0 && errno != EEXIST)
     return md_make_error (err, errno, "mkdir", "cannot create /etc in the container");
   snprintf (content, sizeof (content), "%s\n", name);
-  if (write_layer_file (opts->layer_dir, "hostname", content, path, sizeof (path), err) < 0
-      || bind_file_beneath (rootfd, "etc/hostname", path, 0, err) < 0)
+  if (bind_layer_file (layer_mnt, "hostname", content, rootfd, "etc/hostname", err) < 0)
     return -1;
   snprintf (content, sizeof (content),
             "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", name);
-  if (write_layer_file (opts->layer_dir, "hosts", content, path, sizeof (path), err) < 0
-      || bind_file_beneath (rootfd, "etc/hosts", path, 0, err) < 0)
-    return -1;
-  return 0;
+  return bind_layer_file (layer_mnt, "hosts", content, rootfd, "etc/hosts", err);
+}
+
+/* The layer tmpfs, made with the new mount API so that we hold its root as an fd: once
+ * we are the container's root, paths through the host's state directory are closed to
+ * us. It is attached on --layer-dir, in our mount namespace only. */
+static int
+mount_layer (int layer_fd, unsigned long long size_bytes, md_error_t *err)
+{
+  cleanup_close int fs = -1;
+  char size[32];
+  int mnt;
+
+  fs = (int) syscall (SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+  if (fs < 0)
+    return md_make_error (err, errno, "fsopen", "cannot create the layer tmpfs");
+  snprintf (size, sizeof (size), "%llu", size_bytes);
+  if (syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", size, 0) < 0
+      || syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0
+      || syscall (SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return md_make_error (err, errno, "fsconfig", "cannot create the layer tmpfs");
+  mnt = (int) syscall (SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (mnt < 0)
+    return md_make_error (err, errno, "fsmount", "cannot create the layer tmpfs");
+  if (syscall (SYS_move_mount, mnt, "", layer_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    {
+      md_make_error (err, errno, "move_mount", "cannot mount the layer tmpfs");
+      close (mnt);
+      return -1;
+    }
+  return mnt;
 }
 
 static int
-overlay_path_ok (const char *p)
+open_dir_at (int dirfd, const char *name, mode_t mode, md_error_t *err)
 {
-  /* overlayfs takes its directories in a comma- and colon-separated option string. */
-  return strpbrk (p, ",:\\") == NULL;
+  int fd;
+
+  if (mode && mkdirat (dirfd, name, mode) < 0)
+    return md_make_error (err, errno, "mkdir", "cannot create %s in the layer", name);
+  fd = openat (dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return md_make_error (err, errno, "open", "cannot open %s in the layer", name);
+  return fd;
+}
+
+/* The image's mount (from the parent) goes below the layer as lower/, the overlay of it
+ * and upper/ becomes root/. Every directory is named by an fd (/proc/self/fd/N in the
+ * options), so no path of the host is resolved as the container's root. */
+static int
+mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
+{
+  cleanup_close int upper = -1;
+  cleanup_close int work = -1;
+  cleanup_close int root = -1;
+  char data[256], target[64];
+
+  if (mkdirat (layer_mnt, "lower", 0755) < 0)
+    return md_make_error (err, errno, "mkdir", "cannot create lower in the layer");
+  if (syscall (SYS_move_mount, image_fd, "", layer_mnt, "lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return md_make_error (err, errno, "move_mount", "cannot attach the image below the layer");
+  upper = open_dir_at (layer_mnt, "upper", 0755, err);
+  if (upper < 0)
+    return -1;
+  work = open_dir_at (layer_mnt, "work", 0700, err);
+  if (work < 0)
+    return -1;
+  root = open_dir_at (layer_mnt, "root", 0755, err);
+  if (root < 0)
+    return -1;
+  /* In a user namespace overlayfs may not set its trusted.* xattrs (whiteouts, opaque
+   * directories): userxattr keeps them in user.overlay.*, which tmpfs holds (6.6+). */
+  snprintf (data, sizeof (data), "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d%s",
+            image_fd, upper, work, userns ? ",userxattr" : "");
+  snprintf (target, sizeof (target), "/proc/self/fd/%d", root);
+  if (mount ("overlay", target, "overlay", 0, data) < 0)
+    {
+      if (errno == ENODEV)
+        return md_make_error_code (err, "UNSUPPORTED", "this kernel has no overlayfs (modprobe overlay)");
+      return md_make_error (err, errno, "mount", "cannot mount the overlay of the image");
+    }
+  return 0;
 }
 
 int
-md_setup_rootfs (const struct md_opts *opts, md_error_t *err)
+md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_error_t *err)
 {
-  char root[PATH_MAX], data[PATH_MAX * 3 + 64];
   struct cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
   size_t n_cgroup_mounts;
+  cleanup_close int layer_mnt = -1;
   cleanup_close int rootfd = -1;
 
-  /* Read before the cgroup namespace hides the paths. */
-  n_cgroup_mounts = joined_hierarchies (opts, cgroup_mounts, MD_MAX_CGROUPS);
+  n_cgroup_mounts = cgroup_mounts_of (opts, cgroup_mounts, MD_MAX_CGROUPS);
   if (unshare (CLONE_NEWCGROUP) < 0)
     return md_make_error (err, errno, "unshare", "cannot create the cgroup namespace");
 
@@ -280,65 +410,48 @@ md_setup_rootfs (const struct md_opts *opts, md_error_t *err)
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return md_make_error (err, errno, "mount", "cannot make / private");
 
-  snprintf (data, sizeof (data), "size=%llu,mode=0755", opts->image ? opts->layer_size_bytes : 1024ULL * 1024);
-  if (mount ("mdocker-layer", opts->layer_dir, "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
-    return md_make_error (err, errno, "mount", "cannot mount the layer tmpfs on %s", opts->layer_dir);
-
+  layer_mnt = mount_layer (layer_fd, opts->image ? opts->layer_size_bytes : 1024ULL * 1024, err);
+  if (layer_mnt < 0)
+    return -1;
   if (opts->image)
     {
-      if (!overlay_path_ok (opts->image) || !overlay_path_ok (opts->layer_dir))
-        return md_make_error_code (err, "INVALID_ARGUMENT", "image and layer paths may not contain , : or \\");
-      snprintf (root, sizeof (root), "%s/upper", opts->layer_dir);
-      if (mkdir (root, 0755) < 0)
-        return md_make_error (err, errno, "mkdir", "%s", root);
-      snprintf (root, sizeof (root), "%s/work", opts->layer_dir);
-      if (mkdir (root, 0700) < 0)
-        return md_make_error (err, errno, "mkdir", "%s", root);
-      snprintf (root, sizeof (root), "%s/root", opts->layer_dir);
-      if (mkdir (root, 0755) < 0)
-        return md_make_error (err, errno, "mkdir", "%s", root);
-      snprintf (data, sizeof (data), "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", opts->image, opts->layer_dir,
-                opts->layer_dir);
-      if (mount ("overlay", root, "overlay", 0, data) < 0)
-        {
-          if (errno == ENODEV)
-            return md_make_error_code (err, "UNSUPPORTED", "this kernel has no overlayfs (modprobe overlay)");
-          return md_make_error (err, errno, "mount", "cannot mount the overlay of image %s", opts->image);
-        }
+      if (mount_overlay (layer_mnt, image_fd, opts->userns.mode != MD_USERNS_HOST, err) < 0)
+        return -1;
     }
   else
     {
-      if (realpath (opts->rootfs, root) == NULL)
-        return md_make_error (err, errno, "realpath", "rootfs %s", opts->rootfs);
-      /* pivot_root wants the new root to be a mount point. */
-      if (mount (root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return md_make_error (err, errno, "mount", "cannot bind the rootfs %s", root);
+      /* --rootfs: the directory's own mount (idmapped, read-write) is the root. */
+      if (mkdirat (layer_mnt, "root", 0755) < 0)
+        return md_make_error (err, errno, "mkdir", "cannot create root in the layer");
+      if (syscall (SYS_move_mount, image_fd, "", layer_mnt, "root", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return md_make_error (err, errno, "move_mount", "cannot attach the rootfs %s", opts->rootfs);
     }
 
-  rootfd = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* Through the mount on top: the overlay, or the rootfs. */
+  rootfd = openat (layer_mnt, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
-    return md_make_error (err, errno, "open", "%s", root);
+    return md_make_error (err, errno, "open", "cannot open the container's root");
 
   /* A fresh /proc: the new PID namespace's view, mounted from inside it. */
   if (mount_dir_beneath (rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
     return -1;
   if (mount_dir_beneath (rootfd, "sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
     return -1;
-  if (mount_cgroups (rootfd, cgroup_mounts, n_cgroup_mounts, err) < 0)
+  if (mount_cgroups (rootfd, opts, cgroup_mounts, n_cgroup_mounts, err) < 0)
     return -1;
   if (setup_dev (rootfd, opts, err) < 0)
     return -1;
   if (mount_dir_beneath (rootfd, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
     return -1;
-  if (setup_etc (rootfd, opts, err) < 0)
+  if (setup_etc (rootfd, layer_mnt, opts, err) < 0)
     return -1;
 
   /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
    * no path back to the host (chroot would). */
   if (fchdir (rootfd) < 0)
-    return md_make_error (err, errno, "fchdir", "%s", root);
+    return md_make_error (err, errno, "fchdir", "the container's root");
   if (syscall (SYS_pivot_root, ".", ".") < 0)
-    return md_make_error (err, errno, "pivot_root", "cannot pivot into %s", root);
+    return md_make_error (err, errno, "pivot_root", "cannot pivot into the container's root");
   if (umount2 (".", MNT_DETACH) < 0)
     return md_make_error (err, errno, "umount2", "cannot detach the old root");
   if (chdir ("/") < 0)

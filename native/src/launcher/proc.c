@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <grp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -132,6 +134,35 @@ md_give_up_tty (md_error_t *err)
 }
 
 int
+md_become_container_root (int alive_fd, md_error_t *err)
+{
+  const gid_t root_group = 0;
+  struct pollfd alive = { .fd = alive_fd, .events = POLLIN | POLLRDHUP, .revents = 0 };
+
+  /* Entered as host root, which the namespace does not map: until now we were its
+   * overflow id, with every capability in it but owning nothing. gid first: once uid
+   * changes, setgroups needs what the namespace's root has, which we keep anyway. The
+   * host's supplementary groups must go: kept, they would still open host files. */
+  if (setresgid (0, 0, 0) < 0)
+    return md_make_error (err, errno, "setresgid", "cannot become the container's root group");
+  if (setgroups (1, &root_group) < 0)
+    return md_make_error (err, errno, "setgroups", "cannot drop the host's supplementary groups");
+  if (setresuid (0, 0, 0) < 0)
+    return md_make_error (err, errno, "setresuid", "cannot become the container's root");
+
+  /* The kernel clears the parent-death signal when the credentials change (and makes
+   * the process non-dumpable, which suits us). Re-arm it, then make sure the parent did
+   * not die in between: it holds alive_fd's other end open for its whole life. */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    return md_make_error (err, errno, "prctl", "PR_SET_PDEATHSIG");
+  if (poll (&alive, 1, 0) < 0)
+    return md_make_error (err, errno, "poll", "cannot check on the launcher");
+  if (alive.revents & (POLLHUP | POLLRDHUP | POLLERR))
+    return md_make_error_code (err, "RUNTIME", "the launcher exited while the container was starting");
+  return 0;
+}
+
+int
 md_block_forwarded_signals (sigset_t *old_mask, md_error_t *err)
 {
   sigset_t mask;
@@ -227,6 +258,7 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
   static char home_default[] = "HOME=/root";
   static char term_default[] = "TERM=xterm-256color";
   char hostname_env[300];
+  char cwd[PATH_MAX];
   char *envp[MD_MAX_ENV + 8];
   size_t n = 0, i;
   md_error_t err;
@@ -248,6 +280,17 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
   if (opts->workdir && chdir (opts->workdir) < 0)
     {
       md_make_error (&err, errno, "chdir", "cannot enter working directory %s", opts->workdir);
+      md_child_fail (opts, &err);
+    }
+  /* The working directory must lie inside the container's root (CVE-2024-21626: a
+   * workdir of /proc/self/fd/N, N a leaked directory of the host, put runc's process in
+   * the host's tree). No directory of the host is open here, and getcwd proves the rest:
+   * a directory outside the root has no path from it (ENOENT, or "(unreachable)"). */
+  errno = 0;
+  if (getcwd (cwd, sizeof (cwd)) == NULL || cwd[0] != '/')
+    {
+      md_make_error (&err, errno ? errno : ENOENT, "getcwd", "working directory %s is outside the container",
+                     opts->workdir ? opts->workdir : "/");
       md_child_fail (opts, &err);
     }
 

@@ -1,28 +1,245 @@
 /* `mdocker-init run`: a new container. The parent prepares and supervises; the child
- * is cloned into new namespaces, waits for the parent to place it in its cgroups,
- * builds its root and execs the command. */
+ * is cloned into new namespaces, waits for the parent to map its user namespace, place
+ * it in its cgroups and hand it the image's mount, builds its root and execs the
+ * command. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "launcher.h"
 
-/* The cgroup namespace is unshared by the child after the parent has moved it into its
+/* The kernel creates the user namespace first, so that it owns the others: inside it
+ * the container's root holds its capabilities over its own namespaces only. The
+ * cgroup namespace is unshared by the child after the parent has moved it into its
  * cgroups, so that the namespace's root is the container's own cgroup. */
 #define MD_RUN_CLONE_FLAGS (CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)
 
+static int
+uses_userns (const struct md_opts *opts)
+{
+  return opts->userns.mode != MD_USERNS_HOST;
+}
+
+/* mkdir -p, 0700: the lock directory may be the first thing under /run/mdocker. */
+static int
+make_dirs (const char *dir, md_error_t *err)
+{
+  char path[PATH_MAX];
+  char *p;
+
+  if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path))
+    return md_make_error_code (err, "INVALID_ARGUMENT", "path too long: %s", dir);
+  for (p = path + 1;; p++)
+    if (*p == '/' || *p == '\0')
+      {
+        char c = *p;
+        *p = '\0';
+        if (mkdir (path, 0700) < 0 && errno != EEXIST)
+          return md_make_error (err, errno, "mkdir", "cannot create %s", path);
+        if (c == '\0')
+          return 0;
+        *p = c;
+      }
+}
+
+/* Takes the first free slot of the pool: an exclusive flock on <lock_dir>/<host uid>,
+ * held by the returned fd for the launcher's life. The kernel drops the lock when the
+ * launcher dies, however it dies, and the launcher outlives every process of its
+ * container (the init is PID 1 of its namespace, the rest die with it): no two running
+ * containers share host ids, and a crash leaves no stale reservation. */
+static int
+take_userns_slot (struct md_userns *u, md_error_t *err)
+{
+  char path[PATH_MAX];
+  unsigned long slot;
+
+  if (make_dirs (u->lock_dir, err) < 0)
+    return -1;
+  for (slot = 0; slot < u->pool_slots; slot++)
+    {
+      unsigned long uid = u->pool_uid + slot * MD_USERNS_SLOT_IDS;
+      int fd;
+
+      snprintf (path, sizeof (path), "%s/%lu", u->lock_dir, uid);
+      fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd < 0)
+        return md_make_error (err, errno, "open", "cannot open the user namespace lock %s", path);
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        {
+          u->host_uid = uid;
+          u->host_gid = u->pool_gid + slot * MD_USERNS_SLOT_IDS;
+          u->count = MD_USERNS_SLOT_IDS;
+          return fd;
+        }
+      close (fd);
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return md_make_error (err, errno, "flock", "cannot lock %s", path);
+    }
+  return md_make_error_code (err, "UNAVAILABLE", "all %lu user namespace slots of the pool are in use", u->pool_slots);
+}
+
+static int
+write_proc_file (pid_t pid, const char *name, const char *content, md_error_t *err)
+{
+  char path[64];
+  cleanup_close int fd = -1;
+
+  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, name);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return md_make_error (err, errno, "open", "cannot open %s", path);
+  /* The kernel takes a map in one write, and only once. */
+  if (write (fd, content, strlen (content)) != (ssize_t) strlen (content))
+    return md_make_error (err, errno, "write", "cannot write %s", path);
+  return 0;
+}
+
+/* Container 0..count-1 → host host_uid.. and host_gid..; written by us, privileged in
+ * the parent namespace, so setgroups stays allowed inside (su and adduser need it) and
+ * any host range may be named. Host root is never in the range (main.c checks). */
+static int
+write_id_maps (pid_t child, const struct md_userns *u, md_error_t *err)
+{
+  char map[96];
+
+  snprintf (map, sizeof (map), "0 %lu %lu\n", u->host_uid, u->count);
+  if (write_proc_file (child, "uid_map", map, err) < 0)
+    return -1;
+  snprintf (map, sizeof (map), "0 %lu %lu\n", u->host_gid, u->count);
+  return write_proc_file (child, "gid_map", map, err);
+}
+
+/* A detached copy of the image's (or rootfs's) mount, made here because only the
+ * parent, in the initial user namespace, may idmap it: through it a file that host
+ * root owns is owned by the container's root, and a file the container creates
+ * (--rootfs) lands on disk owned by host root, so the image needs no chown and stays
+ * shareable. The image is read-only even below its overlay. */
+static int
+detached_image_mount (const struct md_opts *opts, pid_t child, md_error_t *err)
+{
+  const char *source = opts->image ? opts->image : opts->rootfs;
+  struct md_mount_attr attr;
+  cleanup_close int userns_fd = -1;
+  int fd;
+
+  fd = (int) syscall (SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0)
+    return md_make_error (err, errno, "open_tree", "cannot open %s %s", opts->image ? "image" : "rootfs", source);
+
+  memset (&attr, 0, sizeof (attr));
+  if (opts->image)
+    attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (uses_userns (opts))
+    {
+      char path[64];
+      snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
+      userns_fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (userns_fd < 0)
+        {
+          md_make_error (err, errno, "open", "cannot open %s", path);
+          close (fd);
+          return -1;
+        }
+      attr.attr_set |= MOUNT_ATTR_IDMAP;
+      attr.userns_fd = (uint64_t) userns_fd;
+    }
+  if (attr.attr_set && syscall (SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      if (uses_userns (opts) && (saved == EINVAL || saved == ENOSYS))
+        return md_make_error (err, saved, "mount_setattr",
+                              "cannot idmap %s for the container's user namespace: its filesystem does not support "
+                              "idmapped mounts (kernel 5.19+ with ext4, xfs, btrfs or tmpfs), or use --userns host",
+                              source);
+      return md_make_error (err, saved, "mount_setattr", "cannot set the attributes of %s's mount", source);
+    }
+  return fd;
+}
+
+/* The go-ahead, with the image's mount fd attached (SCM_RIGHTS). */
+static int
+send_go (int sock, int image_fd, md_error_t *err)
+{
+  char go = 'g';
+  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  memset (&msg, 0, sizeof (msg));
+  memset (&control, 0, sizeof (control));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof (control.buf);
+  cmsg = CMSG_FIRSTHDR (&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &image_fd, sizeof (int));
+  do
+    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    return md_make_error (err, errno, "sendmsg", "cannot release the container");
+  return 0;
+}
+
+/* Returns the image's mount fd, or -1 when the parent went away without a go-ahead. */
+static int
+receive_go (int sock)
+{
+  char go;
+  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  struct cmsghdr *cmsg;
+  ssize_t n;
+  int fd;
+
+  memset (&msg, 0, sizeof (msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof (control.buf);
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'g')
+    return -1;
+  cmsg = CMSG_FIRSTHDR (&msg);
+  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
+      || cmsg->cmsg_len != CMSG_LEN (sizeof (int)))
+    return -1;
+  memcpy (&fd, CMSG_DATA (cmsg), sizeof (int));
+  return fd;
+}
+
 __attribute__ ((noreturn)) static void
-child_main (const struct md_opts *opts, int sync_fd, const sigset_t *old_mask)
+child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigset_t *old_mask)
 {
   md_error_t err;
-  char go;
-  ssize_t n;
+  int image_fd, layer_fd;
 
   /* The container never outlives its launcher: if the launcher dies (even by SIGKILL)
    * the init is killed, and with it the whole PID namespace. */
@@ -31,13 +248,24 @@ child_main (const struct md_opts *opts, int sync_fd, const sigset_t *old_mask)
       md_make_error (&err, errno, "prctl", "PR_SET_PDEATHSIG");
       md_child_fail (opts, &err);
     }
+  /* The parent's copy holds the slot; ours goes (closing it releases nothing). */
+  if (userns_lock_fd >= 0)
+    close (userns_lock_fd);
 
-  do
-    n = read (sync_fd, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
+  image_fd = receive_go (sock);
+  if (image_fd < 0)
     _exit (125); /* the parent is gone, or failed and has reported it */
-  close (sync_fd);
+
+  /* The host's state directory (/run/mdocker/<id>, 0700 host root) is closed to the
+   * container's root: open the layer directory while we are still host root. */
+  layer_fd = open (opts->layer_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (layer_fd < 0)
+    {
+      md_make_error (&err, errno, "open", "cannot open the layer directory %s", opts->layer_dir);
+      md_child_fail (opts, &err);
+    }
+  if (uses_userns (opts) && md_become_container_root (sock, &err) < 0)
+    md_child_fail (opts, &err);
 
   if (opts->hostname && sethostname (opts->hostname, strlen (opts->hostname)) < 0)
     {
@@ -46,8 +274,12 @@ child_main (const struct md_opts *opts, int sync_fd, const sigset_t *old_mask)
     }
   if (md_loopback_up (&err) < 0)
     md_child_fail (opts, &err);
-  if (md_setup_rootfs (opts, &err) < 0)
+  if (md_setup_rootfs (opts, layer_fd, image_fd, &err) < 0)
     md_child_fail (opts, &err);
+  /* Nothing of the host stays open past this point (CVE-2024-21626). */
+  close (layer_fd);
+  close (image_fd);
+  close (sock);
   if (md_security_mask_paths (&opts->sec, &err) < 0)
     md_child_fail (opts, &err);
 
@@ -55,37 +287,54 @@ child_main (const struct md_opts *opts, int sync_fd, const sigset_t *old_mask)
 }
 
 int
-md_run (const struct md_opts *opts, md_error_t *err)
+md_run (const struct md_opts *opts_in, md_error_t *err)
 {
+  struct md_opts opts_copy = *opts_in;
+  struct md_opts *opts = &opts_copy; /* the pool fills in the slot it gave */
   sigset_t old_mask;
-  int sync_pipe[2];
+  int sync_sock[2];
   char buf[64];
   pid_t child;
   int code;
+  int image_fd = -1;
+  cleanup_close int userns_lock_fd = -1;
+  unsigned long flags = MD_RUN_CLONE_FLAGS | (uses_userns (opts) ? CLONE_NEWUSER : 0);
 
   if (opts->tty && md_give_up_tty (err) < 0)
     return -1;
   if (md_block_forwarded_signals (&old_mask, err) < 0)
     return -1;
-  if (pipe2 (sync_pipe, O_CLOEXEC) < 0)
-    return md_make_error (err, errno, "pipe2", "cannot create the sync pipe");
+  if (opts->userns.mode == MD_USERNS_POOL)
+    {
+      userns_lock_fd = take_userns_slot (&opts->userns, err);
+      if (userns_lock_fd < 0)
+        return -1;
+    }
+  /* A socket, not a pipe: the go-ahead carries the image's mount fd. */
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_sock) < 0)
+    return md_make_error (err, errno, "socketpair", "cannot create the sync socket");
 
   /* A raw clone behaves as fork (no stack to manage) while entering the namespaces. */
-  child = (pid_t) syscall (SYS_clone, MD_RUN_CLONE_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+  child = (pid_t) syscall (SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (child < 0)
     {
       int saved = errno;
-      close (sync_pipe[0]);
-      close (sync_pipe[1]);
+      close (sync_sock[0]);
+      close (sync_sock[1]);
       return md_make_error (err, saved, "clone", "cannot create the container's namespaces");
     }
   if (child == 0)
     {
-      close (sync_pipe[1]);
-      child_main (opts, sync_pipe[0], &old_mask);
+      close (sync_sock[1]);
+      child_main (opts, sync_sock[0], userns_lock_fd, &old_mask);
     }
-  close (sync_pipe[0]);
+  close (sync_sock[0]);
 
+  if (uses_userns (opts) && write_id_maps (child, &opts->userns, err) < 0)
+    goto fail;
+  image_fd = detached_image_mount (opts, child, err);
+  if (image_fd < 0)
+    goto fail;
   /* The container's first instruction must already run inside its limits. */
   if (md_join_cgroups (opts, child, err) < 0)
     goto fail;
@@ -95,14 +344,15 @@ md_run (const struct md_opts *opts, md_error_t *err)
       if (md_write_file_atomic (opts->pid_file, buf, err) < 0)
         goto fail;
     }
-  if (md_write_all (sync_pipe[1], "g", 1) < 0)
-    {
-      md_make_error (err, errno, "write", "cannot release the container");
-      goto fail;
-    }
-  close (sync_pipe[1]);
+  if (send_go (sync_sock[1], image_fd, err) < 0)
+    goto fail;
+  close (image_fd);
+  image_fd = -1;
 
+  /* sync_sock[1] stays open until the container is gone: the child checks it to know
+   * that we are still alive (md_become_container_root). */
   code = md_supervise (child, err);
+  close (sync_sock[1]);
   md_remove_cgroups (opts);
   if (code < 0)
     return code;
@@ -117,7 +367,9 @@ md_run (const struct md_opts *opts, md_error_t *err)
   return code;
 
 fail:
-  close (sync_pipe[1]);
+  if (image_fd >= 0)
+    close (image_fd);
+  close (sync_sock[1]);
   kill (child, SIGKILL);
   waitpid (child, NULL, 0);
   md_remove_cgroups (opts);

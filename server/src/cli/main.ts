@@ -55,6 +55,14 @@ interface RunFlags {
   capAdd: string[];
   capDrop: string[];
   securityOpt: string[];
+  userns?: string;
+}
+
+/** Docker's --userns: "host" turns the user namespace off (for teaching the difference). */
+function usernsFrom(value: string | undefined): 'private' | 'host' {
+  if (value === undefined || value === '' || value === 'private') return 'private';
+  if (value === 'host') return 'host';
+  throw new MdockerError('INVALID_ARGUMENT', `unsupported --userns ${JSON.stringify(value)} (known: host, private)`);
 }
 
 /** Docker's --security-opt values that mdocker knows. */
@@ -90,6 +98,7 @@ program
   .option('--cap-add <capability>', 'add a Linux capability (repeatable), e.g. SYS_ADMIN', collect, [])
   .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
   .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
+  .option('--userns <mode>', "host: the container's root is the host's (for teaching); default private")
   .helpOption('--help', 'display help for command')
   .action(async (imageArg: string | undefined, commandArgs: string[], flags: RunFlags) => {
     const { validateInput, containerSpecInputSchema } = await import('../runtime/spec.js');
@@ -132,7 +141,12 @@ program
       tty: flags.tty ?? false,
       limits: spec.limits,
       cgroupParent: flags.cgroupParent,
-      security: { capAdd: flags.capAdd, capDrop: flags.capDrop, seccomp: seccompFrom(flags.securityOpt) },
+      security: {
+        capAdd: flags.capAdd,
+        capDrop: flags.capDrop,
+        seccomp: seccompFrom(flags.securityOpt),
+        userns: usernsFrom(flags.userns),
+      },
       autoRemove: flags.rm ?? false,
       dieWithParent: !flags.detach,
     });

@@ -1,17 +1,97 @@
 /**
  * Builds mdocker-init's command lines (native/README.md documents the flags). The only
- * module that knows them; the launcher's path comes from native.ts.
+ * module that knows them; the launcher's path comes from native.ts. It also names the
+ * pool of host ids that containers' user namespaces are drawn from (SECURITY.md).
  */
+import { readFileSync } from 'node:fs';
+import { MdockerError } from './errors.js';
 import { launcherPath } from './native.js';
 
-/** What the launcher applies before exec; the defaults (all empty) are the safe ones. */
+/**
+ * 'private' (the default): the container's root is an unprivileged host uid of a range
+ * of its own; 'host': no user namespace, the container's root is the host's (Docker's
+ * --userns=host, for teaching the difference).
+ */
+export type UsernsMode = 'private' | 'host';
+
+/** What the launcher applies before exec; the defaults are the safe ones. */
 export interface SecurityOptions {
   capAdd: string[];
   capDrop: string[];
   seccomp: 'default' | 'unconfined';
+  /** Absent means 'private'. `exec` needs none: it joins whatever the container has. */
+  userns?: UsernsMode;
 }
 
-export const DEFAULT_SECURITY: SecurityOptions = { capAdd: [], capDrop: [], seccomp: 'default' };
+export const DEFAULT_SECURITY: SecurityOptions = { capAdd: [], capDrop: [], seccomp: 'default', userns: 'private' };
+
+/** Host ids per container: its 0..65535 (nobody is 65534). */
+export const USERNS_SLOT_IDS = 65536;
+
+/**
+ * Where containers' host ids come from: slots of USERNS_SLOT_IDS ids from uidBase and
+ * gidBase. The launcher takes the first slot nobody holds (a lock per slot in
+ * USERNS_LOCK_DIR, held for the container's life), so any number of runtimes on one
+ * host sharing a pool never hand out one range twice.
+ */
+export interface UsernsPool {
+  uidBase: number;
+  gidBase: number;
+  slots: number;
+}
+
+/** 2^28 up, 16384 slots: above any range a distribution gives to users in /etc/subuid. */
+export const DEFAULT_USERNS_POOL: UsernsPool = { uidBase: 0x10000000, gidBase: 0x10000000, slots: 16384 };
+export const USERNS_LOCK_DIR = '/run/mdocker/userns';
+const SUBID_USER = 'mdocker';
+
+/** The "mdocker:START:COUNT" range of an /etc/subuid or /etc/subgid text, if any. */
+export function subidRange(text: string): { start: number; count: number } | null {
+  for (const line of text.split('\n')) {
+    const [name, start, count] = line.trim().split(':');
+    if (name !== SUBID_USER) continue;
+    if (!/^\d+$/.test(start ?? '') || !/^\d+$/.test(count ?? '')) {
+      throw new MdockerError('INVALID_ARGUMENT', `malformed subordinate id range for ${SUBID_USER}: ${line.trim()}`);
+    }
+    return { start: Number(start), count: Number(count) };
+  }
+  return null;
+}
+
+/**
+ * The pool from /etc/subuid and /etc/subgid when they give the user "mdocker" a range
+ * (the administrator's way to keep several runtimes, or other tools, apart), else
+ * DEFAULT_USERNS_POOL.
+ */
+export function usernsPoolFrom(subuid: string, subgid: string): UsernsPool {
+  const uids = subidRange(subuid);
+  const gids = subidRange(subgid);
+  if (!uids && !gids) return DEFAULT_USERNS_POOL;
+  if (!uids || !gids) {
+    throw new MdockerError('INVALID_ARGUMENT', `${SUBID_USER} has a range in only one of /etc/subuid and /etc/subgid`);
+  }
+  const slots = Math.floor(Math.min(uids.count, gids.count) / USERNS_SLOT_IDS);
+  if (slots < 1 || uids.start < 1 || gids.start < 1) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `the ${SUBID_USER} ranges in /etc/subuid and /etc/subgid must start above 0 and hold at least ${USERNS_SLOT_IDS} ids`,
+    );
+  }
+  return { uidBase: uids.start, gidBase: gids.start, slots };
+}
+
+let pool: UsernsPool | undefined;
+export function usernsPool(): UsernsPool {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  pool ??= usernsPoolFrom(read('/etc/subuid'), read('/etc/subgid'));
+  return pool;
+}
 
 export interface LaunchCommand {
   file: string;
@@ -75,6 +155,12 @@ function common(
 
 export function runCommand(launch: RunLaunch): LaunchCommand {
   const args = ['run', '--id', launch.id, '--hostname', launch.hostname];
+  if ((launch.security.userns ?? 'private') === 'host') {
+    args.push('--userns', 'host');
+  } else {
+    const { uidBase, gidBase, slots } = usernsPool();
+    args.push('--userns-pool', `${uidBase}:${gidBase}:${slots}`, '--userns-lock-dir', USERNS_LOCK_DIR);
+  }
   if (launch.imagePath) args.push('--image', launch.imagePath, '--layer-size', String(launch.layerSizeBytes));
   else if (launch.rootfs) args.push('--rootfs', launch.rootfs);
   args.push('--layer-dir', launch.layerDir);
