@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', 'native/build/**', 'node_modules/**', 'rootfs/images/**', 'e2e/artifacts/**', 'e2e/test-results/**', 'bench/work/**'],
+    ignores: [
+      '**/dist/**',
+      'native/build/**',
+      'node_modules/**',
+      'rootfs/images/**',
+      'e2e/artifacts/**',
+      'e2e/test-results/**',
+      'bench/work/**',
+    ],
   },
   ...tseslint.configs.recommended,
   {

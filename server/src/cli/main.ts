@@ -70,7 +70,11 @@ function seccompFrom(securityOpt: string[]): 'default' | 'unconfined' {
   let seccomp: 'default' | 'unconfined' = 'default';
   for (const opt of securityOpt) {
     if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') seccomp = 'unconfined';
-    else throw new MdockerError('INVALID_ARGUMENT', `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined)`);
+    else
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined)`,
+      );
   }
   return seccomp;
 }
@@ -125,8 +129,10 @@ program
       flags.interactive = true;
       flags.tty = true;
     }
-    if (flags.tty && !process.stdin.isTTY) throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
-    if (flags.tty && flags.detach) throw new MdockerError('INVALID_ARGUMENT', '-t with -d is not supported: use mdocker exec -it later');
+    if (flags.tty && !process.stdin.isTTY)
+      throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
+    if (flags.tty && flags.detach)
+      throw new MdockerError('INVALID_ARGUMENT', '-t with -d is not supported: use mdocker exec -it later');
 
     const runtime = await openRuntime();
     const { DEFAULT_CMD } = await import('../runtime/containers.js');
@@ -157,7 +163,9 @@ program
       const { openSync } = await import('node:fs');
       const log = openSync(runtime.state.file(id, 'output.log'), 'a', 0o600);
       const child = spawn(prepared.file, prepared.args, { detached: true, stdio: ['ignore', log, log] });
-      const exited = new Promise<number>((resolveExit) => child.on('exit', (code, signal) => resolveExit(code ?? (signal ? 137 : 125))));
+      const exited = new Promise<number>((resolveExit) =>
+        child.on('exit', (code, signal) => resolveExit(code ?? (signal ? 137 : 125))),
+      );
       const record = await runtime.started(id, child.pid ?? -1);
       if (!record.init) {
         const code = await exited;
@@ -170,7 +178,9 @@ program
     }
 
     const { attachPipes, attachPty } = await import('./attach.js');
-    const attached = flags.tty ? await attachPty(prepared) : attachPipes(prepared, { interactive: flags.interactive ?? false });
+    const attached = flags.tty
+      ? await attachPty(prepared)
+      : attachPipes(prepared, { interactive: flags.interactive ?? false });
     const started = runtime.started(id, attached.pid).catch(() => undefined);
     const code = await attached.exit;
     await started;
@@ -190,36 +200,45 @@ program
   .option('-w, --workdir <dir>', 'working directory inside the container')
   .option('-i, --interactive', 'keep stdin open')
   .option('-t, --tty', 'allocate a terminal')
-  .action(async (container: string, cmd: string[], flags: { env: string[]; workdir?: string; interactive?: boolean; tty?: boolean }) => {
-    const { validateInput, envSchema } = await import('../runtime/spec.js');
-    const env = validateInput(envSchema, flags.env);
-    if (flags.tty && !process.stdin.isTTY) throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
-    const runtime = await openRuntime();
-    const record = await runtime.get(container);
-    const errorFile = join(runtime.state.dir(record.id), `exec-${randomBytes(6).toString('hex')}.error.json`);
-    const command = await runtime.execCommand(record.id, {
-      cmd,
-      tty: flags.tty ?? false,
-      env: env.length > 0 ? [...record.env, ...env] : undefined,
-      workdir: flags.workdir,
-      dieWithParent: true,
-      errorFile,
-    });
-    const { attachPipes, attachPty } = await import('./attach.js');
-    const attached = flags.tty ? await attachPty(command) : attachPipes(command, { interactive: flags.interactive ?? false });
-    const code = await attached.exit;
-    const { readFile } = await import('node:fs/promises');
-    const errorText = (await readFile(errorFile, 'utf8').catch(() => '')).trim();
-    await rm(errorFile, { force: true });
-    if (errorText) {
-      try {
-        process.stderr.write(`mdocker: ${(JSON.parse(errorText) as { message: string }).message}\n`);
-      } catch {
-        process.stderr.write(`mdocker: ${errorText}\n`);
+  .action(
+    async (
+      container: string,
+      cmd: string[],
+      flags: { env: string[]; workdir?: string; interactive?: boolean; tty?: boolean },
+    ) => {
+      const { validateInput, envSchema } = await import('../runtime/spec.js');
+      const env = validateInput(envSchema, flags.env);
+      if (flags.tty && !process.stdin.isTTY)
+        throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
+      const runtime = await openRuntime();
+      const record = await runtime.get(container);
+      const errorFile = join(runtime.state.dir(record.id), `exec-${randomBytes(6).toString('hex')}.error.json`);
+      const command = await runtime.execCommand(record.id, {
+        cmd,
+        tty: flags.tty ?? false,
+        env: env.length > 0 ? [...record.env, ...env] : undefined,
+        workdir: flags.workdir,
+        dieWithParent: true,
+        errorFile,
+      });
+      const { attachPipes, attachPty } = await import('./attach.js');
+      const attached = flags.tty
+        ? await attachPty(command)
+        : attachPipes(command, { interactive: flags.interactive ?? false });
+      const code = await attached.exit;
+      const { readFile } = await import('node:fs/promises');
+      const errorText = (await readFile(errorFile, 'utf8').catch(() => '')).trim();
+      await rm(errorFile, { force: true });
+      if (errorText) {
+        try {
+          process.stderr.write(`mdocker: ${(JSON.parse(errorText) as { message: string }).message}\n`);
+        } catch {
+          process.stderr.write(`mdocker: ${errorText}\n`);
+        }
       }
-    }
-    process.exitCode = code;
-  });
+      process.exitCode = code;
+    },
+  );
 
 program
   .command('ps')
@@ -255,7 +274,9 @@ program
     const { formatBytes } = await import('../runtime/units.js');
     const runtime = await openRuntime();
     const pick = async () =>
-      names.length > 0 ? Promise.all(names.map((n) => runtime.get(n))) : (await runtime.list()).filter((c) => c.status === 'running');
+      names.length > 0
+        ? Promise.all(names.map((n) => runtime.get(n)))
+        : (await runtime.list()).filter((c) => c.status === 'running');
     const previous = new Map<string, { usec: number; at: number }>();
     const sample = async () => {
       const rows: string[][] = [];
@@ -279,7 +300,20 @@ program
           String(s.cpuThrottledPeriods),
         ]);
       }
-      return table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS', 'PIDS LIMIT HITS', 'OOM KILLS', 'THROTTLED'], rows);
+      return table(
+        [
+          'CONTAINER ID',
+          'NAME',
+          'CPU %',
+          'MEM USAGE / LIMIT',
+          'MEM %',
+          'PIDS',
+          'PIDS LIMIT HITS',
+          'OOM KILLS',
+          'THROTTLED',
+        ],
+        rows,
+      );
     };
     await sample();
     await sleep(500);
@@ -304,7 +338,10 @@ program
   .option('--pids-limit <n>', 'maximum number of processes')
   .action(async (names: string[], flags: { memory?: string; cpus?: string; pidsLimit?: string }) => {
     const { validateInput, limitsUpdateSchema } = await import('../runtime/spec.js');
-    const limits = validateInput(limitsUpdateSchema, Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)));
+    const limits = validateInput(
+      limitsUpdateSchema,
+      Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+    );
     const runtime = await openRuntime();
     for (const name of names) {
       await runtime.update(name, limits);
@@ -318,7 +355,9 @@ program
   .argument('<containers...>')
   .option('-s, --signal <signal>', 'signal to send', 'SIGKILL')
   .action(async (names: string[], flags: { signal: string }) => {
-    const signal = /^\d+$/.test(flags.signal) ? Number(flags.signal) : (flags.signal.toUpperCase().replace(/^(?!SIG)/, 'SIG') as NodeJS.Signals);
+    const signal = /^\d+$/.test(flags.signal)
+      ? Number(flags.signal)
+      : (flags.signal.toUpperCase().replace(/^(?!SIG)/, 'SIG') as NodeJS.Signals);
     const runtime = await openRuntime();
     for (const name of names) {
       await runtime.kill(name, signal);
@@ -353,7 +392,12 @@ program
     const { listImages } = await import('../runtime/images.js');
     const { formatBytes } = await import('../runtime/units.js');
     const images = await listImages();
-    process.stdout.write(table(['REPOSITORY', 'SIZE'], images.map((i) => [i.name, formatBytes(i.sizeBytes)])));
+    process.stdout.write(
+      table(
+        ['REPOSITORY', 'SIZE'],
+        images.map((i) => [i.name, formatBytes(i.sizeBytes)]),
+      ),
+    );
   });
 
 const serve = program

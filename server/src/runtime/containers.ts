@@ -339,8 +339,7 @@ export class Runtime {
       if (record.exitCode !== null) continue; // finished and cleaned up by its owner
       const ownerGone = record.owner !== null && !isAlive(record.owner);
       const launcherGone = record.launcher !== null && !isAlive(record.launcher);
-      const neverStarted =
-        record.launcher === null && Date.now() - Date.parse(record.createdAt) > UNSTARTED_GRACE_MS;
+      const neverStarted = record.launcher === null && Date.now() - Date.parse(record.createdAt) > UNSTARTED_GRACE_MS;
       if (!ownerGone && !launcherGone && !neverStarted) continue;
       if (ownerGone) await this.stopProcesses(record);
       const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
@@ -393,7 +392,10 @@ async function assertOverlayfs(needed: boolean): Promise<void> {
   if (!/\toverlay$/m.test(filesystems) && !existsSync('/sys/module/overlay')) {
     const modules = `/lib/modules/${(await import('node:os')).release()}`;
     if (!existsSync(modules)) {
-      throw new MdockerError('UNSUPPORTED', 'this kernel has no overlayfs: run with --rootfs DIR, or load it (modprobe overlay)');
+      throw new MdockerError(
+        'UNSUPPORTED',
+        'this kernel has no overlayfs: run with --rootfs DIR, or load it (modprobe overlay)',
+      );
     }
   }
   overlayChecked = true;

@@ -89,7 +89,10 @@ export class StateStore {
         // A name whose container is gone (removed by a launcher's --cleanup-dir) is free.
         const holder = await this.nameHolder(name);
         if (holder !== null) {
-          throw new MdockerError('CONFLICT', `the container name "${name}" is already in use by ${holder.slice(0, 12)}`);
+          throw new MdockerError(
+            'CONFLICT',
+            `the container name "${name}" is already in use by ${holder.slice(0, 12)}`,
+          );
         }
         await unlink(link).catch(() => undefined);
       }
@@ -150,7 +153,8 @@ export class StateStore {
     if (/^[0-9a-f]{1,31}$/.test(idOrName)) {
       const matches = (await this.ids()).filter((id) => id.startsWith(idOrName));
       if (matches.length === 1 && matches[0]) return matches[0];
-      if (matches.length > 1) throw new MdockerError('CONFLICT', `"${idOrName}" matches ${matches.length} containers: give more of the id`);
+      if (matches.length > 1)
+        throw new MdockerError('CONFLICT', `"${idOrName}" matches ${matches.length} containers: give more of the id`);
     }
     throw new MdockerError('NOT_FOUND', `no such container: ${idOrName}`);
   }

@@ -26,7 +26,10 @@ export interface RunResult {
   stderr: string;
 }
 
-export function mdocker(args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function mdocker(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -75,7 +78,9 @@ export function containerCgroups(ids?: string[]): string[] {
     if (depth > 6) return;
     let entries: string[];
     try {
-      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      entries = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       return;
     }
@@ -98,11 +103,17 @@ export function mdockerMounts(): string[] {
 /** The ids that still have a state directory, in /run/mdocker or any other state root
  * (the server's tests use their own). */
 export function stateDirs(ids: string[]): string[] {
-  const roots = readdirSync('/run').filter((name) => name.startsWith('mdocker')).map((name) => join('/run', name));
+  const roots = readdirSync('/run')
+    .filter((name) => name.startsWith('mdocker'))
+    .map((name) => join('/run', name));
   return ids.filter((id) => roots.some((root) => existsSync(join(root, id))));
 }
 
-export async function waitFor<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -74,24 +74,57 @@ describe('isolation', { skip }, () => {
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines[0], '1');
     const procs = lines.slice(2).map((l) => l.trim().split(/\s+/));
-    assert.deepEqual(procs.map((p) => p[1]), ['sh', 'ps'], `only sh and ps: ${r.stdout}`);
+    assert.deepEqual(
+      procs.map((p) => p[1]),
+      ['sh', 'ps'],
+      `only sh and ps: ${r.stdout}`,
+    );
     assert.equal(procs[0]?.[0], '1');
   });
 
   test('hostname is set inside and the host keeps its own', async () => {
     const before = hostname();
-    const r = await mdocker(['run', '--rm', '--hostname', 'box-under-test', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname; hostname changed-inside; hostname']);
+    const r = await mdocker([
+      'run',
+      '--rm',
+      '--hostname',
+      'box-under-test',
+      'busybox',
+      'sh',
+      '-c',
+      'hostname; cat /etc/hostname; hostname changed-inside; hostname',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // Without SYS_ADMIN the container may not rename itself either.
     assert.deepEqual(r.stdout.trim().split('\n'), ['box-under-test', 'box-under-test', 'box-under-test']);
-    const renamed = await mdocker(['run', '--rm', '--cap-add', 'SYS_ADMIN', '--hostname', 'box-under-test', 'busybox', 'sh', '-c', 'hostname changed-inside && hostname']);
+    const renamed = await mdocker([
+      'run',
+      '--rm',
+      '--cap-add',
+      'SYS_ADMIN',
+      '--hostname',
+      'box-under-test',
+      'busybox',
+      'sh',
+      '-c',
+      'hostname changed-inside && hostname',
+    ]);
     assert.equal(renamed.stdout.trim(), 'changed-inside', renamed.stderr);
     assert.equal(hostname(), before);
   });
 
   test('a mount made inside is invisible outside', async () => {
     // Mounting needs SYS_ADMIN, which containers lack by default.
-    const r = await mdocker(['run', '--rm', '--cap-add', 'SYS_ADMIN', 'busybox', 'sh', '-c', 'mkdir -p /mnt/x && mount -t tmpfs inside-only /mnt/x && grep -c inside-only /proc/mounts']);
+    const r = await mdocker([
+      'run',
+      '--rm',
+      '--cap-add',
+      'SYS_ADMIN',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir -p /mnt/x && mount -t tmpfs inside-only /mnt/x && grep -c inside-only /proc/mounts',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '1');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes('inside-only'));
@@ -102,7 +135,14 @@ describe('isolation', { skip }, () => {
     const secret = randomBytes(8).toString('hex');
     writeFileSync(join(dir, 'sentinel'), secret);
     try {
-      const r = await mdocker(['run', '--rm', 'busybox', 'sh', '-c', `cat ${dir}/sentinel; cat /proc/1/root${dir}/sentinel; cat /proc/self/cwd${dir}/sentinel; cd /proc/self/fd && for f in *; do cat $f${dir}/sentinel; done; find / -xdev -name sentinel; grep -rs ${secret} /tmp /root /etc /run; echo done`]);
+      const r = await mdocker([
+        'run',
+        '--rm',
+        'busybox',
+        'sh',
+        '-c',
+        `cat ${dir}/sentinel; cat /proc/1/root${dir}/sentinel; cat /proc/self/cwd${dir}/sentinel; cd /proc/self/fd && for f in *; do cat $f${dir}/sentinel; done; find / -xdev -name sentinel; grep -rs ${secret} /tmp /root /etc /run; echo done`,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok(!r.stdout.includes(secret), `the sentinel leaked: ${r.stdout}`);
       assert.match(r.stdout, /done/);
@@ -113,7 +153,14 @@ describe('isolation', { skip }, () => {
 
   test('the image is unchanged after a container writes everywhere', async () => {
     const before = treeHash(imageDir);
-    const r = await mdocker(['run', '--rm', 'busybox', 'sh', '-c', 'echo x > /etc/passwd; rm -rf /bin/ls /etc/group; mkdir /new; touch /root/f; echo y >> /bin/busybox 2>/dev/null; ls /bin/ls 2>&1; true']);
+    const r = await mdocker([
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'echo x > /etc/passwd; rm -rf /bin/ls /etc/group; mkdir /new; touch /root/f; echo y >> /bin/busybox 2>/dev/null; ls /bin/ls 2>&1; true',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /No such file/);
     assert.equal(treeHash(imageDir), before);
@@ -141,7 +188,13 @@ describe('limits', { skip }, () => {
     // the container (sleep as init) lives on with the sleepers.
     const id = await detached(['--pids-limit', '20', 'busybox', 'sleep', '1000']);
     // The sleepers must not hold the test's pipes open past the exec.
-    const loop = await mdocker(['exec', id, 'sh', '-c', 'for i in $(seq 1 30); do sh -c "sleep 100" >/dev/null 2>&1 & done; wait']);
+    const loop = await mdocker([
+      'exec',
+      id,
+      'sh',
+      '-c',
+      'for i in $(seq 1 30); do sh -c "sleep 100" >/dev/null 2>&1 & done; wait',
+    ]);
     assert.match(loop.stderr, /can't fork/);
     // The forking shell has exited since: init and the sleepers stay, just below 20.
     const stats = await statsOf(id);
@@ -153,7 +206,10 @@ describe('limits', { skip }, () => {
   });
 
   test('the memory limit OOM-kills a hog with 137 and the OOM is counted', async () => {
-    const r = await mdocker(['run', '--rm', '-m', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaa; while :; do x=$x$x; done'], { timeoutMs: 30_000 });
+    const r = await mdocker(
+      ['run', '--rm', '-m', '16m', 'busybox', 'sh', '-c', 'x=aaaaaaaa; while :; do x=$x$x; done'],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(r.code, 137, r.stderr);
 
     const id = await detached(['-m', '16m', 'busybox', 'sleep', '1000']);
@@ -203,7 +259,16 @@ describe('exit status', { skip }, () => {
   }
 
   test('a container killed with SIGKILL exits 137', async () => {
-    const child = spawn(process.execPath, [cliPath, 'run', '--rm', '--name', `kill-${process.pid}`, 'busybox', 'sleep', '100']);
+    const child = spawn(process.execPath, [
+      cliPath,
+      'run',
+      '--rm',
+      '--name',
+      `kill-${process.pid}`,
+      'busybox',
+      'sleep',
+      '100',
+    ]);
     const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     await waitFor('running', async () => (await mdocker(['ps'])).stdout.includes(`kill-${process.pid}`));
     assert.equal((await mdocker(['kill', `kill-${process.pid}`])).code, 0);
@@ -247,7 +312,11 @@ describe('bad input', { skip }, () => {
 
 describe('terminals', { skip }, () => {
   function runPty(args: string[]) {
-    const term = pty.spawn(process.execPath, [cliPath, ...args], { cols: 80, rows: 24, env: process.env as Record<string, string> });
+    const term = pty.spawn(process.execPath, [cliPath, ...args], {
+      cols: 80,
+      rows: 24,
+      env: process.env as Record<string, string>,
+    });
     let output = '';
     term.onData((d) => (output += d));
     const exit = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
@@ -289,7 +358,10 @@ describe('terminals', { skip }, () => {
     await expect(/# (\x1b\[6n)?$/, 'prompt');
     term.write('ps\r');
     // busybox runs the ps applet in a forked sh: its command line stays /bin/sh.
-    await expect(/PID\s+USER\s+COMMAND\r*\n\s+1 root\s+\/bin\/sh\r*\n\s+\d+ root\s+(\{ps\} \/bin\/sh|ps)\r*\n[^\n]*# /, 'sh as PID 1 and ps, nothing else');
+    await expect(
+      /PID\s+USER\s+COMMAND\r*\n\s+1 root\s+\/bin\/sh\r*\n\s+\d+ root\s+(\{ps\} \/bin\/sh|ps)\r*\n[^\n]*# /,
+      'sh as PID 1 and ps, nothing else',
+    );
     term.write('for i in $(seq 1 30); do sh -c "sleep 100" & done\r');
     await expect(/can't fork/, 'the fork loop to hit the limit');
     const stats = await waitFor('20 pids', async () => {
@@ -305,7 +377,13 @@ describe('terminals', { skip }, () => {
 describe('exec and cross-process state', { skip }, () => {
   test('exec joins the same PID namespace and cgroup', async () => {
     const id = await detached(['--name', `exec-${process.pid}`, 'busybox', 'sleep', '1000']);
-    const r = await mdocker(['exec', `exec-${process.pid}`, 'sh', '-c', 'ps -o pid,comm | grep sleep; cat /proc/self/cgroup']);
+    const r = await mdocker([
+      'exec',
+      `exec-${process.pid}`,
+      'sh',
+      '-c',
+      'ps -o pid,comm | grep sleep; cat /proc/self/cgroup',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\s*1 sleep$/m);
     // In its cgroup namespace the container's cgroup is the root.
@@ -326,7 +404,11 @@ describe('exec and cross-process state', { skip }, () => {
     assert.equal((await statsOf(id)).PIDS, '1');
     assert.equal((await mdocker(['rm', id])).code, 1, 'a running container needs -f');
     assert.equal((await mdocker(['kill', id])).code, 0);
-    await waitFor('exited', async () => /Exited \(137\)/.test((await mdocker(['ps', '-a'])).stdout.split('\n').find((l) => l.startsWith(id.slice(0, 12))) ?? ''));
+    await waitFor('exited', async () =>
+      /Exited \(137\)/.test(
+        (await mdocker(['ps', '-a'])).stdout.split('\n').find((l) => l.startsWith(id.slice(0, 12))) ?? '',
+      ),
+    );
     assert.equal((await mdocker(['rm', id])).code, 0);
     assert.ok(!(await mdocker(['ps', '-a'])).stdout.includes(id.slice(0, 12)));
     assert.deepEqual(containerCgroups([id]), []);
@@ -335,50 +417,67 @@ describe('exec and cross-process state', { skip }, () => {
 });
 
 describe('leaks', { skip }, () => {
-  test('50 run/exit cycles, some ended by kill -9 of the launcher or the CLI, leave nothing behind', { timeout: 180_000 }, async () => {
-    // Other tests (and other engineers' servers) may run containers meanwhile: look only
-    // at what this test started, tagged by hostname, plus cgroups that no state owns.
-    const tag = `lk${process.pid}`;
-    const cgroupsBefore = new Set(containerCgroups());
-    const ids: string[] = [];
-    const idOf = async (name: string) => {
-      const line = (await mdocker(['ps', '-a', '--no-trunc'])).stdout.split('\n').find((l) => l.endsWith(name));
-      return line?.split(/\s+/)[0];
-    };
-    for (let i = 0; i < 50; i++) {
-      const name = `leak-${process.pid}-${i}`;
-      const common = ['--rm', '--name', name, '--hostname', `${tag}-${i}`, '-m', '32m', '--pids-limit', '16', 'busybox'];
-      if (i % 5 !== 0) {
-        const r = await mdocker(['run', ...common, 'sh', '-c', 'echo $$']);
-        assert.equal(r.stdout.trim(), '1', r.stderr);
-        continue;
+  test(
+    '50 run/exit cycles, some ended by kill -9 of the launcher or the CLI, leave nothing behind',
+    { timeout: 180_000 },
+    async () => {
+      // Other tests (and other engineers' servers) may run containers meanwhile: look only
+      // at what this test started, tagged by hostname, plus cgroups that no state owns.
+      const tag = `lk${process.pid}`;
+      const cgroupsBefore = new Set(containerCgroups());
+      const ids: string[] = [];
+      const idOf = async (name: string) => {
+        const line = (await mdocker(['ps', '-a', '--no-trunc'])).stdout.split('\n').find((l) => l.endsWith(name));
+        return line?.split(/\s+/)[0];
+      };
+      for (let i = 0; i < 50; i++) {
+        const name = `leak-${process.pid}-${i}`;
+        const common = [
+          '--rm',
+          '--name',
+          name,
+          '--hostname',
+          `${tag}-${i}`,
+          '-m',
+          '32m',
+          '--pids-limit',
+          '16',
+          'busybox',
+        ];
+        if (i % 5 !== 0) {
+          const r = await mdocker(['run', ...common, 'sh', '-c', 'echo $$']);
+          assert.equal(r.stdout.trim(), '1', r.stderr);
+          continue;
+        }
+        const cli = spawn(process.execPath, [cliPath, 'run', ...common, 'sh', '-c', 'sleep 100 & sleep 100'], {
+          stdio: 'ignore',
+        });
+        const exited = new Promise((r) => cli.on('exit', r));
+        const id = await waitFor(`container ${name}`, () => idOf(name));
+        ids.push(id);
+        await waitFor('init running', async () => (await mdocker(['ps'])).stdout.includes(id.slice(0, 12)));
+        if (i % 10 === 0) {
+          const [launcher] = childrenOf(cli.pid ?? -1);
+          assert.ok(launcher, 'the launcher is the CLI child');
+          process.kill(launcher, 'SIGKILL');
+        } else {
+          cli.kill('SIGKILL');
+        }
+        await exited;
       }
-      const cli = spawn(process.execPath, [cliPath, 'run', ...common, 'sh', '-c', 'sleep 100 & sleep 100'], { stdio: 'ignore' });
-      const exited = new Promise((r) => cli.on('exit', r));
-      const id = await waitFor(`container ${name}`, () => idOf(name));
-      ids.push(id);
-      await waitFor('init running', async () => (await mdocker(['ps'])).stdout.includes(id.slice(0, 12)));
-      if (i % 10 === 0) {
-        const [launcher] = childrenOf(cli.pid ?? -1);
-        assert.ok(launcher, 'the launcher is the CLI child');
-        process.kill(launcher, 'SIGKILL');
-      } else {
-        cli.kill('SIGKILL');
-      }
-      await exited;
-    }
-    // The next command reaps what a killed CLI could not clean.
-    await mdocker(['ps', '-a']);
-    const ours = () => launcherProcesses().filter((p) => p.includes(`--hostname ${tag}-`));
-    await waitFor('launchers gone', () => ours().length === 0, 5_000).catch(() => undefined);
-    assert.deepEqual(ours(), []);
-    const orphanCgroups = containerCgroups().filter(
-      (path) => !cgroupsBefore.has(path) && stateDirs([path.slice(-32)]).length === 0,
-    );
-    assert.deepEqual(orphanCgroups, []);
-    assert.deepEqual(mdockerMounts(), []);
-    assert.deepEqual(stateDirs(ids), []);
-    const names = readdirSync('/run/mdocker/names').filter((n) => n.startsWith(`leak-${process.pid}-`));
-    assert.deepEqual(names, []);
-  });
+      // The next command reaps what a killed CLI could not clean.
+      await mdocker(['ps', '-a']);
+      const ours = () => launcherProcesses().filter((p) => p.includes(`--hostname ${tag}-`));
+      await waitFor('launchers gone', () => ours().length === 0, 5_000).catch(() => undefined);
+      assert.deepEqual(ours(), []);
+      const orphanCgroups = containerCgroups().filter(
+        (path) => !cgroupsBefore.has(path) && stateDirs([path.slice(-32)]).length === 0,
+      );
+      assert.deepEqual(orphanCgroups, []);
+      assert.deepEqual(mdockerMounts(), []);
+      assert.deepEqual(stateDirs(ids), []);
+      const names = readdirSync('/run/mdocker/names').filter((n) => n.startsWith(`leak-${process.pid}-`));
+      assert.deepEqual(names, []);
+    },
+  );
 });
