@@ -754,10 +754,13 @@ describe('stats, reaping, shutdown, metrics', () => {
       'watched is not idle',
     );
     frames.ws.close();
-    const deadline = Date.now() + 3000;
-    while (runtime.removed.length === 0 && Date.now() < deadline) await sleep(50);
+    const deadline = Date.now() + 5000;
+    let gone = await user.request('GET', `/api/containers/${container.id}`);
+    while (gone.body.state !== 'removed' && Date.now() < deadline) {
+      await sleep(50);
+      gone = await user.request('GET', `/api/containers/${container.id}`);
+    }
     assert.deepEqual(runtime.removed, [container.id]);
-    const gone = await user.request('GET', `/api/containers/${container.id}`);
     assert.equal(gone.body.state, 'removed');
     assert.equal(gone.body.exitReason, 'idle');
     assert.equal((await user.request('GET', '/api/containers')).body.length, 0);

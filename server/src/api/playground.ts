@@ -187,20 +187,32 @@ export class Playground {
     );
     this.#creating.set(sessionId, (this.#creating.get(sessionId) ?? 0) + 1);
     this.#creatingTotal++;
-    const creation = this.#create(sessionId, request, limits);
+    let reserved = true;
+    // Released as soon as the container is counted as an entry, or when the create fails.
+    const release = (): void => {
+      if (!reserved) return;
+      reserved = false;
+      this.#creatingTotal--;
+      const left = (this.#creating.get(sessionId) ?? 1) - 1;
+      if (left <= 0) this.#creating.delete(sessionId);
+      else this.#creating.set(sessionId, left);
+    };
+    const creation = this.#create(sessionId, request, limits, release);
     this.#inFlight.add(creation);
     try {
       return await creation;
     } finally {
       this.#inFlight.delete(creation);
-      this.#creatingTotal--;
-      const left = (this.#creating.get(sessionId) ?? 1) - 1;
-      if (left <= 0) this.#creating.delete(sessionId);
-      else this.#creating.set(sessionId, left);
+      release();
     }
   }
 
-  async #create(sessionId: string, request: CreateRequest, limits: Limits): Promise<ContainerJson> {
+  async #create(
+    sessionId: string,
+    request: CreateRequest,
+    limits: Limits,
+    release: () => void,
+  ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
     const prepared = await this.#runtime.create({
@@ -241,6 +253,7 @@ export class Playground {
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
+    release();
 
     let process: IPty;
     try {

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
@@ -91,7 +92,15 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     { event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null },
     'serving the playground',
   );
-  if (options.printUrl ?? true) process.stdout.write(`mdocker playground: ${url}\n`);
+  if (options.printUrl ?? true) {
+    process.stdout.write(`mdocker playground: ${url}\n`);
+    if (config.host === '0.0.0.0' || config.host === '::') {
+      // Listening on every interface: other machines need this host's name, not loopback.
+      const remote = new URL(url);
+      remote.hostname = hostname();
+      process.stdout.write(`  from other machines: ${remote.toString()}\n`);
+    }
+  }
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
