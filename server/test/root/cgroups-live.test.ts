@@ -106,7 +106,9 @@ describe('cgroups on this host', () => {
         assert.equal(stats.pids, 1);
         assert.equal(stats.pidsLimit, 32);
         assert.equal(stats.memoryLimitBytes, 64 * MiB);
-        assert.ok(stats.memoryBytes > 0 && stats.memoryBytes < 64 * MiB, `memoryBytes ${stats.memoryBytes}`);
+        // v1 does not move a task's existing charge with it (move_charge_at_immigrate is 0)
+        // and usage excludes inactive file pages: a freshly moved sleep may count 0.
+        assert.ok(stats.memoryBytes >= 0 && stats.memoryBytes < 64 * MiB, `memoryBytes ${stats.memoryBytes}`);
         assert.ok(stats.cpuUsageUsec >= 0);
         const membership = await read(`/proc/${sleeper.pid}/cgroup`);
         assert.match(membership, new RegExp(`/mdocker/${id}$`, 'm'));
