@@ -310,10 +310,10 @@ run_from_sealed_copy (char **argv, md_error_t *err)
         return md_make_error (err, n < 0 ? errno : EIO, "sendfile", "cannot copy the launcher into a memfd");
       done += n;
     }
-  if (fcntl (copy, F_ADD_SEALS, seals) < 0)
-    return md_make_error (err, errno, "fcntl", "cannot seal the launcher's memfd copy");
-  /* Nor may the copy lose its exec bits (6.3+); older kernels do not know the seal. */
-  if (fcntl (copy, F_ADD_SEALS, F_SEAL_EXEC) < 0 && errno != EINVAL && errno != EPERM)
+  /* Nor may the copy's exec bits change (F_SEAL_EXEC, 6.3+): with the others in one
+   * call, since F_SEAL_SEAL forbids any later seal; kernels that do not know it say
+   * EINVAL, and get the others alone. */
+  if (fcntl (copy, F_ADD_SEALS, seals | F_SEAL_EXEC) < 0 && (errno != EINVAL || fcntl (copy, F_ADD_SEALS, seals) < 0))
     return md_make_error (err, errno, "fcntl", "cannot seal the launcher's memfd copy");
   fexecve (copy, argv, environ);
   return md_make_error (err, errno, "execveat", "cannot run the launcher's sealed copy");

@@ -247,9 +247,10 @@ bind_readonly_beneath (int rootfd, const char *rel, const char *dir, md_error_t 
 
 /* The container sees its own cgroup directories, read-only, at /sys/fs/cgroup/<name>
  * (v1) or /sys/fs/cgroup (v2 alone): the seed's demo reads pids.current there. They are
- * bind mounts of the --cgroup directories, not fresh cgroup mounts: a user namespace
- * may not mount a v1 hierarchy, and a mount of one with its release_agent is what the
- * CVE-2022-0492 escape needs. The same code serves --userns host. */
+ * bind mounts of the --cgroup directories, not fresh cgroup mounts: one code path for v1
+ * and v2, with and without a user namespace, that shows exactly the container's own
+ * directories (never a hierarchy's root and its release_agent, which the CVE-2022-0492
+ * escape writes) and asks the kernel for no cgroup mount it may refuse. */
 static int
 mount_cgroups (int rootfd, const struct md_opts *opts, const struct cgroup_mount *mounts, size_t n, md_error_t *err)
 {

