@@ -1,0 +1,483 @@
+// Renders the results object into RESULTS.md: machine and versions, the targets with
+// met / missed by how much, then each figure's table.
+import { fmtBytes, fmtMs, fmtRatio, MiB } from './util.mjs';
+
+const NATIVE_ORDER = [
+  'mdocker',
+  'mdocker-init',
+  'mdocker-init+userns',
+  'mdocker-init-no-userns',
+  'crun',
+  'runc',
+  'bwrap',
+  'floor',
+  'mdocker-cli',
+  'node -e 0',
+];
+const NATIVE_PEERS = ['floor', 'bwrap', 'crun', 'runc'];
+
+function row(cells) {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function table(header, rows) {
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
+}
+
+function range(s) {
+  return s && s.n ? `${fmtMs(s.min)}–${fmtMs(s.max)}` : '–';
+}
+
+function pct(x) {
+  return Number.isFinite(x) ? `${x.toFixed(1)} %` : '–';
+}
+
+/** "met" or "missed by N× / N %", for a figure that should be at most `limit`. */
+function atMost(value, limit, unit = '') {
+  if (!Number.isFinite(value)) return 'not measured';
+  if (value <= limit) return `**met** (${(value / limit).toFixed(2)} of the limit)`;
+  const over = value / limit;
+  const noise = over < 1.05 ? ', within the run-to-run noise' : '';
+  return `**missed** by ${over >= 2 ? `${over.toFixed(1)}×` : `${((over - 1) * 100).toFixed(0)} %`}${unit ? ` (${unit}${noise})` : noise ? ` (${noise.slice(2)})` : ''}`;
+}
+
+function atLeast(value, limit) {
+  if (!Number.isFinite(value)) return 'not measured';
+  if (value >= limit) return `**met** (${(value / limit).toFixed(2)}× the minimum)`;
+  return `**missed**: ${(value / limit).toFixed(2)} of the minimum (needs ${(limit / value).toFixed(1)}× more)`;
+}
+
+function nativeMedian(native, name) {
+  const s = native?.summary?.[name];
+  return s && s.n ? s.median : NaN;
+}
+
+/**
+ * Sampling 1000 containers: measured at 1000 when the server kept up with 1 Hz there, else
+ * estimated from the CPU each sample really cost at the largest N reached.
+ */
+function samplingTarget(dens) {
+  const what = 'sampling 1000 containers under 10 % of one core';
+  if (!dens?.sampling) return [what, 'not measured', 'not measured'];
+  const at1000 = dens.sampling[1000];
+  if (at1000 && at1000.perContainerHz >= 0.95) {
+    return [
+      what,
+      `${pct(at1000.cpuPercent)} of one core (empty server: ${pct(dens.idleCpu[0])})`,
+      atMost(at1000.cpuPercent, 10),
+    ];
+  }
+  const n = Math.max(...Object.keys(dens.sampling).map(Number));
+  const s = dens.sampling[n];
+  if (!s || !Number.isFinite(s.cpuMsPerSample)) return [what, 'not reached', 'not measured'];
+  const estimate = dens.idleCpu[0] + s.cpuMsPerSample * 100;
+  return [
+    what,
+    `${n === 1000 ? '' : '1000 not reached; '}at ${n}: ${pct(s.cpuPercent)} of one core while sampling each container ${s.perContainerHz.toFixed(2)} times a second${s.perContainerHz < 0.95 ? ' (the 1 s rounds overran)' : ''}: ${s.cpuMsPerSample.toFixed(2)} ms of CPU per container per sample → about ${pct(estimate)} for 1000 at 1 Hz (estimate)`,
+    `${atMost(estimate, 10)} (estimate)`,
+  ];
+}
+
+export function renderResults(r) {
+  const out = [];
+  const push = (...lines) => out.push(...lines);
+  const n = r.native;
+  const pg = r.playground ?? {};
+  const thr = r.throughput ?? {};
+  const wetty = r.wetty ?? {};
+  const dens = r.density;
+
+  push(
+    '# mdocker benchmarks, side by side with the peers',
+    '',
+    `Written by \`npm run bench\` (bench/run.mjs, \`BENCH_SCALE=${r.scale}\`) on ${r.startedAt}, in ${(r.durationS / 60).toFixed(1)} min. ` +
+      'Raw numbers of this run: `bench/work/results.json` (not committed). Times in milliseconds unless marked; ' +
+      '"p99" is the nearest-rank 99th percentile (with fewer than 100 samples it is the maximum); ratios are of medians.',
+    '',
+    '## Machine and versions',
+    '',
+    table(
+      ['', ''],
+      [
+        [
+          'machine',
+          `${r.machine.cpuModel}, ${r.machine.nproc} CPUs (nproc), ${fmtBytes(r.machine.memTotal)} memory, no swap`,
+        ],
+        ['kernel', r.versions.kernel],
+        ['cgroups', r.machine.cgroups],
+        ['node', r.versions.node],
+        ['crun', r.versions.crun ?? 'not installed'],
+        ['runc', r.versions.runc ?? 'not installed'],
+        ['bubblewrap', r.versions.bwrap ?? 'not installed'],
+        ['wetty', r.versions.wetty ?? `not available: ${r.wettyStatus}`],
+        [
+          'mdocker',
+          `${r.versions.mdocker}${r.versions.dirty ? ` (working tree: ${r.versions.dirty})` : ''}; launcher built ${r.versions.launcherBuilt}${r.versions.stale ? ` (**${r.versions.stale}**)` : ''}`,
+        ],
+        ['busybox image', r.versions.busybox ?? '?'],
+        [
+          'load',
+          `load average ${r.load.start.join(' ')} at the start, ${r.load.end.join(' ')} at the end; the host's CPUs were ${pct(r.load.hostBusyPercent)} busy over the run ` +
+            '(other engineers share this machine: absolute times are noisy, interleaved ratios much less so)',
+        ],
+      ],
+    ),
+    '',
+  );
+
+  // ---- targets ----
+  const sumSeq = pg.sequential?.prompt;
+  const mdockerMs = nativeMedian(n, 'mdocker');
+  const initMs = nativeMedian(n, 'mdocker-init');
+  const crunMs = nativeMedian(n, 'crun');
+  const floorMs = nativeMedian(n, 'floor');
+  const thrRatio = thr.MiBps / wetty.throughput?.MiBps;
+  const memBeyondShell = dens ? dens.memory.cgroupPerContainer - dens.memory.shellPss : NaN;
+  const firstDecile = dens?.deciles?.[0]?.median;
+  const lastDecile = dens?.deciles?.[dens.deciles.length - 1]?.median;
+  const flatRatio = lastDecile / firstDecile;
+  const targets = [
+    [
+      'native start no slower than crun (mdocker runtime, the equivalent of `crun run`)',
+      `${fmtMs(mdockerMs)} vs crun ${fmtMs(crunMs)}: ${fmtRatio(mdockerMs / crunMs)}`,
+      atMost(mdockerMs / crunMs, 1),
+    ],
+    [
+      '… the launcher alone (mdocker-init, cgroups made in-process)',
+      `${fmtMs(initMs)} vs crun ${fmtMs(crunMs)}: ${fmtRatio(initMs / crunMs)}`,
+      atMost(initMs / crunMs, 1),
+    ],
+    [
+      'native start within 1.5× of the C floor (mdocker runtime)',
+      `${fmtRatio(mdockerMs / floorMs)} of the floor (${fmtMs(floorMs)})`,
+      atMost(mdockerMs / floorMs, 1.5),
+    ],
+    ['… the launcher alone', `${fmtRatio(initMs / floorMs)} of the floor`, atMost(initMs / floorMs, 1.5)],
+    ['create→prompt p50 under 30 ms, sequential', sumSeq ? `${fmtMs(sumSeq.median)}` : '–', atMost(sumSeq?.median, 30)],
+    ['create→prompt p99 under 100 ms, sequential', sumSeq ? `${fmtMs(sumSeq.p99)}` : '–', atMost(sumSeq?.p99, 100)],
+    [
+      'terminal throughput at least 2× wetty',
+      Number.isFinite(thrRatio)
+        ? `${thr.MiBps.toFixed(1)} vs ${wetty.throughput.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrRatio)}`
+        : 'wetty not measured',
+      atLeast(thrRatio, 2),
+    ],
+    [
+      'keystroke echo p99 under 10 ms with 50 noisy neighbours',
+      pg.echo?.noisy ? `${fmtMs(pg.echo.noisy.p99)} (with ${pg.echo.noisyCount})` : '–',
+      atMost(pg.echo?.noisy?.p99, 10),
+    ],
+    [
+      'per-container host memory under 2 MiB beyond the shell',
+      dens
+        ? `${fmtBytes(memBeyondShell)} (${fmtBytes(dens.memory.cgroupPerContainer)} in all, shell ${fmtBytes(dens.memory.shellPss)})`
+        : '–',
+      atMost(memBeyondShell / MiB, 2),
+    ],
+    [
+      '1000 containers, flat create latency (last decile median within 1.5× of the first)',
+      dens
+        ? `${dens.count} created${dens.failure ? ` (failed at ${dens.failure.at})` : ''}; decile medians ${fmtMs(firstDecile)} → ${fmtMs(lastDecile)} (${fmtRatio(flatRatio)})`
+        : '–',
+      dens && dens.count >= 1000
+        ? atMost(flatRatio, 1.5)
+        : `**missed**: ${dens?.count ?? 0} of 1000 created (stopped by ${dens?.stoppedBy ?? '?'}), and the latency grew ${fmtRatio(flatRatio)} on the way`,
+    ],
+    samplingTarget(dens),
+  ];
+  push('## Targets (issue 6)', '', table(['target', 'measured', 'result'], targets), '');
+
+  // ---- 1. native ----
+  push('## 1. Native start: /bin/true in a fresh container', '');
+  if (!n || n.error) {
+    push(`Not measured: ${n?.error ?? 'skipped'}`, '');
+  } else {
+    push(
+      `pid+uts+ipc+net+mnt namespaces, pivot_root into the busybox image, a cgroup with memory 64 MiB (no swap), 0.5 CPU and 64 pids (except bwrap and the floor, which have none), removed afterwards. ` +
+        `${n.roundsDone} rounds after ${n.warmup} warm-up rounds, peers interleaved round-robin (the starting peer rotates every round), each spawned by the same Node process, ` +
+        'all inside one private mount namespace in which /sys/fs/cgroup/unified is covered by an empty tmpfs (crun refuses the hybrid layout otherwise; the host is unchanged). ' +
+        `Stopped by ${n.stoppedBy}. "CPU" is the CPU time of the peer's processes and their children per start (from this process's reaped-children times).`,
+      '',
+    );
+    const header = ['peer', 'median', 'p99', 'min–max', 'n', 'CPU ms/start', ...NATIVE_PEERS.map((p) => `÷ ${p}`)];
+    const rows = [];
+    for (const name of NATIVE_ORDER) {
+      const s = n.summary[name];
+      if (!s) continue;
+      const p = n.peers[name];
+      if (!s.n) {
+        rows.push([
+          `**${name}**`,
+          `failed: ${String(p.lastError ?? 'no samples')
+            .replace(/\|/g, '/')
+            .replace(/\s+/g, ' ')
+            .slice(0, 160)}`,
+          '',
+          '',
+          '0',
+          '',
+          ...NATIVE_PEERS.map(() => ''),
+        ]);
+        continue;
+      }
+      rows.push([
+        `**${name}**`,
+        fmtMs(s.median),
+        fmtMs(s.p99),
+        range(s),
+        String(s.n),
+        fmtMs(p.childCpuMs / s.n),
+        ...NATIVE_PEERS.map((peer) => (peer === name ? '1' : fmtRatio(s.median / nativeMedian(n, peer)))),
+      ]);
+    }
+    push(table(header, rows), '');
+    push('What each row runs:', '');
+    for (const name of NATIVE_ORDER)
+      if (n.peers[name])
+        push(
+          `- **${name}**: ${n.peers[name].what}${n.peers[name].failures ? ` (${n.peers[name].failures} failed runs; last: ${String(n.peers[name].lastError).slice(0, 200)})` : ''}`,
+        );
+    push('');
+    const parts = n.parts?.mdocker;
+    if (parts) {
+      push(
+        `The mdocker row split (medians): \`Runtime.create\` (validate, image, cgroup dirs and limits, state dir) ${fmtMs(parts.createMs?.median)}, ` +
+          `the launcher process from spawn to exit ${fmtMs(parts.launcherMs?.median)}, \`started\` + \`exited\` after it (state writes, cgroup removal) ${fmtMs(parts.exitedMs?.median)}. ` +
+          `mdocker-init's own process, spawn to exit: ${fmtMs(n.parts?.['mdocker-init']?.launcherMs?.median)}.`,
+        '',
+      );
+    }
+    push(
+      n.userns?.flag
+        ? `User namespaces: the launcher lists \`${n.userns.flag}\`; the runtime's default is ${n.userns.isDefault ? 'with' : 'without'} it${n.userns.takesValue ? ' (it takes a value the bench cannot choose: only the default is measured)' : ''}.`
+        : "User namespaces: `mdocker-init --help` lists no user namespace flag in this build, so there is one mdocker-init row (no user namespace), which is the runtime's default.",
+      '',
+    );
+    push(
+      `Node's own start (\`node -e 0\`) is ${fmtMs(nativeMedian(n, 'node -e 0'))}; the CLI's whole run is ${fmtMs(nativeMedian(n, 'mdocker-cli'))}, i.e. ${fmtMs(nativeMedian(n, 'mdocker-cli') - nativeMedian(n, 'mdocker'))} over the in-process runtime.`,
+      '',
+    );
+  }
+
+  // ---- 2. playground start ----
+  push('## 2. Playground start: POST create → first byte of the prompt on the attached WebSocket', '');
+  if (pg.error) push(`Not measured: ${pg.error}`, '');
+  const seq = pg.sequential;
+  const conc = pg.concurrent;
+  const wStart = wetty.start;
+  const startRows = [];
+  const addStart = (label, s, ref) =>
+    startRows.push([
+      label,
+      fmtMs(s?.median),
+      fmtMs(s?.p99),
+      range(s),
+      String(s?.n ?? 0),
+      ref && s ? fmtRatio(s.median / ref.median) : '–',
+    ]);
+  if (seq) {
+    addStart(`sequential, create→prompt`, seq.prompt, wStart);
+    addStart(`sequential, POST alone`, seq.post);
+    addStart(`sequential, DELETE (not part of the start)`, seq.delete);
+  }
+  if (conc) {
+    addStart(`${r.config.classSize} at once, create→prompt`, conc.prompt, wStart);
+    addStart(`${r.config.classSize} at once, POST alone`, conc.post);
+    addStart(`${r.config.classSize} at once, whole burst (wall)`, conc.burstWall);
+  }
+  if (wStart && !wStart.skipped)
+    addStart('wetty: page open → first byte of the host shell prompt (no container)', wStart);
+  if (startRows.length) {
+    push(table(['what', 'p50', 'p99', 'min–max', 'n', '÷ wetty'], startRows), '');
+    push(
+      `A real \`mdocker serve\` on 127.0.0.1 (its own process; caps and rate limits lifted by flags, everything else default: 256 MiB, 0.5 CPU, 256 pids per container), ` +
+        `one browser session per student; the client answers the shell's cursor-position query as xterm.js does. ` +
+        `${seq ? `The server spent ${fmtMs(seq.serverCpuMsPerCycle)} ms of CPU per sequential create + attach + delete: ${r.config.classSize} at once queue behind each other on its one event loop. ` : ''}` +
+        `${conc ? `${r.config.classSize} sessions click at the same moment, in ${conc.burstWall.n} burst${conc.burstWall.n === 1 ? '' : 's'}. ` : ''}` +
+        `${seq?.errors?.length ? `Errors: ${seq.errors.join('; ')}. ` : ''}${conc?.errorCount ? `Concurrent errors (${conc.errorCount}): ${conc.errors.join('; ')}.` : ''}`,
+      '',
+    );
+  }
+
+  // ---- 3. throughput ----
+  push(
+    '## 3. Terminal throughput: 256 MiB through the terminal to a WebSocket client that acknowledges as a browser does',
+    '',
+  );
+  const tRows = [];
+  if (thr.MiBps !== undefined) {
+    tRows.push([
+      'mdocker serve',
+      fmtBytes(thr.bytesReceived),
+      thr.seconds.toFixed(1),
+      thr.MiBps.toFixed(1),
+      thr.serverCpuSecondsPerGiB.toFixed(1),
+      thr.clientCpuSeconds.toFixed(1),
+      fmtBytes(thr.bytesPerFrame),
+      wetty.throughput?.MiBps ? fmtRatio(thr.MiBps / wetty.throughput.MiBps) : '–',
+    ]);
+  } else if (thr.error) {
+    tRows.push(['mdocker serve', `failed: ${thr.error}`, '', '', '', '', '', '']);
+  }
+  if (wetty.throughput?.MiBps !== undefined) {
+    const w = wetty.throughput;
+    tRows.push([
+      `wetty ${r.versions.wetty}`,
+      fmtBytes(w.bytesReceived),
+      w.seconds.toFixed(1),
+      w.MiBps.toFixed(1),
+      w.serverCpuSecondsPerGiB.toFixed(1),
+      w.clientCpuSeconds.toFixed(1),
+      fmtBytes(w.bytesPerFrame),
+      '1',
+    ]);
+  }
+  if (tRows.length)
+    push(
+      table(
+        [
+          'server',
+          'received',
+          'seconds',
+          'MiB/s',
+          'server CPU s per GiB',
+          'client CPU s',
+          'bytes per message',
+          '÷ wetty',
+        ],
+        tRows,
+      ),
+      '',
+    );
+  push(
+    `The command, the same for both: \`sh -c '${r.config.throughputScriptShown}'\` (80-column lines: the terminal scrolls, as real output does), started by a typed newline; ` +
+      `timed from that keystroke to the end of the stream (mdocker: the \`exit\` message; wetty: \`logout\`). mdocker runs it in a container; wetty runs it on the host. ` +
+      "The mdocker client acks every 32 KiB (the web page acks once xterm has written them); the wetty client commits every 256 KiB as wetty's page does. " +
+      "Server CPU from /proc/PID/stat (utime+stime) of the server process only. The client here does not parse the output (a browser's xterm.js would), so these are the servers' ceilings." +
+      (thr.timedOut ? ' **mdocker timed out**: the rate is over the part received.' : '') +
+      (wetty.throughput?.timedOut ? ' **wetty timed out**: the rate is over the part received.' : ''),
+    '',
+  );
+  if (!wetty.throughput || wetty.throughput.skipped)
+    push(`wetty: not measured: ${wetty.throughput?.skipped ?? wetty.skipped ?? r.wettyStatus}.`, '');
+
+  // ---- 4. echo ----
+  push('## 4. Keystroke echo round trip', '');
+  const e = pg.echo;
+  if (e) {
+    const eRows = [
+      [
+        'mdocker, idle server',
+        fmtMs(e.idle.median),
+        fmtMs(e.idle.p99),
+        range(e.idle),
+        String(e.idle.n),
+        wetty.echo?.n ? fmtRatio(e.idle.median / wetty.echo.median) : '–',
+      ],
+      [
+        `mdocker, ${e.noisyCount} neighbours running \`${r.config.noisyCommand}\``,
+        fmtMs(e.noisy.median),
+        fmtMs(e.noisy.p99),
+        range(e.noisy),
+        String(e.noisy.n),
+        wetty.echo?.n ? fmtRatio(e.noisy.median / wetty.echo.median) : '–',
+      ],
+    ];
+    if (wetty.echo?.n)
+      eRows.push([
+        'wetty, idle (host shell, tty echo)',
+        fmtMs(wetty.echo.median),
+        fmtMs(wetty.echo.p99),
+        range(wetty.echo),
+        String(wetty.echo.n),
+        '1',
+      ]);
+    push(table(['what', 'p50', 'p99', 'min–max', 'n', '÷ wetty idle'], eRows), '');
+    push(
+      `"x" sent as a binary frame until a frame containing it comes back (busybox ash echoes it in raw mode), then DEL to keep the line short, 5–20 ms apart. ` +
+        `With neighbours: each is a session of its own whose terminal is attached and acking (on a worker thread of the bench, so the probe's event loop is not theirs); ` +
+        `meanwhile they received ${e.noisyOutputMiBps.toFixed(2)} MiB/s in all, in ${e.noisyFramesPerSecond.toFixed(0)} WebSocket messages a second (${e.noisyBytesPerFrame.toFixed(0)} bytes each on average), and the server used ${pct(e.noisyServerCpuPercent)} of one core.` +
+        (e.errors?.length ? ` Errors: ${e.errors.join('; ')}` : ''),
+      '',
+    );
+  } else if (pg.echoError) push(`Not measured: ${pg.echoError}`, '');
+
+  // ---- 5. density ----
+  push('## 5. Density: idle shells until 1000 or the first failure', '');
+  if (dens) {
+    const m = dens.memory;
+    push(
+      `${dens.count} containers created (target ${dens.target}; stopped by ${dens.stoppedBy}${dens.failure ? `: container ${dens.failure.at} failed: ${dens.failure.message}` : ''}), one after another by one session through POST, each \`/bin/sh\` with the server's default limits, nobody attached. A fresh server.`,
+      '',
+      table(
+        ['per container', 'bytes'],
+        [
+          ['the shell (PSS of the container init, busybox sh)', fmtBytes(m.shellPss)],
+          ['the launcher (PSS of mdocker-init, parent half)', fmtBytes(m.launcherPss)],
+          [
+            `the server's share (RSS growth ${fmtBytes(m.serverRssBefore)} → ${fmtBytes(m.serverRssAfter)}, ÷ ${dens.count})`,
+            fmtBytes(m.serverShare),
+          ],
+          [
+            "**all of it on the host** (growth of the server's memory cgroup, which holds the containers' cgroups: user pages, page tables, kernel objects, ÷ count)",
+            `**${fmtBytes(m.cgroupPerContainer)}**`,
+          ],
+          ['… beyond the shell itself', `**${fmtBytes(m.cgroupPerContainer - m.shellPss)}**`],
+          ['host MemAvailable drop ÷ count (whole machine: noisy)', fmtBytes(m.memAvailablePerContainer)],
+        ],
+      ),
+      '',
+      'Create latency (POST → 201) as the count grows:',
+      '',
+      table(
+        ['containers', 'p50', 'p99', 'min–max', 'n'],
+        dens.deciles.map((d) => [`${d.from}–${d.to}`, fmtMs(d.median), fmtMs(d.p99), range(d), String(d.n)]),
+      ),
+      '',
+    );
+  } else if (r.densityError) push(`Not measured: ${r.densityError}`, '');
+
+  // ---- 6. stats ----
+  push('## 6. Stats sampling cost: server CPU with N idle containers sampled at 1 Hz', '');
+  if (dens?.sampling) {
+    const rowsCpu = [['0', pct(dens.idleCpu[0]), '–', '–', '–']];
+    for (const [k, s] of Object.entries(dens.sampling).sort((a, b) => Number(a[0]) - Number(b[0]))) {
+      rowsCpu.push([
+        k,
+        pct(s.cpuPercent),
+        s.perContainerHz.toFixed(2),
+        fmtMs(s.cpuMsPerSample),
+        pct((s.cpuMsPerSample * Number(k)) / 10),
+      ]);
+    }
+    push(
+      table(
+        [
+          'N containers',
+          'server CPU (% of one core)',
+          'samples per container per second',
+          'CPU ms per container per sample (minus the empty server)',
+          'at 1 Hz for N (% of one core)',
+        ],
+        rowsCpu,
+      ),
+      '',
+      `Each over a ${(r.config.cpuWindowMs / 1000).toFixed(0)} s window of the density run (nothing attached; the default 1 s period), CPU from /proc/PID/stat of the server, ` +
+        'samples counted in the stats history of five of the containers. A server that cannot keep up samples less than once a second, so the last column is what 1 Hz would cost.',
+      '',
+    );
+  }
+
+  // ---- profile ----
+  push('## What the profile says', '');
+  push(r.profileNotes ?? '(no profile notes: bench/PROFILE.md is missing)', '');
+
+  push('## Cleanup', '');
+  push(
+    r.leftovers.length === 0
+      ? 'Verified at the end: no process, container, cgroup, state directory or mount of this run was left.'
+      : `Left over (and removed by the bench): ${r.leftovers.join('; ')}`,
+    '',
+  );
+  return out.join('\n');
+}

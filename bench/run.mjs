@@ -1,0 +1,562 @@
+#!/usr/bin/env node
+// `npm run bench`: mdocker side by side with its peers (issue 6), in one run, on this
+// machine. Installs what is missing (crun, runc, bubblewrap from Debian; wetty from npm
+// into bench/work), builds what is missing, measures, writes bench/RESULTS.md, and checks
+// that nothing it made is left.
+//
+//   BENCH_SCALE=full|quick   full (default) writes bench/RESULTS.md; quick is a smoke run
+//                            that writes bench/work/RESULTS-quick.md
+//   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
+//   BENCH_OUT=PATH           where to write the markdown instead
+//   BENCH_ONLY=a,b           run only these phases: native, start, echo, wetty, throughput, density
+//
+//   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
+//       (default bench/work/results.json, the last run) with the current bench/PROFILE.md,
+//       measuring nothing
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commandOutput, hostBusyPercent, hostCpu, loadavg, summarize, withTimeout } from './lib/util.mjs';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const benchDir = join(repo, 'bench');
+const work = join(benchDir, 'work');
+
+const SCALES = {
+  full: {
+    maxMinutes: 15,
+    nativeRounds: 200,
+    nativeWarmup: 3,
+    sequential: 200,
+    classSize: 30,
+    bursts: 5,
+    echoSamples: 300,
+    noisy: 50,
+    throughputBytes: 256 * 1024 * 1024,
+    wettyStarts: 50,
+    density: 1000,
+    checkpoints: [10, 100, 1000],
+    cpuWindowMs: 10_000,
+  },
+  quick: {
+    maxMinutes: 5,
+    nativeRounds: 10,
+    nativeWarmup: 1,
+    sequential: 20,
+    classSize: 10,
+    bursts: 1,
+    echoSamples: 30,
+    noisy: 5,
+    throughputBytes: 16 * 1024 * 1024,
+    wettyStarts: 5,
+    density: 50,
+    checkpoints: [10, 50],
+    cpuWindowMs: 3000,
+  },
+};
+
+const scaleName = process.env.BENCH_SCALE ?? 'full';
+const S = SCALES[scaleName];
+if (!S) {
+  console.error(`bench: BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}`);
+  process.exit(2);
+}
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const wanted = (phase) => only === null || only.has(phase);
+const maxMinutes = Number(process.env.BENCH_MAX_MINUTES ?? S.maxMinutes);
+const startedAt = Date.now();
+const deadlineAt = startedAt + maxMinutes * 60_000;
+const outPath =
+  process.env.BENCH_OUT ?? (scaleName === 'full' ? join(benchDir, 'RESULTS.md') : join(work, 'RESULTS-quick.md'));
+const runId = `${process.pid}`;
+const stateRoot = `/run/mdocker-bench-${runId}`;
+const cgroupParent = `/mdocker-bench-${runId}`;
+const NOISY_COMMAND = 'yes';
+
+if (process.argv.includes('--render')) {
+  const from = process.argv[process.argv.indexOf('--render') + 1] ?? join(work, 'results.json');
+  const last = JSON.parse(readFileSync(from, 'utf8'));
+  const notes = join(benchDir, 'PROFILE.md');
+  last.profileNotes = existsSync(notes) ? readFileSync(notes, 'utf8').replace(/^# .*\n+/, '') : null;
+  const target =
+    process.env.BENCH_OUT ?? (last.scale === 'full' ? join(benchDir, 'RESULTS.md') : join(work, 'RESULTS-quick.md'));
+  const { renderResults } = await import('./lib/report.mjs');
+  writeFileSync(target, renderResults(last));
+  console.log(`bench: wrote ${target} from ${from} (${last.scale} run of ${last.startedAt})`);
+  process.exit(0);
+}
+
+const log = (...args) => console.log(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0)}s]`, ...args);
+
+if (process.getuid?.() !== 0) {
+  console.error('bench: needs root (namespaces, cgroups, mounts, apt-get); run it as root');
+  process.exit(1);
+}
+mkdirSync(work, { recursive: true });
+
+const { Tracker } = await import('./lib/tracker.mjs');
+const tracker = new Tracker();
+tracker.stateRoots.push(stateRoot, `${stateRoot}-serve`, `${stateRoot}-density`);
+tracker.cgroupParents.push(cgroupParent);
+tracker.mountPrefixes.push(work, stateRoot);
+
+// ---------------------------------------------------------------- setup
+
+function run(file, args, opts = {}) {
+  log(`$ ${file} ${args.join(' ')}`);
+  const r = spawnSync(file, args, { stdio: 'inherit', cwd: repo, timeout: 15 * 60_000, ...opts });
+  return r.status === 0;
+}
+
+function ensureDebianPackages() {
+  const need = [
+    ['crun', '/usr/bin/crun'],
+    ['runc', '/usr/sbin/runc'],
+    ['bubblewrap', '/usr/bin/bwrap'],
+    ['gcc', '/usr/bin/gcc'],
+    ['util-linux', '/usr/bin/unshare'],
+  ].filter(([, path]) => !existsSync(path));
+  if (need.length === 0) return;
+  const names = need.map(([name]) => name);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () =>
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  if (!install()) {
+    run('apt-get', ['update', '-qq'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (!install()) log(`could not install ${names.join(' ')}: their rows will say so`);
+  }
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function ensureBuilt() {
+  const launcher = join(repo, 'native/build/Release/mdocker-init');
+  if (!existsSync(join(repo, 'server/dist/src/cli/main.js'))) run('npx', ['tsc', '-p', 'server']);
+  if (!existsSync(launcher) || !existsSync(join(repo, 'native/build/Release/mdocker_native.node')))
+    run('npx', ['node-gyp', 'rebuild', '--directory', 'native']);
+  if (!existsSync(join(repo, 'rootfs/images/busybox/.mdocker-image'))) run('bash', ['rootfs/build.sh', 'busybox']);
+  // Measure what is built; say so when the sources moved on (the launcher's owner may be
+  // mid-change: rebuilding their half-done work is not ours to do).
+  const stale = [];
+  if (existsSync(launcher) && newestMtime(join(repo, 'native/src')) > statSync(launcher).mtimeMs)
+    stale.push('native/src is newer than the built launcher');
+  const tsbuild = join(repo, 'server/dist/.tsbuildinfo');
+  if (existsSync(tsbuild) && newestMtime(join(repo, 'server/src')) > statSync(tsbuild).mtimeMs)
+    stale.push('server/src is newer than server/dist');
+  return stale.join('; ');
+}
+
+function ensureHelpers() {
+  const floor = join(work, 'floor');
+  const src = join(benchDir, 'floor.c');
+  if (!existsSync(floor) || statSync(floor).mtimeMs < statSync(src).mtimeMs) {
+    if (!run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', floor, src]))
+      throw new Error('cannot build bench/floor.c');
+  }
+  // The OCI peers, bwrap and the floor get a copy of the image (bwrap binds it read-write).
+  const image = join(repo, 'rootfs/images/busybox');
+  const copy = join(work, 'rootfs-busybox');
+  const marker = '.mdocker-image';
+  const same =
+    existsSync(join(copy, marker)) &&
+    readFileSync(join(copy, marker), 'utf8') === readFileSync(join(image, marker), 'utf8');
+  if (!same) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(image, copy, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  }
+}
+
+async function ensureWetty() {
+  if (existsSync(join(work, 'node_modules/wetty/build/main.js'))) return 'installed';
+  log('installing wetty into bench/work (npm)');
+  const ok = run('npm', ['install', '--prefix', work, 'wetty@3', '--no-audit', '--no-fund', '--loglevel', 'error'], {
+    timeout: 5 * 60_000,
+  });
+  if (!ok || !existsSync(join(work, 'node_modules/wetty/build/main.js')))
+    return 'npm install --prefix bench/work wetty@3 failed (offline, or the registry refused)';
+  return 'installed';
+}
+
+function versions(stale) {
+  const first = (s) => (s === null ? null : s.split('\n')[0].trim());
+  const git = commandOutput('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']);
+  // Other engineers work in this tree: say when what was measured is not the commit.
+  const dirtyFiles = (
+    commandOutput('git', ['-C', repo, 'status', '--porcelain', '--', 'server/src', 'native/src']) ?? ''
+  )
+    .split('\n')
+    .filter(Boolean);
+  const launcher = join(repo, 'native/build/Release/mdocker-init');
+  const busyboxLine = commandOutput(join(repo, 'rootfs/images/busybox/bin/busybox'), ['--help']);
+  return {
+    kernel: commandOutput('uname', ['-r']),
+    node: process.version,
+    crun: first(commandOutput('crun', ['--version'])),
+    runc: first(commandOutput('runc', ['--version'])),
+    bwrap: first(commandOutput('bwrap', ['--version'])),
+    mdocker: `commit ${git ?? '?'}`,
+    launcherBuilt: existsSync(launcher) ? new Date(statSync(launcher).mtimeMs).toISOString() : 'missing',
+    stale,
+    dirty: dirtyFiles.length
+      ? `${dirtyFiles.length} uncommitted change${dirtyFiles.length === 1 ? '' : 's'} in server/src and native/src`
+      : '',
+    busybox: busyboxLine ? first(busyboxLine) : null,
+  };
+}
+
+function machine() {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  const v1 = [...mounts.matchAll(/ - cgroup cgroup \S*?,([a-z_,=]+)$/gm)].map((m) => m[1]).join(' ');
+  const v2 = / - cgroup2 /.test(mounts) ? ' + cgroup2 at ' + (/ (\S+) \S+ - cgroup2 /m.exec(mounts)?.[1] ?? '?') : '';
+  return {
+    nproc: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? '?',
+    memTotal: totalmem(),
+    cgroups: `v1 (${v1})${v2}`,
+  };
+}
+
+// ---------------------------------------------------------------- phases
+
+const results = {
+  scale: scaleName,
+  startedAt: new Date(startedAt).toISOString(),
+  config: { ...S, noisyCommand: NOISY_COMMAND, throughputScriptShown: '' },
+  load: { start: loadavg() },
+  leftovers: [],
+};
+const phaseLog = [];
+
+function budget(ms) {
+  // Leave room for the phases after this one and for the cleanup.
+  return Math.min(Date.now() + ms, deadlineAt - 30_000);
+}
+
+async function phase(name, fn) {
+  if (!wanted(name)) return;
+  if (Date.now() > deadlineAt - 30_000) {
+    log(`skipping ${name}: out of time`);
+    phaseLog.push({ name, skipped: 'out of time' });
+    return;
+  }
+  const cpu0 = hostCpu();
+  const t0 = Date.now();
+  log(`phase ${name}`);
+  try {
+    await fn();
+  } catch (err) {
+    log(`phase ${name} failed: ${err.stack ?? err}`);
+    phaseLog.push({ name, error: String(err.message ?? err) });
+    results[`${name}Error`] = String(err.message ?? err);
+  }
+  phaseLog.push({
+    name,
+    seconds: (Date.now() - t0) / 1000,
+    hostBusyPercent: hostBusyPercent(cpu0, hostCpu()),
+    load: loadavg(),
+  });
+}
+
+async function nativePhase() {
+  const outFile = join(work, 'native-results.json');
+  rmSync(outFile, { force: true });
+  const cfgFile = join(work, 'native-config.json');
+  const phaseDeadline = budget(S.maxMinutes * 60_000 * 0.3);
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      repo,
+      work,
+      stateRoot,
+      cgroupParent,
+      rounds: S.nativeRounds,
+      warmup: S.nativeWarmup,
+      deadlineAt: phaseDeadline,
+      outFile,
+    }),
+  );
+  // The harness, not the product, shells out here: a private mount namespace where the
+  // near-empty cgroup2 is covered, so that crun runs; every peer is timed inside it.
+  const child = spawn(
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      'if mountpoint -q /sys/fs/cgroup/unified; then mount -t tmpfs -o mode=0555 mdocker-bench-hide-cgroup2 /sys/fs/cgroup/unified || exit 1; fi; exec "$0" "$@"',
+      process.execPath,
+      join(benchDir, 'lib/native.mjs'),
+      cfgFile,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  tracker.add(child.pid, 'native block');
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let status;
+  try {
+    status = await withTimeout(exited, phaseDeadline - Date.now() + 90_000, 'native block');
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  if (!existsSync(outFile)) throw new Error(`the native block wrote no results (exit ${JSON.stringify(status)})`);
+  const native = JSON.parse(readFileSync(outFile, 'utf8'));
+  native.warmup = S.nativeWarmup;
+  native.summary = {};
+  native.parts = {};
+  for (const [name, p] of Object.entries(native.peers)) {
+    native.summary[name] = summarize(p.samples);
+    native.parts[name] = Object.fromEntries(Object.entries(p.parts).map(([k, v]) => [k, summarize(v)]));
+  }
+  for (const l of native.leftovers) results.leftovers.push(`native block: ${l}`);
+  for (const l of native.stateLeft) results.leftovers.push(`native block state: ${l}`);
+  results.native = native;
+  for (const [name, s] of Object.entries(native.summary))
+    log(
+      `  ${name.padEnd(24)} median ${s.median?.toFixed(2)} ms  n=${s.n}${native.peers[name].lastError ? `  last error: ${native.peers[name].lastError.slice(0, 120)}` : ''}`,
+    );
+}
+
+const { startMdockerServer, uncappedFlags } = await import('./lib/server.mjs');
+const pgLib = await import('./lib/playground.mjs');
+const wettyLib = await import('./lib/wetty.mjs');
+results.config.throughputScriptShown = pgLib.throughputScript(S.throughputBytes);
+results.playground = {};
+results.wetty = {};
+
+let server = null;
+async function ensureServer() {
+  if (server) return server;
+  server = await startMdockerServer({
+    repo,
+    logFile: join(work, 'serve.log'),
+    stateRoot: `${stateRoot}-serve`,
+    extraArgs: uncappedFlags(),
+    tracker,
+  });
+  tracker.noteServer(server.pid);
+  log(`  mdocker serve pid ${server.pid} at ${server.url.href}`);
+  return server;
+}
+async function stopServer() {
+  if (!server) return;
+  const s = server;
+  server = null;
+  const r = await s.stop();
+  if (r.timedOut) results.leftovers.push('mdocker serve did not stop in time after SIGTERM: killed');
+}
+
+async function startPhase() {
+  const srv = await ensureServer();
+  results.playground.sequential = await pgLib.measureStartSequential({
+    server: srv,
+    count: S.sequential,
+    deadlineAt: budget(150_000),
+    tracker,
+  });
+  log(
+    `  sequential create→prompt p50 ${results.playground.sequential.prompt.median?.toFixed(1)} ms p99 ${results.playground.sequential.prompt.p99?.toFixed(1)} ms`,
+  );
+  results.playground.concurrent = await pgLib.measureStartConcurrent({
+    server: srv,
+    classSize: S.classSize,
+    bursts: S.bursts,
+    deadlineAt: budget(120_000),
+    tracker,
+  });
+  log(
+    `  ${S.classSize} at once create→prompt p50 ${results.playground.concurrent.prompt.median?.toFixed(1)} ms p99 ${results.playground.concurrent.prompt.p99?.toFixed(1)} ms`,
+  );
+}
+
+async function echoPhase() {
+  const srv = await ensureServer();
+  results.playground.echo = await pgLib.measureEcho({
+    server: srv,
+    samples: S.echoSamples,
+    noisyCount: S.noisy,
+    noisyCommand: NOISY_COMMAND,
+    deadlineAt: budget(150_000),
+    tracker,
+  });
+  log(
+    `  echo idle p99 ${results.playground.echo.idle.p99?.toFixed(2)} ms, with ${results.playground.echo.noisyCount} noisy p99 ${results.playground.echo.noisy.p99?.toFixed(2)} ms`,
+  );
+}
+
+async function wettyPhase() {
+  if (results.wettyStatus !== 'installed') {
+    results.wetty.skipped = results.wettyStatus;
+    return;
+  }
+  const shell = await wettyLib.startWetty({ work, command: 'sh', logFile: join(work, 'wetty-sh.log'), tracker });
+  if (shell.skipped) {
+    results.wetty.skipped = shell.skipped;
+    return;
+  }
+  try {
+    results.wetty.start = await wettyLib.measureWettyStart(shell, S.wettyStarts, budget(60_000));
+    results.wetty.echo = await wettyLib.measureWettyEcho(shell, S.echoSamples, budget(60_000));
+    log(
+      `  wetty start p50 ${results.wetty.start.median?.toFixed(1)} ms, echo p50 ${results.wetty.echo.median?.toFixed(2)} ms`,
+    );
+  } finally {
+    await shell.stop();
+  }
+}
+
+async function throughputPhase() {
+  const srv = await ensureServer();
+  try {
+    results.throughput = await pgLib.measureThroughput({
+      server: srv,
+      bytes: S.throughputBytes,
+      timeoutMs: Math.max(30_000, Math.min(240_000, deadlineAt - Date.now() - 120_000)),
+      tracker,
+    });
+    log(
+      `  mdocker ${results.throughput.MiBps.toFixed(1)} MiB/s, ${results.throughput.serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
+    );
+  } catch (err) {
+    results.throughput = { error: String(err.message ?? err) };
+  }
+  await stopServer();
+  if (results.wettyStatus !== 'installed') {
+    results.wetty.throughput = { skipped: results.wettyStatus };
+    return;
+  }
+  const command = `sh -c '${pgLib.throughputScript(S.throughputBytes)}'`;
+  const w = await wettyLib.startWetty({ work, command, logFile: join(work, 'wetty-throughput.log'), tracker });
+  if (w.skipped) {
+    results.wetty.throughput = { skipped: w.skipped };
+    return;
+  }
+  try {
+    results.wetty.throughput = await wettyLib.measureWettyThroughput(
+      w,
+      Math.max(30_000, Math.min(240_000, deadlineAt - Date.now() - 60_000)),
+    );
+    log(
+      `  wetty ${results.wetty.throughput.MiBps.toFixed(1)} MiB/s, ${results.wetty.throughput.serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
+    );
+  } finally {
+    await w.stop();
+  }
+}
+
+async function densityPhase() {
+  await stopServer();
+  const srv = await startMdockerServer({
+    repo,
+    logFile: join(work, 'serve-density.log'),
+    stateRoot: `${stateRoot}-density`,
+    extraArgs: uncappedFlags({ maxContainers: S.density + 100 }),
+    tracker,
+  });
+  tracker.noteServer(srv.pid);
+  try {
+    // Leave time for the 1 Hz windows and for removing them all.
+    const d = await pgLib.measureDensity({
+      server: srv,
+      target: S.density,
+      checkpoints: S.checkpoints,
+      windowMs: S.cpuWindowMs,
+      deadlineAt: Math.min(budget(600_000), deadlineAt - 90_000),
+      tracker,
+      log,
+    });
+    delete d.containerIds;
+    results.density = d;
+    log(
+      `  ${d.count} containers; ${(d.memory.cgroupPerContainer / 1048576).toFixed(2)} MiB each on the host; idle CPU ${JSON.stringify(Object.fromEntries(Object.entries(d.idleCpu).map(([k, v]) => [k, v.toFixed(1)])))}`,
+    );
+  } finally {
+    const t0 = Date.now();
+    const r = await srv.stop(200_000);
+    if (results.density) results.density.shutdownSeconds = (Date.now() - t0) / 1000;
+    if (r.timedOut) results.leftovers.push('the density server did not stop in time after SIGTERM: killed');
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+let finishing = false;
+async function finish(exitCode) {
+  if (finishing) return;
+  finishing = true;
+  try {
+    await stopServer();
+  } catch {
+    // verify() below kills what is left
+  }
+  const left = await tracker.verify();
+  results.leftovers.push(...left);
+  if (results.leftovers.length === 0)
+    log('cleanup: verified, nothing left (processes, containers, cgroups, state, mounts)');
+  else for (const l of results.leftovers) log(`cleanup: LEFT OVER: ${l}`);
+  return exitCode;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, async () => {
+    log(`${signal}: cleaning up`);
+    await finish(130);
+    process.exit(130);
+  });
+}
+// A hard stop if something hangs past the budget: clean up and leave.
+setTimeout(
+  async () => {
+    log('over the time budget by 5 minutes: stopping');
+    await finish(1);
+    process.exit(1);
+  },
+  deadlineAt - Date.now() + 5 * 60_000,
+).unref();
+
+const hostCpu0 = hostCpu();
+ensureDebianPackages();
+const stale = ensureBuilt();
+ensureHelpers();
+results.wettyStatus = wanted('wetty') || wanted('throughput') ? await ensureWetty() : 'not requested';
+results.versions = { ...versions(stale), wetty: wettyLib.wettyVersion(work) };
+results.machine = machine();
+log(
+  `scale ${scaleName}, budget ${maxMinutes} min; ${results.machine.nproc} CPUs, kernel ${results.versions.kernel}; load ${results.load.start.join(' ')}`,
+);
+if (stale) log(`warning: ${stale}`);
+
+await phase('native', nativePhase);
+await phase('start', startPhase);
+await phase('echo', echoPhase);
+await phase('wetty', wettyPhase);
+await phase('throughput', throughputPhase);
+await phase('density', densityPhase);
+
+await finish(0);
+results.load.end = loadavg();
+results.load.hostBusyPercent = hostBusyPercent(hostCpu0, hostCpu());
+results.durationS = (Date.now() - startedAt) / 1000;
+results.phases = phaseLog;
+const notes = join(benchDir, 'PROFILE.md');
+results.profileNotes = existsSync(notes) ? readFileSync(notes, 'utf8').replace(/^# .*\n+/, '') : null;
+writeFileSync(join(work, 'results.json'), JSON.stringify(results, null, 1));
+const { renderResults } = await import('./lib/report.mjs');
+writeFileSync(outPath, renderResults(results));
+log(`wrote ${outPath} (raw: bench/work/results.json) in ${(results.durationS / 60).toFixed(1)} min`);
+process.exit(results.leftovers.length === 0 ? 0 : 3);
