@@ -22,13 +22,9 @@ import { MdockerError } from '../src/runtime/errors.js';
 import type { Limits } from '../src/runtime/units.js';
 import { resolveServeConfig, type ServeOptions } from '../src/api/config.js';
 import type { PlaygroundRuntime } from '../src/api/playground.js';
-import {
-  WS_CLOSE,
-  type ContainerJson,
-  type StatsServerMessage,
-  type TerminalServerMessage,
-} from '../src/api/protocol.js';
+import { WS_CLOSE, type ContainerJson, type StatsServerMessage } from '../src/api/protocol.js';
 import { startServer, type RunningServer } from '../src/api/server.js';
+import { Frames } from './root/playground-client.js';
 
 // ---- a runtime whose containers are host shells ----
 
@@ -230,45 +226,6 @@ class Client {
       headers: { ...(this.cookies.size > 0 ? { cookie: this.cookieHeader } : {}), ...options.headers },
       ...(options.origin ? { origin: options.origin } : {}),
     });
-  }
-}
-
-/** Frames from a socket, with waiting helpers. */
-class Frames {
-  readonly control: (TerminalServerMessage | StatsServerMessage)[] = [];
-  readonly binary: Buffer[] = [];
-  closed: { code: number; reason: string } | null = null;
-  rejected: number | null = null;
-  opened = false;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('open', () => (this.opened = true));
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.binary.push(Buffer.from(data));
-      else this.control.push(JSON.parse(data.toString('utf8')) as TerminalServerMessage);
-    });
-    ws.on('close', (code: number, reason: Buffer) => (this.closed = { code, reason: reason.toString() }));
-    ws.on('unexpected-response', (_req, res) => {
-      this.rejected = res.statusCode ?? 0;
-      res.resume();
-      ws.terminate();
-    });
-    ws.on('error', () => undefined);
-  }
-
-  text(): string {
-    return Buffer.concat(this.binary).toString('utf8');
-  }
-
-  async until(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${what}; text=${JSON.stringify(this.text().slice(-200))} control=${JSON.stringify(this.control).slice(0, 300)} closed=${JSON.stringify(this.closed)} rejected=${this.rejected}`,
-        );
-      await sleep(20);
-    }
   }
 }
 
