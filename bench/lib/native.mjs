@@ -41,9 +41,11 @@ function childrenCpuMs() {
 }
 
 /** Spawns and waits, bounded; resolves with the exit code and the stderr's start. */
-function runProcess(file, args, env = LAUNCHER_ENV) {
+function runProcess(file, args, env = LAUNCHER_ENV, captureStdout = false) {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn(file, args, { stdio: ['ignore', captureStdout ? 'pipe' : 'ignore', 'pipe'], env });
+    let stdout = '';
+    child.stdout?.on('data', (d) => (stdout += d));
     let stderr = '';
     child.stderr.on('data', (d) => {
       if (stderr.length < 2000) stderr += d;
@@ -55,7 +57,7 @@ function runProcess(file, args, env = LAUNCHER_ENV) {
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? 128, signal, stderr: stderr.trim(), pid: child.pid });
+      resolve({ code: code ?? 128, signal, stdout, stderr: stderr.trim(), pid: child.pid });
     });
   });
 }
@@ -154,19 +156,35 @@ function ociPeer(name, binary) {
   };
 }
 
-/** The launcher's help says whether it knows a user namespace flag (another engineer adds one). */
-function usernsFlag() {
+/** The launcher's user namespace modes, from its help ("--userns host|private"), if any. */
+function usernsModes() {
   // --help may exit 0 or 2 and print on either stream.
   const r = spawnSync(launcherPath, ['--help'], { encoding: 'utf8', timeout: 5000 });
-  const help = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  const m = /(--(?:userns|user-ns|user-namespace)[\w-]*)([ =]([A-Z][A-Z_|]*|\S+\|\S+))?/.exec(help);
-  if (!m) return { flag: null, takesValue: false };
-  return { flag: m[1], takesValue: m[2] !== undefined };
+  const m = /--userns[ =]([a-z]+(?:\|[a-z]+)+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return m ? m[1].split('|') : [];
 }
 
-const userns = usernsFlag();
+/** The runtime's args with `--userns MODE` in place of whatever they said. */
+function withUserns(args, mode) {
+  const out = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (args[i] === '--userns') {
+      i++;
+      continue;
+    }
+    out.push(args[i]);
+  }
+  return insertBeforeDashDash(out, ['--userns', mode]);
+}
 
-function directLaunch(extraArgs, dropArgs) {
+const usernsModesKnown = usernsModes();
+
+/** mdocker-init with the args the runtime builds (transformed), cgroups by the runtime's driver. */
+function directLaunch(transformArgs, cmd = ['/bin/true'], captureStdout = false) {
   return async () => {
     const id = randomBytes(16).toString('hex');
     const dir = join(stateRoot, 'direct', id);
@@ -190,13 +208,11 @@ function directLaunch(extraArgs, dropArgs) {
       cleanupDir: null,
       dieWithParent: true,
       security: DEFAULT_SECURITY,
-      cmd: ['/bin/true'],
+      cmd,
     });
-    let args = command.args;
-    if (dropArgs) args = dropArgs(args);
-    if (extraArgs.length > 0) args = insertBeforeDashDash(args, extraArgs);
+    const args = transformArgs ? transformArgs(command.args) : command.args;
     const t1 = performance.now();
-    const r = await runProcess(command.file, args);
+    const r = await runProcess(command.file, args, LAUNCHER_ENV, captureStdout);
     const t2 = performance.now();
     let error = null;
     if (r.code !== 0)
@@ -205,7 +221,7 @@ function directLaunch(extraArgs, dropArgs) {
     await runtime.cgroups.remove(handle).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     const t3 = performance.now();
-    return { ms: t3 - t0, launcherMs: t2 - t1, code: r.code, stderr: error ?? r.stderr };
+    return { ms: t3 - t0, launcherMs: t2 - t1, code: r.code, stdout: r.stdout, stderr: error ?? r.stderr };
   };
 }
 
@@ -256,51 +272,31 @@ peers.push({
   },
 });
 
-const usernsDefault =
-  userns.flag !== null &&
-  runCommand({
-    id: '0'.repeat(32),
-    hostname: 'x',
-    imagePath,
-    rootfs: null,
-    layerDir: '/x',
-    layerSizeBytes: 1,
-    cgroupPaths: [],
-    env: [],
-    workdir: '/',
-    tty: false,
-    pidFile: '/x',
-    errorFile: '/x',
-    exitFile: '/x',
-    cleanupDir: null,
-    dieWithParent: false,
-    security: DEFAULT_SECURITY,
-    cmd: ['x'],
-  }).args.includes(userns.flag);
+// Which user namespace mode the runtime's args give, asked of the kernel: the default
+// container's uid_map is the identity in the host's namespace, a slot of ids in its own.
+let usernsDefault = null;
+let usernsProbe = null;
+if (usernsModesKnown.length > 0) {
+  const probe = await directLaunch(null, ['/bin/cat', '/proc/self/uid_map'], true)();
+  usernsProbe = probe.code === 0 ? probe.stdout.trim().replace(/\s+/g, ' ') : `failed: ${probe.stderr}`;
+  if (probe.code === 0) usernsDefault = /^0 0 4294967295$/.test(usernsProbe) ? 'host' : 'private';
+}
 
 peers.push({
   name: 'mdocker-init',
-  what: `mdocker-init alone, with the args the runtime builds; cgroups made by the runtime's driver in-process${userns.flag ? (usernsDefault ? ` (default: with ${userns.flag})` : ` (default: without ${userns.flag})`) : ''}`,
+  what: `mdocker-init alone, with the args the runtime builds; cgroups made by the runtime's driver in-process${usernsDefault ? ` (user namespace: ${usernsDefault}, the runtime's default)` : ''}`,
   async prepare() {},
-  run: directLaunch([], null),
+  run: directLaunch(null),
 });
 
-if (userns.flag !== null && !userns.takesValue) {
-  if (usernsDefault) {
-    peers.push({
-      name: 'mdocker-init-no-userns',
-      what: `mdocker-init without ${userns.flag} (the runtime's default has it)`,
-      async prepare() {},
-      run: directLaunch([], (args) => args.filter((a) => a !== userns.flag)),
-    });
-  } else {
-    peers.push({
-      name: 'mdocker-init+userns',
-      what: `mdocker-init with ${userns.flag} (not the runtime's default)`,
-      async prepare() {},
-      run: directLaunch([userns.flag], null),
-    });
-  }
+for (const mode of usernsModesKnown) {
+  if (mode === usernsDefault) continue;
+  peers.push({
+    name: `mdocker-init --userns ${mode}`,
+    what: `mdocker-init as above with \`--userns ${mode}\` (not the runtime's default)`,
+    async prepare() {},
+    run: directLaunch((args) => withUserns(args, mode)),
+  });
 }
 
 peers.push(ociPeer('crun', 'crun'));
@@ -479,7 +475,7 @@ writeFileSync(
     {
       roundsDone,
       stoppedBy,
-      userns: { flag: userns.flag, takesValue: userns.takesValue ?? false, isDefault: usernsDefault },
+      userns: { modes: usernsModesKnown, default: usernsDefault, probe: usernsProbe },
       peers: results,
       leftovers,
       stateLeft,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Browser, hasPrompt } from './server.mjs';
-import { cpuSeconds, meminfo, parentPid, rssBytes, sleep, smapsRollup, summarize } from './util.mjs';
+import { cpuSeconds, meminfo, parentPid, rssBytes, sleep, smapsRollup, summarize, withTimeout } from './util.mjs';
 
 const PROMPT_TIMEOUT_MS = 20_000;
 
@@ -130,11 +130,15 @@ export async function measureEcho({ server, samples, noisyCount, noisyCommand, d
   }
   const worker = new Worker(NOISY_WORKER, { workerData: { url: server.url.href, neighbours } });
   const report = () =>
-    new Promise((resolve) => {
-      worker.once('message', resolve);
-      worker.postMessage('report');
-    });
-  await new Promise((resolve) => worker.once('message', resolve)); // attached
+    withTimeout(
+      new Promise((resolve) => {
+        worker.once('message', resolve);
+        worker.postMessage('report');
+      }),
+      10_000,
+      'noisy clients report',
+    );
+  await withTimeout(new Promise((resolve) => worker.once('message', resolve)), 60_000, 'noisy clients attach');
   await sleep(1500); // let the output reach its steady rate
   const cpu0 = cpuSeconds(server.pid);
   const r0 = await report();
@@ -150,7 +154,9 @@ export async function measureEcho({ server, samples, noisyCount, noisyCommand, d
   out.noisyCount = neighbours.length;
   out.errors = errors;
   worker.postMessage('stop');
-  await new Promise((resolve) => worker.once('exit', resolve));
+  await withTimeout(new Promise((resolve) => worker.once('exit', resolve)), 10_000, 'noisy clients').catch(() =>
+    worker.terminate(),
+  );
   probe.term.close();
   await Promise.allSettled([
     probeBrowser.deleteContainer(probe.container.id),

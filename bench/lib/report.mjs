@@ -5,8 +5,8 @@ import { fmtBytes, fmtMs, fmtRatio, MiB } from './util.mjs';
 const NATIVE_ORDER = [
   'mdocker',
   'mdocker-init',
-  'mdocker-init+userns',
-  'mdocker-init-no-userns',
+  'mdocker-init --userns host',
+  'mdocker-init --userns private',
   'crun',
   'runc',
   'bwrap',
@@ -248,9 +248,15 @@ export function renderResults(r) {
       );
     }
     push(
-      n.userns?.flag
-        ? `User namespaces: the launcher lists \`${n.userns.flag}\`; the runtime's default is ${n.userns.isDefault ? 'with' : 'without'} it${n.userns.takesValue ? ' (it takes a value the bench cannot choose: only the default is measured)' : ''}.`
-        : "User namespaces: `mdocker-init --help` lists no user namespace flag in this build, so there is one mdocker-init row (no user namespace), which is the runtime's default.",
+      n.userns?.modes?.length
+        ? `User namespaces: the launcher offers \`--userns ${n.userns.modes.join('|')}\`. The runtime's default, asked of the kernel (the uid_map of a container started with the runtime's args: \`${n.userns.probe}\`), is **${n.userns.default ?? 'unknown'}**; the mdocker and mdocker-init rows run it, and ${n.userns.modes
+            .filter((m) => m !== n.userns.default)
+            .map((m) => `"mdocker-init --userns ${m}"`)
+            .join(', ')} the other mode, ÷ mdocker-init: ${n.userns.modes
+            .filter((m) => m !== n.userns.default)
+            .map((m) => fmtRatio(nativeMedian(n, `mdocker-init --userns ${m}`) / nativeMedian(n, 'mdocker-init')))
+            .join(', ')}.`
+        : "User namespaces: `mdocker-init --help` lists no `--userns` modes in this build, so there is one mdocker-init row (no user namespace), which is the runtime's default.",
       '',
     );
     push(
@@ -470,7 +476,7 @@ export function renderResults(r) {
 
   // ---- profile ----
   push('## What the profile says', '');
-  push(r.profileNotes ?? '(no profile notes: bench/PROFILE.md is missing)', '');
+  push(r.profileNotes?.replace(/^## /gm, '### ') ?? '(no profile notes: bench/PROFILE.md is missing)', '');
 
   push('## Cleanup', '');
   push(
