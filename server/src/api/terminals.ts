@@ -21,8 +21,6 @@ export const MIN_COLS = 2;
 export const MAX_COLS = 500;
 export const MIN_ROWS = 1;
 export const MAX_ROWS = 200;
-/** Output gathered within one event-loop turn is sent at once, up to this much. */
-const COALESCE_MAX_BYTES = 64 * 1024;
 
 export function clampCols(cols: number): number {
   return Math.min(MAX_COLS, Math.max(MIN_COLS, Math.floor(cols)));
@@ -100,9 +98,6 @@ export class Terminal {
   #paused = false;
   #stallTimer: NodeJS.Timeout | null = null;
   #ptyExited = false;
-  #pendingOutput: Buffer[] = [];
-  #pendingOutputBytes = 0;
-  #flushScheduled = false;
   #exit: TerminalExit | null = null;
   #disposed = false;
 
@@ -125,9 +120,8 @@ export class Terminal {
       onProcessed: () => this.#updateFlow(),
     });
     // node-pty spawned with `encoding: null` delivers Buffers; its typings say string.
-    this.#pty.onData((data: string | Buffer) => this.#queueOutput(typeof data === 'string' ? Buffer.from(data) : data));
+    this.#pty.onData((data: string | Buffer) => this.#onOutput(typeof data === 'string' ? Buffer.from(data) : data));
     this.#pty.onExit(({ exitCode, signal }) => {
-      this.#flushOutput();
       this.#ptyExited = true;
       // A process killed by a signal exits 128+N by the shell's (and Docker's) convention.
       const code = signal ? 128 + signal : exitCode;
@@ -267,36 +261,6 @@ export class Terminal {
   /** Closes every client (e.g. server shutdown) without touching the process. */
   closeClients(code: number, reason: string): void {
     for (const client of [...this.#clients]) this.#drop(client, code, reason);
-  }
-
-  /**
-   * Gathers what the pty gives within one event-loop turn (libuv reads a busy fd many
-   * times per turn, ~2 KiB each) and hands it on as one chunk: one WebSocket message and
-   * one writev per client instead of one per read (bench/PROFILE.md §2). Flushing at the
-   * end of the turn, not on a timer, keeps a lone keystroke's echo immediate.
-   */
-  #queueOutput(chunk: Buffer): void {
-    if (this.#disposed) return;
-    this.#pendingOutput.push(chunk);
-    this.#pendingOutputBytes += chunk.length;
-    if (this.#pendingOutputBytes >= COALESCE_MAX_BYTES) {
-      this.#flushOutput();
-    } else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => {
-        this.#flushScheduled = false;
-        this.#flushOutput();
-      });
-    }
-  }
-
-  #flushOutput(): void {
-    if (this.#pendingOutput.length === 0) return;
-    const parts = this.#pendingOutput;
-    const chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#pendingOutputBytes);
-    this.#pendingOutput = [];
-    this.#pendingOutputBytes = 0;
-    this.#onOutput(chunk);
   }
 
   #onOutput(chunk: Buffer): void {
