@@ -227,15 +227,10 @@ program
         : attachPipes(command, { interactive: flags.interactive ?? false });
       const code = await attached.exit;
       const { readFile } = await import('node:fs/promises');
-      const errorText = (await readFile(errorFile, 'utf8').catch(() => '')).trim();
+      const { parseLaunchError } = await import('../runtime/containers.js');
+      const error = parseLaunchError(await readFile(errorFile, 'utf8').catch(() => null));
       await rm(errorFile, { force: true });
-      if (errorText) {
-        try {
-          process.stderr.write(`mdocker: ${(JSON.parse(errorText) as { message: string }).message}\n`);
-        } catch {
-          process.stderr.write(`mdocker: ${errorText}\n`);
-        }
-      }
+      if (error) process.stderr.write(`mdocker: ${error.message}\n`);
       process.exitCode = code;
     },
   );

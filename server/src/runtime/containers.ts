@@ -219,14 +219,8 @@ export class Runtime {
 
   async launchError(id: string, exitCode: number): Promise<LaunchError | null> {
     if (exitCode !== 125 && exitCode !== 126 && exitCode !== 127) return null;
-    const text = await this.state.readText(id, 'error.json');
-    if (!text?.trim()) return exitCode === 125 ? { code: 'LAUNCH_FAILED', message: 'the launcher failed' } : null;
-    try {
-      const parsed = JSON.parse(text.trim().split('\n')[0] ?? '') as { code?: string; message?: string };
-      return { code: parsed.code ?? 'LAUNCH_FAILED', message: parsed.message ?? text.trim() };
-    } catch {
-      return { code: 'LAUNCH_FAILED', message: text.trim() };
-    }
+    const error = parseLaunchError(await this.state.readText(id, 'error.json'));
+    return error ?? (exitCode === 125 ? { code: 'LAUNCH_FAILED', message: 'the launcher failed' } : null);
   }
 
   async execCommand(idOrName: string, opts: ExecOptions): Promise<LaunchCommand> {
@@ -379,6 +373,18 @@ export class Runtime {
       }
     }
     return { ...record, exitCode, status: 'exited' };
+  }
+}
+
+/** The launcher's one-line JSON error (its --error-file), or null when it wrote none. */
+export function parseLaunchError(text: string | null): LaunchError | null {
+  const line = text?.trim().split('\n')[0];
+  if (!line) return null;
+  try {
+    const parsed = JSON.parse(line) as { code?: string; message?: string };
+    return { code: parsed.code ?? 'LAUNCH_FAILED', message: parsed.message ?? line };
+  } catch {
+    return { code: 'LAUNCH_FAILED', message: line };
   }
 }
 
