@@ -2,15 +2,22 @@
 // it checks arguments, makes the syscall and returns plain data; the TypeScript side
 // (server/src/runtime/native.ts) owns defaults and lifecycle.
 #include <napi.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <spawn.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -96,9 +103,287 @@ Napi::Value StartTime(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(t));
 }
 
+// ---- Processes on a new terminal, spawned without forking the server ----
+//
+// node-pty starts a process with forkpty(3): a fork() of the whole server, on its main
+// thread, whose cost grows with the server's resident memory (bench/PROFILE.md §3: 6 ms
+// at 50 MiB, 27 ms at 650 MiB, paid by every create). posix_spawn(3) is glibc's
+// clone(CLONE_VM | CLONE_VFORK): the same at any size. So the playground's terminals are
+// opened here; the TypeScript side (server/src/api/pty.ts) reads the master with a
+// tty.ReadStream as node-pty does.
+
+// A child's exit, watched through its pidfd on the event loop (no thread per child):
+// readable when the child exits, then reaped with waitid(P_PIDFD).
+struct ExitWatch {
+  uv_poll_t poll;
+  int pidfd;
+  bool reap;  // our own child: reap it and pass its status; else only tell of the exit
+  napi_env env;
+  Napi::FunctionReference callback;
+};
+
+void OnWatchClosed(uv_handle_t* handle) {
+  auto* watch = static_cast<ExitWatch*>(handle->data);
+  close(watch->pidfd);
+  delete watch;
+}
+
+void OnChildExit(uv_poll_t* handle, int status, int events) {
+  auto* watch = static_cast<ExitWatch*>(handle->data);
+  if (!watch->reap) {
+    uv_poll_stop(handle);
+    Napi::Env env(watch->env);
+    Napi::HandleScope scope(env);
+    Napi::Function callback = watch->callback.Value();
+    watch->callback.Reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnWatchClosed);
+    callback.MakeCallback(env.Global(), {});
+    return;
+  }
+  siginfo_t info;
+  memset(&info, 0, sizeof(info));
+  int r;
+  do {
+    r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(watch->pidfd), &info, WEXITED | WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0 && info.si_pid == 0) return;  // not yet: a spurious wakeup
+  int code = 0;
+  int sig = 0;
+  if (r == 0 && info.si_code == CLD_EXITED) {
+    code = info.si_status;
+  } else if (r == 0) {
+    sig = info.si_status;  // CLD_KILLED or CLD_DUMPED
+  } else {
+    code = -1;  // cannot happen for our own child; say so rather than invent a status
+  }
+  uv_poll_stop(handle);
+  {
+    Napi::Env env(watch->env);
+    Napi::HandleScope scope(env);
+    Napi::Function callback = watch->callback.Value();
+    watch->callback.Reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnWatchClosed);
+    callback.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)});
+  }
+}
+
+bool StringArray(const Napi::Value& value, std::vector<std::string>* out) {
+  if (!value.IsArray()) return false;
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) return false;
+    std::string s = item.As<Napi::String>().Utf8Value();
+    if (s.find('\0') != std::string::npos) return false;
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
+std::vector<char*> Argv(std::vector<std::string>* strings) {
+  std::vector<char*> argv;
+  for (auto& s : *strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// node-pty's terminal settings (its pty.cc), so a program sees the same terminal as before:
+// cooked mode with UTF-8 erase, ^C/^\/^Z as signals.
+void DefaultTermios(struct termios* t) {
+  memset(t, 0, sizeof(*t));
+  t->c_iflag = ICRNL | IXON | IXANY | IMAXBEL | BRKINT | IUTF8;
+  t->c_oflag = OPOST | ONLCR;
+  t->c_cflag = CREAD | CS8 | HUPCL;
+  t->c_lflag = ICANON | ISIG | IEXTEN | ECHO | ECHOE | ECHOK | ECHOKE | ECHOCTL;
+  t->c_cc[VEOF] = 4;
+  t->c_cc[VEOL] = 0xff;
+  t->c_cc[VEOL2] = 0xff;
+  t->c_cc[VERASE] = 0x7f;
+  t->c_cc[VWERASE] = 23;
+  t->c_cc[VKILL] = 21;
+  t->c_cc[VREPRINT] = 18;
+  t->c_cc[VINTR] = 3;
+  t->c_cc[VQUIT] = 0x1c;
+  t->c_cc[VSUSP] = 26;
+  t->c_cc[VSTART] = 17;
+  t->c_cc[VSTOP] = 19;
+  t->c_cc[VLNEXT] = 22;
+  t->c_cc[VDISCARD] = 15;
+  t->c_cc[VMIN] = 1;
+  t->c_cc[VTIME] = 0;
+  cfsetispeed(t, B38400);
+  cfsetospeed(t, B38400);
+}
+
+// spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)) -> { pid, fd }
+// args include argv[0]. The child is a session leader without a controlling terminal
+// (the launcher's container init takes the terminal with TIOCSCTTY); stdin, stdout and
+// stderr are the terminal; every other fd is closed; signal dispositions and mask are
+// the defaults (Node ignores SIGPIPE). fd is the master, non-blocking and close-on-exec.
+Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  if (info.Length() != 7 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
+      !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
+      !info[6].IsFunction()) {
+    Napi::TypeError::New(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  std::string cwd = info[3].As<Napi::String>().Utf8Value();
+  int cols = info[4].As<Napi::Number>().Int32Value();
+  int rows = info[5].As<Napi::Number>().Int32Value();
+  if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
+    Napi::RangeError::New(env, "cols and rows must be 1..65535").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return ThrowErrno(env, "posix_openpt", errno);
+  char name[64];
+  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0) {
+    int saved = errno;
+    close(master);
+    return ThrowErrno(env, "ptsname", saved);
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int saved = errno;
+    close(master);
+    return ThrowErrno(env, "open pty", saved);
+  }
+  struct termios termios;
+  DefaultTermios(&termios);
+  struct winsize size = {static_cast<unsigned short>(rows), static_cast<unsigned short>(cols), 0, 0};
+  if (tcsetattr(slave, TCSANOW, &termios) < 0 || ioctl(master, TIOCSWINSZ, &size) < 0 ||
+      fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0) {
+    int saved = errno;
+    close(slave);
+    close(master);
+    return ThrowErrno(env, "pty setup", saved);
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&actions, slave, STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, slave, STDERR_FILENO);
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> argv = Argv(&args);
+  std::vector<char*> envp = Argv(&envs);
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(slave);
+  if (err != 0) {
+    close(master);
+    return ThrowErrno(env, "posix_spawn", err);
+  }
+
+  // Our own unreaped child: its pid cannot be reused before the waitid above.
+  int pidfd = PidfdOpen(pid);
+  uv_loop_t* loop = nullptr;
+  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    int saved = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (pidfd >= 0) close(pidfd);
+    close(master);
+    return ThrowErrno(env, "pidfd_open", saved);
+  }
+  auto* watch = new ExitWatch();
+  watch->pidfd = pidfd;
+  watch->reap = true;
+  watch->env = env;
+  watch->callback = Napi::Persistent(info[6].As<Napi::Function>());
+  watch->poll.data = watch;
+  uv_poll_init(loop, &watch->poll, pidfd);
+  uv_poll_start(&watch->poll, UV_READABLE, OnChildExit);
+
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("fd", Napi::Number::New(env, master));
+  return result;
+}
+
+// watchExit(pid, startTime, onExit()) -> true when watching; false when that process is
+// gone already. onExit runs on the event loop once the process has exited (any process,
+// not only our children: a pidfd is readable from then on), in place of polling.
+Napi::Value WatchExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "watchExit(pid, startTime, onExit)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  unsigned long long expected = static_cast<unsigned long long>(info[1].As<Napi::Number>().Int64Value());
+  if (pid <= 1) {
+    Napi::RangeError::New(env, "pid must be > 1").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = PidfdOpen(pid);
+  if (fd < 0) {
+    if (errno == ESRCH) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, "pidfd_open", errno);
+  }
+  unsigned long long actual = 0;
+  uv_loop_t* loop = nullptr;
+  if (!ReadStartTime(pid, &actual) || actual != expected) {
+    close(fd);
+    return Napi::Boolean::New(env, false);
+  }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    close(fd);
+    return ThrowErrno(env, "napi_get_uv_event_loop", EINVAL);
+  }
+  auto* watch = new ExitWatch();
+  watch->pidfd = fd;
+  watch->reap = false;
+  watch->env = env;
+  watch->callback = Napi::Persistent(info[2].As<Napi::Function>());
+  watch->poll.data = watch;
+  uv_poll_init(loop, &watch->poll, fd);
+  uv_poll_start(&watch->poll, UV_READABLE, OnChildExit);
+  return Napi::Boolean::New(env, true);
+}
+
+// resizePty(fd, cols, rows): TIOCSWINSZ on the master; the kernel tells the terminal's
+// foreground process group (SIGWINCH).
+Napi::Value ResizePty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "resizePty(fd, cols, rows)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int cols = info[1].As<Napi::Number>().Int32Value();
+  int rows = info[2].As<Napi::Number>().Int32Value();
+  if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
+    Napi::RangeError::New(env, "cols and rows must be 1..65535").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct winsize size = {static_cast<unsigned short>(rows), static_cast<unsigned short>(cols), 0, 0};
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &size) < 0) return ThrowErrno(env, "ioctl", errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
+  exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
+  exports.Set("resizePty", Napi::Function::New(env, ResizePty));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   return exports;
 }
 

@@ -3,7 +3,6 @@
  * removal (launch, exit with its reason, idle and lifetime reaping, shutdown), their
  * terminals, and who is told when something changes.
  */
-import pty, { type IPty } from 'node-pty';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type { ContainerRecord, Runtime } from '../runtime/containers.js';
@@ -13,6 +12,7 @@ import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLim
 import type { ServeConfig } from './config.js';
 import { runWithoutTty } from './exec.js';
 import { inspectContainer } from './inspect.js';
+import { spawnPty, type PtyProcess } from './pty.js';
 import type { ServerMetrics } from './metrics.js';
 import {
   WS_CLOSE,
@@ -74,7 +74,7 @@ const DEFAULT_SHELL = ['/bin/sh'];
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 /** The launcher's own environment: the container's is passed with --env. */
-const LAUNCHER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const LAUNCHER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
 /** How long a removal waits for the init's exit to be processed after the runtime is done. */
 const EXIT_SETTLE_MS = 5000;
 /** Server-initiated removals are remembered this long, so a returning owner learns why. */
@@ -114,18 +114,11 @@ export interface PlaygroundOptions {
   logger: Logger;
   metrics?: ServerMetrics;
   /** spawns a pty; tests may replace it */
-  spawnPty?: (file: string, args: string[], cols: number, rows: number) => IPty;
+  spawnPty?: (file: string, args: string[], cols: number, rows: number) => PtyProcess;
 }
 
-function defaultSpawnPty(file: string, args: string[], cols: number, rows: number): IPty {
-  return pty.spawn(file, args, {
-    name: 'xterm-256color',
-    cols,
-    rows,
-    cwd: '/',
-    env: LAUNCHER_ENV,
-    encoding: null,
-  });
+function defaultSpawnPty(file: string, args: string[], cols: number, rows: number): PtyProcess {
+  return spawnPty(file, args, { cols, rows, cwd: '/', env: LAUNCHER_ENV });
 }
 
 function notFound(id: string): MdockerError {
@@ -255,7 +248,7 @@ export class Playground {
     this.#sessionIds(sessionId).add(id);
     release();
 
-    let process: IPty;
+    let process: PtyProcess;
     try {
       process = this.#spawnPty(prepared.file, prepared.args, DEFAULT_COLS, DEFAULT_ROWS);
     } catch (err) {
@@ -532,7 +525,7 @@ export class Playground {
 
   readonly #launchErrors = new Map<string, { code: string; message: string }>();
 
-  #newTerminal(entry: Entry, id: number, cmd: string[], process: IPty, cols: number, rows: number): Terminal {
+  #newTerminal(entry: Entry, id: number, cmd: string[], process: PtyProcess, cols: number, rows: number): Terminal {
     const terminal = new Terminal({
       id,
       containerId: entry.id,

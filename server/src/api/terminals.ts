@@ -3,7 +3,7 @@
  * attach and then the live stream, the pty takes the smallest client's size, and output is
  * flow-controlled so the slowest reader paces the program instead of the server's memory.
  */
-import type { IPty } from 'node-pty';
+import type { PtyProcess } from './pty.js';
 import { MdockerError } from '../runtime/errors.js';
 import { closeReason } from './errors.js';
 import {
@@ -47,7 +47,7 @@ export interface TerminalOptions {
   id: number;
   containerId: string;
   cmd: string[];
-  pty: IPty;
+  pty: PtyProcess;
   cols: number;
   rows: number;
   scrollbackLines: number;
@@ -84,7 +84,7 @@ export class Terminal {
   readonly id: number;
   readonly containerId: string;
   readonly cmd: string[];
-  readonly #pty: IPty;
+  readonly #pty: PtyProcess;
   readonly #screen: Screen;
   readonly #clients = new Set<Client>();
   readonly #highWater: number;

@@ -5,14 +5,13 @@
  * its own stdio or a pty, the server with node-pty) from the command it returns.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { MdockerError } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
 import { resolveImage } from './images.js';
 import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
-import { assertLauncherBuilt, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
+import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { StateStore, type ContainerRecord } from './state.js';
 import type { Limits } from './units.js';
 
@@ -62,6 +61,10 @@ export const DEFAULT_CMD = ['/bin/sh'];
 export const DEFAULT_LAYER_SIZE_BYTES = 256 * 1024 * 1024;
 /** A container record with no launcher this long after creation was never started. */
 const UNSTARTED_GRACE_MS = 60_000;
+/** How often started() looks again when inotify said nothing (it normally does). */
+const INIT_PID_POLL_MS = 50;
+/** After its init is killed, the launcher has this long to clean up and exit before SIGKILL. */
+const LAUNCHER_EXIT_WAIT_MS = 5_000;
 
 export interface RuntimeOptions {
   stateRoot?: string;
@@ -170,20 +173,50 @@ export class Runtime {
       r.launcher = launcher;
       r.startedAt = new Date().toISOString();
     });
-    const deadline = Date.now() + timeoutMs;
-    for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 20)) {
-      const text = await this.state.readText(id, 'init.pid');
-      if (text?.endsWith('\n')) {
-        const init = refOf(Number.parseInt(text, 10));
-        record = await this.modify(id, (r) => {
-          r.init = init;
-        });
-        return record;
-      }
-      if (!isAlive(launcher)) break;
-      await sleep(delayMs);
+    const text = await this.waitForInitPid(id, launcher, timeoutMs);
+    if (text !== null) {
+      const init = refOf(Number.parseInt(text, 10));
+      record = await this.modify(id, (r) => {
+        r.init = init;
+      });
     }
     return record;
+  }
+
+  /**
+   * The launcher writes init.pid (by rename) once its init is in its cgroups. Woken by
+   * inotify on the state dir rather than by sleeps; a slow poll stays as the fallback and
+   * to notice a launcher that died first. null when the launcher is gone or time is up.
+   */
+  private async waitForInitPid(id: string, launcher: ProcessRef | null, timeoutMs: number): Promise<string | null> {
+    let wake: () => void = () => undefined;
+    let watcher: FSWatcher | null = null;
+    try {
+      watcher = watch(this.state.dir(id), { persistent: false }, (_event, name) => {
+        if (name === 'init.pid') wake();
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      // no inotify (or the dir is gone): the poll below still finds it
+    }
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline) {
+        const text = await this.state.readText(id, 'init.pid');
+        if (text?.endsWith('\n')) return text;
+        if (!isAlive(launcher)) return null;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, INIT_PID_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return null;
+    } finally {
+      watcher?.close();
+    }
   }
 
   /** Read-modify-write of a record, one at a time per container in this process. */
@@ -274,9 +307,9 @@ export class Runtime {
   /** Kills the init (and so the PID namespace), then the launcher if it lingers. */
   private async stopProcesses(record: ContainerRecord): Promise<void> {
     if (record.init) signalProcess(record.init, 'SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (record.launcher && isAlive(record.launcher) && Date.now() < deadline) await sleep(5);
-    if (record.launcher && isAlive(record.launcher)) signalProcess(record.launcher, 'SIGKILL');
+    if (record.launcher && !(await exited(record.launcher, LAUNCHER_EXIT_WAIT_MS))) {
+      signalProcess(record.launcher, 'SIGKILL');
+    }
     // Anything still in the cgroup is the container's own (its init died, so the kernel
     // is killing it already); make sure.
     const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);

@@ -5,4 +5,21 @@ export interface MdockerNativeAddon {
   signalProcess(pid: number, startTime: number, signal: number): boolean;
   /** Start time of pid in clock ticks since boot, or null when there is no such process. */
   startTime(pid: number): number | null;
+  /** Starts file (args include argv[0]) on a new pty: a session leader without a
+   * controlling terminal, stdio on the pty, cwd as given, env exactly env. Returns the
+   * child's pid and the pty master (non-blocking, close-on-exec); onExit runs once the
+   * child is reaped: (exit code, 0) or (0, signal number). */
+  spawnPty(
+    file: string,
+    args: string[],
+    env: string[],
+    cwd: string,
+    cols: number,
+    rows: number,
+    onExit: (code: number, signal: number) => void,
+  ): { pid: number; fd: number };
+  /** Sets the terminal size on a pty master (TIOCSWINSZ). */
+  resizePty(fd: number, cols: number, rows: number): void;
+  /** Calls onExit once pid (with this start time) has exited; false when it is gone already. */
+  watchExit(pid: number, startTime: number, onExit: () => void): boolean;
 }

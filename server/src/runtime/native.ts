@@ -65,3 +65,25 @@ export function signalNumber(signal: NodeJS.Signals | number): number {
 export function signalProcess(ref: ProcessRef, signal: NodeJS.Signals | number): boolean {
   return load().signalProcess(ref.pid, ref.startTime, signalNumber(signal));
 }
+
+/**
+ * Resolves when the process has exited (at once when it is gone already) or after
+ * timeoutMs, with whether it is gone. Waits on a pidfd: no polling.
+ */
+export function exited(ref: ProcessRef, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | null = null;
+    const watching = load().watchExit(ref.pid, ref.startTime, () => {
+      if (timer) clearTimeout(timer);
+      resolve(true);
+    });
+    if (!watching) resolve(true);
+    else timer = setTimeout(() => resolve(!isAlive(ref)), timeoutMs);
+  });
+}
+
+/** The addon's pty calls, for server/src/api/pty.ts. */
+export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'resizePty'> {
+  const native = load();
+  return { spawnPty: native.spawnPty, resizePty: native.resizePty };
+}

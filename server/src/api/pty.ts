@@ -1,0 +1,175 @@
+/**
+ * A process on a new terminal, for the playground: the launcher of a container or of an
+ * exec. The shape is node-pty's `IPty` (the part the terminals use), so tests may still
+ * hand in a node-pty process.
+ *
+ * Why not node-pty here: on Linux it starts the process with forkpty(3), a fork() of the
+ * whole server on its main thread. Its cost grows with the server's resident memory
+ * (bench/PROFILE.md §3: 6 ms at 50 MiB, 27 ms at 650 MiB), and every container create
+ * pays it. The native addon opens the pty and starts the process with posix_spawn(3),
+ * which costs the same at any size; the master is read here with a `tty.ReadStream`, as
+ * node-pty does. The CLI, a small process, keeps node-pty (server/src/cli/attach.ts).
+ */
+import { writeSync } from 'node:fs';
+import tty from 'node:tty';
+import { ptyCalls } from '../runtime/native.js';
+
+export interface PtyExit {
+  exitCode: number;
+  signal?: number;
+}
+
+export interface PtyProcess {
+  readonly pid: number;
+  onData(listener: (data: Buffer | string) => void): unknown;
+  onExit(listener: (event: PtyExit) => void): unknown;
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** Stops reading the master: the kernel's buffer fills and the writer blocks. */
+  pause(): void;
+  resume(): void;
+  kill(signal?: string): void;
+}
+
+export interface SpawnPtyOptions {
+  cols: number;
+  rows: number;
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/**
+ * After the child is reaped, output still in the kernel's buffer is read until the master
+ * reports EIO (every slave closed). A descendant that kept the slave open would hold that
+ * off forever; past this long the master is closed anyway (node-pty waits 200 ms).
+ */
+const DRAIN_AFTER_EXIT_MS = 500;
+/** A full pty input buffer (the program is not reading): retry the write this much later. */
+const WRITE_RETRY_MS = 10;
+
+export function spawnPty(file: string, args: string[], options: SpawnPtyOptions): PtyProcess {
+  return new NativePty(file, args, options);
+}
+
+class NativePty implements PtyProcess {
+  readonly pid: number;
+  readonly #fd: number;
+  readonly #stream: tty.ReadStream;
+  readonly #dataListeners: ((data: Buffer) => void)[] = [];
+  readonly #exitListeners: ((event: PtyExit) => void)[] = [];
+  readonly #writes: Buffer[] = [];
+  #writeTimer: NodeJS.Timeout | null = null;
+  #drainTimer: NodeJS.Timeout | null = null;
+  #reaped: PtyExit | null = null;
+  #closed = false;
+  #paused = false;
+  #exitEmitted = false;
+
+  constructor(file: string, args: string[], options: SpawnPtyOptions) {
+    const env = Object.entries({ ...options.env, PWD: options.cwd }).map(([k, v]) => `${k}=${v}`);
+    const { pid, fd } = ptyCalls().spawnPty(
+      file,
+      [file, ...args],
+      env,
+      options.cwd,
+      options.cols,
+      options.rows,
+      (exitCode, signal) => this.#onReaped(signal ? { exitCode, signal } : { exitCode }),
+    );
+    this.pid = pid;
+    this.#fd = fd;
+    this.#stream = new tty.ReadStream(fd);
+    this.#stream.on('data', (chunk: Buffer) => {
+      for (const listener of this.#dataListeners) listener(chunk);
+    });
+    // EIO once every slave is closed and the buffer is read: the end of the output.
+    this.#stream.on('error', () => undefined);
+    this.#stream.on('close', () => this.#onClosed());
+  }
+
+  onData(listener: (data: Buffer) => void): void {
+    this.#dataListeners.push(listener);
+  }
+
+  onExit(listener: (event: PtyExit) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  write(data: string | Buffer): void {
+    if (this.#closed) return;
+    this.#writes.push(typeof data === 'string' ? Buffer.from(data) : data);
+    if (this.#writeTimer === null) this.#flushWrites();
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.#closed) ptyCalls().resizePty(this.#fd, cols, rows);
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#stream.pause();
+    if (this.#drainTimer) clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#stream.resume();
+    this.#armDrainTimer();
+  }
+
+  /** Signals the child; a no-op once it is reaped (its pid may belong to another by then). */
+  kill(signal: string = 'SIGHUP'): void {
+    if (this.#reaped === null) process.kill(this.pid, signal);
+  }
+
+  /** Writes what the terminal takes now; the rest when it has room again. */
+  #flushWrites(): void {
+    this.#writeTimer = null;
+    while (this.#writes.length > 0 && !this.#closed) {
+      const head = this.#writes[0]!;
+      let written: number;
+      try {
+        written = writeSync(this.#fd, head);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          this.#writeTimer = setTimeout(() => this.#flushWrites(), WRITE_RETRY_MS);
+          return;
+        }
+        this.#writes.length = 0; // EIO: the terminal's other side is gone
+        return;
+      }
+      if (written < head.length) this.#writes[0] = head.subarray(written);
+      else this.#writes.shift();
+    }
+  }
+
+  #onReaped(event: PtyExit): void {
+    this.#reaped = event;
+    this.#armDrainTimer();
+    this.#maybeEmitExit();
+  }
+
+  #armDrainTimer(): void {
+    if (this.#reaped === null || this.#closed || this.#paused || this.#drainTimer) return;
+    this.#drainTimer = setTimeout(() => this.#stream.destroy(), DRAIN_AFTER_EXIT_MS);
+    this.#drainTimer.unref();
+  }
+
+  #onClosed(): void {
+    this.#closed = true;
+    this.#writes.length = 0;
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
+    if (this.#drainTimer) clearTimeout(this.#drainTimer);
+    this.#writeTimer = null;
+    this.#drainTimer = null;
+    this.#maybeEmitExit();
+  }
+
+  /** The exit is told after the last byte of output, as node-pty does. */
+  #maybeEmitExit(): void {
+    if (this.#exitEmitted || this.#reaped === null || !this.#closed) return;
+    this.#exitEmitted = true;
+    for (const listener of this.#exitListeners) listener(this.#reaped);
+  }
+}
