@@ -8,12 +8,28 @@
   },
   "targets": [
     {
+      "target_name": "mdocker-seccomp-gen",
+      "type": "executable",
+      "sources": ["src/seccomp-gen/seccomp-gen.c"],
+      "libraries": ["-lseccomp"]
+    },
+    {
       "target_name": "mdocker-init",
       "type": "executable",
+      "dependencies": ["mdocker-seccomp-gen"],
+      "actions": [
+        {
+          "action_name": "seccomp_filter",
+          "inputs": ["<(PRODUCT_DIR)/mdocker-seccomp-gen"],
+          "outputs": ["<(SHARED_INTERMEDIATE_DIR)/seccomp-filter.h"],
+          "action": ["<(PRODUCT_DIR)/mdocker-seccomp-gen", "<@(_outputs)"],
+          "message": "Compiling the seccomp policy to BPF"
+        }
+      ],
+      "include_dirs": ["<(SHARED_INTERMEDIATE_DIR)"],
       "sources": ["src/launcher/main.c", "src/launcher/run.c", "src/launcher/exec.c",
                   "src/launcher/mounts.c", "src/launcher/proc.c", "src/launcher/security.c",
-                  "src/launcher/error.c"],
-      "libraries": ["-lseccomp"]
+                  "src/launcher/seccomp.c", "src/launcher/error.c"]
     },
     {
       "target_name": "mdocker-probe",

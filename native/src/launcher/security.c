@@ -6,13 +6,13 @@
 
 #include "security.h"
 #include "launcher.h" /* the mount API's definitions */
+#include "seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
-#include <seccomp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,388 +482,6 @@ md_security_mask_paths (const struct md_security *sec, md_error_t *err)
   return 0;
 }
 
-/* ---- seccomp ------------------------------------------------------------------- */
-
-/* The filter follows Docker's default profile: an allowlist. Three answers:
- *   - allowed: what a program in a busybox image calls, listed below by purpose;
- *   - EPERM: every dangerous call by name (below), as Docker answers, so a refused call
- *     reads "Operation not permitted", and some calls allowed only when the capability
- *     that makes them useful was added (Docker's "includes: caps"): --cap-add SYS_TIME
- *     lets `date -s` through, as it would in Docker;
- *   - ENOSYS for every other number, the default action (as Podman's profile does):
- *     to a libc a syscall newer than this list looks absent, and it falls back to an
- *     older one (glibc's clone3 -> clone, faccessat2 -> faccessat, fchmodat2 ->
- *     fchmodat), where EPERM would be a hard failure. A denylist would instead let
- *     every syscall a future kernel adds through unreviewed.
- * The filter holds only the native architecture: a call through another ABI (int 0x80
- * for i386, or x32's number | 0x40000000, which libseccomp checks for) kills the
- * process with SIGSYS, so no rule can be sidestepped by the same call's other number. */
-
-/* Calls at or above 424 (pidfd_send_signal, Linux 5.1) share their number on every
- * architecture but alpha, mips and ia64: when the installed libseccomp does not know a
- * name yet, that number is used instead. */
-#if defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64) || defined(__s390x__)     \
-    || defined(__powerpc64__)
-#define UNIFIED(nr) (nr)
-#else
-#define UNIFIED(nr) (-1)
-#endif
-
-struct syscall_name
-{
-  const char *name;
-  int fallback_nr; /* used when libseccomp cannot resolve name; -1 for none */
-};
-
-#define SC(name) { name, -1 }
-#define SCN(name, nr) { name, UNIFIED (nr) }
-
-static const struct syscall_name allowed_syscalls[] = {
-  /* Processes and threads. clone, clone3 and personality have rules of their own. */
-  SC ("arch_prctl"), SC ("brk"), SC ("capget"), SC ("capset"), SC ("execve"), SC ("execveat"), SC ("exit"),
-  SC ("exit_group"), SC ("fork"), SC ("vfork"), SC ("getpid"), SC ("getppid"), SC ("gettid"), SC ("getpgid"),
-  SC ("getpgrp"), SC ("getsid"), SC ("setpgid"), SC ("setsid"), SC ("get_robust_list"), SC ("set_robust_list"),
-  SC ("set_tid_address"), SC ("get_thread_area"), SC ("set_thread_area"), SC ("rseq"), SC ("prctl"),
-  SC ("seccomp"), SC ("wait4"), SC ("waitid"), SC ("kill"), SC ("tgkill"), SC ("tkill"), SCN ("pidfd_open", 434),
-  SCN ("pidfd_send_signal", 424), SCN ("process_mrelease", 448), SC ("getrusage"), SC ("times"), SC ("getrlimit"),
-  SC ("setrlimit"), SC ("prlimit64"), SC ("getpriority"), SC ("setpriority"), SC ("ioprio_get"), SC ("ioprio_set"),
-  SC ("sched_yield"), SC ("sched_getaffinity"), SC ("sched_setaffinity"), SC ("sched_getattr"),
-  SC ("sched_setattr"), SC ("sched_getparam"), SC ("sched_setparam"), SC ("sched_getscheduler"),
-  SC ("sched_setscheduler"), SC ("sched_get_priority_max"), SC ("sched_get_priority_min"),
-  SC ("sched_rr_get_interval"), SC ("getcpu"), SC ("membarrier"), SCN ("map_shadow_stack", 453), SC ("uname"),
-  SC ("sysinfo"), SC ("umask"), SCN ("landlock_create_ruleset", 444), SCN ("landlock_add_rule", 445),
-  SCN ("landlock_restrict_self", 446),
-  /* Credentials. Changing them still needs SETUID/SETGID. */
-  SC ("getuid"), SC ("geteuid"), SC ("getgid"), SC ("getegid"), SC ("getresuid"), SC ("getresgid"),
-  SC ("getgroups"), SC ("setuid"), SC ("setgid"), SC ("setreuid"), SC ("setregid"), SC ("setresuid"),
-  SC ("setresgid"), SC ("setfsuid"), SC ("setfsgid"), SC ("setgroups"),
-  /* Signals. */
-  SC ("rt_sigaction"), SC ("rt_sigprocmask"), SC ("rt_sigreturn"), SC ("rt_sigsuspend"), SC ("rt_sigpending"),
-  SC ("rt_sigtimedwait"), SC ("rt_sigqueueinfo"), SC ("rt_tgsigqueueinfo"), SC ("sigaltstack"), SC ("pause"),
-  SC ("alarm"), SC ("restart_syscall"), SC ("signalfd"), SC ("signalfd4"),
-  /* Time, read only; setting the clock is SYS_TIME's (below). */
-  SC ("clock_gettime"), SC ("clock_getres"), SC ("clock_nanosleep"), SC ("nanosleep"), SC ("gettimeofday"),
-  SC ("time"), SC ("getitimer"), SC ("setitimer"), SC ("timer_create"), SC ("timer_settime"),
-  SC ("timer_gettime"), SC ("timer_getoverrun"), SC ("timer_delete"), SC ("timerfd_create"),
-  SC ("timerfd_settime"), SC ("timerfd_gettime"),
-  /* Memory. */
-  SC ("mmap"), SC ("munmap"), SC ("mprotect"), SC ("mremap"), SC ("madvise"), SC ("mincore"), SC ("msync"),
-  SC ("mlock"), SC ("mlock2"), SC ("munlock"), SC ("mlockall"), SC ("munlockall"), SC ("remap_file_pages"),
-  SC ("memfd_create"), SCN ("memfd_secret", 447), SC ("pkey_alloc"), SC ("pkey_free"), SC ("pkey_mprotect"),
-  SCN ("mseal", 462), SCN ("cachestat", 451), SC ("futex"), SCN ("futex_waitv", 449), SCN ("futex_wake", 454),
-  SCN ("futex_wait", 455), SCN ("futex_requeue", 456),
-  /* Files. mknod is here for FIFOs: device nodes need MKNOD, which is dropped. */
-  SC ("open"), SC ("openat"), SCN ("openat2", 437), SC ("creat"), SC ("close"), SCN ("close_range", 436),
-  SC ("read"), SC ("write"), SC ("readv"), SC ("writev"), SC ("pread64"), SC ("pwrite64"), SC ("preadv"),
-  SC ("pwritev"), SC ("preadv2"), SC ("pwritev2"), SC ("lseek"), SC ("dup"), SC ("dup2"), SC ("dup3"),
-  SC ("fcntl"), SC ("flock"), SC ("ioctl"), SC ("pipe"), SC ("pipe2"), SC ("stat"), SC ("fstat"), SC ("lstat"),
-  SC ("newfstatat"), SC ("statx"), SC ("statfs"), SC ("fstatfs"), SC ("access"), SC ("faccessat"),
-  SCN ("faccessat2", 439), SC ("readlink"), SC ("readlinkat"), SC ("getdents"), SC ("getdents64"),
-  SC ("getcwd"), SC ("chdir"), SC ("fchdir"), SC ("mkdir"), SC ("mkdirat"), SC ("rmdir"), SC ("rename"),
-  SC ("renameat"), SC ("renameat2"), SC ("link"), SC ("linkat"), SC ("symlink"), SC ("symlinkat"),
-  SC ("unlink"), SC ("unlinkat"), SC ("mknod"), SC ("mknodat"), SC ("chmod"), SC ("fchmod"), SC ("fchmodat"),
-  SCN ("fchmodat2", 452), SC ("chown"), SC ("fchown"), SC ("lchown"), SC ("fchownat"), SC ("truncate"),
-  SC ("ftruncate"), SC ("fallocate"), SC ("fadvise64"), SC ("readahead"), SC ("fsync"), SC ("fdatasync"),
-  SC ("sync"), SC ("syncfs"), SC ("sync_file_range"), SC ("utime"), SC ("utimes"), SC ("utimensat"),
-  SC ("futimesat"), SC ("sendfile"), SC ("splice"), SC ("tee"), SC ("vmsplice"), SC ("copy_file_range"),
-  SC ("getxattr"), SC ("lgetxattr"), SC ("fgetxattr"), SC ("setxattr"), SC ("lsetxattr"), SC ("fsetxattr"),
-  SC ("listxattr"), SC ("llistxattr"), SC ("flistxattr"), SC ("removexattr"), SC ("lremovexattr"),
-  SC ("fremovexattr"), SCN ("setxattrat", 463), SCN ("getxattrat", 464), SCN ("listxattrat", 465),
-  SCN ("removexattrat", 466), SCN ("file_getattr", 468), SCN ("file_setattr", 469), SC ("inotify_init"),
-  SC ("inotify_init1"), SC ("inotify_add_watch"), SC ("inotify_rm_watch"), SC ("fanotify_mark"),
-  /* Waiting for events. */
-  SC ("select"), SC ("pselect6"), SC ("poll"), SC ("ppoll"), SC ("epoll_create"), SC ("epoll_create1"),
-  SC ("epoll_ctl"), SC ("epoll_wait"), SC ("epoll_pwait"), SCN ("epoll_pwait2", 441), SC ("eventfd"),
-  SC ("eventfd2"),
-  /* POSIX AIO (not io_uring, refused below). */
-  SC ("io_setup"), SC ("io_destroy"), SC ("io_submit"), SC ("io_cancel"), SC ("io_getevents"),
-  SC ("io_pgetevents"),
-  /* System V and POSIX IPC, private to the container's IPC namespace. */
-  SC ("shmget"), SC ("shmat"), SC ("shmdt"), SC ("shmctl"), SC ("semget"), SC ("semop"), SC ("semtimedop"),
-  SC ("semctl"), SC ("msgget"), SC ("msgsnd"), SC ("msgrcv"), SC ("msgctl"), SC ("mq_open"), SC ("mq_unlink"),
-  SC ("mq_timedsend"), SC ("mq_timedreceive"), SC ("mq_notify"), SC ("mq_getsetattr"),
-  /* Sockets, in the container's network namespace. socket has a rule of its own. */
-  SC ("socketpair"), SC ("bind"), SC ("connect"), SC ("listen"), SC ("accept"), SC ("accept4"),
-  SC ("getsockname"), SC ("getpeername"), SC ("sendto"), SC ("recvfrom"), SC ("sendmsg"), SC ("recvmsg"),
-  SC ("sendmmsg"), SC ("recvmmsg"), SC ("shutdown"), SC ("setsockopt"), SC ("getsockopt"),
-};
-
-struct gated_syscall
-{
-  const char *name;
-  int fallback_nr;
-  uint64_t caps; /* allowed when any of these is kept, else EPERM */
-};
-
-#define GATE(name, caps) { name, -1, caps }
-#define GATEN(name, nr, caps) { name, UNIFIED (nr), caps }
-
-#define C_ADMIN CAP_BIT (CAP_SYS_ADMIN)
-#define C_PTRACE CAP_BIT (CAP_SYS_PTRACE)
-
-/* Refused with EPERM unless the capability the kernel would check anyway is kept: the
- * filter then adds nothing to what that capability already allows (Docker's rule).
- * With the defaults every one of these is refused. Why each matters:
- *   mount family, pivot_root   remounting or stacking mounts over the masked paths,
- *                              rearranging the container's root;
- *   unshare, setns             new namespaces are new kernel attack surface (user
- *                              namespaces above all: most kernel exploits of the last
- *                              years start with unshare(CLONE_NEWUSER)); setns would
- *                              enter a namespace through an fd that leaked in;
- *   bpf, perf_event_open       large kernel attack surface, and host-wide visibility;
- *   syslog                     the host's kernel log (addresses, other containers);
- *   ptrace, process_vm_*,      another process's memory: the way to attack a runtime
- *   kcmp, pidfd_getfd,         process that joins the container (`exec`) before it is
- *   process_madvise            confined (CVE-2016-9962, CVE-2019-5736's family). Docker
- *                              allows ptrace on kernels >= 4.8; refused here because no
- *                              lesson needs it (busybox has no strace or gdb);
- *   userfaultfd                stalls kernel copies at will: the standard tool for
- *                              winning kernel races in exploits;
- *   open_by_handle_at,         open any inode of a filesystem by handle, bypassing the
- *   name_to_handle_at          mount tree: the "shocker" escape (2014);
- *   module calls, reboot,      the host's kernel and power (reboot in a PID namespace
- *   acct, clock setting,       only ends it, but needs no exception), process
- *   quotactl, lookup_dcookie,  accounting, the host's clock, host-wide quota and
- *   fanotify_init, sethostname profiling state;
- *   NUMA memory policy         moving memory between nodes affects other tenants;
- *   iopl, ioperm, vhangup      raw port I/O; hanging up terminals. */
-static const struct gated_syscall gated_syscalls[] = {
-  GATE ("mount", C_ADMIN), GATE ("umount2", C_ADMIN), GATE ("pivot_root", C_ADMIN),
-  GATEN ("open_tree", 428, C_ADMIN), GATEN ("move_mount", 429, C_ADMIN), GATEN ("fsopen", 430, C_ADMIN),
-  GATEN ("fsconfig", 431, C_ADMIN), GATEN ("fsmount", 432, C_ADMIN), GATEN ("fspick", 433, C_ADMIN),
-  GATEN ("mount_setattr", 442, C_ADMIN), GATEN ("open_tree_attr", 467, C_ADMIN),
-  GATE ("unshare", C_ADMIN), GATE ("setns", C_ADMIN),
-  GATE ("sethostname", C_ADMIN), GATE ("setdomainname", C_ADMIN),
-  GATE ("quotactl", C_ADMIN), GATEN ("quotactl_fd", 443, C_ADMIN), GATE ("lookup_dcookie", C_ADMIN),
-  GATE ("fanotify_init", C_ADMIN),
-  GATE ("bpf", C_ADMIN | CAP_BIT (CAP_BPF)),
-  GATE ("perf_event_open", C_ADMIN | CAP_BIT (CAP_PERFMON)),
-  GATE ("syslog", C_ADMIN | CAP_BIT (CAP_SYSLOG)),
-  GATE ("ptrace", C_PTRACE), GATE ("process_vm_readv", C_PTRACE), GATE ("process_vm_writev", C_PTRACE),
-  GATE ("kcmp", C_PTRACE), GATEN ("pidfd_getfd", 438, C_PTRACE), GATEN ("process_madvise", 440, C_PTRACE),
-  GATE ("userfaultfd", C_PTRACE),
-  GATE ("open_by_handle_at", CAP_BIT (CAP_DAC_READ_SEARCH)),
-  GATE ("name_to_handle_at", CAP_BIT (CAP_DAC_READ_SEARCH)),
-  GATE ("init_module", CAP_BIT (CAP_SYS_MODULE)), GATE ("finit_module", CAP_BIT (CAP_SYS_MODULE)),
-  GATE ("delete_module", CAP_BIT (CAP_SYS_MODULE)),
-  GATE ("reboot", CAP_BIT (CAP_SYS_BOOT)),
-  GATE ("acct", CAP_BIT (CAP_SYS_PACCT)),
-  GATE ("settimeofday", CAP_BIT (CAP_SYS_TIME)), GATE ("clock_settime", CAP_BIT (CAP_SYS_TIME)),
-  GATE ("adjtimex", CAP_BIT (CAP_SYS_TIME)), GATE ("clock_adjtime", CAP_BIT (CAP_SYS_TIME)),
-  GATE ("mbind", CAP_BIT (CAP_SYS_NICE)), GATE ("set_mempolicy", CAP_BIT (CAP_SYS_NICE)),
-  GATE ("get_mempolicy", CAP_BIT (CAP_SYS_NICE)), GATE ("migrate_pages", CAP_BIT (CAP_SYS_NICE)),
-  GATE ("move_pages", CAP_BIT (CAP_SYS_NICE)), GATEN ("set_mempolicy_home_node", 450, CAP_BIT (CAP_SYS_NICE)),
-  GATE ("iopl", CAP_BIT (CAP_SYS_RAWIO)), GATE ("ioperm", CAP_BIT (CAP_SYS_RAWIO)),
-  GATE ("vhangup", CAP_BIT (CAP_SYS_TTY_CONFIG)),
-  GATE ("chroot", CAP_BIT (CAP_SYS_CHROOT)),
-};
-
-/* Refused with EPERM whatever the capabilities: no container has a use for them.
- *   keyctl, add_key, request_key   the kernel keyrings are not namespaced: a container
- *                                  would see and fill the host's (and the keyring code
- *                                  has had its share of use-after-frees);
- *   kexec_load, kexec_file_load    boot another kernel;
- *   io_uring_*                     a second syscall interface that seccomp cannot see
- *                                  into, and the source of many 2021-2023 privilege
- *                                  escalations; Docker refuses it since 25.0;
- *   swapon, swapoff                host-wide swap;
- *   modify_ldt                     16-bit segments, only for DOSEMU and old Wine, with
- *                                  a history of kernel bugs (CVE-2015-5157, -8830);
- *   uselib, nfsservctl, _sysctl    obsolete interfaces, gone or unused. */
-static const struct syscall_name refused_syscalls[] = {
-  SC ("keyctl"),         SC ("add_key"),    SC ("request_key"),       SC ("kexec_load"),
-  SC ("kexec_file_load"), SCN ("io_uring_setup", 425), SCN ("io_uring_enter", 426), SCN ("io_uring_register", 427),
-  SC ("swapon"),         SC ("swapoff"),    SC ("modify_ldt"),        SC ("uselib"),
-  SC ("nfsservctl"),     SC ("_sysctl"),
-};
-
-/* Every CLONE_NEW* flag clone() accepts (CLONE_NEWTIME exists only in clone3 and
- * unshare: in clone() its bit is part of the exit signal). */
-static const uint64_t clone_new_flags[] = {
-  0x00020000, /* CLONE_NEWNS */
-  0x02000000, /* CLONE_NEWCGROUP */
-  0x04000000, /* CLONE_NEWUTS */
-  0x08000000, /* CLONE_NEWIPC */
-  0x10000000, /* CLONE_NEWUSER */
-  0x20000000, /* CLONE_NEWPID */
-  0x40000000, /* CLONE_NEWNET */
-};
-
-/* personality(2) values Docker allows: PER_LINUX, PER_LINUX32, with UNAME26, and the
- * 0xffffffff query. The rest (ADDR_NO_RANDOMIZE above all: turning off ASLR to make an
- * exploit reliable) match no rule and get the default ENOSYS. */
-static const uint64_t personality_allowed[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
-
-#define AF_VSOCK_NR 40
-
-#define MD_SECCOMP_DEFAULT SCMP_ACT_ERRNO (ENOSYS)
-
-static int
-resolve_syscall (const char *name, int fallback_nr)
-{
-  int nr = seccomp_syscall_resolve_name (name);
-
-  if (nr == __NR_SCMP_ERROR)
-    nr = fallback_nr;
-  return nr; /* negative: no such call on this architecture */
-}
-
-static int
-add_rule (scmp_filter_ctx ctx, uint32_t action, const char *name, int nr, unsigned int n_args,
-          const struct scmp_arg_cmp *args, md_error_t *err)
-{
-  int r;
-
-  /* libseccomp refuses a rule that repeats the default action (EACCES): the default
-   * already says it. */
-  if (nr < 0 || action == MD_SECCOMP_DEFAULT)
-    return 0;
-  r = seccomp_rule_add_array (ctx, action, nr, n_args, args);
-  if (r < 0)
-    return md_make_error (err, -r, "seccomp_rule_add", "cannot add the seccomp rule for %s", name);
-  return 0;
-}
-
-static int
-add_named (scmp_filter_ctx ctx, uint32_t action, const char *name, int fallback_nr, md_error_t *err)
-{
-  return add_rule (ctx, action, name, resolve_syscall (name, fallback_nr), 0, NULL, err);
-}
-
-static int
-add_clone_rules (scmp_filter_ctx ctx, uint64_t cap_keep, md_error_t *err)
-{
-  uint64_t all_new = 0;
-  size_t i;
-  int nr = resolve_syscall ("clone", -1);
-
-  if (cap_keep & C_ADMIN)
-    {
-      if (add_rule (ctx, SCMP_ACT_ALLOW, "clone", nr, 0, NULL, err) < 0)
-        return -1;
-      return add_named (ctx, SCMP_ACT_ALLOW, "clone3", 435, err);
-    }
-
-  /* s390 swaps clone's first two arguments; every other architecture has flags first. */
-#if defined(__s390__) || defined(__s390x__)
-#define CLONE_FLAGS_ARG 1
-#else
-#define CLONE_FLAGS_ARG 0
-#endif
-  for (i = 0; i < sizeof (clone_new_flags) / sizeof (clone_new_flags[0]); i++)
-    {
-      struct scmp_arg_cmp cmp = SCMP_CMP (CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, clone_new_flags[i], clone_new_flags[i]);
-
-      all_new |= clone_new_flags[i];
-      if (add_rule (ctx, SCMP_ACT_ERRNO (EPERM), "clone", nr, 1, &cmp, err) < 0)
-        return -1;
-    }
-  {
-    struct scmp_arg_cmp cmp = SCMP_CMP (CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, all_new, 0);
-
-    if (add_rule (ctx, SCMP_ACT_ALLOW, "clone", nr, 1, &cmp, err) < 0)
-      return -1;
-  }
-  /* clone3 passes its flags in a struct in memory, which seccomp cannot read. ENOSYS,
-   * not EPERM, so that glibc (pthread_create, posix_spawn) falls back to clone. */
-  return add_named (ctx, SCMP_ACT_ERRNO (ENOSYS), "clone3", 435, err);
-}
-
-/* socket(AF_VSOCK) is refused: vsock talks to the hypervisor (a Firecracker or QEMU
- * host), past every namespace. The kernel reads the family as a 32-bit int but seccomp
- * compares 64 bits: an "allow if != 40" rule would pass 0x100000028, which the kernel
- * truncates to 40. So the allow rules are exact (upper half zero), and the refusal
- * matches the lower half alone. */
-static int
-add_socket_rules (scmp_filter_ctx ctx, md_error_t *err)
-{
-  int nr = resolve_syscall ("socket", -1);
-  const struct scmp_arg_cmp allow[] = {
-    SCMP_A0 (SCMP_CMP_LT, AF_VSOCK_NR),                       /* 0 .. 39 */
-    SCMP_A0 (SCMP_CMP_EQ, AF_VSOCK_NR + 1),                   /* 41 */
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (1), AF_VSOCK_NR + 2), /* 42, 43 */
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (3), AF_VSOCK_NR + 4), /* 44 .. 47 (AF_MAX is 46) */
-  };
-  const struct scmp_arg_cmp refuse[] = {
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, UINT64_C (0xffffffff), AF_VSOCK_NR),
-    SCMP_A0 (SCMP_CMP_GE, AF_VSOCK_NR + 8), /* families not yet known, and upper-half junk */
-  };
-  size_t i;
-
-  for (i = 0; i < sizeof (allow) / sizeof (allow[0]); i++)
-    if (add_rule (ctx, SCMP_ACT_ALLOW, "socket", nr, 1, &allow[i], err) < 0)
-      return -1;
-  for (i = 0; i < sizeof (refuse) / sizeof (refuse[0]); i++)
-    if (add_rule (ctx, SCMP_ACT_ERRNO (EPERM), "socket", nr, 1, &refuse[i], err) < 0)
-      return -1;
-  return 0;
-}
-
-static int
-add_personality_rules (scmp_filter_ctx ctx, md_error_t *err)
-{
-  int nr = resolve_syscall ("personality", -1);
-  size_t i;
-
-  for (i = 0; i < sizeof (personality_allowed) / sizeof (personality_allowed[0]); i++)
-    {
-      struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_EQ, personality_allowed[i]);
-
-      if (add_rule (ctx, SCMP_ACT_ALLOW, "personality", nr, 1, &cmp, err) < 0)
-        return -1;
-    }
-  return 0;
-}
-
-static void
-cleanup_seccomp_fn (scmp_filter_ctx *ctx)
-{
-  if (*ctx)
-    seccomp_release (*ctx);
-}
-#define cleanup_seccomp __attribute__ ((cleanup (cleanup_seccomp_fn)))
-
-static int
-build_filter (uint64_t cap_keep, scmp_filter_ctx *out, md_error_t *err)
-{
-  cleanup_seccomp scmp_filter_ctx ctx = NULL;
-  size_t i;
-  int r;
-
-  ctx = seccomp_init (MD_SECCOMP_DEFAULT);
-  if (ctx == NULL)
-    return md_make_error (err, ENOMEM, "seccomp_init", "cannot create the seccomp filter");
-
-  /* no_new_privs is ours to decide (--no-new-privs); libseccomp would set it. */
-  r = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
-  if (r == 0)
-    r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  if (r < 0)
-    return md_make_error (err, -r, "seccomp_attr_set", "cannot configure the seccomp filter");
-
-  for (i = 0; i < sizeof (allowed_syscalls) / sizeof (allowed_syscalls[0]); i++)
-    if (add_named (ctx, SCMP_ACT_ALLOW, allowed_syscalls[i].name, allowed_syscalls[i].fallback_nr, err) < 0)
-      return -1;
-  for (i = 0; i < sizeof (gated_syscalls) / sizeof (gated_syscalls[0]); i++)
-    {
-      const struct gated_syscall *g = &gated_syscalls[i];
-      uint32_t action = (cap_keep & g->caps) ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO (EPERM);
-
-      if (add_named (ctx, action, g->name, g->fallback_nr, err) < 0)
-        return -1;
-    }
-  for (i = 0; i < sizeof (refused_syscalls) / sizeof (refused_syscalls[0]); i++)
-    if (add_named (ctx, SCMP_ACT_ERRNO (EPERM), refused_syscalls[i].name, refused_syscalls[i].fallback_nr, err) < 0)
-      return -1;
-  if (add_clone_rules (ctx, cap_keep, err) < 0 || add_socket_rules (ctx, err) < 0
-      || add_personality_rules (ctx, err) < 0)
-    return -1;
-
-  *out = ctx;
-  ctx = NULL;
-  return 0;
-}
-
 /* ---- capabilities and the rest -------------------------------------------------- */
 
 static int
@@ -921,23 +539,17 @@ set_capabilities (uint64_t cap_keep, md_error_t *err)
 int
 md_security_apply (const struct md_security *sec, md_error_t *err)
 {
-  cleanup_seccomp scmp_filter_ctx filter = NULL;
   struct rlimit nofile = { .rlim_cur = sec->nofile, .rlim_max = sec->nofile };
   /* A core dump goes wherever the host's kernel.core_pattern says, and a "|helper"
    * pattern runs that helper as root on the host with the container's memory as input.
    * Hard limit too, so the container cannot raise it back. */
   struct rlimit core = { .rlim_cur = 0, .rlim_max = 0 };
-  int r;
 
   /* Raising the hard limit needs SYS_RESOURCE, which is dropped below: first. */
   if (sec->nofile > 0 && setrlimit (RLIMIT_NOFILE, &nofile) < 0)
     return md_make_error (err, errno, "setrlimit", "cannot set RLIMIT_NOFILE to %lu", sec->nofile);
   if (setrlimit (RLIMIT_CORE, &core) < 0)
     return md_make_error (err, errno, "setrlimit", "cannot set RLIMIT_CORE to 0");
-
-  /* Built while everything can still fail cleanly; loaded after the bounding set. */
-  if (sec->seccomp && build_filter (sec->cap_keep, &filter, err) < 0)
-    return -1;
 
   /* Dropping from the bounding set needs SETPCAP in the effective set: before capset. */
   if (drop_bounding_set (sec->cap_keep, err) < 0)
@@ -954,12 +566,8 @@ md_security_apply (const struct md_security *sec, md_error_t *err)
 
   /* Loading a filter needs no_new_privs or SYS_ADMIN in the effective set: we still
    * hold it here, so --no-new-privs 0 keeps working. capset below is on the allowlist. */
-  if (filter)
-    {
-      r = seccomp_load (filter);
-      if (r < 0)
-        return md_make_error (err, -r, "seccomp", "cannot load the seccomp filter");
-    }
+  if (sec->seccomp && md_seccomp_load (sec->cap_keep, err) < 0)
+    return -1;
 
   return set_capabilities (sec->cap_keep, err);
 }
