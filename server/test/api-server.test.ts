@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import type { CgroupHandle, CgroupStats } from '../src/runtime/cgroups/driver.js';
+import type { CgroupHandle, CgroupStats, CgroupStatsReader, KnownLimits } from '../src/runtime/cgroups/driver.js';
 import type {
   ContainerRecord,
   ContainerView,
@@ -34,22 +34,26 @@ class HostShellRuntime implements PlaygroundRuntime {
   #counter = 0;
 
   readonly cgroups = {
-    stats: async (handle: CgroupHandle): Promise<CgroupStats> => {
-      const record = this.records.get(handle.id);
-      if (!record) throw new MdockerError('NOT_FOUND', 'gone');
-      return {
-        cpuUsageUsec: Date.now() * 10,
-        cpuPeriods: 0,
-        cpuThrottledPeriods: 0,
-        cpuThrottledUsec: 0,
-        memoryBytes: 1024 * 1024,
-        memoryLimitBytes: record.limits.memoryBytes,
-        pids: 1,
-        pidsLimit: record.limits.pidsLimit,
-        oomKills: 0,
-        pidsLimitHits: 0,
-      };
-    },
+    openStats: (handle: CgroupHandle): CgroupStatsReader => ({
+      read: (known?: KnownLimits): CgroupStats => {
+        const record = this.records.get(handle.id);
+        if (!record) throw new MdockerError('NOT_FOUND', 'gone');
+        const limits = known ?? record.limits;
+        return {
+          cpuUsageUsec: Date.now() * 10,
+          cpuPeriods: 0,
+          cpuThrottledPeriods: 0,
+          cpuThrottledUsec: 0,
+          memoryBytes: 1024 * 1024,
+          memoryLimitBytes: limits.memoryBytes,
+          pids: 1,
+          pidsLimit: limits.pidsLimit,
+          oomKills: 0,
+          pidsLimitHits: 0,
+        };
+      },
+      close: () => undefined,
+    }),
     procs: async (handle: CgroupHandle): Promise<number[]> => {
       const pid = this.records.get(handle.id)?.launcher?.pid;
       return pid ? [pid] : [];

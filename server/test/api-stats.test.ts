@@ -1,8 +1,9 @@
-// The stats sampler: CPU % from usage deltas, a bounded history, rounds that never overlap.
+// The stats sampler: CPU % from usage deltas, a bounded history, counter files open while a
+// container is tracked, rounds that yield and never overlap.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CgroupStats } from '../src/runtime/cgroups/driver.js';
-import { SampleRing, StatsSampler, cpuPercent, toSample } from '../src/api/stats.js';
+import { SampleRing, StatsSampler, cpuPercent, toSample, type StatsSource } from '../src/api/stats.js';
 import type { StatsSample } from '../src/api/protocol.js';
 
 function stats(cpuUsageUsec: number): CgroupStats {
@@ -46,17 +47,44 @@ describe('SampleRing', () => {
   });
 });
 
+/** A fake container's counters that counts opens and closes. */
+class Counters {
+  usageUsec = 0;
+  opens = 0;
+  closes = 0;
+  reads = 0;
+  gone = false;
+
+  source(): StatsSource {
+    if (this.gone) throw new Error('no cgroup');
+    this.opens++;
+    let closed = false;
+    return {
+      read: () => {
+        if (closed) throw new Error('read after close');
+        if (this.gone) throw new Error('ENODEV');
+        this.reads++;
+        this.usageUsec += 100_000;
+        return stats(this.usageUsec);
+      },
+      close: () => {
+        if (!closed) this.closes++;
+        closed = true;
+      },
+    };
+  }
+}
+
 describe('StatsSampler', () => {
   it('samples tracked containers, keeps history after untrack, forgets on forget', async () => {
-    let usage = 0;
+    const a = new Counters();
     const seen: [string, StatsSample][] = [];
     const sampler = new StatsSampler({
       intervalMs: 1000,
       historySamples: 600,
-      read: async (id) => {
+      open: (id) => {
         if (id === 'gone') throw new Error('no cgroup');
-        usage += 100_000;
-        return stats(usage);
+        return a.source();
       },
       onSample: (id, sample) => seen.push([id, sample]),
     });
@@ -83,24 +111,73 @@ describe('StatsSampler', () => {
     assert.deepEqual(sampler.history('a'), []);
   });
 
-  it('skips a round while the previous one is still reading', async () => {
-    let reads = 0;
-    let release: () => void = () => undefined;
+  it("opens a container's counters once and closes them on untrack, forget and stop", async () => {
+    const counters = new Map([
+      ['a', new Counters()],
+      ['b', new Counters()],
+      ['c', new Counters()],
+    ]);
     const sampler = new StatsSampler({
       intervalMs: 1000,
       historySamples: 10,
-      read: async () => {
-        reads++;
-        await new Promise<void>((resolve) => (release = resolve));
-        return stats(1);
-      },
+      open: (id) => counters.get(id)!.source(),
       onSample: () => undefined,
     });
-    sampler.track('slow');
-    const first = sampler.tick();
+    for (const id of counters.keys()) sampler.track(id);
+    for (let round = 0; round < 3; round++) await sampler.tick();
+    for (const c of counters.values()) assert.deepEqual([c.opens, c.reads, c.closes], [1, 3, 0]);
+    assert.equal(sampler.openSources, 3);
+
+    sampler.untrack('a');
+    sampler.forget('b');
     await sampler.tick();
-    assert.equal(reads, 1);
-    release();
-    await first;
+    assert.deepEqual([counters.get('a')!.closes, counters.get('a')!.reads], [1, 3], 'untrack closes');
+    assert.deepEqual([counters.get('b')!.closes, counters.get('b')!.reads], [1, 3], 'forget closes');
+    assert.equal(counters.get('c')!.reads, 4);
+
+    sampler.track('a');
+    await sampler.tick();
+    assert.deepEqual([counters.get('a')!.opens, counters.get('a')!.reads], [2, 4], 'tracked again: reopened');
+    sampler.stop();
+    assert.equal(sampler.openSources, 0);
+    for (const c of counters.values()) assert.equal(c.opens, c.closes, 'every open was closed');
+  });
+
+  it('closes the files of a container whose cgroup vanished, and skips it until it can open again', async () => {
+    const c = new Counters();
+    const seen: number[] = [];
+    const sampler = new StatsSampler({
+      intervalMs: 1000,
+      historySamples: 10,
+      open: () => c.source(),
+      onSample: (_id, sample) => seen.push(sample.cpuUsageUsec),
+    });
+    sampler.track('x');
+    await sampler.tick();
+    c.gone = true;
+    await sampler.tick();
+    await sampler.tick();
+    assert.deepEqual([c.opens, c.closes, sampler.openSources], [1, 1, 0]);
+    assert.deepEqual(seen, [100_000]);
+  });
+
+  it('yields to the event loop during a long round, and skips a round due meanwhile', async () => {
+    const c = new Counters();
+    const events: string[] = [];
+    const sampler = new StatsSampler({
+      intervalMs: 1000,
+      historySamples: 10,
+      open: () => c.source(),
+      onSample: (id) => events.push(id),
+      sliceMs: 0,
+    });
+    for (const id of ['a', 'b', 'c']) sampler.track(id);
+    const round = sampler.tick();
+    setImmediate(() => events.push('other work'));
+    await sampler.tick();
+    await round;
+    assert.equal(c.reads, 3, 'the second tick read nothing');
+    assert.ok(events.indexOf('other work') < events.indexOf('c'), events.join(', '));
+    sampler.stop();
   });
 });

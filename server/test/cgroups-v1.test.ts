@@ -7,13 +7,10 @@ import { nodeCgroupFs, type CgroupFs, type CgroupLimits } from '../src/runtime/c
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
+import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
 
 const UNLIMITED = '9223372036854771712';
 const MiB = 1024 * 1024;
-
-function errno(code: string): Error {
-  return Object.assign(new Error(code), { code });
-}
 
 /**
  * Enough of cgroup v1's cgroupfs on a temp dir: mkdir fills in the control files of the
@@ -22,6 +19,7 @@ function errno(code: string): Error {
  */
 class FakeV1Kernel implements CgroupFs {
   readonly writes: { file: string; data: string }[] = [];
+  readonly files = new FakeKernfsFiles();
   readonly failingFiles = new Set<string>();
 
   constructor(
@@ -75,6 +73,7 @@ class FakeV1Kernel implements CgroupFs {
     if (entries.some((entry) => entry.isDirectory())) throw errno('EBUSY');
     for (const entry of entries) await rm(join(path, entry.name));
     await rmdir(path);
+    this.files.removed(path);
   }
 
   async readFile(path: string): Promise<string> {
@@ -113,6 +112,18 @@ class FakeV1Kernel implements CgroupFs {
 
   listDirectories(path: string): Promise<string[]> {
     return nodeCgroupFs.listDirectories(path);
+  }
+
+  openSync(path: string): number {
+    return this.files.openSync(path);
+  }
+
+  preadSync(fd: number, buffer: Buffer): number {
+    return this.files.preadSync(fd, buffer);
+  }
+
+  closeSync(fd: number): void {
+    this.files.closeSync(fd);
   }
 }
 
@@ -360,6 +371,100 @@ describe('cgroup v1 driver', () => {
     const stats = await driver.stats(handle);
     assert.equal(stats.memoryLimitBytes, null);
     assert.equal(stats.pidsLimit, null);
+  });
+
+  it("re-reads its open files in place, one open per file for the reader's life", async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const [cpu, cpuacct, memory, pids] = handle.paths as [string, string, string, string];
+    await writeFile(join(cpu, 'cpu.stat'), 'nr_periods 10\nnr_throttled 2\nthrottled_time 5000000\n');
+    await writeFile(join(memory, 'memory.usage_in_bytes'), '4194304\n');
+    await writeFile(join(memory, 'memory.stat'), 'cache 0\ninactive_file 7\ntotal_inactive_file 1048576\n');
+    const expected = await driver.stats(handle);
+    const reader = driver.openStats(handle);
+    try {
+      const first = reader.read();
+      assert.deepEqual(first, expected);
+      assert.equal(first.memoryBytes, 3 * MiB);
+      assert.equal(first.cpuThrottledUsec, 5000);
+      const opened = kernel.files.opened.length;
+      const open = kernel.files.openPaths;
+      // seven counter files, plus the two limit files for the read without known limits
+      assert.equal(open.length, 9);
+
+      // Counters past 2^53 ns (about 104 days of CPU) stay exact in microseconds.
+      await writeFile(join(cpuacct, 'cpuacct.usage'), '9007199254740992999\n');
+      await writeFile(join(pids, 'pids.current'), '12\n');
+      await writeFile(join(pids, 'pids.events'), 'max 4\n');
+      await writeFile(join(memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
+      const second = reader.read();
+      assert.equal(second.cpuUsageUsec, 2 ** 53);
+      assert.equal(second.pids, 12);
+      assert.equal(second.pidsLimitHits, 4);
+      assert.equal(second.oomKills, 1);
+      assert.equal(kernel.files.opened.length, opened, 'nothing opened again');
+      assert.deepEqual(kernel.files.openPaths, open);
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(kernel.files.openPaths, []);
+  });
+
+  it('takes the limits from the caller without opening the limit files', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const reader = driver.openStats(handle);
+    try {
+      const stats = reader.read({ memoryBytes: 32 * MiB, pidsLimit: 7 });
+      assert.equal(stats.memoryLimitBytes, 32 * MiB);
+      assert.equal(stats.pidsLimit, 7);
+      assert.equal(reader.read({ memoryBytes: null, pidsLimit: null }).memoryLimitBytes, null);
+      const names = kernel.files.opened.map((path) => basename(path));
+      assert.ok(!names.includes('memory.limit_in_bytes') && !names.includes('pids.max'), names.join(' '));
+      // Without them it asks the kernel (as `mdocker stats` does).
+      const fromKernel = reader.read();
+      assert.equal(fromKernel.memoryLimitBytes, 64 * MiB);
+      assert.equal(fromKernel.pidsLimit, 100);
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(kernel.files.openPaths, []);
+  });
+
+  it('answers NOT_FOUND and closes every file once the cgroup is removed under it', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const reader = driver.openStats(handle);
+    reader.read();
+    assert.ok(kernel.files.openPaths.length >= 7);
+    await driver.remove(handle);
+    assert.throws(
+      () => reader.read(),
+      (err: unknown) =>
+        isMdockerError(err) && err.code === 'NOT_FOUND' && /cgroup of container c1 is gone/.test(err.message),
+    );
+    assert.deepEqual(kernel.files.openPaths, [], 'the failed read closed the files');
+    assert.throws(
+      () => reader.read(),
+      (err: unknown) => isMdockerError(err) && err.code === 'NOT_FOUND',
+    );
+    reader.close();
+    reader.close();
+    // Opening a reader for a cgroup that is already gone fails the same way and leaks nothing.
+    assert.throws(
+      () => driver.openStats(handle),
+      (err: unknown) => isMdockerError(err) && err.code === 'NOT_FOUND',
+    );
+    assert.deepEqual(kernel.files.openPaths, []);
+    await assertRejectsWith(driver.stats(handle), 'NOT_FOUND', /is gone/);
+  });
+
+  it('reads 0 for the events an older kernel does not count', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const [, , memory, pids] = handle.paths as [string, string, string, string];
+    await rm(join(pids, 'pids.events'));
+    await writeFile(join(memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\n');
+    const stats = await driver.stats(handle);
+    assert.equal(stats.pidsLimitHits, 0);
+    assert.equal(stats.oomKills, 0);
+    assert.deepEqual(kernel.files.openPaths, []);
   });
 
   it('lists the processes in the cgroup', async () => {

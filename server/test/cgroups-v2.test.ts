@@ -8,12 +8,9 @@ import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver } from '../src/runtime/cgroups/v1.js';
 import { CgroupV2Driver } from '../src/runtime/cgroups/v2.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
+import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
 
 const MiB = 1024 * 1024;
-
-function errno(code: string): Error {
-  return Object.assign(new Error(code), { code });
-}
 
 /**
  * Enough of cgroup2fs on a temp dir: a new cgroup gets the controllers its parent's
@@ -23,6 +20,7 @@ function errno(code: string): Error {
  */
 class FakeV2Kernel implements CgroupFs {
   readonly writes: { file: string; data: string }[] = [];
+  readonly files = new FakeKernfsFiles();
 
   constructor(
     private readonly root: string,
@@ -71,6 +69,7 @@ class FakeV2Kernel implements CgroupFs {
     if (procs.trim() !== '' || entries.some((entry) => entry.isDirectory())) throw errno('EBUSY');
     for (const entry of entries) await rm(join(path, entry.name));
     await rmdir(path);
+    this.files.removed(path);
   }
 
   async readFile(path: string): Promise<string> {
@@ -103,6 +102,18 @@ class FakeV2Kernel implements CgroupFs {
 
   listDirectories(path: string): Promise<string[]> {
     return nodeCgroupFs.listDirectories(path);
+  }
+
+  openSync(path: string): number {
+    return this.files.openSync(path);
+  }
+
+  preadSync(fd: number, buffer: Buffer): number {
+    return this.files.preadSync(fd, buffer);
+  }
+
+  closeSync(fd: number): void {
+    this.files.closeSync(fd);
   }
 }
 
@@ -301,6 +312,79 @@ describe('cgroup v2 driver', () => {
     const unlimited = await driver.stats(handle);
     assert.equal(unlimited.memoryLimitBytes, null);
     assert.equal(unlimited.pidsLimit, null);
+  });
+
+  it('re-reads its open files in place and takes the limits from the caller', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const dir = handle.paths[0] ?? '';
+    await writeFile(join(dir, 'memory.current'), '8388608\n');
+    await writeFile(join(dir, 'memory.stat'), 'anon 0\nfile 0\nactive_file 5\ninactive_file 4194304\n');
+    const expected = await driver.stats(handle);
+    const reader = driver.openStats(handle);
+    try {
+      assert.deepEqual(reader.read(), expected);
+      assert.equal(expected.memoryBytes, 4 * MiB);
+      const opened = kernel.files.opened.length;
+      const open = kernel.files.openPaths;
+      // six counter files, plus memory.max and pids.max for the read without known limits
+      assert.equal(open.length, 8);
+
+      await writeFile(join(dir, 'cpu.stat'), 'usage_usec 42\nnr_periods 3\nnr_throttled 1\nthrottled_usec 900\n');
+      await writeFile(join(dir, 'pids.current'), '9\n');
+      await writeFile(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n');
+      const known = reader.read({ memoryBytes: null, pidsLimit: 50 });
+      assert.deepEqual(
+        [known.cpuUsageUsec, known.cpuPeriods, known.cpuThrottledPeriods, known.cpuThrottledUsec],
+        [42, 3, 1, 900],
+      );
+      assert.equal(known.pids, 9);
+      assert.equal(known.oomKills, 2);
+      assert.equal(known.memoryLimitBytes, null);
+      assert.equal(known.pidsLimit, 50);
+      assert.equal(kernel.files.opened.length, opened, 'nothing opened again');
+      assert.deepEqual(kernel.files.openPaths, open);
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(kernel.files.openPaths, []);
+  });
+
+  it('never opens the limit files when the caller knows the limits', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const reader = driver.openStats(handle);
+    reader.read({ memoryBytes: 64 * MiB, pidsLimit: 100 });
+    reader.close();
+    const names = kernel.files.opened.map((path) => basename(path));
+    assert.ok(!names.includes('memory.max') && !names.includes('pids.max'), names.join(' '));
+  });
+
+  it('answers NOT_FOUND and closes every file once the cgroup is removed under it', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const reader = driver.openStats(handle);
+    reader.read();
+    await driver.remove(handle);
+    assert.throws(
+      () => reader.read(),
+      (err: unknown) =>
+        isMdockerError(err) && err.code === 'NOT_FOUND' && /cgroup of container c1 is gone/.test(err.message),
+    );
+    assert.deepEqual(kernel.files.openPaths, []);
+    reader.close();
+    assert.throws(
+      () => driver.openStats(handle),
+      (err: unknown) => isMdockerError(err) && err.code === 'NOT_FOUND',
+    );
+    assert.deepEqual(kernel.files.openPaths, []);
+  });
+
+  it('reads 0 for the events an older kernel does not count', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const dir = handle.paths[0] ?? '';
+    await rm(join(dir, 'pids.events'));
+    await writeFile(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 0\n');
+    const stats = await driver.stats(handle);
+    assert.equal(stats.pidsLimitHits, 0);
+    assert.equal(stats.oomKills, 0);
   });
 
   it('lists processes, and removes the cgroup and the empty mdocker directory once they are gone', async () => {

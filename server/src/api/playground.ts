@@ -26,7 +26,7 @@ import {
   type TerminalJson,
 } from './protocol.js';
 import { sessionLabel } from './sessions.js';
-import { StatsSampler } from './stats.js';
+import { StatsSampler, type StatsSource } from './stats.js';
 import { Terminal, type TerminalAttachment, type TerminalSink } from './terminals.js';
 import { settlesWithin } from './timing.js';
 
@@ -34,7 +34,7 @@ import { settlesWithin } from './timing.js';
 export type PlaygroundRuntime = Pick<
   Runtime,
   'create' | 'started' | 'exited' | 'execCommand' | 'remove' | 'update' | 'reapLeftovers'
-> & { readonly cgroups: Pick<CgroupDriver, 'stats' | 'procs' | 'handleFromPaths'> };
+> & { readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'> };
 
 export type PlaygroundConfig = Pick<
   ServeConfig,
@@ -151,7 +151,7 @@ export class Playground {
     this.#sampler = new StatsSampler({
       intervalMs: options.config.statsIntervalMs,
       historySamples: options.config.statsHistorySamples,
-      read: (id) => this.#readStats(id),
+      open: (id) => this.#openStats(id),
       onSample: (id, sample) => {
         const entry = this.#entries.get(id);
         if (entry) this.#publish(entry.sessionId, { type: 'sample', containerId: id, sample });
@@ -703,11 +703,14 @@ export class Playground {
     return false;
   }
 
-  async #readStats(id: string) {
+  /** The container's counter files, open until the sampler untracks it. */
+  #openStats(id: string): StatsSource {
     const entry = this.#entries.get(id);
     if (!entry || entry.state !== 'running') throw notFound(id);
     // The cgroup paths are known: no state file read per sample.
-    return this.#runtime.cgroups.stats(this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths));
+    const reader = this.#runtime.cgroups.openStats(this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths));
+    // The limits are the ones this server wrote (create, update): no need to read them back.
+    return { read: () => reader.read(entry.record.limits), close: () => reader.close() };
   }
 
   #owned(sessionId: string, id: string): Entry {

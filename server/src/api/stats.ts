@@ -2,6 +2,7 @@
  * Samples the running containers' cgroup counters at a fixed period, turns CPU usage into a
  * percentage from the deltas, and keeps a bounded history per container.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CgroupStats } from '../runtime/cgroups/driver.js';
 import type { StatsSample } from './protocol.js';
 
@@ -42,21 +43,33 @@ export class SampleRing {
   }
 }
 
+/** One container's counters, open for repeated synchronous reads (a cgroup stats reader). */
+export interface StatsSource {
+  read(): CgroupStats;
+  close(): void;
+}
+
 export interface StatsSamplerOptions {
   intervalMs: number;
   historySamples: number;
-  /** reads one container's counters; a rejection skips that container for this tick */
-  read: (id: string) => Promise<CgroupStats>;
+  /**
+   * Opens one container's counters when it is first sampled; they stay open until it is
+   * untracked. A throw, from here or from a read, skips the container for this round.
+   */
+  open: (id: string) => StatsSource;
   onSample: (id: string, sample: StatsSample) => void;
-  /** reads in flight at once, so hundreds of containers do not open thousands of files */
-  concurrency?: number;
+  /** How long a round reads before it yields to the event loop, so terminals are not held up. */
+  sliceMs?: number;
 }
 
 interface Tracked {
   ring: SampleRing;
   sampling: boolean;
   previous: { usageUsec: number; atMs: number } | null;
+  source: StatsSource | null;
 }
+
+const DEFAULT_SLICE_MS = 2;
 
 export function toSample(stats: CgroupStats, t: number, cpuPercent: number): StatsSample {
   return {
@@ -103,9 +116,11 @@ export class StatsSampler {
     this.#timer.unref();
   }
 
+  /** Stops the timer and closes every container's counter files (a later round reopens them). */
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    for (const tracked of this.#tracked.values()) closeSource(tracked);
   }
 
   /** Starts sampling a container (its history is kept until forget()). */
@@ -115,17 +130,33 @@ export class StatsSampler {
       existing.sampling = true;
       return;
     }
-    this.#tracked.set(id, { ring: new SampleRing(this.#options.historySamples), sampling: true, previous: null });
+    this.#tracked.set(id, {
+      ring: new SampleRing(this.#options.historySamples),
+      sampling: true,
+      previous: null,
+      source: null,
+    });
   }
 
-  /** Stops sampling (the container ended) but keeps its history for a reloading graph. */
+  /** Stops sampling (the container ended) and closes its files, but keeps its history for a reloading graph. */
   untrack(id: string): void {
     const tracked = this.#tracked.get(id);
-    if (tracked) tracked.sampling = false;
+    if (!tracked) return;
+    tracked.sampling = false;
+    closeSource(tracked);
   }
 
   forget(id: string): void {
+    const tracked = this.#tracked.get(id);
+    if (tracked) closeSource(tracked);
     this.#tracked.delete(id);
+  }
+
+  /** Containers whose counter files are open now. */
+  get openSources(): number {
+    let count = 0;
+    for (const tracked of this.#tracked.values()) if (tracked.source !== null) count++;
+    return count;
   }
 
   history(id: string): StatsSample[] {
@@ -136,40 +167,53 @@ export class StatsSampler {
     return this.#tracked.get(id)?.ring.latest() ?? null;
   }
 
-  /** One sampling round; a round still running when the next is due makes that one skip. */
+  /**
+   * One sampling round: a synchronous read per container, yielding to the event loop every
+   * sliceMs. A round still running when the next is due makes that one skip.
+   */
   async tick(): Promise<void> {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
       const ids = [...this.#tracked].filter(([, tracked]) => tracked.sampling).map(([id]) => id);
-      const concurrency = Math.max(1, this.#options.concurrency ?? 32);
-      let cursor = 0;
-      const worker = async (): Promise<void> => {
-        while (cursor < ids.length) {
-          const id = ids[cursor++]!;
-          await this.#sampleOne(id);
+      const sliceMs = this.#options.sliceMs ?? DEFAULT_SLICE_MS;
+      let sliceStartMs = performance.now();
+      for (const id of ids) {
+        if (performance.now() - sliceStartMs >= sliceMs) {
+          await nextTurn();
+          sliceStartMs = performance.now();
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
+        this.#sampleOne(id);
+      }
     } finally {
       this.#ticking = false;
     }
   }
 
-  async #sampleOne(id: string): Promise<void> {
-    let stats: CgroupStats;
-    try {
-      stats = await this.#options.read(id);
-    } catch {
-      // The container ended between listing and reading: its exit handler untracks it.
-      return;
-    }
+  #sampleOne(id: string): void {
+    // Untracked or forgotten while the round yielded.
     const tracked = this.#tracked.get(id);
     if (!tracked || !tracked.sampling) return;
+    let stats: CgroupStats;
+    try {
+      tracked.source ??= this.#options.open(id);
+      stats = tracked.source.read();
+    } catch {
+      // Its cgroup is gone (the container is ending: its exit handler untracks it) or not
+      // readable now; a later round opens it afresh.
+      closeSource(tracked);
+      return;
+    }
     const atMs = performance.now();
     const sample = toSample(stats, Date.now(), cpuPercent(tracked.previous, stats.cpuUsageUsec, atMs));
     tracked.previous = { usageUsec: stats.cpuUsageUsec, atMs };
     tracked.ring.push(sample);
     this.#options.onSample(id, sample);
   }
+}
+
+function closeSource(tracked: Tracked): void {
+  const source = tracked.source;
+  tracked.source = null;
+  source?.close();
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { detectCgroupDriver } from '../../src/runtime/cgroups/detect.js';
@@ -132,6 +132,60 @@ describe('cgroups on this host', () => {
           }
         }
         handle = undefined;
+      } finally {
+        await cleanUp(driver, handle, children);
+      }
+    },
+  );
+
+  it(
+    'keeps the counter files open across reads; after rmdir a read says NOT_FOUND and no fd is left',
+    { skip: skipReason },
+    async () => {
+      const driver = detectCgroupDriver();
+      // Our fds on files of the container's cgroup (a removed one reads "... (deleted)").
+      const cgroupFds = async (paths: string[]): Promise<number> => {
+        let count = 0;
+        for (const fd of await readdir('/proc/self/fd')) {
+          const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+          if (paths.some((path) => target.startsWith(`${path}/`))) count++;
+        }
+        return count;
+      };
+      let handle: CgroupHandle | undefined;
+      const children: ChildProcess[] = [];
+      try {
+        handle = await driver.create(uniqueId('reader'), { memoryBytes: 64 * MiB, cpus: null, pidsLimit: 16 });
+        const sleeper = await startHeld('exec sleep 60');
+        children.push(sleeper);
+        await moveIntoCgroup(handle, sleeper.pid);
+        sleeper.stdin?.end('\n');
+        const paths = [...handle.paths];
+        const reader = driver.openStats(handle);
+        const fromKernel = reader.read();
+        assert.equal(fromKernel.pids, 1);
+        assert.equal(fromKernel.memoryLimitBytes, 64 * MiB);
+        assert.equal(fromKernel.pidsLimit, 16);
+        const known = reader.read({ memoryBytes: 64 * MiB, pidsLimit: 16 });
+        assert.deepEqual(
+          { ...known, cpuUsageUsec: 0, memoryBytes: 0 },
+          { ...fromKernel, cpuUsageUsec: 0, memoryBytes: 0 },
+        );
+        assert.ok(known.cpuUsageUsec >= fromKernel.cpuUsageUsec);
+        // seven counter files (v1; six on v2) and the two limit files read() opened
+        assert.equal(await cgroupFds(paths), driver.version === 1 ? 9 : 8);
+
+        await stop(sleeper);
+        // Open files do not keep cgroupfs from removing the directory.
+        await driver.remove(handle);
+        for (const path of handle.paths) assert.equal(await exists(path), false, `${path} still exists`);
+        handle = undefined;
+        assert.throws(
+          () => reader.read(),
+          (err: unknown) => err instanceof Error && 'code' in err && err.code === 'NOT_FOUND',
+        );
+        assert.equal(await cgroupFds(paths), 0, 'the failed read closed every file');
+        reader.close();
       } finally {
         await cleanUp(driver, handle, children);
       }

@@ -3,6 +3,7 @@
  * every cgroup file access goes through a CgroupFs so tests can run on a fake tree that
  * behaves like the kernel.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, stat, open } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { MdockerError, type ErrorCode } from '../errors.js';
@@ -28,6 +29,24 @@ export interface CgroupStats {
   pidsLimitHits: number;
 }
 
+/** Limits the caller wrote itself and keeps, so a stats reader need not read them back. */
+export type KnownLimits = Pick<CgroupLimits, 'memoryBytes' | 'pidsLimit'>;
+
+/**
+ * One container's counter files, kept open between reads: cgroupfs regenerates a file's
+ * content on every read from offset 0, so a sample is one pread(2) per file instead of
+ * open, fstat, read and close.
+ */
+export interface CgroupStatsReader {
+  /**
+   * Reads the counters now. The limits are `known`'s when given, else the kernel's.
+   * Throws NOT_FOUND once the cgroup is gone, having closed its files.
+   */
+  read(known?: KnownLimits): CgroupStats;
+  /** Closes the files; idempotent. */
+  close(): void;
+}
+
 export interface CgroupHandle {
   id: string;
   /**
@@ -46,7 +65,13 @@ export interface CgroupDriver {
   create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle>;
   /** Changes only the limits given; null removes a limit. */
   update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void>;
+  /** One reading: openStats, read with the kernel's limits, close. */
   stats(handle: CgroupHandle): Promise<CgroupStats>;
+  /**
+   * Opens the counter files for repeated reads; the caller must close() the reader.
+   * Throws NOT_FOUND when the cgroup is gone.
+   */
+  openStats(handle: CgroupHandle): CgroupStatsReader;
   /** Host pids of the processes directly in the cgroup. */
   procs(handle: CgroupHandle): Promise<number[]>;
   /**
@@ -68,6 +93,11 @@ export interface CgroupFs {
   writeFile(path: string, data: string): Promise<void>;
   exists(path: string): Promise<boolean>;
   listDirectories(path: string): Promise<string[]>;
+  /** Opens a file read-only for a stats reader; synchronous, like the reads that follow. */
+  openSync(path: string): number;
+  /** pread(2) at offset 0 into `buffer`; returns the number of bytes read. */
+  preadSync(fd: number, buffer: Buffer): number;
+  closeSync(fd: number): void;
 }
 
 export const nodeCgroupFs: CgroupFs = {
@@ -102,6 +132,15 @@ export const nodeCgroupFs: CgroupFs = {
   async listDirectories(path) {
     const entries = await readdir(path, { withFileTypes: true });
     return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  },
+  openSync(path) {
+    return openSync(path, 'r');
+  },
+  preadSync(fd, buffer) {
+    return readSync(fd, buffer, 0, buffer.length, 0);
+  },
+  closeSync(fd) {
+    closeSync(fd);
   },
 };
 
@@ -215,28 +254,6 @@ export async function readCgroupFile(fs: CgroupFs, path: string): Promise<string
   }
 }
 
-/** For files older kernels lack (memory.events' oom_kill, pids.events): absent reads as null. */
-export async function readOptionalCgroupFile(fs: CgroupFs, path: string): Promise<string | null> {
-  try {
-    return await fs.readFile(path);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw cgroupFileError('reading', path, err);
-  }
-}
-
-/** Parses "key value" lines (cpu.stat, memory.stat, memory.events, pids.events). */
-export function parseFlatKeyed(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const [key, value] = line.trim().split(/\s+/);
-    if (key === undefined || key === '' || value === undefined) continue;
-    const number = Number(value);
-    if (Number.isFinite(number)) values.set(key, number);
-  }
-  return values;
-}
-
 /** Parses a single number, or "max" as null (pids.max, memory.max). */
 export function parseLimitValue(text: string, path: string): number | null {
   const trimmed = text.trim();
@@ -246,15 +263,6 @@ export function parseLimitValue(text: string, path: string): number | null {
     throw new MdockerError('INTERNAL', `unexpected content ${JSON.stringify(trimmed.slice(0, 32))} in ${path}`);
   }
   return value;
-}
-
-/** Nanosecond counters outgrow 2^53 after ~104 days; divide before leaving BigInt. */
-export function nanosecondsToMicroseconds(text: string, path: string): number {
-  const trimmed = text.trim();
-  if (!/^\d+$/.test(trimmed)) {
-    throw new MdockerError('INTERNAL', `unexpected content ${JSON.stringify(trimmed.slice(0, 32))} in ${path}`);
-  }
-  return Number(BigInt(trimmed) / 1000n);
 }
 
 /** The CFS quota for a number of CPUs; the kernel refuses quotas below 1 ms. */

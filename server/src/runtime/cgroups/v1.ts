@@ -14,13 +14,10 @@ import {
   isPathWithin,
   makeCgroupDirs,
   makeContainerCgroupDir,
-  nanosecondsToMicroseconds,
   nodeCgroupFs,
-  parseFlatKeyed,
   parseLimitValue,
   parseProcs,
   readCgroupFile,
-  readOptionalCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
   writeCgroupFile,
@@ -29,7 +26,10 @@ import {
   type CgroupHandle,
   type CgroupLimits,
   type CgroupStats,
+  type CgroupStatsReader,
+  type KnownLimits,
 } from './driver.js';
+import { CgroupCounterFiles, keyedFileKeys } from './counters.js';
 
 export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids';
 
@@ -53,6 +53,90 @@ export interface CgroupV1Options {
 const UNLIMITED_MEMORY_THRESHOLD_BYTES = 2 ** 62;
 
 const CREATE_ATTEMPTS = 3;
+
+const CPU_STAT_KEYS = keyedFileKeys('nr_periods', 'nr_throttled', 'throttled_time');
+// The hierarchical total: the container's own sub-cgroups count too.
+const MEMORY_STAT_KEYS = keyedFileKeys('total_inactive_file');
+const OOM_CONTROL_KEYS = keyedFileKeys('oom_kill');
+const PIDS_EVENTS_KEYS = keyedFileKeys('max');
+
+/** The counters of one container, opened once; the limit files only when asked for. */
+class V1StatsReader implements CgroupStatsReader {
+  readonly #files: CgroupCounterFiles;
+  readonly #memoryDir: string;
+  readonly #pidsDir: string;
+  readonly #usage: number;
+  readonly #cpuStat: number;
+  readonly #memoryUsage: number;
+  readonly #memoryStat: number;
+  readonly #oomControl: number;
+  readonly #pidsCurrent: number;
+  readonly #pidsEvents: number;
+  #memoryLimit: number | undefined;
+  #pidsMax: number | undefined;
+  readonly #values = [0, 0, 0];
+
+  constructor(fs: CgroupFs, id: string, dirs: Record<V1Controller, string>) {
+    const files = new CgroupCounterFiles(fs, id);
+    this.#files = files;
+    this.#memoryDir = dirs.memory;
+    this.#pidsDir = dirs.pids;
+    this.#usage = files.open(join(dirs.cpuacct, 'cpuacct.usage'));
+    this.#cpuStat = files.open(join(dirs.cpu, 'cpu.stat'));
+    this.#memoryUsage = files.open(join(dirs.memory, 'memory.usage_in_bytes'));
+    this.#memoryStat = files.open(join(dirs.memory, 'memory.stat'));
+    this.#pidsCurrent = files.open(join(dirs.pids, 'pids.current'));
+    // Older kernels lack pids.events (and oom_kill in memory.oom_control): absent reads 0.
+    this.#oomControl = files.open(join(dirs.memory, 'memory.oom_control'), true);
+    this.#pidsEvents = files.open(join(dirs.pids, 'pids.events'), true);
+  }
+
+  read(known?: KnownLimits): CgroupStats {
+    const files = this.#files;
+    const values = this.#values;
+    const cpuUsageUsec = files.nanosecondsAsMicroseconds(this.#usage);
+    files.keyed(this.#cpuStat, CPU_STAT_KEYS, values);
+    const cpuPeriods = values[0] ?? 0;
+    const cpuThrottledPeriods = values[1] ?? 0;
+    const throttledNs = values[2] ?? 0;
+    const usageBytes = files.value(this.#memoryUsage) ?? 0;
+    files.keyed(this.#memoryStat, MEMORY_STAT_KEYS, values);
+    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
+    const inactiveFileBytes = values[0] ?? 0;
+    const pids = files.value(this.#pidsCurrent) ?? 0;
+    files.keyed(this.#oomControl, OOM_CONTROL_KEYS, values);
+    const oomKills = values[0] ?? 0;
+    files.keyed(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
+    const pidsLimitHits = values[0] ?? 0;
+    let memoryLimitBytes: number | null;
+    let pidsLimit: number | null;
+    if (known !== undefined) {
+      ({ memoryBytes: memoryLimitBytes, pidsLimit } = known);
+    } else {
+      this.#memoryLimit ??= files.open(join(this.#memoryDir, 'memory.limit_in_bytes'));
+      this.#pidsMax ??= files.open(join(this.#pidsDir, 'pids.max'));
+      const limitBytes = files.value(this.#memoryLimit);
+      memoryLimitBytes = limitBytes === null || limitBytes >= UNLIMITED_MEMORY_THRESHOLD_BYTES ? null : limitBytes;
+      pidsLimit = files.value(this.#pidsMax);
+    }
+    return {
+      cpuUsageUsec,
+      cpuPeriods,
+      cpuThrottledPeriods,
+      cpuThrottledUsec: Math.floor(throttledNs / 1000),
+      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryLimitBytes,
+      pids,
+      pidsLimit,
+      oomKills,
+      pidsLimitHits,
+    };
+  }
+
+  close(): void {
+    this.#files.close();
+  }
+}
 
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
@@ -93,44 +177,21 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
-    const fs = this.fs;
-    const cpuDir = this.pathFor(handle, 'cpu');
-    const cpuacctDir = this.pathFor(handle, 'cpuacct');
-    const memoryDir = this.pathFor(handle, 'memory');
-    const pidsDir = this.pathFor(handle, 'pids');
+    const reader = this.openStats(handle);
+    try {
+      return reader.read();
+    } finally {
+      reader.close();
+    }
+  }
 
-    const [usage, cpuStat, memoryUsage, memoryStat, memoryLimit, oomControl, pidsCurrent, pidsMax, pidsEvents] =
-      await Promise.all([
-        readCgroupFile(fs, join(cpuacctDir, 'cpuacct.usage')),
-        readCgroupFile(fs, join(cpuDir, 'cpu.stat')),
-        readCgroupFile(fs, join(memoryDir, 'memory.usage_in_bytes')),
-        readCgroupFile(fs, join(memoryDir, 'memory.stat')),
-        readCgroupFile(fs, join(memoryDir, 'memory.limit_in_bytes')),
-        readOptionalCgroupFile(fs, join(memoryDir, 'memory.oom_control')),
-        readCgroupFile(fs, join(pidsDir, 'pids.current')),
-        readCgroupFile(fs, join(pidsDir, 'pids.max')),
-        readOptionalCgroupFile(fs, join(pidsDir, 'pids.events')),
-      ]);
-
-    const cpu = parseFlatKeyed(cpuStat);
-    const memory = parseFlatKeyed(memoryStat);
-    const usageBytes = parseLimitValue(memoryUsage, join(memoryDir, 'memory.usage_in_bytes')) ?? 0;
-    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
-    const inactiveFileBytes = memory.get('total_inactive_file') ?? 0;
-    const limitBytes = parseLimitValue(memoryLimit, join(memoryDir, 'memory.limit_in_bytes'));
-
-    return {
-      cpuUsageUsec: nanosecondsToMicroseconds(usage, join(cpuacctDir, 'cpuacct.usage')),
-      cpuPeriods: cpu.get('nr_periods') ?? 0,
-      cpuThrottledPeriods: cpu.get('nr_throttled') ?? 0,
-      cpuThrottledUsec: Math.floor((cpu.get('throttled_time') ?? 0) / 1000),
-      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
-      memoryLimitBytes: limitBytes === null || limitBytes >= UNLIMITED_MEMORY_THRESHOLD_BYTES ? null : limitBytes,
-      pids: parseLimitValue(pidsCurrent, join(pidsDir, 'pids.current')) ?? 0,
-      pidsLimit: parseLimitValue(pidsMax, join(pidsDir, 'pids.max')),
-      oomKills: oomControl === null ? 0 : (parseFlatKeyed(oomControl).get('oom_kill') ?? 0),
-      pidsLimitHits: pidsEvents === null ? 0 : (parseFlatKeyed(pidsEvents).get('max') ?? 0),
-    };
+  openStats(handle: CgroupHandle): CgroupStatsReader {
+    return new V1StatsReader(this.fs, handle.id, {
+      cpu: this.pathFor(handle, 'cpu'),
+      cpuacct: this.pathFor(handle, 'cpuacct'),
+      memory: this.pathFor(handle, 'memory'),
+      pids: this.pathFor(handle, 'pids'),
+    });
   }
 
   async procs(handle: CgroupHandle): Promise<number[]> {

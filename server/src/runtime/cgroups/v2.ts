@@ -14,11 +14,8 @@ import {
   makeCgroupDirs,
   makeContainerCgroupDir,
   nodeCgroupFs,
-  parseFlatKeyed,
-  parseLimitValue,
   parseProcs,
   readCgroupFile,
-  readOptionalCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
   writeCgroupFile,
@@ -27,7 +24,10 @@ import {
   type CgroupHandle,
   type CgroupLimits,
   type CgroupStats,
+  type CgroupStatsReader,
+  type KnownLimits,
 } from './driver.js';
+import { CgroupCounterFiles, keyedFileKeys } from './counters.js';
 
 export const V2_REQUIRED_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 
@@ -40,6 +40,84 @@ export interface CgroupV2Options {
 }
 
 const CREATE_ATTEMPTS = 3;
+
+const CPU_STAT_KEYS = keyedFileKeys('usage_usec', 'nr_periods', 'nr_throttled', 'throttled_usec');
+const MEMORY_STAT_KEYS = keyedFileKeys('inactive_file');
+const MEMORY_EVENTS_KEYS = keyedFileKeys('oom_kill');
+const PIDS_EVENTS_KEYS = keyedFileKeys('max');
+
+/** The counters of one container, opened once; the limit files only when asked for. */
+class V2StatsReader implements CgroupStatsReader {
+  readonly #files: CgroupCounterFiles;
+  readonly #dir: string;
+  readonly #cpuStat: number;
+  readonly #memoryCurrent: number;
+  readonly #memoryStat: number;
+  readonly #memoryEvents: number;
+  readonly #pidsCurrent: number;
+  readonly #pidsEvents: number;
+  #memoryMax: number | undefined;
+  #pidsMax: number | undefined;
+  readonly #values = [0, 0, 0, 0];
+
+  constructor(fs: CgroupFs, id: string, dir: string) {
+    const files = new CgroupCounterFiles(fs, id);
+    this.#files = files;
+    this.#dir = dir;
+    this.#cpuStat = files.open(join(dir, 'cpu.stat'));
+    this.#memoryCurrent = files.open(join(dir, 'memory.current'));
+    this.#memoryStat = files.open(join(dir, 'memory.stat'));
+    this.#pidsCurrent = files.open(join(dir, 'pids.current'));
+    // Older kernels lack pids.events (and oom_kill in memory.events): absent reads 0.
+    this.#memoryEvents = files.open(join(dir, 'memory.events'), true);
+    this.#pidsEvents = files.open(join(dir, 'pids.events'), true);
+  }
+
+  read(known?: KnownLimits): CgroupStats {
+    const files = this.#files;
+    const values = this.#values;
+    files.keyed(this.#cpuStat, CPU_STAT_KEYS, values);
+    const cpuUsageUsec = values[0] ?? 0;
+    const cpuPeriods = values[1] ?? 0;
+    const cpuThrottledPeriods = values[2] ?? 0;
+    const cpuThrottledUsec = values[3] ?? 0;
+    const usageBytes = files.value(this.#memoryCurrent) ?? 0;
+    files.keyed(this.#memoryStat, MEMORY_STAT_KEYS, values);
+    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
+    const inactiveFileBytes = values[0] ?? 0;
+    const pids = files.value(this.#pidsCurrent) ?? 0;
+    files.keyed(this.#memoryEvents, MEMORY_EVENTS_KEYS, values);
+    const oomKills = values[0] ?? 0;
+    files.keyed(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
+    const pidsLimitHits = values[0] ?? 0;
+    let memoryLimitBytes: number | null;
+    let pidsLimit: number | null;
+    if (known !== undefined) {
+      ({ memoryBytes: memoryLimitBytes, pidsLimit } = known);
+    } else {
+      this.#memoryMax ??= files.open(join(this.#dir, 'memory.max'));
+      this.#pidsMax ??= files.open(join(this.#dir, 'pids.max'));
+      memoryLimitBytes = files.value(this.#memoryMax);
+      pidsLimit = files.value(this.#pidsMax);
+    }
+    return {
+      cpuUsageUsec,
+      cpuPeriods,
+      cpuThrottledPeriods,
+      cpuThrottledUsec,
+      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryLimitBytes,
+      pids,
+      pidsLimit,
+      oomKills,
+      pidsLimitHits,
+    };
+  }
+
+  close(): void {
+    this.#files.close();
+  }
+}
 
 export class CgroupV2Driver implements CgroupDriver {
   readonly version = 2 as const;
@@ -82,35 +160,16 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
-    const fs = this.fs;
-    const dir = this.pathOf(handle);
-    const [cpuStat, memoryCurrent, memoryStat, memoryMax, memoryEvents, pidsCurrent, pidsMax, pidsEvents] =
-      await Promise.all([
-        readCgroupFile(fs, join(dir, 'cpu.stat')),
-        readCgroupFile(fs, join(dir, 'memory.current')),
-        readCgroupFile(fs, join(dir, 'memory.stat')),
-        readCgroupFile(fs, join(dir, 'memory.max')),
-        readOptionalCgroupFile(fs, join(dir, 'memory.events')),
-        readCgroupFile(fs, join(dir, 'pids.current')),
-        readCgroupFile(fs, join(dir, 'pids.max')),
-        readOptionalCgroupFile(fs, join(dir, 'pids.events')),
-      ]);
-    const cpu = parseFlatKeyed(cpuStat);
-    const usageBytes = parseLimitValue(memoryCurrent, join(dir, 'memory.current')) ?? 0;
-    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
-    const inactiveFileBytes = parseFlatKeyed(memoryStat).get('inactive_file') ?? 0;
-    return {
-      cpuUsageUsec: cpu.get('usage_usec') ?? 0,
-      cpuPeriods: cpu.get('nr_periods') ?? 0,
-      cpuThrottledPeriods: cpu.get('nr_throttled') ?? 0,
-      cpuThrottledUsec: cpu.get('throttled_usec') ?? 0,
-      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
-      memoryLimitBytes: parseLimitValue(memoryMax, join(dir, 'memory.max')),
-      pids: parseLimitValue(pidsCurrent, join(dir, 'pids.current')) ?? 0,
-      pidsLimit: parseLimitValue(pidsMax, join(dir, 'pids.max')),
-      oomKills: memoryEvents === null ? 0 : (parseFlatKeyed(memoryEvents).get('oom_kill') ?? 0),
-      pidsLimitHits: pidsEvents === null ? 0 : (parseFlatKeyed(pidsEvents).get('max') ?? 0),
-    };
+    const reader = this.openStats(handle);
+    try {
+      return reader.read();
+    } finally {
+      reader.close();
+    }
+  }
+
+  openStats(handle: CgroupHandle): CgroupStatsReader {
+    return new V2StatsReader(this.fs, handle.id, this.pathOf(handle));
   }
 
   async procs(handle: CgroupHandle): Promise<number[]> {

@@ -1,0 +1,45 @@
+// The open-file half of the fake cgroup trees (cgroups-v1/v2 tests): the fake's control
+// files are regular files, which stay readable through an open fd after they are deleted;
+// kernfs instead answers ENODEV once the cgroup is removed. This class behaves like kernfs
+// and counts what is open, so tests can prove that nothing leaks.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export function errno(code: string): Error {
+  return Object.assign(new Error(code), { code });
+}
+
+export class FakeKernfsFiles {
+  /** Every path ever opened, in order. */
+  readonly opened: string[] = [];
+  readonly #open = new Map<number, { path: string; removed: boolean }>();
+
+  openSync(path: string): number {
+    const fd = openSync(path, 'r');
+    this.#open.set(fd, { path, removed: false });
+    this.opened.push(path);
+    return fd;
+  }
+
+  preadSync(fd: number, buffer: Buffer): number {
+    const file = this.#open.get(fd);
+    if (file === undefined) throw errno('EBADF');
+    if (file.removed) throw errno('ENODEV');
+    return readSync(fd, buffer, 0, buffer.length, 0);
+  }
+
+  closeSync(fd: number): void {
+    if (!this.#open.delete(fd)) throw errno('EBADF');
+    closeSync(fd);
+  }
+
+  /** The fake's rmdir calls this: files open in `dir` answer ENODEV from now on. */
+  removed(dir: string): void {
+    for (const file of this.#open.values()) if (dirname(file.path) === dir) file.removed = true;
+  }
+
+  /** Paths open now. */
+  get openPaths(): string[] {
+    return [...this.#open.values()].map((file) => file.path);
+  }
+}
