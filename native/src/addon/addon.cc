@@ -216,9 +216,9 @@ void DefaultTermios(struct termios* t) {
 }
 
 // spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)) -> { pid, fd }
-// args include argv[0]. The child is a session leader without a controlling terminal
-// (the launcher's container init takes the terminal with TIOCSCTTY); stdin, stdout and
-// stderr are the terminal; every other fd is closed; signal dispositions and mask are
+// args include argv[0]. The child is a session leader with the terminal as its
+// controlling terminal (the launcher hands it on to the container's init); stdin, stdout
+// and stderr are the terminal; every other fd is closed; signal dispositions and mask are
 // the defaults (Node ignores SIGPIPE). fd is the master, non-blocking and close-on-exec.
 Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -268,9 +268,12 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_adddup2(&actions, slave, STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, slave, STDERR_FILENO);
+  // glibc runs the file actions after setsid(): opening the slave without O_NOCTTY in a
+  // session leader with no terminal makes it the controlling terminal, as login_tty(3)
+  // in node-pty's forkpty does (^C, SIGWINCH and hangups reach the child's group).
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, name, O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   sigset_t all;

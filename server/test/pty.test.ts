@@ -1,0 +1,106 @@
+// The playground's pty (the addon's posix_spawn + a tty.ReadStream on the master), on a
+// real pty running host programs: no root needed.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnPty, type PtyExit, type PtyProcess } from '../src/api/pty.js';
+
+const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
+
+function start(
+  script: string,
+  size = { cols: 80, rows: 24 },
+): { pty: PtyProcess; output: () => string; exit: Promise<PtyExit> } {
+  const pty = spawnPty('/bin/sh', ['-c', script], { ...size, cwd: '/', env: ENV });
+  const chunks: Buffer[] = [];
+  pty.onData((data) => chunks.push(Buffer.isBuffer(data) ? data : Buffer.from(data)));
+  const exit = new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+  return { pty, output: () => Buffer.concat(chunks).toString('utf8'), exit };
+}
+
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('spawnPty', () => {
+  it('runs the program on a terminal of the given size, as a session leader, with exactly the env given', async () => {
+    const { output, exit } = start(
+      'stty size; tty; echo "env:$TERM:$PWD:$(env | wc -l)"; [ "$(ps -o sid= -p $$ | tr -d " ")" = "$$" ] && echo leader; pwd',
+      { cols: 123, rows: 45 },
+    );
+    assert.deepEqual(await exit, { exitCode: 0 });
+    const lines = output().split('\r\n');
+    assert.equal(lines[0], '45 123');
+    assert.match(lines[1]!, /^\/dev\/pts\/\d+$/);
+    assert.equal(lines[2], 'env:xterm-256color:/:3'); // PATH, TERM, PWD
+    assert.equal(lines[3], 'leader');
+    assert.equal(lines[4], '/');
+  });
+
+  it('passes every byte written before the exit, and reports the exit code after the output', async () => {
+    const { output, exit } = start('head -c 300000 /dev/zero | tr "\\0" a; exit 7');
+    assert.deepEqual(await exit, { exitCode: 7 });
+    assert.equal(output().length, 300000);
+  });
+
+  it('reports a death by signal as the signal, as node-pty does', async () => {
+    const { pty, output, exit } = start('echo ready; sleep 30');
+    await until(() => output().includes('ready'), 'ready');
+    pty.kill('SIGKILL');
+    assert.deepEqual(await exit, { exitCode: 0, signal: 9 });
+    pty.kill('SIGKILL'); // once reaped, a no-op: the pid may be another process's now
+  });
+
+  it('delivers keystrokes through the line discipline (echo, ^C as SIGINT to the foreground)', async () => {
+    const { pty, output, exit } = start('trap "echo caught; exit 3" INT; read line; echo "got:$line"; sleep 30');
+    pty.write('hello\r');
+    await until(() => output().includes('got:hello'), 'the line');
+    assert.match(output(), /hello\r\n/); // the terminal echoed it
+    pty.write(Buffer.from([3]));
+    assert.deepEqual(await exit, { exitCode: 3 });
+    assert.match(output(), /caught/);
+  });
+
+  it('resizes: the program sees the new size and SIGWINCH', async () => {
+    const { pty, output, exit } = start('trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.05; done');
+    await until(() => output().includes('ready'), 'ready');
+    pty.resize(100, 40);
+    assert.deepEqual(await exit, { exitCode: 0 });
+    assert.match(output(), /40 100/);
+  });
+
+  it('stops reading while paused: the writer blocks, and nothing is lost on resume', async () => {
+    const { pty, output, exit } = start('echo start; head -c 1000000 /dev/zero | tr "\\0" b; echo; echo end');
+    await until(() => output().includes('start'), 'start');
+    pty.pause();
+    const atPause = output().length;
+    await sleep(300);
+    // The kernel's buffers hold a few KiB at most: far from all of it.
+    assert.ok(output().length < atPause + 200_000, `read ${output().length - atPause} bytes while paused`);
+    pty.resume();
+    assert.deepEqual(await exit, { exitCode: 0 });
+    assert.equal(output().split('b').length - 1, 1_000_000);
+    assert.match(output(), /end\r\n$/);
+  });
+
+  it('closes the master: no fd of ours is left after the exit', async () => {
+    const before = readdirSync('/proc/self/fd').length;
+    const runs = Array.from({ length: 20 }, () => start('echo hi').exit);
+    await Promise.all(runs);
+    await sleep(50);
+    assert.equal(readdirSync('/proc/self/fd').length, before);
+  });
+
+  it('fails with an error, not a crash, when the program cannot be started', () => {
+    assert.throws(
+      () => spawnPty('/no/such/program', [], { cols: 80, rows: 24, cwd: '/', env: ENV }),
+      /posix_spawn: No such file or directory/,
+    );
+    assert.throws(() => spawnPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }), /cols and rows/);
+  });
+});
