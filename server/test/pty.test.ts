@@ -1,7 +1,7 @@
 // The playground's pty (the addon's posix_spawn + a tty.ReadStream on the master), on a
 // real pty running host programs: no root needed.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnPty, type PtyExit, type PtyProcess } from '../src/api/pty.js';
@@ -89,11 +89,22 @@ describe('spawnPty', () => {
   });
 
   it('closes the master: no fd of ours is left after the exit', async () => {
-    const before = readdirSync('/proc/self/fd').length;
+    const ptyFds = (): string[] =>
+      readdirSync('/proc/self/fd')
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter((target) => target === '/dev/ptmx' || target.startsWith('/dev/pts/'));
+    const before = ptyFds().length;
     const runs = Array.from({ length: 20 }, () => start('echo hi').exit);
+    await until(() => ptyFds().length >= before + 1, 'the masters to be open');
     await Promise.all(runs);
     await sleep(50);
-    assert.equal(readdirSync('/proc/self/fd').length, before);
+    assert.deepEqual(ptyFds().slice(before), []);
   });
 
   it('fails with an error, not a crash, when the program cannot be started', () => {

@@ -215,11 +215,14 @@ void DefaultTermios(struct termios* t) {
   cfsetospeed(t, B38400);
 }
 
-// spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)) -> { pid, fd }
+// spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)) -> { pid, fd, slave }
 // args include argv[0]. The child is a session leader with the terminal as its
 // controlling terminal (the launcher hands it on to the container's init); stdin, stdout
 // and stderr are the terminal; every other fd is closed; signal dispositions and mask are
-// the defaults (Node ignores SIGPIPE). fd is the master, non-blocking and close-on-exec.
+// the defaults (Node ignores SIGPIPE). fd is the master, non-blocking and close-on-exec;
+// slave is our own copy of the other side, for the caller to close once it has read the
+// child's last output: while the slave is open the master never reads EIO, which on
+// Linux may come before the last few KiB the child wrote (node-pty loses them too).
 Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;
@@ -289,8 +292,8 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   int err = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  close(slave);
   if (err != 0) {
+    close(slave);
     close(master);
     return ThrowErrno(env, "posix_spawn", err);
   }
@@ -303,6 +306,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     if (pidfd >= 0) close(pidfd);
+    close(slave);
     close(master);
     return ThrowErrno(env, "pidfd_open", saved);
   }
@@ -318,6 +322,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
   result.Set("fd", Napi::Number::New(env, master));
+  result.Set("slave", Napi::Number::New(env, slave));
   return result;
 }
 

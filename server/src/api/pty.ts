@@ -8,9 +8,12 @@
  * (bench/PROFILE.md §3: 6 ms at 50 MiB, 27 ms at 650 MiB), and every container create
  * pays it. The native addon opens the pty and starts the process with posix_spawn(3),
  * which costs the same at any size; the master is read here with a `tty.ReadStream`, as
- * node-pty does. The CLI, a small process, keeps node-pty (server/src/cli/attach.ts).
+ * node-pty does. It also keeps a copy of the slave until the child's output is read to
+ * the end: on Linux the master may read EIO before the last few KiB once every slave is
+ * closed, and node-pty loses them (1 run in 2 of `head -c 300000`, measured here). The
+ * CLI, a small process, keeps node-pty (server/src/cli/attach.ts).
  */
-import { writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import tty from 'node:tty';
 import { ptyCalls } from '../runtime/native.js';
 
@@ -39,9 +42,13 @@ export interface SpawnPtyOptions {
 }
 
 /**
- * After the child is reaped, output still in the kernel's buffer is read until the master
- * reports EIO (every slave closed). A descendant that kept the slave open would hold that
- * off forever; past this long the master is closed anyway (node-pty waits 200 ms).
+ * After the child is reaped, the master is read until it has been quiet this long; then
+ * our copy of the slave is closed and the master reads EIO after the last byte.
+ */
+const DRAIN_QUIET_MS = 5;
+/**
+ * A descendant that kept the slave open (and writing) would hold the end off forever;
+ * past this long after the exit the master is closed anyway (node-pty waits 200 ms).
  */
 const DRAIN_AFTER_EXIT_MS = 500;
 /** A full pty input buffer (the program is not reading): retry the write this much later. */
@@ -54,11 +61,13 @@ export function spawnPty(file: string, args: string[], options: SpawnPtyOptions)
 class NativePty implements PtyProcess {
   readonly pid: number;
   readonly #fd: number;
+  #slave: number | null;
   readonly #stream: tty.ReadStream;
   readonly #dataListeners: ((data: Buffer) => void)[] = [];
   readonly #exitListeners: ((event: PtyExit) => void)[] = [];
   readonly #writes: Buffer[] = [];
   #writeTimer: NodeJS.Timeout | null = null;
+  #quietTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
   #reaped: PtyExit | null = null;
   #closed = false;
@@ -67,7 +76,7 @@ class NativePty implements PtyProcess {
 
   constructor(file: string, args: string[], options: SpawnPtyOptions) {
     const env = Object.entries({ ...options.env, PWD: options.cwd }).map(([k, v]) => `${k}=${v}`);
-    const { pid, fd } = ptyCalls().spawnPty(
+    const { pid, fd, slave } = ptyCalls().spawnPty(
       file,
       [file, ...args],
       env,
@@ -78,9 +87,11 @@ class NativePty implements PtyProcess {
     );
     this.pid = pid;
     this.#fd = fd;
+    this.#slave = slave;
     this.#stream = new tty.ReadStream(fd);
     this.#stream.on('data', (chunk: Buffer) => {
       for (const listener of this.#dataListeners) listener(chunk);
+      if (this.#reaped !== null) this.#drain();
     });
     // EIO once every slave is closed and the buffer is read: the end of the output.
     this.#stream.on('error', () => undefined);
@@ -108,14 +119,13 @@ class NativePty implements PtyProcess {
   pause(): void {
     this.#paused = true;
     this.#stream.pause();
-    if (this.#drainTimer) clearTimeout(this.#drainTimer);
-    this.#drainTimer = null;
+    this.#clearDrainTimers();
   }
 
   resume(): void {
     this.#paused = false;
     this.#stream.resume();
-    this.#armDrainTimer();
+    this.#drain();
   }
 
   /** Signals the child; a no-op once it is reaped (its pid may belong to another by then). */
@@ -146,23 +156,41 @@ class NativePty implements PtyProcess {
 
   #onReaped(event: PtyExit): void {
     this.#reaped = event;
-    this.#armDrainTimer();
+    this.#drain();
     this.#maybeEmitExit();
   }
 
-  #armDrainTimer(): void {
-    if (this.#reaped === null || this.#closed || this.#paused || this.#drainTimer) return;
-    this.#drainTimer = setTimeout(() => this.#stream.destroy(), DRAIN_AFTER_EXIT_MS);
-    this.#drainTimer.unref();
+  /**
+   * The child is gone: read on until the master is quiet, then let go of the slave so
+   * the master ends (EIO) after the last byte. Not while paused: the reader decides.
+   */
+  #drain(): void {
+    if (this.#reaped === null || this.#closed || this.#paused) return;
+    if (this.#quietTimer) clearTimeout(this.#quietTimer);
+    this.#quietTimer = setTimeout(() => this.#closeSlave(), DRAIN_QUIET_MS);
+    this.#drainTimer ??= setTimeout(() => this.#stream.destroy(), DRAIN_AFTER_EXIT_MS);
+  }
+
+  #clearDrainTimers(): void {
+    if (this.#quietTimer) clearTimeout(this.#quietTimer);
+    if (this.#drainTimer) clearTimeout(this.#drainTimer);
+    this.#quietTimer = null;
+    this.#drainTimer = null;
+  }
+
+  #closeSlave(): void {
+    if (this.#slave === null) return;
+    closeSync(this.#slave);
+    this.#slave = null;
   }
 
   #onClosed(): void {
     this.#closed = true;
     this.#writes.length = 0;
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
-    if (this.#drainTimer) clearTimeout(this.#drainTimer);
     this.#writeTimer = null;
-    this.#drainTimer = null;
+    this.#clearDrainTimers();
+    this.#closeSlave();
     this.#maybeEmitExit();
   }
 

@@ -7,8 +7,9 @@ export interface MdockerNativeAddon {
   startTime(pid: number): number | null;
   /** Starts file (args include argv[0]) on a new pty: a session leader without a
    * controlling terminal, stdio on the pty, cwd as given, env exactly env. Returns the
-   * child's pid and the pty master (non-blocking, close-on-exec); onExit runs once the
-   * child is reaped: (exit code, 0) or (0, signal number). */
+   * child's pid, the pty master (non-blocking, close-on-exec) and our copy of the slave
+   * (to close after the child's last output is read); onExit runs once the child is
+   * reaped: (exit code, 0) or (0, signal number). */
   spawnPty(
     file: string,
     args: string[],
@@ -17,7 +18,7 @@ export interface MdockerNativeAddon {
     cols: number,
     rows: number,
     onExit: (code: number, signal: number) => void,
-  ): { pid: number; fd: number };
+  ): { pid: number; fd: number; slave: number };
   /** Sets the terminal size on a pty master (TIOCSWINSZ). */
   resizePty(fd: number, cols: number, rows: number): void;
   /** Calls onExit once pid (with this start time) has exited; false when it is gone already. */
