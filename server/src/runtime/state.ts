@@ -12,7 +12,21 @@
  *   /run/mdocker/<id>/exit.json    the exit code, written by the launcher
  *   /run/mdocker/names/<name>      symlink to ../<id>: names are unique
  */
-import { mkdir, readFile, readdir, rename, rm, symlink, unlink, writeFile, readlink, stat } from 'node:fs/promises';
+// Synchronous calls behind the async methods: one container's state is a few small files
+// on tmpfs, where a synchronous call costs a tenth of a thread-pool round trip and a
+// create or a start makes a dozen (bench/PROFILE.md §4).
+import {
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { MdockerError } from './errors.js';
 import type { Limits } from './units.js';
@@ -66,14 +80,14 @@ export class StateStore {
 
   /** Makes the container's directory and reserves its name; CONFLICT if the name is taken. */
   async createDir(record: ContainerRecord): Promise<void> {
-    await mkdir(join(this.root, 'names'), { recursive: true, mode: 0o700 });
-    await mkdir(this.dir(record.id), { mode: 0o700 });
-    await mkdir(this.file(record.id, 'layer'), { mode: 0o700 });
+    mkdirSync(join(this.root, 'names'), { recursive: true, mode: 0o700 });
+    mkdirSync(this.dir(record.id), { mode: 0o700 });
+    mkdirSync(this.file(record.id, 'layer'), { mode: 0o700 });
     try {
       await this.reserveName(record.name, record.id);
       await this.write(record);
     } catch (err) {
-      await rm(this.dir(record.id), { recursive: true, force: true });
+      rmSync(this.dir(record.id), { recursive: true, force: true });
       throw err;
     }
   }
@@ -82,7 +96,7 @@ export class StateStore {
     const link = join(this.root, 'names', name);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await symlink(`../${id}`, link);
+        symlinkSync(`../${id}`, link);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -94,7 +108,11 @@ export class StateStore {
             `the container name "${name}" is already in use by ${holder.slice(0, 12)}`,
           );
         }
-        await unlink(link).catch(() => undefined);
+        try {
+          unlinkSync(link);
+        } catch {
+          // gone already
+        }
       }
     }
     throw new MdockerError('CONFLICT', `the container name "${name}" is already in use`);
@@ -103,9 +121,9 @@ export class StateStore {
   /** The id holding name, or null when the name is free. */
   async nameHolder(name: string): Promise<string | null> {
     try {
-      const target = await readlink(join(this.root, 'names', name));
+      const target = readlinkSync(join(this.root, 'names', name));
       const id = target.replace(/^\.\.\//, '');
-      await stat(join(this.root, id, 'state.json'));
+      statSync(join(this.root, id, 'state.json'));
       return id;
     } catch {
       return null;
@@ -115,13 +133,13 @@ export class StateStore {
   async write(record: ContainerRecord): Promise<void> {
     const path = this.file(record.id, 'state.json');
     const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
-    await writeFile(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, path);
+    writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, path);
   }
 
   async read(id: string): Promise<ContainerRecord | null> {
     try {
-      return JSON.parse(await readFile(this.file(id, 'state.json'), 'utf8')) as ContainerRecord;
+      return JSON.parse(readFileSync(this.file(id, 'state.json'), 'utf8')) as ContainerRecord;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || err instanceof SyntaxError) return null;
@@ -131,7 +149,7 @@ export class StateStore {
 
   async ids(): Promise<string[]> {
     try {
-      return (await readdir(this.root)).filter((name) => ID_PATTERN.test(name));
+      return readdirSync(this.root).filter((name) => ID_PATTERN.test(name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -161,7 +179,7 @@ export class StateStore {
 
   async readText(id: string, name: 'init.pid' | 'error.json' | 'exit.json'): Promise<string | null> {
     try {
-      return await readFile(this.file(id, name), 'utf8');
+      return readFileSync(this.file(id, name), 'utf8');
     } catch {
       return null;
     }
@@ -170,10 +188,10 @@ export class StateStore {
   async remove(record: ContainerRecord): Promise<void> {
     const link = join(this.root, 'names', record.name);
     try {
-      if ((await readlink(link)) === `../${record.id}`) await unlink(link);
+      if (readlinkSync(link) === `../${record.id}`) unlinkSync(link);
     } catch {
       // no name link, or another container's: leave it
     }
-    await rm(this.dir(record.id), { recursive: true, force: true });
+    rmSync(this.dir(record.id), { recursive: true, force: true });
   }
 }
