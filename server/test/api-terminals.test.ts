@@ -7,7 +7,7 @@ import pty from 'node-pty';
 import xtermHeadless from '@xterm/headless';
 import xtermSerialize from '@xterm/addon-serialize';
 import { SequenceTail, Screen } from '../src/api/screen.js';
-import { Terminal, type TerminalSink } from '../src/api/terminals.js';
+import { OUTPUT_HOLD_MS, Terminal, type TerminalOptions, type TerminalSink } from '../src/api/terminals.js';
 import { FLOW_HIGH_WATER_BYTES, WS_CLOSE, type TerminalServerMessage } from '../src/api/protocol.js';
 
 const { Terminal: Headless } = xtermHeadless;
@@ -81,6 +81,51 @@ function hostShell(options: { cols?: number; rows?: number; stall?: number; scri
   });
   terminals.push(terminal);
   return terminal;
+}
+
+/** A pty whose output the test writes: reads arrive exactly when and as the test says. */
+class ScriptedPty {
+  readonly pid = 0;
+  #onData: ((data: Buffer) => void) | null = null;
+  #onExit: ((exit: { exitCode: number; signal?: number }) => void) | null = null;
+
+  onData(listener: (data: Buffer) => void): void {
+    this.#onData = listener;
+  }
+
+  onExit(listener: (exit: { exitCode: number; signal?: number }) => void): void {
+    this.#onExit = listener;
+  }
+
+  read(text: string): void {
+    this.#onData?.(Buffer.from(text));
+  }
+
+  exit(exitCode: number): void {
+    this.#onExit?.({ exitCode });
+  }
+
+  write(): void {}
+  resize(): void {}
+  pause(): void {}
+  resume(): void {}
+  kill(): void {}
+}
+
+function scriptedTerminal(): { terminal: Terminal; pty: ScriptedPty } {
+  const pty = new ScriptedPty();
+  const terminal = new Terminal({
+    id: 0,
+    containerId: 'test',
+    cmd: ['/bin/sh'],
+    pty: pty as unknown as TerminalOptions['pty'],
+    cols: 80,
+    rows: 24,
+    scrollbackLines: 1000,
+    flowStallTimeoutMs: 60_000,
+  });
+  terminals.push(terminal);
+  return { terminal, pty };
 }
 
 /** What a browser's xterm would show after writing these bytes. */
@@ -278,6 +323,44 @@ describe('Terminal', () => {
     assert.ok(maxBacklog < 2 * FLOW_HIGH_WATER_BYTES + 256 * 1024, `backlog ${maxBacklog}`);
     // Free the memory of this sink's frames before the next test.
     sink.frames.length = 0;
+    terminal.dispose();
+  });
+
+  it('sends output at once after a quiet spell, and a stream of reads as one message per hold period', async () => {
+    const { terminal, pty } = scriptedTerminal();
+    const sink = new FakeSink();
+    terminal.attach(sink);
+    await sink.waitFor(() => sink.frames.length >= 2);
+    await sleep(2 * OUTPUT_HOLD_MS);
+    const before = sink.frames.length;
+    pty.read('x');
+    // An echo is not held: it goes out in the same turn.
+    assert.equal(sink.frames.length, before + 1);
+    for (let i = 0; i < 200; i++) pty.read(`line ${i}\r\n`);
+    assert.equal(sink.frames.length, before + 1, 'a stream is held');
+    await sink.waitFor(() => sink.text().includes('line 199\r\n'));
+    assert.equal(sink.frames.length, before + 2, 'the held reads go out as one message');
+    const late = new FakeSink();
+    terminal.attach(late);
+    await late.waitFor(() => late.frames.length >= 2);
+    // The screen got the same bytes as the client.
+    assert.equal(await render(late.bytes(), 80, 24), await render(sink.bytes(), 80, 24));
+    terminal.dispose();
+  });
+
+  it('sends held output before the exit', async () => {
+    const { terminal, pty } = scriptedTerminal();
+    const sink = new FakeSink();
+    terminal.attach(sink);
+    await sink.waitFor(() => sink.frames.length >= 2);
+    const exited = new Promise<number>((resolve) => terminal.onPtyExit((code) => resolve(code)));
+    pty.read('first ');
+    pty.read('second ');
+    pty.read('last-words');
+    pty.exit(0);
+    terminal.finish({ exitCode: await exited, reason: 'exited' });
+    assert.match(sink.text(), /first second last-words$/);
+    assert.deepEqual(sink.messages().at(-1), { type: 'exit', exitCode: 0, reason: 'exited' });
     terminal.dispose();
   });
 

@@ -21,6 +21,15 @@ export const MIN_COLS = 2;
 export const MAX_COLS = 500;
 export const MIN_ROWS = 1;
 export const MAX_ROWS = 200;
+/**
+ * While a terminal streams, its output is held this long and sent as one message per
+ * client: one writev per few ms instead of one per pty read (60 B to 2 KiB each,
+ * bench/PROFILE.md §2). A terminal that sent nothing for this long sends at once, so a
+ * keystroke's echo is never held.
+ */
+export const OUTPUT_HOLD_MS = 4;
+/** A held batch this large is sent without waiting for the timer. */
+export const OUTPUT_BATCH_MAX_BYTES = 64 * 1024;
 
 export function clampCols(cols: number): number {
   return Math.min(MAX_COLS, Math.max(MIN_COLS, Math.floor(cols)));
@@ -80,6 +89,38 @@ export interface TerminalAttachment {
   detach(): void;
 }
 
+/**
+ * One timer for every streaming terminal: each pty read arrives in an event-loop turn of
+ * its own, so output can only be joined across time, and one timer for all keeps the
+ * cost of holding independent of how many terminals stream at once.
+ */
+class OutputBatcher {
+  readonly #held = new Set<{ flushOutput(): void }>();
+  #timer: NodeJS.Timeout | null = null;
+
+  hold(terminal: { flushOutput(): void }): void {
+    this.#held.add(terminal);
+    if (this.#timer === null) this.#timer = setTimeout(() => this.#flush(), OUTPUT_HOLD_MS);
+  }
+
+  release(terminal: { flushOutput(): void }): void {
+    this.#held.delete(terminal);
+    if (this.#held.size === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #flush(): void {
+    this.#timer = null;
+    const held = [...this.#held];
+    this.#held.clear();
+    for (const terminal of held) terminal.flushOutput();
+  }
+}
+
+const outputBatcher = new OutputBatcher();
+
 export class Terminal {
   readonly id: number;
   readonly containerId: string;
@@ -98,6 +139,12 @@ export class Terminal {
   #paused = false;
   #stallTimer: NodeJS.Timeout | null = null;
   #ptyExited = false;
+  /** output read from the pty, not yet given to the screen or any client */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  /** when output was last handed on (performance.now()); -Infinity: never */
+  #lastFlushAt = -Infinity;
+  readonly #batchTarget = { flushOutput: (): void => this.#flushOutput() };
   #exit: TerminalExit | null = null;
   #disposed = false;
 
@@ -120,8 +167,9 @@ export class Terminal {
       onProcessed: () => this.#updateFlow(),
     });
     // node-pty spawned with `encoding: null` delivers Buffers; its typings say string.
-    this.#pty.onData((data: string | Buffer) => this.#onOutput(typeof data === 'string' ? Buffer.from(data) : data));
+    this.#pty.onData((data: string | Buffer) => this.#onPtyData(typeof data === 'string' ? Buffer.from(data) : data));
     this.#pty.onExit(({ exitCode, signal }) => {
+      this.#flushOutput();
       this.#ptyExited = true;
       // A process killed by a signal exits 128+N by the shell's (and Docker's) convention.
       const code = signal ? 128 + signal : exitCode;
@@ -230,6 +278,8 @@ export class Terminal {
   /** Records how the terminal ended and tells every client, then closes them. */
   finish(exit: TerminalExit): void {
     if (this.#exit !== null) return;
+    // Clients get every byte before the exit.
+    this.#flushOutput();
     this.#exit = exit;
     this.#setPaused(false);
     for (const client of [...this.#clients]) {
@@ -252,6 +302,7 @@ export class Terminal {
   dispose(code: number = WS_CLOSE.NORMAL, reason = 'terminal closed'): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#dropHeldOutput();
     this.#stopStallTimer();
     for (const client of [...this.#clients]) this.#drop(client, code, reason);
     this.kill('SIGKILL');
@@ -261,6 +312,40 @@ export class Terminal {
   /** Closes every client (e.g. server shutdown) without touching the process. */
   closeClients(code: number, reason: string): void {
     for (const client of [...this.#clients]) this.#drop(client, code, reason);
+  }
+
+  /**
+   * Sends a chunk at once when nothing went out in the last OUTPUT_HOLD_MS (an echo, a
+   * prompt), otherwise holds it for the shared timer: a streaming terminal sends one
+   * message per client every few ms, however small its reads.
+   */
+  #onPtyData(chunk: Buffer): void {
+    if (this.#disposed) return;
+    if (this.#heldBytes === 0 && performance.now() - this.#lastFlushAt >= OUTPUT_HOLD_MS) {
+      this.#lastFlushAt = performance.now();
+      this.#onOutput(chunk);
+      return;
+    }
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes >= OUTPUT_BATCH_MAX_BYTES) this.#flushOutput();
+    else outputBatcher.hold(this.#batchTarget);
+  }
+
+  /** Hands held output to the screen and the clients, in one piece. */
+  #flushOutput(): void {
+    if (this.#heldBytes === 0) return;
+    const parts = this.#held;
+    const batch = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#heldBytes);
+    this.#dropHeldOutput();
+    this.#lastFlushAt = performance.now();
+    this.#onOutput(batch);
+  }
+
+  #dropHeldOutput(): void {
+    this.#held = [];
+    this.#heldBytes = 0;
+    outputBatcher.release(this.#batchTarget);
   }
 
   #onOutput(chunk: Buffer): void {
@@ -353,6 +438,8 @@ export class Terminal {
     const nextCols = cols === Infinity ? this.#cols : cols;
     const nextRows = rows === Infinity ? this.#rows : rows;
     if (nextCols === this.#cols && nextRows === this.#rows) return;
+    // Output read before the resize was laid out at the old size: the screen parses it first.
+    this.#flushOutput();
     this.#cols = nextCols;
     this.#rows = nextRows;
     if (!this.#ptyExited) {
