@@ -8,7 +8,7 @@
 //                            that writes bench/work/RESULTS-quick.md
 //   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
 //   BENCH_OUT=PATH           where to write the markdown instead
-//   BENCH_ONLY=a,b           run only these phases: native, start, echo, wetty, throughput, density
+//   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, density
 //
 //   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
 //       (default bench/work/results.json, the last run) with the current bench/PROFILE.md,
@@ -18,7 +18,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { commandOutput, hostBusyPercent, hostCpu, loadavg, summarize, withTimeout } from './lib/util.mjs';
+import { commandOutput, hostBusyPercent, hostCpu, loadavg, sleep, summarize, withTimeout } from './lib/util.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(repo, 'bench');
@@ -98,7 +98,7 @@ mkdirSync(work, { recursive: true });
 
 const { Tracker } = await import('./lib/tracker.mjs');
 const tracker = new Tracker();
-tracker.stateRoots.push(stateRoot, `${stateRoot}-serve`, `${stateRoot}-density`);
+tracker.stateRoots.push(stateRoot, `${stateRoot}-serve`, `${stateRoot}-warm`, `${stateRoot}-density`);
 tracker.cgroupParents.push(cgroupParent);
 tracker.mountPrefixes.push(work, stateRoot);
 
@@ -384,6 +384,61 @@ async function startPhase() {
   );
 }
 
+/**
+ * The same clicks against a server with a warm pool the size of the class
+ * (`--warm-pool`): the default container is started before anyone asks. `ready` waits
+ * until the pool is full (its containers are the only state dirs left).
+ */
+async function warmStartPhase() {
+  const warmRoot = `${stateRoot}-warm`;
+  const pool = S.classSize;
+  const warm = await startMdockerServer({
+    repo,
+    logFile: join(work, 'serve-warm.log'),
+    stateRoot: warmRoot,
+    extraArgs: [...uncappedFlags(), '--warm-pool', String(pool)],
+    tracker,
+  });
+  tracker.noteServer(warm.pid);
+  log(`  mdocker serve --warm-pool ${pool}: pid ${warm.pid}`);
+  const ready = async () => {
+    const deadline = Date.now() + 120_000;
+    const count = () =>
+      existsSync(warmRoot) ? readdirSync(warmRoot).filter((name) => /^[0-9a-f]{32}$/.test(name)).length : 0;
+    while (count() < pool) {
+      if (Date.now() > deadline) throw new Error(`the warm pool did not refill to ${pool}`);
+      await sleep(20);
+    }
+  };
+  try {
+    results.playground.warmSequential = await pgLib.measureStartSequential({
+      server: warm,
+      count: S.sequential,
+      deadlineAt: budget(150_000),
+      tracker,
+      ready,
+    });
+    log(
+      `  warm pool, sequential create→prompt p50 ${results.playground.warmSequential.prompt.median?.toFixed(1)} ms p99 ${results.playground.warmSequential.prompt.p99?.toFixed(1)} ms`,
+    );
+    results.playground.warmConcurrent = await pgLib.measureStartConcurrent({
+      server: warm,
+      classSize: S.classSize,
+      bursts: S.bursts,
+      deadlineAt: budget(120_000),
+      tracker,
+      ready,
+    });
+    results.playground.warmPool = pool;
+    log(
+      `  warm pool, ${S.classSize} at once create→prompt p50 ${results.playground.warmConcurrent.prompt.median?.toFixed(1)} ms p99 ${results.playground.warmConcurrent.prompt.p99?.toFixed(1)} ms`,
+    );
+  } finally {
+    const r = await warm.stop();
+    if (r.timedOut) results.leftovers.push('mdocker serve --warm-pool did not stop in time after SIGTERM: killed');
+  }
+}
+
 async function echoPhase() {
   const srv = await ensureServer();
   results.playground.echo = await pgLib.measureEcho({
@@ -543,6 +598,7 @@ if (stale) log(`warning: ${stale}`);
 
 await phase('native', nativePhase);
 await phase('start', startPhase);
+await phase('warm', warmStartPhase);
 await phase('echo', echoPhase);
 await phase('wetty', wettyPhase);
 await phase('throughput', throughputPhase);

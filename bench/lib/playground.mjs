@@ -20,7 +20,12 @@ async function createToPrompt(browser, body = {}) {
   return { container, term, postMs: t1 - t0, promptMs: t2 - t0 };
 }
 
-export async function measureStartSequential({ server, count, deadlineAt, tracker }) {
+/**
+ * count create → prompt → delete cycles, one after another. With `ready` (a warm pool),
+ * each click waits until the pool is full again first, as clicks minutes apart do; the
+ * wait is not part of the figure.
+ */
+export async function measureStartSequential({ server, count, deadlineAt, tracker, ready }) {
   const browser = await new Browser(server.url).open();
   const post = [];
   const prompt = [];
@@ -29,6 +34,7 @@ export async function measureStartSequential({ server, count, deadlineAt, tracke
   const cpu0 = cpuSeconds(server.pid);
   for (let i = 0; i < count && Date.now() < deadlineAt; i++) {
     try {
+      if (ready) await ready();
       const r = await createToPrompt(browser);
       tracker.addContainer(r.container);
       post.push(r.postMs);
@@ -47,13 +53,19 @@ export async function measureStartSequential({ server, count, deadlineAt, tracke
 }
 
 /** `class` browsers (one session each) click "new container" at the same moment. */
-export async function measureStartConcurrent({ server, classSize, bursts, deadlineAt, tracker }) {
+export async function measureStartConcurrent({ server, classSize, bursts, deadlineAt, tracker, ready }) {
   const browsers = await Promise.all(Array.from({ length: classSize }, () => new Browser(server.url).open()));
   const post = [];
   const prompt = [];
   const burstWallMs = [];
   const errors = [];
+  const readyMs = [];
   for (let b = 0; b < bursts && Date.now() < deadlineAt; b++) {
+    if (ready) {
+      const r0 = performance.now();
+      await ready();
+      readyMs.push(performance.now() - r0);
+    }
     const t0 = performance.now();
     const results = await Promise.allSettled(browsers.map((browser) => createToPrompt(browser)));
     burstWallMs.push(performance.now() - t0);
@@ -78,6 +90,7 @@ export async function measureStartConcurrent({ server, classSize, bursts, deadli
     post: summarize(post),
     prompt: summarize(prompt),
     burstWall: summarize(burstWallMs),
+    refill: readyMs.length > 1 ? summarize(readyMs.slice(1)) : null,
     errors: errors.slice(0, 5),
     errorCount: errors.length,
   };

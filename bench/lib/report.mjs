@@ -127,6 +127,7 @@ export function renderResults(r) {
 
   // ---- targets ----
   const sumSeq = pg.sequential?.prompt;
+  const sumWarm = pg.warmSequential?.prompt;
   const mdockerMs = nativeMedian(n, 'mdocker');
   const initMs = nativeMedian(n, 'mdocker-init');
   const crunMs = nativeMedian(n, 'crun');
@@ -155,6 +156,12 @@ export function renderResults(r) {
     ['… the launcher alone', `${fmtRatio(initMs / floorMs)} of the floor`, atMost(initMs / floorMs, 1.5)],
     ['create→prompt p50 under 30 ms, sequential', sumSeq ? `${fmtMs(sumSeq.median)}` : '–', atMost(sumSeq?.median, 30)],
     ['create→prompt p99 under 100 ms, sequential', sumSeq ? `${fmtMs(sumSeq.p99)}` : '–', atMost(sumSeq?.p99, 100)],
+    [
+      `… with a warm pool (\`--warm-pool ${pg.warmPool ?? '–'}\`, not the default), p50`,
+      sumWarm ? `${fmtMs(sumWarm.median)}` : '–',
+      atMost(sumWarm?.median, 30),
+    ],
+    ['… with a warm pool, p99', sumWarm ? `${fmtMs(sumWarm.p99)}` : '–', atMost(sumWarm?.p99, 100)],
     [
       'terminal throughput at least 2× wetty',
       Number.isFinite(thrRatio)
@@ -291,6 +298,17 @@ export function renderResults(r) {
     addStart(`${r.config.classSize} at once, POST alone`, conc.post);
     addStart(`${r.config.classSize} at once, whole burst (wall)`, conc.burstWall);
   }
+  const wseq = pg.warmSequential;
+  const wconc = pg.warmConcurrent;
+  if (wseq) {
+    addStart(`warm pool (\`--warm-pool ${pg.warmPool}\`), sequential, create→prompt`, wseq.prompt, wStart);
+    addStart(`warm pool, sequential, POST alone`, wseq.post);
+  }
+  if (wconc) {
+    addStart(`warm pool, ${r.config.classSize} at once, create→prompt`, wconc.prompt, wStart);
+    addStart(`warm pool, ${r.config.classSize} at once, whole burst (wall)`, wconc.burstWall);
+    if (wconc.refill) addStart(`warm pool: refilling ${pg.warmPool} after a burst (not part of a start)`, wconc.refill);
+  }
   if (wStart && !wStart.skipped)
     addStart('wetty: page open → first byte of the host shell prompt (no container)', wStart);
   if (startRows.length) {
@@ -300,6 +318,7 @@ export function renderResults(r) {
         `one browser session per student; the client answers the shell's cursor-position query as xterm.js does. ` +
         `${seq ? `The server spent ${fmtMs(seq.serverCpuMsPerCycle)} ms of CPU per sequential create + attach + delete: ${r.config.classSize} at once queue behind each other on its one event loop. ` : ''}` +
         `${conc ? `${r.config.classSize} sessions click at the same moment, in ${conc.burstWall.n} burst${conc.burstWall.n === 1 ? '' : 's'}. ` : ''}` +
+        `${wseq ? `The warm rows are a second server started with \`--warm-pool ${pg.warmPool}\` (off by default): it keeps that many default containers started ahead of demand and hands one to a default create, then starts a replacement. Each click (and each burst) waits until the pool is full again, as clicks minutes apart find it; that wait is not in the figures, and a burst larger than the pool, or clicks faster than the launcher refills it, fall back to the cold figures above. ` : ''}` +
         `${seq?.errors?.length ? `Errors: ${seq.errors.join('; ')}. ` : ''}${conc?.errorCount ? `Concurrent errors (${conc.errorCount}): ${conc.errors.join('; ')}.` : ''}`,
       '',
     );

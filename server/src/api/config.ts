@@ -59,6 +59,8 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
   statsIntervalMs: number;
   statsHistorySamples: number;
+  /** containers started ahead of demand for the default request; 0: none */
+  warmPool: number;
 }
 
 /** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */
@@ -97,7 +99,8 @@ export type ServeOptionKey =
   | 'flowStallTimeout'
   | 'shutdownTimeout'
   | 'statsInterval'
-  | 'statsHistory';
+  | 'statsHistory'
+  | 'warmPool';
 
 /** What a caller may give: strings from flags or the environment, or typed values. */
 export type ServeOptions = Partial<Record<ServeOptionKey, string | number | boolean | string[] | null>>;
@@ -174,6 +177,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('shutdownTimeout', '--shutdown-timeout <duration>', 'how long SIGTERM waits for containers to go', '10s'),
   spec('statsInterval', '--stats-interval <duration>', 'stats sampling period', '1s'),
   spec('statsHistory', '--stats-history <duration>', 'stats history kept per container', '10m'),
+  spec(
+    'warmPool',
+    '--warm-pool <n>',
+    'default containers kept started ahead of demand: a click takes one at once (a class: its size)',
+    '0',
+  ),
 ];
 
 function spec(key: ServeOptionKey, flag: string, description: string, defaultText: string): ServeOptionSpec {
@@ -356,7 +365,11 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     shutdownTimeoutMs: duration('shutdownTimeout', '10s'),
     statsIntervalMs: duration('statsInterval', '1s'),
     statsHistorySamples: 0,
+    warmPool: integer('warmPool', 0, 0, 1000),
   };
+  if (config.warmPool >= config.maxContainers) {
+    throw invalidOption('--warm-pool', raw('warmPool'), `must be below --max-containers (${config.maxContainers})`);
+  }
   // Lowering the maximum lowers the default with it, unless a default is given.
   config.execDefaultTimeoutMs =
     raw('execDefaultTimeout') == null

@@ -57,6 +57,7 @@ export type PlaygroundConfig = Pick<
   | 'flowStallTimeoutMs'
   | 'statsIntervalMs'
   | 'statsHistorySamples'
+  | 'warmPool'
 >;
 
 export interface CreateRequest {
@@ -71,6 +72,15 @@ export interface StatsSubscriber {
 }
 
 const DEFAULT_SHELL = ['/bin/sh'];
+/**
+ * The owner of the containers started ahead of demand (--warm-pool). Session ids are
+ * random and signed, never empty; no request can name this one.
+ */
+const WARM_POOL = '';
+/** The pool refills this long after the last container was taken from it. */
+const WARM_REFILL_DELAY_MS = 250;
+/** After a warm start fails, the pool waits this long before trying again. */
+const WARM_RETRY_MS = 60_000;
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 /** The launcher's own environment: the container's is passed with --env. */
@@ -141,6 +151,9 @@ export class Playground {
   readonly #sampler: StatsSampler;
   #reaper: NodeJS.Timeout | null = null;
   #shuttingDown = false;
+  #warmFilling = false;
+  #warmRefill: NodeJS.Timeout | null = null;
+  #warmFailedAtMs = 0;
 
   constructor(options: PlaygroundOptions) {
     this.#runtime = options.runtime;
@@ -165,6 +178,7 @@ export class Playground {
     const periods = [5000, ...[idleTimeoutMs, maxLifetimeMs].filter((ms) => ms > 0).map((ms) => Math.floor(ms / 4))];
     this.#reaper = setInterval(() => this.#reap(), Math.max(100, Math.min(...periods)));
     this.#reaper.unref();
+    void this.#fillWarmPool();
   }
 
   // ---- containers ----
@@ -173,11 +187,17 @@ export class Playground {
     if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
     const limits = resolveCreateLimits(this.#config, request.limits);
     // Creations in flight count against the caps, so concurrent requests cannot overshoot.
+    // The warm pool yields its places: a warm container is handed out or made way for.
     checkContainerCounts(
       this.#config,
       this.#sessionIds(sessionId).size + (this.#creating.get(sessionId) ?? 0),
-      this.#entries.size + this.#creatingTotal,
+      this.#entries.size - this.#warmCount() + this.#creatingTotal,
     );
+    if (this.#isDefaultRequest(request, limits)) {
+      const warm = this.#takeWarm(sessionId);
+      if (warm) return warm;
+    }
+    if (this.#entries.size + this.#creatingTotal >= this.#config.maxContainers) await this.#evictWarm();
     this.#creating.set(sessionId, (this.#creating.get(sessionId) ?? 0) + 1);
     this.#creatingTotal++;
     let reserved = true;
@@ -507,6 +527,7 @@ export class Playground {
   /** Refuses new containers, removes every container this server started, in parallel. */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
+    if (this.#warmRefill !== null) clearTimeout(this.#warmRefill);
     if (this.#reaper !== null) clearInterval(this.#reaper);
     this.#reaper = null;
     this.#sampler.stop();
@@ -649,6 +670,109 @@ export class Playground {
     this.#forget(entry);
   }
 
+  // ---- the warm pool ----
+
+  #warmCount(): number {
+    return this.#bySession.get(WARM_POOL)?.size ?? 0;
+  }
+
+  /** What a click on "new container" asks for: what the pool's containers are. */
+  #isDefaultRequest(request: CreateRequest, limits: Limits): boolean {
+    const config = this.#config;
+    return (
+      (request.image === undefined || request.image === config.defaultImage) &&
+      request.cmd === undefined &&
+      request.hostname === undefined &&
+      limits.memoryBytes === config.defaultMemoryBytes &&
+      limits.cpus === config.defaultCpus &&
+      limits.pidsLimit === config.defaultPidsLimit
+    );
+  }
+
+  /**
+   * Hands a running warm container to the session: its shell has printed its prompt
+   * already, so the attach shows it at once. Its lifetime and idle clocks start now.
+   */
+  #takeWarm(sessionId: string): ContainerJson | null {
+    const ids = this.#bySession.get(WARM_POOL);
+    for (const id of ids ?? []) {
+      const entry = this.#entries.get(id);
+      if (!entry || entry.state !== 'running' || entry.removing) continue;
+      ids!.delete(id);
+      if (ids!.size === 0) this.#bySession.delete(WARM_POOL);
+      entry.sessionId = sessionId;
+      this.#sessionIds(sessionId).add(id);
+      entry.createdAtMs = Date.now();
+      entry.lastWatchedAtMs = Date.now();
+      this.#metrics?.createSeconds.observe({ outcome: 'warm' }, 0);
+      this.#logger.info(
+        { event: 'container.created', containerId: id, session: sessionLabel(sessionId), warm: true },
+        'container created (from the warm pool)',
+      );
+      this.#notify(entry);
+      this.#refillWarmPoolSoon();
+      return this.#toJson(entry);
+    }
+    return null;
+  }
+
+  /**
+   * Refills once the clicks have settled: a class clicking together gets its shells
+   * attached before the replacements compete with them for the CPU.
+   */
+  #refillWarmPoolSoon(): void {
+    if (this.#warmRefill) clearTimeout(this.#warmRefill);
+    this.#warmRefill = setTimeout(() => {
+      this.#warmRefill = null;
+      void this.#fillWarmPool();
+    }, WARM_REFILL_DELAY_MS);
+    this.#warmRefill.unref();
+  }
+
+  /** Makes room for a container the pool cannot serve when the server is full. */
+  async #evictWarm(): Promise<void> {
+    for (const id of this.#bySession.get(WARM_POOL) ?? []) {
+      const entry = this.#entries.get(id);
+      if (entry && !entry.removing) {
+        await this.#remove(entry, 'shutdown').catch(() => undefined);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Starts default containers, one at a time, until the pool holds --warm-pool of them
+   * (never past --max-containers). Called at start, after each hand-out and by the
+   * reaper, which also retires warm containers past their lifetime or idle time.
+   */
+  async #fillWarmPool(): Promise<void> {
+    if (this.#warmFilling || this.#config.warmPool === 0) return;
+    if (Date.now() - this.#warmFailedAtMs < WARM_RETRY_MS) return;
+    this.#warmFilling = true;
+    try {
+      const limits = resolveCreateLimits(this.#config, { memoryBytes: null, cpus: null, pidsLimit: null });
+      while (
+        !this.#shuttingDown &&
+        this.#warmCount() < this.#config.warmPool &&
+        this.#entries.size + this.#creatingTotal < this.#config.maxContainers
+      ) {
+        const creation = this.#create(WARM_POOL, { limits }, limits, () => undefined);
+        this.#inFlight.add(creation);
+        try {
+          await creation;
+        } catch (err) {
+          if (!this.#shuttingDown) this.#logger.warn({ err }, 'the warm pool could not start a container');
+          this.#warmFailedAtMs = Date.now();
+          return;
+        } finally {
+          this.#inFlight.delete(creation);
+        }
+      }
+    } finally {
+      this.#warmFilling = false;
+    }
+  }
+
   #forget(entry: Entry): void {
     this.#sampler.forget(entry.id);
     this.#entries.delete(entry.id);
@@ -681,6 +805,7 @@ export class Playground {
   #reap(): void {
     const now = Date.now();
     for (const [id, tombstone] of this.#tombstones) if (tombstone.expiresAtMs <= now) this.#tombstones.delete(id);
+    void this.#fillWarmPool();
     const { idleTimeoutMs, maxLifetimeMs } = this.#config;
     for (const entry of this.#entries.values()) {
       if (entry.removing || entry.state === 'created') continue;
