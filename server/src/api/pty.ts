@@ -51,6 +51,17 @@ const DRAIN_QUIET_MS = 5;
  * past this long after the exit the master is closed anyway (node-pty waits 200 ms).
  */
 const DRAIN_AFTER_EXIT_MS = 500;
+/**
+ * A program that trickles output (a `yes` held to a small CPU share writes 60 bytes at a
+ * time) costs the server one read, one screen parse and one send per trickle, thousands a
+ * second across a class. So a small read that follows another within TRICKLE_GAP_MS makes
+ * the next read wait TRICKLE_READ_INTERVAL_MS, and the kernel's buffer gathers the
+ * trickle meanwhile. A read after a quiet spell (an echo, a prompt) is never held, and
+ * neither is a stream that fills reads (its writer is the bottleneck, not our reads).
+ */
+const TRICKLE_GAP_MS = 50;
+const TRICKLE_READ_INTERVAL_MS = 10;
+const TRICKLE_MAX_BYTES = 2048;
 /** A full pty input buffer (the program is not reading): retry the write this much later. */
 const WRITE_RETRY_MS = 10;
 
@@ -72,6 +83,8 @@ class NativePty implements PtyProcess {
   #reaped: PtyExit | null = null;
   #closed = false;
   #paused = false;
+  #lastReadAt = 0;
+  #readHold: NodeJS.Timeout | null = null;
   #exitEmitted = false;
 
   constructor(file: string, args: string[], options: SpawnPtyOptions) {
@@ -92,6 +105,7 @@ class NativePty implements PtyProcess {
     this.#stream.on('data', (chunk: Buffer) => {
       for (const listener of this.#dataListeners) listener(chunk);
       if (this.#reaped !== null) this.#drain();
+      else this.#holdTrickle(chunk.length);
     });
     // EIO once every slave is closed and the buffer is read: the end of the output.
     this.#stream.on('error', () => undefined);
@@ -119,6 +133,8 @@ class NativePty implements PtyProcess {
   pause(): void {
     this.#paused = true;
     this.#stream.pause();
+    if (this.#readHold) clearTimeout(this.#readHold);
+    this.#readHold = null;
     this.#clearDrainTimers();
   }
 
@@ -131,6 +147,18 @@ class NativePty implements PtyProcess {
   /** Signals the child; a no-op once it is reaped (its pid may belong to another by then). */
   kill(signal: string = 'SIGHUP'): void {
     if (this.#reaped === null) process.kill(this.pid, signal);
+  }
+
+  #holdTrickle(bytes: number): void {
+    const now = performance.now();
+    const trickling = bytes <= TRICKLE_MAX_BYTES && now - this.#lastReadAt < TRICKLE_GAP_MS;
+    this.#lastReadAt = now;
+    if (!trickling || this.#paused || this.#readHold) return;
+    this.#stream.pause();
+    this.#readHold = setTimeout(() => {
+      this.#readHold = null;
+      if (!this.#paused && !this.#closed) this.#stream.resume();
+    }, TRICKLE_READ_INTERVAL_MS);
   }
 
   /** Writes what the terminal takes now; the rest when it has room again. */
@@ -190,6 +218,8 @@ class NativePty implements PtyProcess {
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
     this.#writeTimer = null;
     this.#clearDrainTimers();
+    if (this.#readHold) clearTimeout(this.#readHold);
+    this.#readHold = null;
     this.#closeSlave();
     this.#maybeEmitExit();
   }
