@@ -34,6 +34,9 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
   ];
 }
 
+/** Node's flags for the server, as `npm start` and the `mdocker` command's shebang give them. */
+export const SERVE_NODE_FLAGS = ['--max-semi-space-size=64'];
+
 /**
  * Starts `node server/dist/src/cli/main.js serve` on 127.0.0.1 with a free port and a state
  * root of its own; resolves once it prints its URL.
@@ -43,6 +46,7 @@ export async function startMdockerServer({ repo, logFile, stateRoot, extraArgs =
   const child = spawn(
     process.execPath,
     [
+      ...SERVE_NODE_FLAGS,
       ...nodeArgs,
       join(repo, 'server/dist/src/cli/main.js'),
       'serve',
