@@ -13,6 +13,9 @@
 #include <spawn.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -215,7 +218,60 @@ void DefaultTermios(struct termios* t) {
   cfsetospeed(t, B38400);
 }
 
-// spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)) -> { pid, fd, slave }
+// sealedCopy(path) -> fd: a memfd holding the file's bytes, sealed against any write,
+// resize or change of its exec bits (CVE-2019-5736), close-on-exec. The launcher re-runs
+// itself from such a copy unless it already runs from one (native/src/launcher/main.c);
+// the server makes one copy at start and starts every launcher from it, instead of each
+// launcher copying its 0.9 MB (about 2 ms and 0.9 MB of memory per container).
+Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "sealedCopy(path)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return ThrowErrno(env, "open", errno);
+  struct stat st;
+  if (fstat(src, &st) < 0) {
+    int saved = errno;
+    close(src);
+    return ThrowErrno(env, "fstat", saved);
+  }
+  const unsigned int exec_flag = 0x0010U;  // MFD_EXEC (6.3+); older kernels say EINVAL
+  int copy = memfd_create("mdocker-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | exec_flag);
+  if (copy < 0 && errno == EINVAL) copy = memfd_create("mdocker-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (copy < 0) {
+    int saved = errno;
+    close(src);
+    return ThrowErrno(env, "memfd_create", saved);
+  }
+  off_t done = 0;
+  while (done < st.st_size) {
+    ssize_t n = sendfile(copy, src, nullptr, static_cast<size_t>(st.st_size - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = n < 0 ? errno : EIO;
+      close(src);
+      close(copy);
+      return ThrowErrno(env, "sendfile", saved);
+    }
+    done += n;
+  }
+  close(src);
+  const int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  const int seal_exec = 0x0020;  // F_SEAL_EXEC (6.3+)
+  if (fcntl(copy, F_ADD_SEALS, seals | seal_exec) < 0 && (errno != EINVAL || fcntl(copy, F_ADD_SEALS, seals) < 0)) {
+    int saved = errno;
+    close(copy);
+    return ThrowErrno(env, "fcntl F_ADD_SEALS", saved);
+  }
+  return Napi::Number::New(env, copy);
+}
+
+// spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)[, execFd]) -> { pid, fd, slave }
+// With execFd (a sealedCopy), the program run is that fd's content, as fd 3 of the child
+// (/proc/self/fd/3), and file only names it in argv[0].
 // args include argv[0]. The child is a session leader with the terminal as its
 // controlling terminal (the launcher hands it on to the container's init); stdin, stdout
 // and stderr are the terminal; every other fd is closed; signal dispositions and mask are
@@ -227,12 +283,14 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;
   std::vector<std::string> envs;
-  if (info.Length() != 7 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
-      !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
-      !info[6].IsFunction()) {
-    Napi::TypeError::New(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit)").ThrowAsJavaScriptException();
+  if (info.Length() < 7 || info.Length() > 8 || !info[0].IsString() || !StringArray(info[1], &args) ||
+      args.empty() || !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() ||
+      !info[5].IsNumber() || !info[6].IsFunction() || (info.Length() == 8 && !info[7].IsNumber())) {
+    Napi::TypeError::New(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit[, execFd])")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  int exec_fd = info.Length() == 8 ? info[7].As<Napi::Number>().Int32Value() : -1;
   std::string file = info[0].As<Napi::String>().Utf8Value();
   std::string cwd = info[3].As<Napi::String>().Utf8Value();
   int cols = info[4].As<Napi::Number>().Int32Value();
@@ -277,7 +335,13 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, name, O_RDWR, 0);
   posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  if (exec_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    file = "/proc/self/fd/3";
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  }
   posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   sigset_t all;
   sigset_t none;
@@ -392,6 +456,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
+  exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   return exports;
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type { ContainerRecord, Runtime } from '../runtime/containers.js';
 import { MdockerError } from '../runtime/errors.js';
+import { launcherExecFd, launcherPath } from '../runtime/native.js';
 import type { Limits } from '../runtime/units.js';
 import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
 import type { ServeConfig } from './config.js';
@@ -128,7 +129,9 @@ export interface PlaygroundOptions {
 }
 
 function defaultSpawnPty(file: string, args: string[], cols: number, rows: number): PtyProcess {
-  return spawnPty(file, args, { cols, rows, cwd: '/', env: LAUNCHER_ENV });
+  // The launcher runs from the server's one sealed copy of it (see launcherExecFd).
+  const execFd = file === launcherPath ? launcherExecFd() : undefined;
+  return spawnPty(file, args, { cols, rows, cwd: '/', env: LAUNCHER_ENV, ...(execFd === undefined ? {} : { execFd }) });
 }
 
 function notFound(id: string): MdockerError {

@@ -39,6 +39,8 @@ export interface SpawnPtyOptions {
   rows: number;
   cwd: string;
   env: Record<string, string>;
+  /** run this fd's content (a sealed copy of `file`) rather than reopening `file` */
+  execFd?: number;
 }
 
 /**
@@ -57,7 +59,8 @@ const DRAIN_AFTER_EXIT_MS = 500;
  * second across a class. So a small read that follows another within TRICKLE_GAP_MS makes
  * the next read wait TRICKLE_READ_INTERVAL_MS, and the kernel's buffer gathers the
  * trickle meanwhile. A read after a quiet spell (an echo, a prompt) is never held, and
- * neither is a stream that fills reads (its writer is the bottleneck, not our reads).
+ * neither is a fast stream: once a read after a hold comes back large, reads go on
+ * unheld until the next quiet spell (holding them would cap it at a buffer per hold).
  */
 const TRICKLE_GAP_MS = 50;
 const TRICKLE_READ_INTERVAL_MS = 10;
@@ -85,6 +88,8 @@ class NativePty implements PtyProcess {
   #paused = false;
   #lastReadAt = 0;
   #readHold: NodeJS.Timeout | null = null;
+  #afterHold = false;
+  #fastStream = false;
   #exitEmitted = false;
 
   constructor(file: string, args: string[], options: SpawnPtyOptions) {
@@ -97,6 +102,7 @@ class NativePty implements PtyProcess {
       options.cols,
       options.rows,
       (exitCode, signal) => this.#onReaped(signal ? { exitCode, signal } : { exitCode }),
+      ...(options.execFd === undefined ? [] : [options.execFd]),
     );
     this.pid = pid;
     this.#fd = fd;
@@ -151,9 +157,13 @@ class NativePty implements PtyProcess {
 
   #holdTrickle(bytes: number): void {
     const now = performance.now();
-    const trickling = bytes <= TRICKLE_MAX_BYTES && now - this.#lastReadAt < TRICKLE_GAP_MS;
+    const quietBefore = now - this.#lastReadAt >= TRICKLE_GAP_MS;
     this.#lastReadAt = now;
-    if (!trickling || this.#paused || this.#readHold) return;
+    if (quietBefore) this.#fastStream = false;
+    else if (this.#afterHold && bytes > TRICKLE_MAX_BYTES) this.#fastStream = true;
+    this.#afterHold = false;
+    if (quietBefore || this.#fastStream || bytes > TRICKLE_MAX_BYTES || this.#paused || this.#readHold) return;
+    this.#afterHold = true;
     this.#stream.pause();
     this.#readHold = setTimeout(() => {
       this.#readHold = null;

@@ -9,7 +9,8 @@ export interface MdockerNativeAddon {
    * controlling terminal, stdio on the pty, cwd as given, env exactly env. Returns the
    * child's pid, the pty master (non-blocking, close-on-exec) and our copy of the slave
    * (to close after the child's last output is read); onExit runs once the child is
-   * reaped: (exit code, 0) or (0, signal number). */
+   * reaped: (exit code, 0) or (0, signal number). With execFd the program run is that
+   * fd's content (fd 3 of the child), file only its argv[0]. */
   spawnPty(
     file: string,
     args: string[],
@@ -18,7 +19,10 @@ export interface MdockerNativeAddon {
     cols: number,
     rows: number,
     onExit: (code: number, signal: number) => void,
+    execFd?: number,
   ): { pid: number; fd: number; slave: number };
+  /** A sealed, close-on-exec memfd copy of the file (to run the launcher from). */
+  sealedCopy(path: string): number;
   /** Sets the terminal size on a pty master (TIOCSWINSZ). */
   resizePty(fd: number, cols: number, rows: number): void;
   /** Calls onExit once pid (with this start time) has exited; false when it is gone already. */

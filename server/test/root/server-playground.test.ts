@@ -400,37 +400,40 @@ describe('the warm pool', { skip }, () => {
   it('hands a default create a started container with its prompt, refills, and serves other requests cold', async () => {
     const root = mkdtempSync('/run/mdocker-warm-test-');
     const ids = (): string[] => readdirSync(root).filter((name) => /^[0-9a-f]{32}$/.test(name));
-    const { server, client } = await serve({ warmPool: 2, maxContainers: 4, stateRoot: root });
-    const playground = server.playground;
-    await waitForCount('the pool to fill', () => ids().length === 2 && playground.containerCount === 2);
-    const warmIds = new Set(ids());
-    const user = client();
-    assert.deepEqual((await user.request('GET', '/api/containers')).body, [], 'warm containers belong to nobody');
+    try {
+      const { server, client } = await serve({ warmPool: 2, maxContainers: 4, stateRoot: root });
+      const playground = server.playground;
+      await waitForCount('the pool to fill', () => ids().length === 2 && playground.containerCount === 2);
+      const warmIds = new Set(ids());
+      const user = client();
+      assert.deepEqual((await user.request('GET', '/api/containers')).body, [], 'warm containers belong to nobody');
 
-    const container = await user.create();
-    assert.ok(warmIds.has(container.id), 'a default request takes a warm container');
-    assert.equal(container.state, 'running');
-    const term = new Frames(user.socket(`/api/containers/${container.id}/terminals/0`));
-    // The prompt is on the screen already: the attach's first frame holds it.
-    await term.until('the prompt', () => term.text().includes('# '));
-    term.type('echo warm-$((6*7))\r');
-    await term.until('the echo', () => term.text().includes('warm-42'));
-    await waitForCount('the refill', () => playground.containerCount === 3);
+      const container = await user.create();
+      assert.ok(warmIds.has(container.id), 'a default request takes a warm container');
+      assert.equal(container.state, 'running');
+      const term = new Frames(user.socket(`/api/containers/${container.id}/terminals/0`));
+      // The prompt is on the screen already: the attach's first frame holds it.
+      await term.until('the prompt', () => term.text().includes('# '));
+      term.type('echo warm-$((6*7))\r');
+      await term.until('the echo', () => term.text().includes('warm-42'));
+      await waitForCount('the refill', () => playground.containerCount === 3);
 
-    // Anything but the default is started for the request.
-    const custom = await user.create({ cmd: ['/bin/sh', '-c', 'sleep 100'] });
-    assert.ok(!warmIds.has(custom.id));
-    // Full (4): a cold create makes way by retiring a warm container, never overshooting.
-    const custom2 = await user.create({ pidsLimit: 100 });
-    assert.ok(!warmIds.has(custom2.id));
-    assert.ok(playground.containerCount <= 4, `${playground.containerCount} containers`);
-    const mine = (await user.request('GET', '/api/containers')).body as ContainerJson[];
-    assert.deepEqual(mine.map((c) => c.id).sort(), [container.id, custom.id, custom2.id].sort());
+      // Anything but the default is started for the request.
+      const custom = await user.create({ cmd: ['/bin/sh', '-c', 'sleep 100'] });
+      assert.ok(!warmIds.has(custom.id));
+      // Full (4): a cold create makes way by retiring a warm container, never overshooting.
+      const custom2 = await user.create({ pidsLimit: 100 });
+      assert.ok(!warmIds.has(custom2.id));
+      assert.ok(playground.containerCount <= 4, `${playground.containerCount} containers`);
+      const mine = (await user.request('GET', '/api/containers')).body as ContainerJson[];
+      assert.deepEqual(mine.map((c) => c.id).sort(), [container.id, custom.id, custom2.id].sort());
 
-    await server.close();
-    assert.deepEqual(ids(), [], 'shutdown removes the warm containers too');
-    for (const id of warmIds) assert.deepEqual(processesOf(id, null), []);
-    rmSync(root, { recursive: true, force: true });
+      await server.close();
+      assert.deepEqual(ids(), [], 'shutdown removes the warm containers too');
+      for (const id of warmIds) assert.deepEqual(processesOf(id, null), []);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
