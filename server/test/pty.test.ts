@@ -88,6 +88,27 @@ describe('spawnPty', () => {
     assert.match(output(), /end\r\n$/);
   });
 
+  it('gathers a trickle of small writes into fewer reads, losing nothing', async () => {
+    // perl (Debian's perl-base is essential): 100 unbuffered writes 2 ms apart, no forks.
+    const script = '$| = 1; for (1 .. 100) { print "ab"; select(undef, undef, undef, 0.002) }';
+    const pty = spawnPty('/usr/bin/perl', ['-e', script], {
+      cols: 80,
+      rows: 24,
+      cwd: '/',
+      env: ENV,
+    });
+    let reads = 0;
+    let text = '';
+    pty.onData((data) => {
+      reads++;
+      text += data.toString();
+    });
+    await new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    assert.equal(text, 'ab'.repeat(100));
+    // Held 10 ms after each read, the writes come in far fewer reads.
+    assert.ok(reads < 50, `${reads} reads for 100 writes`);
+  });
+
   it('closes the master: no fd of ours is left after the exit', async () => {
     const ptyFds = (): string[] =>
       readdirSync('/proc/self/fd')
