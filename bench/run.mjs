@@ -150,8 +150,11 @@ function ensureBuilt() {
   // Measure what is built; say so when the sources moved on (the launcher's owner may be
   // mid-change: rebuilding their half-done work is not ours to do).
   const stale = [];
-  if (existsSync(launcher) && newestMtime(join(repo, 'native/src')) > statSync(launcher).mtimeMs)
-    stale.push('native/src is newer than the built launcher');
+  if (existsSync(launcher) && newestMtime(join(repo, 'native/src/launcher')) > statSync(launcher).mtimeMs)
+    stale.push('native/src/launcher is newer than the built launcher');
+  const addon = join(repo, 'native/build/Release/mdocker_native.node');
+  if (existsSync(addon) && newestMtime(join(repo, 'native/src/addon')) > statSync(addon).mtimeMs)
+    stale.push('native/src/addon is newer than the built addon');
   const tsbuild = join(repo, 'server/dist/.tsbuildinfo');
   if (existsSync(tsbuild) && newestMtime(join(repo, 'server/src')) > statSync(tsbuild).mtimeMs)
     stale.push('server/src is newer than server/dist');
