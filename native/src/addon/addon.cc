@@ -133,41 +133,47 @@ void OnWatchClosed(uv_handle_t* handle) {
 
 void OnChildExit(uv_poll_t* handle, int status, int events) {
   auto* watch = static_cast<ExitWatch*>(handle->data);
-  if (!watch->reap) {
-    uv_poll_stop(handle);
-    Napi::Env env(watch->env);
-    Napi::HandleScope scope(env);
-    Napi::Function callback = watch->callback.Value();
-    watch->callback.Reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnWatchClosed);
-    callback.MakeCallback(env.Global(), {});
-    return;
-  }
-  siginfo_t info;
-  memset(&info, 0, sizeof(info));
-  int r;
-  do {
-    r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(watch->pidfd), &info, WEXITED | WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0 && info.si_pid == 0) return;  // not yet: a spurious wakeup
   int code = 0;
   int sig = 0;
-  if (r == 0 && info.si_code == CLD_EXITED) {
-    code = info.si_status;
-  } else if (r == 0) {
-    sig = info.si_status;  // CLD_KILLED or CLD_DUMPED
-  } else {
-    code = -1;  // cannot happen for our own child; say so rather than invent a status
+  if (watch->reap) {
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    int r;
+    do {
+      r = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(watch->pidfd), &info, WEXITED | WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0 && info.si_pid == 0) return;  // not yet: a spurious wakeup
+    if (r == 0 && info.si_code == CLD_EXITED) {
+      code = info.si_status;
+    } else if (r == 0) {
+      sig = info.si_status;  // CLD_KILLED or CLD_DUMPED
+    } else {
+      code = -1;  // cannot happen for our own child; say so rather than invent a status
+    }
   }
   uv_poll_stop(handle);
-  {
-    Napi::Env env(watch->env);
-    Napi::HandleScope scope(env);
-    Napi::Function callback = watch->callback.Value();
-    watch->callback.Reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), OnWatchClosed);
+  Napi::Env env(watch->env);
+  Napi::HandleScope scope(env);
+  Napi::Function callback = watch->callback.Value();
+  watch->callback.Reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), OnWatchClosed);
+  if (watch->reap) {
     callback.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)});
+  } else {
+    callback.MakeCallback(env.Global(), {});
   }
+}
+
+// Watches pidfd (ours from now on) on the event loop; callback runs once, see OnChildExit.
+void WatchPidfd(napi_env env, uv_loop_t* loop, int pidfd, bool reap, Napi::Function callback) {
+  auto* watch = new ExitWatch();
+  watch->pidfd = pidfd;
+  watch->reap = reap;
+  watch->env = env;
+  watch->callback = Napi::Persistent(callback);
+  watch->poll.data = watch;
+  uv_poll_init(loop, &watch->poll, pidfd);
+  uv_poll_start(&watch->poll, UV_READABLE, OnChildExit);
 }
 
 bool StringArray(const Napi::Value& value, std::vector<std::string>* out) {
@@ -374,14 +380,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
     close(master);
     return ThrowErrno(env, "pidfd_open", saved);
   }
-  auto* watch = new ExitWatch();
-  watch->pidfd = pidfd;
-  watch->reap = true;
-  watch->env = env;
-  watch->callback = Napi::Persistent(info[6].As<Napi::Function>());
-  watch->poll.data = watch;
-  uv_poll_init(loop, &watch->poll, pidfd);
-  uv_poll_start(&watch->poll, UV_READABLE, OnChildExit);
+  WatchPidfd(env, loop, pidfd, true, info[6].As<Napi::Function>());
 
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
@@ -420,14 +419,7 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
     close(fd);
     return ThrowErrno(env, "napi_get_uv_event_loop", EINVAL);
   }
-  auto* watch = new ExitWatch();
-  watch->pidfd = fd;
-  watch->reap = false;
-  watch->env = env;
-  watch->callback = Napi::Persistent(info[2].As<Napi::Function>());
-  watch->poll.data = watch;
-  uv_poll_init(loop, &watch->poll, fd);
-  uv_poll_start(&watch->poll, UV_READABLE, OnChildExit);
+  WatchPidfd(env, loop, fd, false, info[2].As<Napi::Function>());
   return Napi::Boolean::New(env, true);
 }
 
