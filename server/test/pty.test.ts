@@ -1,10 +1,11 @@
 // The playground's pty (the addon's posix_spawn + a tty.ReadStream on the master), on a
 // real pty running host programs: no root needed.
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnPty, type PtyExit, type PtyProcess } from '../src/api/pty.js';
+import { raiseOpenFilesLimit } from '../src/runtime/native.js';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
 
@@ -134,5 +135,16 @@ describe('spawnPty', () => {
       /posix_spawn: No such file or directory/,
     );
     assert.throws(() => spawnPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }), /cols and rows/);
+  });
+});
+
+describe('raiseOpenFilesLimit', () => {
+  it('raises the soft limit on open files to the hard one', () => {
+    const { soft, hard } = raiseOpenFilesLimit();
+    assert.equal(soft, hard);
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    assert.deepEqual(line?.split(/\s+/).slice(3, 5), [String(soft), String(hard)]);
   });
 });

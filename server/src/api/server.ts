@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { raiseOpenFilesLimit } from '../runtime/native.js';
 import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
@@ -39,11 +40,22 @@ export interface RunningServer {
   readonly http: Server;
 }
 
+/** Open files the server holds per container, roughly (see startServer). */
+const FDS_PER_CONTAINER = 12;
+
 /** Sockets that did not close by themselves after shutdown are cut after this. */
 const SOCKET_CLOSE_GRACE_MS = 500;
 
 export async function startServer(config: ServeConfig, options: StartServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'mdocker-serve' } });
+  const files = raiseOpenFilesLimit();
+  // About 9 per container: a pty master and our slave copy, 6-7 cgroup files, a socket.
+  if (files.soft < config.maxContainers * FDS_PER_CONTAINER) {
+    logger.warn(
+      { event: 'server.fd-limit', openFilesLimit: files.soft, maxContainers: config.maxContainers },
+      `the open files limit (${files.soft}) is low for --max-containers ${config.maxContainers}: raise the hard limit (ulimit -Hn)`,
+    );
+  }
   const runtime = options.runtime ?? (await openRuntime(config));
   const reaped = await runtime.reapLeftovers();
   if (reaped.length > 0)

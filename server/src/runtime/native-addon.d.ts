@@ -27,4 +27,6 @@ export interface MdockerNativeAddon {
   resizePty(fd: number, cols: number, rows: number): void;
   /** Calls onExit once pid (with this start time) has exited; false when it is gone already. */
   watchExit(pid: number, startTime: number, onExit: () => void): boolean;
+  /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
+  raiseOpenFilesLimit(): { soft: number; hard: number };
 }

@@ -82,6 +82,11 @@ export function exited(ref: ProcessRef, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** The soft limit on open files raised to the hard one (see the addon); both returned. */
+export function raiseOpenFilesLimit(): { soft: number; hard: number } {
+  return load().raiseOpenFilesLimit();
+}
+
 let launcherCopy: number | undefined;
 
 /**
