@@ -59,6 +59,20 @@ Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
   return env.Undefined();
 }
 
+// A pidfd for pid only if the process there has this start time: the fd pins it, so
+// what is done through the fd reaches that process and no other. Returns the fd, or -1
+// when that process is gone (ESRCH, or another process's pid now), or -2 with errno set.
+int PinnedPidfd(pid_t pid, unsigned long long expected) {
+  int fd = PidfdOpen(pid);
+  if (fd < 0) return errno == ESRCH ? -1 : -2;
+  unsigned long long actual = 0;
+  if (!ReadStartTime(pid, &actual) || actual != expected) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // signalProcess(pid, startTime, signal) -> true when sent; false when that process is
 // gone (the pid is free or belongs to another process now). The pidfd pins the process
 // between the start-time check and the signal, so the signal never reaches a stranger.
@@ -75,16 +89,9 @@ Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "pid must be > 1 and signal a signal number").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int fd = PidfdOpen(pid);
-  if (fd < 0) {
-    if (errno == ESRCH) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, "pidfd_open", errno);
-  }
-  unsigned long long actual = 0;
-  if (!ReadStartTime(pid, &actual) || actual != expected) {
-    close(fd);
-    return Napi::Boolean::New(env, false);
-  }
+  int fd = PinnedPidfd(pid, expected);
+  if (fd == -1) return Napi::Boolean::New(env, false);
+  if (fd < 0) return ThrowErrno(env, "pidfd_open", errno);
   long r = syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0);
   int saved = errno;
   close(fd);
@@ -405,17 +412,10 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "pid must be > 1").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int fd = PidfdOpen(pid);
-  if (fd < 0) {
-    if (errno == ESRCH) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, "pidfd_open", errno);
-  }
-  unsigned long long actual = 0;
+  int fd = PinnedPidfd(pid, expected);
+  if (fd == -1) return Napi::Boolean::New(env, false);
+  if (fd < 0) return ThrowErrno(env, "pidfd_open", errno);
   uv_loop_t* loop = nullptr;
-  if (!ReadStartTime(pid, &actual) || actual != expected) {
-    close(fd);
-    return Napi::Boolean::New(env, false);
-  }
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     close(fd);
     return ThrowErrno(env, "napi_get_uv_event_loop", EINVAL);
