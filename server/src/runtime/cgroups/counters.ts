@@ -106,6 +106,12 @@ export class CgroupCounterFiles {
    * (cpu.stat, memory.stat, memory.events, pids.events); a key absent, or a slot of an
    * absent optional file, reads 0.
    */
+  /** The value of a file's one key of interest (keyedFileKeys of one name), 0 when absent. */
+  keyedOne(slot: number, keys: readonly Buffer[], scratch: number[]): number {
+    this.keyed(slot, keys, scratch);
+    return scratch[0] ?? 0;
+  }
+
   keyed(slot: number, keys: readonly Buffer[], values: number[]): void {
     values.fill(0, 0, keys.length);
     if (slot === -1) return;
@@ -164,4 +170,9 @@ export class CgroupCounterFiles {
     const content = READ_BUFFER.toString('latin1', 0, Math.min(length, 32)).trim();
     return new MdockerError('INTERNAL', `unexpected content ${JSON.stringify(content)} in ${path}`, { path });
   }
+}
+
+/** Docker's memory "usage": page cache the kernel can drop at once is not the container's. */
+export function usageWithoutInactiveFile(usageBytes: number, inactiveFileBytes: number): number {
+  return inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes;
 }

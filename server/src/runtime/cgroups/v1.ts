@@ -29,7 +29,7 @@ import {
   type CgroupStatsReader,
   type KnownLimits,
 } from './driver.js';
-import { CgroupCounterFiles, keyedFileKeys } from './counters.js';
+import { CgroupCounterFiles, keyedFileKeys, usageWithoutInactiveFile } from './counters.js';
 
 export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids';
 
@@ -100,14 +100,10 @@ class V1StatsReader implements CgroupStatsReader {
     const cpuThrottledPeriods = values[1] ?? 0;
     const throttledNs = values[2] ?? 0;
     const usageBytes = files.value(this.#memoryUsage) ?? 0;
-    files.keyed(this.#memoryStat, MEMORY_STAT_KEYS, values);
-    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
-    const inactiveFileBytes = values[0] ?? 0;
+    const inactiveFileBytes = files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values);
     const pids = files.value(this.#pidsCurrent) ?? 0;
-    files.keyed(this.#oomControl, OOM_CONTROL_KEYS, values);
-    const oomKills = values[0] ?? 0;
-    files.keyed(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
-    const pidsLimitHits = values[0] ?? 0;
+    const oomKills = files.keyedOne(this.#oomControl, OOM_CONTROL_KEYS, values);
+    const pidsLimitHits = files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
     let memoryLimitBytes: number | null;
     let pidsLimit: number | null;
     if (known !== undefined) {
@@ -124,7 +120,7 @@ class V1StatsReader implements CgroupStatsReader {
       cpuPeriods,
       cpuThrottledPeriods,
       cpuThrottledUsec: Math.floor(throttledNs / 1000),
-      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryBytes: usageWithoutInactiveFile(usageBytes, inactiveFileBytes),
       memoryLimitBytes,
       pids,
       pidsLimit,

@@ -27,7 +27,7 @@ import {
   type CgroupStatsReader,
   type KnownLimits,
 } from './driver.js';
-import { CgroupCounterFiles, keyedFileKeys } from './counters.js';
+import { CgroupCounterFiles, keyedFileKeys, usageWithoutInactiveFile } from './counters.js';
 
 export const V2_REQUIRED_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 
@@ -82,14 +82,10 @@ class V2StatsReader implements CgroupStatsReader {
     const cpuThrottledPeriods = values[2] ?? 0;
     const cpuThrottledUsec = values[3] ?? 0;
     const usageBytes = files.value(this.#memoryCurrent) ?? 0;
-    files.keyed(this.#memoryStat, MEMORY_STAT_KEYS, values);
-    // Docker's "usage": page cache the kernel can drop at once is not the container's memory.
-    const inactiveFileBytes = values[0] ?? 0;
+    const inactiveFileBytes = files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values);
     const pids = files.value(this.#pidsCurrent) ?? 0;
-    files.keyed(this.#memoryEvents, MEMORY_EVENTS_KEYS, values);
-    const oomKills = values[0] ?? 0;
-    files.keyed(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
-    const pidsLimitHits = values[0] ?? 0;
+    const oomKills = files.keyedOne(this.#memoryEvents, MEMORY_EVENTS_KEYS, values);
+    const pidsLimitHits = files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
     let memoryLimitBytes: number | null;
     let pidsLimit: number | null;
     if (known !== undefined) {
@@ -105,7 +101,7 @@ class V2StatsReader implements CgroupStatsReader {
       cpuPeriods,
       cpuThrottledPeriods,
       cpuThrottledUsec,
-      memoryBytes: inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes,
+      memoryBytes: usageWithoutInactiveFile(usageBytes, inactiveFileBytes),
       memoryLimitBytes,
       pids,
       pidsLimit,
