@@ -581,16 +581,20 @@ describe('resources', { skip }, () => {
     const pidsDir = containerCgroups([id]).find((p) => p.includes('/pids/')) ?? '';
     const bomb = await mdocker(['exec', id, 'sh', '-c', 'b() { b | b & }; b >/dev/null 2>&1 </dev/null']);
     assert.equal(bomb.code, 0, bomb.stderr);
-    await waitFor(
-      'the bomb to reach the limit',
-      () => readFileSync(join(pidsDir, 'pids.current'), 'utf8').trim() === '256',
-      30_000,
-    );
+    const current = (): number => Number(readFileSync(join(pidsDir, 'pids.current'), 'utf8'));
+    const refused = (): number => Number(/^max (\d+)$/m.exec(readFileSync(join(pidsDir, 'pids.events'), 'utf8'))?.[1]);
+    // The kernel counts each fork the limit refused. Where the bomb settles is its own
+    // business: shells whose fork failed exit, so it can rest a few below 256.
+    await waitFor('the kernel to refuse the bomb a fork', () => refused() > 0, 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}; pids.current ${current()}, refused ${refused()}`);
+    });
     const latenciesMs: number[] = [];
+    let most = 0;
     for (const deadline = Date.now() + 3000; Date.now() < deadline;) {
       const t0 = performance.now();
       assert.equal(spawnSync('/bin/true').status, 0);
       latenciesMs.push(performance.now() - t0);
+      most = Math.max(most, current());
     }
     latenciesMs.sort((x, y) => x - y);
     const median = latenciesMs[Math.floor(latenciesMs.length / 2)] ?? Infinity;
@@ -599,8 +603,8 @@ describe('resources', { skip }, () => {
       median < 200 && worst < 2000,
       `host latency of /bin/true: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`,
     );
-    assert.equal(readFileSync(join(pidsDir, 'pids.current'), 'utf8').trim(), '256', 'still contained');
-    assert.match(readFileSync(join(pidsDir, 'pids.events'), 'utf8'), /^max [1-9]\d*$/m);
+    assert.ok(most <= 256 && most > 128, `still contained and still alive: at most ${most} of 256 pids`);
+    assert.ok(refused() > 0);
     assert.equal((await mdocker(['rm', '-f', id])).code, 0);
     await waitFor('the bomb gone with its cgroup', () => !existsSync(pidsDir), 10_000);
   });
