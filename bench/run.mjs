@@ -478,42 +478,73 @@ async function wettyPhase() {
   }
 }
 
+/**
+ * The throughput command four ways, and the pty's own ceiling for it. The container runs
+ * the image's busybox; wetty's shell gets the same binaries (PATH = the image's /bin) for
+ * the like-for-like ratio, and the host's coreutils as before (GNU head writes whole
+ * buffers to a tty, busybox head a line per write(2): the writer's kernel time differs
+ * 4×). mdocker runs once with the playground's default limits and once with a CPU limit
+ * of every core, as wetty's host shell has none.
+ */
 async function throughputPhase() {
+  const script = pgLib.throughputScript(S.throughputBytes);
+  const imageBin = join(repo, 'rootfs/images/busybox/bin');
+  const hostPath = '/usr/local/bin:/usr/bin:/bin';
+  const timeoutMs = () => Math.max(30_000, Math.min(240_000, (deadlineAt - Date.now() - 120_000) / 4));
+  const { measurePtyCeiling } = await import('./lib/pty-ceiling.mjs');
+  results.ptyCeiling = {};
+  for (const [name, path] of [
+    ['busybox', imageBin],
+    ['host', hostPath],
+  ]) {
+    results.ptyCeiling[name] = await measurePtyCeiling({ repo, script, path, timeoutMs: timeoutMs() }).catch((err) => ({
+      error: String(err.message ?? err),
+    }));
+    log(`  pty ceiling (${name}) ${results.ptyCeiling[name].MiBps?.toFixed(1)} MiB/s`);
+  }
   const srv = await ensureServer();
-  try {
-    results.throughput = await pgLib.measureThroughput({
-      server: srv,
-      bytes: S.throughputBytes,
-      timeoutMs: Math.max(30_000, Math.min(240_000, deadlineAt - Date.now() - 120_000)),
-      tracker,
-    });
-    log(
-      `  mdocker ${results.throughput.MiBps.toFixed(1)} MiB/s, ${results.throughput.serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
-    );
-  } catch (err) {
-    results.throughput = { error: String(err.message ?? err) };
+  for (const [key, cpus] of [
+    ['throughput', undefined],
+    ['throughputAllCpus', availableParallelism()],
+  ]) {
+    try {
+      results[key] = await pgLib.measureThroughput({
+        server: srv,
+        bytes: S.throughputBytes,
+        timeoutMs: timeoutMs(),
+        tracker,
+        cpus,
+      });
+      results[key].cpus = cpus ?? null;
+      log(
+        `  mdocker (cpus ${cpus ?? 'default'}) ${results[key].MiBps.toFixed(1)} MiB/s, ${results[key].serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
+      );
+    } catch (err) {
+      results[key] = { error: String(err.message ?? err) };
+    }
   }
   await stopServer();
-  if (results.wettyStatus !== 'installed') {
-    results.wetty.throughput = { skipped: results.wettyStatus };
-    return;
-  }
-  const command = `sh -c '${pgLib.throughputScript(S.throughputBytes)}'`;
-  const w = await wettyLib.startWetty({ work, command, logFile: join(work, 'wetty-throughput.log'), tracker });
-  if (w.skipped) {
-    results.wetty.throughput = { skipped: w.skipped };
-    return;
-  }
-  try {
-    results.wetty.throughput = await wettyLib.measureWettyThroughput(
-      w,
-      Math.max(30_000, Math.min(240_000, deadlineAt - Date.now() - 60_000)),
-    );
-    log(
-      `  wetty ${results.wetty.throughput.MiBps.toFixed(1)} MiB/s, ${results.wetty.throughput.serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
-    );
-  } finally {
-    await w.stop();
+  for (const [key, command] of [
+    ['throughput', `${imageBin}/sh -c 'PATH=${imageBin}; ${script}'`],
+    ['throughputHost', `sh -c '${script}'`],
+  ]) {
+    if (results.wettyStatus !== 'installed') {
+      results.wetty[key] = { skipped: results.wettyStatus };
+      continue;
+    }
+    const w = await wettyLib.startWetty({ work, command, logFile: join(work, `wetty-${key}.log`), tracker });
+    if (w.skipped) {
+      results.wetty[key] = { skipped: w.skipped };
+      continue;
+    }
+    try {
+      results.wetty[key] = await wettyLib.measureWettyThroughput(w, timeoutMs());
+      log(
+        `  wetty (${key}) ${results.wetty[key].MiBps.toFixed(1)} MiB/s, ${results.wetty[key].serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
+      );
+    } finally {
+      await w.stop();
+    }
   }
 }
 

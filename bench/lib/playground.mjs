@@ -96,9 +96,14 @@ export async function measureStartConcurrent({ server, classSize, bursts, deadli
   };
 }
 
-/** One keystroke: 'x' sent → its echo back; then DEL to keep the line short. */
+/**
+ * One keystroke: 'x' sent → its echo back; then DEL to keep the line short. After each,
+ * a WebSocket ping → pong on the same connection: the server's own share of the round
+ * trip (its event loop and its turn on a CPU), without the pty and the container's shell.
+ */
 async function echoSamples(term, count, deadlineAt) {
   const rtt = [];
+  const ping = [];
   for (let i = 0; i < count && Date.now() < deadlineAt; i++) {
     term.text = '';
     const t0 = performance.now();
@@ -110,8 +115,14 @@ async function echoSamples(term, count, deadlineAt) {
     await term.until(() => term.text.length > 0, 10_000, 'erase echo');
     // Keystrokes come apart in time; a little jitter keeps them off any timer's beat.
     await sleep(5 + Math.random() * 15);
+    const t1 = performance.now();
+    const pong = new Promise((resolve) => term.ws.once('pong', resolve));
+    term.ws.ping();
+    await withTimeout(pong, 10_000, 'pong');
+    ping.push(performance.now() - t1);
+    await sleep(5 + Math.random() * 15);
   }
-  return rtt;
+  return { rtt, ping };
 }
 
 const NOISY_WORKER = new URL('./noisy-worker.mjs', import.meta.url);
@@ -123,7 +134,9 @@ export async function measureEcho({ server, samples, noisyCount, noisyCommand, d
   tracker.addContainer(probe.container);
   await sleep(300);
   // Idle: nothing else running on this server.
-  out.idle = summarize(await echoSamples(probe.term, samples, deadlineAt));
+  const idle = await echoSamples(probe.term, samples, deadlineAt);
+  out.idle = summarize(idle.rtt);
+  out.idlePing = summarize(idle.ping);
 
   // Noisy: each neighbour a student of their own, watching their terminal print.
   const neighbours = [];
@@ -156,7 +169,9 @@ export async function measureEcho({ server, samples, noisyCount, noisyCommand, d
   const cpu0 = cpuSeconds(server.pid);
   const r0 = await report();
   const t0 = performance.now();
-  out.noisy = summarize(await echoSamples(probe.term, samples, deadlineAt + 60_000));
+  const noisy = await echoSamples(probe.term, samples, deadlineAt + 60_000);
+  out.noisy = summarize(noisy.rtt);
+  out.noisyPing = summarize(noisy.ping);
   const seconds = (performance.now() - t0) / 1000;
   const r1 = await report();
   out.noisyServerCpuPercent = ((cpuSeconds(server.pid) - cpu0) / seconds) * 100;
@@ -184,10 +199,10 @@ export function throughputScript(bytes) {
 }
 
 /** A container writes `bytes` to its terminal once told to; the client reads and acks it all. */
-export async function measureThroughput({ server, bytes, timeoutMs, tracker }) {
+export async function measureThroughput({ server, bytes, timeoutMs, tracker, cpus }) {
   const browser = await new Browser(server.url).open();
-  const container = await browser.createContainer({ cmd: ['/bin/sh', '-c', throughputScript(bytes)] });
-  tracker.addContainer(container);
+  const container = await browser.createContainer({ cmd: ['/bin/sh', '-c', throughputScript(bytes)], cpus });
+  tracker?.addContainer(container);
   const term = browser.attach(container.id);
   await term.opened;
   await term.until(() => term.attached, 10_000, 'attach');

@@ -132,7 +132,10 @@ export function renderResults(r) {
   const initMs = nativeMedian(n, 'mdocker-init');
   const crunMs = nativeMedian(n, 'crun');
   const floorMs = nativeMedian(n, 'floor');
-  const thrRatio = thr.MiBps / wetty.throughput?.MiBps;
+  // Like for like: no CPU limit on either side and the same busybox binaries writing.
+  const thrAll = r.throughputAllCpus ?? {};
+  const ceiling = r.ptyCeiling ?? {};
+  const thrRatio = thrAll.MiBps / wetty.throughput?.MiBps;
   const memBeyondShell = dens ? dens.memory.cgroupPerContainer - dens.memory.shellPss : NaN;
   const firstDecile = dens?.deciles?.[0]?.median;
   const lastDecile = dens?.deciles?.[dens.deciles.length - 1]?.median;
@@ -163,9 +166,13 @@ export function renderResults(r) {
     ],
     ['… with a warm pool, p99', sumWarm ? `${fmtMs(sumWarm.p99)}` : '–', atMost(sumWarm?.p99, 100)],
     [
-      'terminal throughput at least 2× wetty',
+      'terminal throughput at least 2× wetty (same binaries, no CPU limit on either side)',
       Number.isFinite(thrRatio)
-        ? `${thr.MiBps.toFixed(1)} vs ${wetty.throughput.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrRatio)}`
+        ? `${thrAll.MiBps.toFixed(1)} vs ${wetty.throughput.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrRatio)}` +
+          (ceiling.busybox?.MiBps
+            ? `; 2× wetty would be ${fmtRatio((2 * wetty.throughput.MiBps) / ceiling.busybox.MiBps)} of what the bare pty carries (${ceiling.busybox.MiBps.toFixed(1)})`
+            : '') +
+          (thr.MiBps ? `; with the default 0.5 CPU ${fmtRatio(thr.MiBps / wetty.throughput.MiBps)}` : '')
         : 'wetty not measured',
       atLeast(thrRatio, 2),
     ],
@@ -326,61 +333,78 @@ export function renderResults(r) {
 
   // ---- 3. throughput ----
   push(
-    '## 3. Terminal throughput: 256 MiB through the terminal to a WebSocket client that acknowledges as a browser does',
+    `## 3. Terminal throughput: ${fmtBytes(r.config.throughputBytes)} through the terminal to a WebSocket client that acknowledges as a browser does`,
     '',
   );
+  const wettySame = wetty.throughput?.MiBps;
+  const thrRow = (what, binaries, t, { cpuPerGiB = t.serverCpuSecondsPerGiB, perMessage = t.bytesPerFrame } = {}) => {
+    if (t?.MiBps === undefined)
+      return [what, binaries, `not measured: ${t?.error ?? t?.skipped ?? '–'}`, '', '', '', '', '', '', ''];
+    const same = binaries.startsWith('busybox');
+    return [
+      what,
+      binaries,
+      fmtBytes(t.bytesReceived),
+      t.seconds.toFixed(1),
+      t.MiBps.toFixed(1),
+      cpuPerGiB.toFixed(1),
+      t.clientCpuSeconds?.toFixed(1) ?? '–',
+      fmtBytes(perMessage),
+      same && wettySame ? fmtRatio(t.MiBps / wettySame) : '–',
+      fmtRatio(t.MiBps / (same ? ceiling.busybox?.MiBps : ceiling.host?.MiBps)),
+    ];
+  };
   const tRows = [];
-  if (thr.MiBps !== undefined) {
-    tRows.push([
-      'mdocker serve',
-      fmtBytes(thr.bytesReceived),
-      thr.seconds.toFixed(1),
-      thr.MiBps.toFixed(1),
-      thr.serverCpuSecondsPerGiB.toFixed(1),
-      thr.clientCpuSeconds.toFixed(1),
-      fmtBytes(thr.bytesPerFrame),
-      wetty.throughput?.MiBps ? fmtRatio(thr.MiBps / wetty.throughput.MiBps) : '–',
-    ]);
-  } else if (thr.error) {
-    tRows.push(['mdocker serve', `failed: ${thr.error}`, '', '', '', '', '', '']);
-  }
-  if (wetty.throughput?.MiBps !== undefined) {
-    const w = wetty.throughput;
-    tRows.push([
-      `wetty ${r.versions.wetty}`,
-      fmtBytes(w.bytesReceived),
-      w.seconds.toFixed(1),
-      w.MiBps.toFixed(1),
-      w.serverCpuSecondsPerGiB.toFixed(1),
-      w.clientCpuSeconds.toFixed(1),
-      fmtBytes(w.bytesPerFrame),
-      '1',
-    ]);
+  if (r.throughput) tRows.push(thrRow('mdocker serve, default limits (0.5 CPU)', 'busybox (the image)', thr));
+  if (r.throughputAllCpus)
+    tRows.push(thrRow(`mdocker serve, \`cpus: ${thrAll.cpus}\` (no limit)`, 'busybox (the image)', thrAll));
+  if (wetty.throughput) tRows.push(thrRow(`wetty ${r.versions.wetty}`, 'busybox (the image)', wetty.throughput));
+  if (wetty.throughputHost)
+    tRows.push(thrRow(`wetty ${r.versions.wetty}`, 'host (GNU coreutils)', wetty.throughputHost));
+  for (const [name, binaries] of [
+    ['busybox', 'busybox (the image)'],
+    ['host', 'host (GNU coreutils)'],
+  ]) {
+    const c = ceiling[name];
+    if (c)
+      tRows.push(
+        thrRow('bare pty reader (the ceiling)', binaries, c, {
+          cpuPerGiB: c.readerCpuSeconds / (c.bytesReceived / 1024 ** 3),
+          perMessage: c.bytesPerRead,
+        }),
+      );
   }
   if (tRows.length)
     push(
       table(
         [
           'server',
+          'binaries writing',
           'received',
           'seconds',
           'MiB/s',
           'server CPU s per GiB',
           'client CPU s',
           'bytes per message',
-          '÷ wetty',
+          '÷ wetty, same binaries',
+          '÷ pty ceiling',
         ],
         tRows,
       ),
       '',
     );
   push(
-    `The command, the same for both: \`sh -c '${r.config.throughputScriptShown}'\` (80-column lines: the terminal scrolls, as real output does), started by a typed newline; ` +
-      `timed from that keystroke to the end of the stream (mdocker: the \`exit\` message; wetty: \`logout\`). mdocker runs it in a container; wetty runs it on the host. ` +
+    `The command, the same for all: \`sh -c '${r.config.throughputScriptShown}'\` (80-column lines: the terminal scrolls, as real output does), started by a typed newline; ` +
+      `timed from that keystroke to the end of the stream (mdocker: the \`exit\` message; wetty: \`logout\`; the bare reader: its last read). mdocker runs it in a container; wetty and the bare reader run it on the host, ` +
+      "with PATH set to the image's /bin (the same busybox binaries as in the container) or to the host's. " +
+      "busybox `head` writes to a terminal a line at a time (80 bytes per write(2)), GNU `head` whole buffers: most of the difference between the two binary sets is the writing process's own time in the kernel's tty layer, which no reader can take off it. " +
+      "The bare reader is the server's own pty path without the server (the addon's spawnPty and a tty.ReadStream in the bench's process): no screen, no WebSocket, no container, no CPU limit. " +
       "The mdocker client acks every 32 KiB (the web page acks once xterm has written them); the wetty client commits every 256 KiB as wetty's page does. " +
-      "Server CPU from /proc/PID/stat (utime+stime) of the server process only. The client here does not parse the output (a browser's xterm.js would), so these are the servers' ceilings." +
-      (thr.timedOut ? ' **mdocker timed out**: the rate is over the part received.' : '') +
-      (wetty.throughput?.timedOut ? ' **wetty timed out**: the rate is over the part received.' : ''),
+      "Server CPU from /proc/PID/stat (utime+stime) of the server process only (the bare reader: its own CPU; 'bytes per message' is its bytes per read). The client here does not parse the output (a browser's xterm.js would), so these are the servers' ceilings." +
+      (thr.timedOut || thrAll.timedOut ? ' **mdocker timed out**: the rate is over the part received.' : '') +
+      (wetty.throughput?.timedOut || wetty.throughputHost?.timedOut
+        ? ' **wetty timed out**: the rate is over the part received.'
+        : ''),
     '',
   );
   if (!wetty.throughput || wetty.throughput.skipped)
@@ -408,6 +432,11 @@ export function renderResults(r) {
         wetty.echo?.n ? fmtRatio(e.noisy.median / wetty.echo.median) : '–',
       ],
     ];
+    for (const [what, ping] of [
+      ['… the server alone (WebSocket ping → pong on that terminal), idle', e.idlePing],
+      [`… the server alone, ${e.noisyCount} neighbours`, e.noisyPing],
+    ])
+      if (ping?.n) eRows.push([what, fmtMs(ping.median), fmtMs(ping.p99), range(ping), String(ping.n), '–']);
     if (wetty.echo?.n)
       eRows.push([
         'wetty, idle (host shell, tty echo)',
@@ -419,7 +448,7 @@ export function renderResults(r) {
       ]);
     push(table(['what', 'p50', 'p99', 'min–max', 'n', '÷ wetty idle'], eRows), '');
     push(
-      `"x" sent as a binary frame until a frame containing it comes back (busybox ash echoes it in raw mode), then DEL to keep the line short, 5–20 ms apart. ` +
+      `"x" sent as a binary frame until a frame containing it comes back (busybox ash echoes it in raw mode), then DEL to keep the line short, 5–20 ms apart; after each, a WebSocket ping on the same connection, which the server answers itself: the difference between the two rows is the pty and the container's shell getting a turn on a CPU. ` +
         `With neighbours: each is a session of its own whose terminal is attached and acking (on a worker thread of the bench, so the probe's event loop is not theirs); ` +
         `meanwhile they received ${e.noisyOutputMiBps.toFixed(2)} MiB/s in all, in ${e.noisyFramesPerSecond.toFixed(0)} WebSocket messages a second (${e.noisyBytesPerFrame.toFixed(0)} bytes each on average), and the server used ${pct(e.noisyServerCpuPercent)} of one core.` +
         (e.errors?.length ? ` Errors: ${e.errors.join('; ')}` : ''),

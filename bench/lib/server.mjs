@@ -25,6 +25,8 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
     '1000000',
     '--api-rate-per-ip',
     '10000000',
+    '--max-cpus',
+    'none',
     '--idle-timeout',
     '0',
     '--max-lifetime',
