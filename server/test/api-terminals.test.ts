@@ -181,6 +181,47 @@ describe('SequenceTail', () => {
     assert.equal(tail.inGround, true);
   });
 
+  it('finds the same ground points whether a stream comes in chunks or byte by byte', () => {
+    // Plain text (the fast path), escape sequences, UTF-8 and C1 controls, cut anywhere.
+    const pieces = [
+      'plain text\r\n',
+      'y\n',
+      '\x1b[31m',
+      'red',
+      '\x1b]0;title\x07',
+      '€',
+      'ö',
+      '\u0085',
+      '\x18',
+      '\x1b',
+      '[',
+      '1;2',
+      'H',
+    ];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 200; round++) {
+      const stream = Buffer.from(Array.from({ length: 20 }, () => pieces[random(pieces.length)]).join(''));
+      const chunked = new SequenceTail();
+      const bytewise = new SequenceTail();
+      for (let at = 0; at < stream.length;) {
+        const chunk = stream.subarray(at, at + 1 + random(24));
+        at += chunk.length;
+        let expected = bytewise.inGround ? 0 : -1;
+        for (let i = 0; i < chunk.length; i++) {
+          bytewise.feed(chunk.subarray(i, i + 1));
+          if (expected < 0 && bytewise.inGround) expected = i + 1;
+        }
+        assert.equal(chunked.feed(chunk), expected, JSON.stringify(stream.toString()));
+        assert.equal(chunked.inGround, bytewise.inGround);
+        assert.deepEqual(chunked.current(), bytewise.current());
+      }
+    }
+  });
+
   it('gives up on an over-long sequence instead of buffering it', () => {
     const tail = new SequenceTail();
     tail.feed(Buffer.from('\x1b]52;c;'));

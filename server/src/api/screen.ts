@@ -3,6 +3,7 @@
  * output byte, serializable at any byte boundary so a (re)attaching client can be given
  * exactly the screen it would have had, followed by the live stream.
  */
+import { isAscii } from 'node:buffer';
 import xtermHeadless from '@xterm/headless';
 import xtermSerialize from '@xterm/addon-serialize';
 
@@ -42,6 +43,14 @@ export class SequenceTail {
 
   /** Feeds a chunk; returns the offset of the chunk's first ground point, -1 if none. */
   feed(chunk: Buffer): number {
+    // From ground, ASCII without ESC stays in ground at every byte (CAN and SUB included):
+    // most output is such text, and two native scans are far cheaper than a walk in JS.
+    if (this.#state === VtState.Ground && chunk.indexOf(0x1b) === -1 && isAscii(chunk)) {
+      this.#tail = [];
+      this.#tailBytes = 0;
+      this.#overflowed = false;
+      return 0;
+    }
     let firstGround = this.#state === VtState.Ground ? 0 : -1;
     let lastGround = firstGround;
     for (let i = 0; i < chunk.length; i++) {
