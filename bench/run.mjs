@@ -493,14 +493,22 @@ async function throughputPhase() {
   const timeoutMs = () => Math.max(30_000, Math.min(240_000, (deadlineAt - Date.now() - 120_000) / 4));
   const { measurePtyCeiling } = await import('./lib/pty-ceiling.mjs');
   results.ptyCeiling = {};
-  for (const [name, path] of [
-    ['busybox', imageBin],
-    ['host', hostPath],
+  // Each set's own `time` (busybox's would run its own head applet whatever PATH says).
+  for (const [name, path, timeHead] of [
+    ['busybox', imageBin, `${imageBin}/busybox time`],
+    ['host', hostPath, existsSync('/usr/bin/time') ? '/usr/bin/time' : ''],
   ]) {
-    results.ptyCeiling[name] = await measurePtyCeiling({ repo, script, path, timeoutMs: timeoutMs() }).catch((err) => ({
+    results.ptyCeiling[name] = await measurePtyCeiling({
+      repo,
+      script: pgLib.throughputScript(S.throughputBytes, { timeHead }),
+      path,
+      timeoutMs: timeoutMs(),
+    }).catch((err) => ({
       error: String(err.message ?? err),
     }));
-    log(`  pty ceiling (${name}) ${results.ptyCeiling[name].MiBps?.toFixed(1)} MiB/s`);
+    log(
+      `  pty ceiling (${name}) ${results.ptyCeiling[name].MiBps?.toFixed(1)} MiB/s; the writer alone ${results.ptyCeiling[name].writerLimitMiBps?.toFixed(1)} MiB/s`,
+    );
   }
   const srv = await ensureServer();
   for (const [key, cpus] of [

@@ -193,9 +193,13 @@ export async function measureEcho({ server, samples, noisyCount, noisyCommand, d
   return out;
 }
 
-/** 80-column lines (79 a's and a newline) until `bytes`, once a line is typed. */
-export function throughputScript(bytes) {
-  return `read go; yes ${'a'.repeat(79)} | head -c ${bytes}`;
+/**
+ * 80-column lines (79 a's and a newline) until `bytes`, once a line is typed. With
+ * `timeHead` (a `time` command), `head`, the process writing to the terminal, is run under
+ * it and its CPU time is printed at the end.
+ */
+export function throughputScript(bytes, { timeHead = '' } = {}) {
+  return `read go; yes ${'a'.repeat(79)} | ${timeHead ? `${timeHead} -p ` : ''}head -c ${bytes}`;
 }
 
 /** A container writes `bytes` to its terminal once told to; the client reads and acks it all. */

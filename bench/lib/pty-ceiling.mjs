@@ -1,7 +1,9 @@
-// The pty's own ceiling for the throughput command: the command on a host pty, read by
-// a bare loop in this process (the addon's spawnPty, as the server opens its terminals,
-// and a tty.ReadStream as the server reads them), with no screen, no WebSocket and no
-// container. No terminal server can carry the command faster than this.
+// The pty's ceiling for the throughput command: the command on a host pty, read by a bare
+// loop in this process (the addon's spawnPty, as the server opens its terminals, and a
+// tty.ReadStream as the server reads them), with no screen, no WebSocket and no container.
+// `head`, the process writing to the terminal, runs under `time`: its own CPU time per
+// byte (mostly the kernel's tty layer) bounds what any reader can get, since it spends
+// it whatever the reader does.
 import { closeSync, existsSync, writeSync } from 'node:fs';
 import tty from 'node:tty';
 import { join } from 'node:path';
@@ -23,8 +25,10 @@ export async function measurePtyCeiling({ repo, script, path, timeoutMs }) {
   let bytes = 0;
   let reads = 0;
   let lastDataAt = 0;
+  let end = '';
   stream.on('data', (chunk) => {
     bytes += chunk.length;
+    end = (end + chunk.toString('latin1')).slice(-512);
     reads++;
     lastDataAt = performance.now();
   });
@@ -56,7 +60,12 @@ export async function measurePtyCeiling({ repo, script, path, timeoutMs }) {
   const cpu = process.cpuUsage(cpu0);
   bytes -= bytes0;
   reads -= reads0;
+  const times = /user\s+([\d.]+)\s+sys\s+([\d.]+)/.exec(end);
+  const writerCpuSeconds = times ? Number(times[1]) + Number(times[2]) : null;
   return {
+    writerCpuSeconds,
+    /** the rate if the writer had a core to itself and never waited for the reader */
+    writerLimitMiBps: writerCpuSeconds ? bytes / writerCpuSeconds / (1024 * 1024) : null,
     bytesReceived: bytes,
     seconds,
     timedOut,

@@ -169,8 +169,8 @@ export function renderResults(r) {
       'terminal throughput at least 2× wetty (same binaries, no CPU limit on either side)',
       Number.isFinite(thrRatio)
         ? `${thrAll.MiBps.toFixed(1)} vs ${wetty.throughput.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrRatio)}` +
-          (ceiling.busybox?.MiBps
-            ? `; 2× wetty would be ${fmtRatio((2 * wetty.throughput.MiBps) / ceiling.busybox.MiBps)} of what the bare pty carries (${ceiling.busybox.MiBps.toFixed(1)})`
+          (ceiling.busybox?.writerLimitMiBps
+            ? `; 2× wetty would be ${fmtRatio((2 * wetty.throughput.MiBps) / ceiling.busybox.writerLimitMiBps)} of what the writing \`head\` itself can write (${ceiling.busybox.writerLimitMiBps.toFixed(1)})`
             : '') +
           (thr.MiBps ? `; with the default 0.5 CPU ${fmtRatio(thr.MiBps / wetty.throughput.MiBps)}` : '')
         : 'wetty not measured',
@@ -351,7 +351,7 @@ export function renderResults(r) {
       t.clientCpuSeconds?.toFixed(1) ?? '–',
       fmtBytes(perMessage),
       same && wettySame ? fmtRatio(t.MiBps / wettySame) : '–',
-      fmtRatio(t.MiBps / (same ? ceiling.busybox?.MiBps : ceiling.host?.MiBps)),
+      fmtRatio(t.MiBps / (same ? ceiling.busybox?.writerLimitMiBps : ceiling.host?.writerLimitMiBps)),
     ];
   };
   const tRows = [];
@@ -366,13 +366,26 @@ export function renderResults(r) {
     ['host', 'host (GNU coreutils)'],
   ]) {
     const c = ceiling[name];
-    if (c)
-      tRows.push(
-        thrRow('bare pty reader (the ceiling)', binaries, c, {
-          cpuPerGiB: c.readerCpuSeconds / (c.bytesReceived / 1024 ** 3),
-          perMessage: c.bytesPerRead,
-        }),
-      );
+    if (!c) continue;
+    tRows.push(
+      thrRow('bare pty reader (no server)', binaries, c, {
+        cpuPerGiB: c.readerCpuSeconds / (c.bytesReceived / 1024 ** 3),
+        perMessage: c.bytesPerRead,
+      }),
+    );
+    if (c.writerLimitMiBps)
+      tRows.push([
+        `the writer alone: \`head\`'s own CPU time (${c.writerCpuSeconds.toFixed(2)} s) as a rate`,
+        binaries,
+        '',
+        '',
+        c.writerLimitMiBps.toFixed(1),
+        '',
+        '',
+        '',
+        binaries.startsWith('busybox') && wettySame ? fmtRatio(c.writerLimitMiBps / wettySame) : '–',
+        '1',
+      ]);
   }
   if (tRows.length)
     push(
@@ -387,7 +400,7 @@ export function renderResults(r) {
           'client CPU s',
           'bytes per message',
           '÷ wetty, same binaries',
-          '÷ pty ceiling',
+          "÷ the writer's limit",
         ],
         tRows,
       ),
@@ -398,6 +411,7 @@ export function renderResults(r) {
       `timed from that keystroke to the end of the stream (mdocker: the \`exit\` message; wetty: \`logout\`; the bare reader: its last read). mdocker runs it in a container; wetty and the bare reader run it on the host, ` +
       "with PATH set to the image's /bin (the same busybox binaries as in the container) or to the host's. " +
       "busybox `head` writes to a terminal a line at a time (80 bytes per write(2)), GNU `head` whole buffers: most of the difference between the two binary sets is the writing process's own time in the kernel's tty layer, which no reader can take off it. " +
+      "In the bare reader's runs `head` runs under `time -p` (busybox's for busybox, /usr/bin/time for the host's): its user + system time, as a rate, is what it could write with a core to itself and a reader that never held it up, a bound for every server. " +
       "The bare reader is the server's own pty path without the server (the addon's spawnPty and a tty.ReadStream in the bench's process): no screen, no WebSocket, no container, no CPU limit. " +
       "The mdocker client acks every 32 KiB (the web page acks once xterm has written them); the wetty client commits every 256 KiB as wetty's page does. " +
       "Server CPU from /proc/PID/stat (utime+stime) of the server process only (the bare reader: its own CPU; 'bytes per message' is its bytes per read). The client here does not parse the output (a browser's xterm.js would), so these are the servers' ceilings." +
