@@ -3,7 +3,14 @@
  * at offset 0 and parsed from the bytes without building strings.
  */
 import { MdockerError } from '../errors.js';
-import { cgroupFileError, errnoCode, type CgroupFs } from './driver.js';
+import {
+  cgroupFileError,
+  errnoCode,
+  type CgroupFs,
+  type CgroupStats,
+  type CgroupStatsReader,
+  type KnownLimits,
+} from './driver.js';
 
 // One buffer for every reader: reads are synchronous, so two never overlap. The largest
 // file read, memory.stat, is 1–2 KiB; a read that fills the buffer is refused, not cut.
@@ -101,17 +108,17 @@ export class CgroupCounterFiles {
     return end <= 3 ? 0 : decimalAt(READ_BUFFER, 0, end - 3);
   }
 
-  /**
-   * Fills `values` with the values of `keys` (from keyedFileKeys) in a flat-keyed file
-   * (cpu.stat, memory.stat, memory.events, pids.events); a key absent, or a slot of an
-   * absent optional file, reads 0.
-   */
   /** The value of a file's one key of interest (keyedFileKeys of one name), 0 when absent. */
   keyedOne(slot: number, keys: readonly Buffer[], scratch: number[]): number {
     this.keyed(slot, keys, scratch);
     return scratch[0] ?? 0;
   }
 
+  /**
+   * Fills `values` with the values of `keys` (from keyedFileKeys) in a flat-keyed file
+   * (cpu.stat, memory.stat, memory.events, pids.events); a key absent, or a slot of an
+   * absent optional file, reads 0.
+   */
   keyed(slot: number, keys: readonly Buffer[], values: number[]): void {
     values.fill(0, 0, keys.length);
     if (slot === -1) return;
@@ -175,4 +182,44 @@ export class CgroupCounterFiles {
 /** Docker's memory "usage": page cache the kernel can drop at once is not the container's. */
 export function usageWithoutInactiveFile(usageBytes: number, inactiveFileBytes: number): number {
   return inactiveFileBytes < usageBytes ? usageBytes - inactiveFileBytes : usageBytes;
+}
+
+/** What a reader reads from its counter files; the limits come from `limits()` or the caller. */
+export type CgroupCounters = Omit<CgroupStats, 'memoryLimitBytes' | 'pidsLimit'>;
+
+/**
+ * A container's counters, opened once and re-read on every sample. Each cgroup version
+ * says which files hold them (`counters`) and where its limits are (`limits`, opened only
+ * when a caller does not know them).
+ */
+export abstract class CounterStatsReader implements CgroupStatsReader {
+  protected readonly files: CgroupCounterFiles;
+  /** Scratch for `keyed`: as long as the longest key list a reader passes. */
+  protected readonly values: number[] = [0, 0, 0, 0];
+
+  constructor(fs: CgroupFs, id: string) {
+    this.files = new CgroupCounterFiles(fs, id);
+  }
+
+  read(known?: KnownLimits): CgroupStats {
+    const counters = this.counters();
+    const { memoryBytes: memoryLimitBytes, pidsLimit } = known ?? this.limits();
+    return { ...counters, memoryLimitBytes, pidsLimit };
+  }
+
+  close(): void {
+    this.files.close();
+  }
+
+  protected abstract counters(): CgroupCounters;
+  protected abstract limits(): KnownLimits;
+}
+
+/** One sample, the files closed after it. */
+export function readOnce(reader: CgroupStatsReader): CgroupStats {
+  try {
+    return reader.read();
+  } finally {
+    reader.close();
+  }
 }

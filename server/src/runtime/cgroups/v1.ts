@@ -29,7 +29,13 @@ import {
   type CgroupStatsReader,
   type KnownLimits,
 } from './driver.js';
-import { CgroupCounterFiles, keyedFileKeys, usageWithoutInactiveFile } from './counters.js';
+import {
+  CounterStatsReader,
+  keyedFileKeys,
+  readOnce,
+  usageWithoutInactiveFile,
+  type CgroupCounters,
+} from './counters.js';
 
 export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids';
 
@@ -60,9 +66,8 @@ const MEMORY_STAT_KEYS = keyedFileKeys('total_inactive_file');
 const OOM_CONTROL_KEYS = keyedFileKeys('oom_kill');
 const PIDS_EVENTS_KEYS = keyedFileKeys('max');
 
-/** The counters of one container, opened once; the limit files only when asked for. */
-class V1StatsReader implements CgroupStatsReader {
-  readonly #files: CgroupCounterFiles;
+/** The counters of one container in the cpu, cpuacct, memory and pids hierarchies. */
+class V1StatsReader extends CounterStatsReader {
   readonly #memoryDir: string;
   readonly #pidsDir: string;
   readonly #usage: number;
@@ -74,11 +79,10 @@ class V1StatsReader implements CgroupStatsReader {
   readonly #pidsEvents: number;
   #memoryLimit: number | undefined;
   #pidsMax: number | undefined;
-  readonly #values = [0, 0, 0];
 
   constructor(fs: CgroupFs, id: string, dirs: Record<V1Controller, string>) {
-    const files = new CgroupCounterFiles(fs, id);
-    this.#files = files;
+    super(fs, id);
+    const files = this.files;
     this.#memoryDir = dirs.memory;
     this.#pidsDir = dirs.pids;
     this.#usage = files.open(join(dirs.cpuacct, 'cpuacct.usage'));
@@ -91,46 +95,33 @@ class V1StatsReader implements CgroupStatsReader {
     this.#pidsEvents = files.open(join(dirs.pids, 'pids.events'), true);
   }
 
-  read(known?: KnownLimits): CgroupStats {
-    const files = this.#files;
-    const values = this.#values;
+  protected counters(): CgroupCounters {
+    const { files, values } = this;
     const cpuUsageUsec = files.nanosecondsAsMicroseconds(this.#usage);
     files.keyed(this.#cpuStat, CPU_STAT_KEYS, values);
-    const cpuPeriods = values[0] ?? 0;
-    const cpuThrottledPeriods = values[1] ?? 0;
-    const throttledNs = values[2] ?? 0;
+    const [cpuPeriods = 0, cpuThrottledPeriods = 0, throttledNs = 0] = values;
     const usageBytes = files.value(this.#memoryUsage) ?? 0;
-    const inactiveFileBytes = files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values);
-    const pids = files.value(this.#pidsCurrent) ?? 0;
-    const oomKills = files.keyedOne(this.#oomControl, OOM_CONTROL_KEYS, values);
-    const pidsLimitHits = files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
-    let memoryLimitBytes: number | null;
-    let pidsLimit: number | null;
-    if (known !== undefined) {
-      ({ memoryBytes: memoryLimitBytes, pidsLimit } = known);
-    } else {
-      this.#memoryLimit ??= files.open(join(this.#memoryDir, 'memory.limit_in_bytes'));
-      this.#pidsMax ??= files.open(join(this.#pidsDir, 'pids.max'));
-      const limitBytes = files.value(this.#memoryLimit);
-      memoryLimitBytes = limitBytes === null || limitBytes >= UNLIMITED_MEMORY_THRESHOLD_BYTES ? null : limitBytes;
-      pidsLimit = files.value(this.#pidsMax);
-    }
     return {
       cpuUsageUsec,
       cpuPeriods,
       cpuThrottledPeriods,
       cpuThrottledUsec: Math.floor(throttledNs / 1000),
-      memoryBytes: usageWithoutInactiveFile(usageBytes, inactiveFileBytes),
-      memoryLimitBytes,
-      pids,
-      pidsLimit,
-      oomKills,
-      pidsLimitHits,
+      memoryBytes: usageWithoutInactiveFile(usageBytes, files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values)),
+      pids: files.value(this.#pidsCurrent) ?? 0,
+      oomKills: files.keyedOne(this.#oomControl, OOM_CONTROL_KEYS, values),
+      pidsLimitHits: files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values),
     };
   }
 
-  close(): void {
-    this.#files.close();
+  protected limits(): KnownLimits {
+    const files = this.files;
+    this.#memoryLimit ??= files.open(join(this.#memoryDir, 'memory.limit_in_bytes'));
+    this.#pidsMax ??= files.open(join(this.#pidsDir, 'pids.max'));
+    const limitBytes = files.value(this.#memoryLimit);
+    return {
+      memoryBytes: limitBytes === null || limitBytes >= UNLIMITED_MEMORY_THRESHOLD_BYTES ? null : limitBytes,
+      pidsLimit: files.value(this.#pidsMax),
+    };
   }
 }
 
@@ -173,12 +164,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
-    const reader = this.openStats(handle);
-    try {
-      return reader.read();
-    } finally {
-      reader.close();
-    }
+    return readOnce(this.openStats(handle));
   }
 
   openStats(handle: CgroupHandle): CgroupStatsReader {

@@ -27,7 +27,13 @@ import {
   type CgroupStatsReader,
   type KnownLimits,
 } from './driver.js';
-import { CgroupCounterFiles, keyedFileKeys, usageWithoutInactiveFile } from './counters.js';
+import {
+  CounterStatsReader,
+  keyedFileKeys,
+  readOnce,
+  usageWithoutInactiveFile,
+  type CgroupCounters,
+} from './counters.js';
 
 export const V2_REQUIRED_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 
@@ -46,9 +52,8 @@ const MEMORY_STAT_KEYS = keyedFileKeys('inactive_file');
 const MEMORY_EVENTS_KEYS = keyedFileKeys('oom_kill');
 const PIDS_EVENTS_KEYS = keyedFileKeys('max');
 
-/** The counters of one container, opened once; the limit files only when asked for. */
-class V2StatsReader implements CgroupStatsReader {
-  readonly #files: CgroupCounterFiles;
+/** The counters of one container in its unified-hierarchy directory. */
+class V2StatsReader extends CounterStatsReader {
   readonly #dir: string;
   readonly #cpuStat: number;
   readonly #memoryCurrent: number;
@@ -58,11 +63,10 @@ class V2StatsReader implements CgroupStatsReader {
   readonly #pidsEvents: number;
   #memoryMax: number | undefined;
   #pidsMax: number | undefined;
-  readonly #values = [0, 0, 0, 0];
 
   constructor(fs: CgroupFs, id: string, dir: string) {
-    const files = new CgroupCounterFiles(fs, id);
-    this.#files = files;
+    super(fs, id);
+    const files = this.files;
     this.#dir = dir;
     this.#cpuStat = files.open(join(dir, 'cpu.stat'));
     this.#memoryCurrent = files.open(join(dir, 'memory.current'));
@@ -73,45 +77,27 @@ class V2StatsReader implements CgroupStatsReader {
     this.#pidsEvents = files.open(join(dir, 'pids.events'), true);
   }
 
-  read(known?: KnownLimits): CgroupStats {
-    const files = this.#files;
-    const values = this.#values;
+  protected counters(): CgroupCounters {
+    const { files, values } = this;
     files.keyed(this.#cpuStat, CPU_STAT_KEYS, values);
-    const cpuUsageUsec = values[0] ?? 0;
-    const cpuPeriods = values[1] ?? 0;
-    const cpuThrottledPeriods = values[2] ?? 0;
-    const cpuThrottledUsec = values[3] ?? 0;
+    const [cpuUsageUsec = 0, cpuPeriods = 0, cpuThrottledPeriods = 0, cpuThrottledUsec = 0] = values;
     const usageBytes = files.value(this.#memoryCurrent) ?? 0;
-    const inactiveFileBytes = files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values);
-    const pids = files.value(this.#pidsCurrent) ?? 0;
-    const oomKills = files.keyedOne(this.#memoryEvents, MEMORY_EVENTS_KEYS, values);
-    const pidsLimitHits = files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values);
-    let memoryLimitBytes: number | null;
-    let pidsLimit: number | null;
-    if (known !== undefined) {
-      ({ memoryBytes: memoryLimitBytes, pidsLimit } = known);
-    } else {
-      this.#memoryMax ??= files.open(join(this.#dir, 'memory.max'));
-      this.#pidsMax ??= files.open(join(this.#dir, 'pids.max'));
-      memoryLimitBytes = files.value(this.#memoryMax);
-      pidsLimit = files.value(this.#pidsMax);
-    }
     return {
       cpuUsageUsec,
       cpuPeriods,
       cpuThrottledPeriods,
       cpuThrottledUsec,
-      memoryBytes: usageWithoutInactiveFile(usageBytes, inactiveFileBytes),
-      memoryLimitBytes,
-      pids,
-      pidsLimit,
-      oomKills,
-      pidsLimitHits,
+      memoryBytes: usageWithoutInactiveFile(usageBytes, files.keyedOne(this.#memoryStat, MEMORY_STAT_KEYS, values)),
+      pids: files.value(this.#pidsCurrent) ?? 0,
+      oomKills: files.keyedOne(this.#memoryEvents, MEMORY_EVENTS_KEYS, values),
+      pidsLimitHits: files.keyedOne(this.#pidsEvents, PIDS_EVENTS_KEYS, values),
     };
   }
 
-  close(): void {
-    this.#files.close();
+  protected limits(): KnownLimits {
+    this.#memoryMax ??= this.files.open(join(this.#dir, 'memory.max'));
+    this.#pidsMax ??= this.files.open(join(this.#dir, 'pids.max'));
+    return { memoryBytes: this.files.value(this.#memoryMax), pidsLimit: this.files.value(this.#pidsMax) };
   }
 }
 
@@ -156,12 +142,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
-    const reader = this.openStats(handle);
-    try {
-      return reader.read();
-    } finally {
-      reader.close();
-    }
+    return readOnce(this.openStats(handle));
   }
 
   openStats(handle: CgroupHandle): CgroupStatsReader {
