@@ -1,121 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { nodeCgroupFs, type CgroupFs, type CgroupLimits } from '../src/runtime/cgroups/driver.js';
+import type { CgroupLimits } from '../src/runtime/cgroups/driver.js';
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver } from '../src/runtime/cgroups/v1.js';
 import { CgroupV2Driver } from '../src/runtime/cgroups/v2.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
-import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
+import { FakeV2Kernel } from './fake-cgroup-v2.js';
 
 const MiB = 1024 * 1024;
-
-/**
- * Enough of cgroup2fs on a temp dir: a new cgroup gets the controllers its parent's
- * cgroup.subtree_control enables, with their files; subtree_control only accepts
- * controllers the cgroup has, and refuses while the cgroup holds processes (the
- * no-internal-processes rule); rmdir refuses while processes or children remain.
- */
-class FakeV2Kernel implements CgroupFs {
-  readonly writes: { file: string; data: string }[] = [];
-  readonly files = new FakeKernfsFiles();
-
-  constructor(
-    private readonly root: string,
-    private readonly swapAccounting = true,
-  ) {}
-
-  async populate(dir: string, controllers: string[]): Promise<void> {
-    const files: Record<string, string> = {
-      'cgroup.controllers': `${controllers.join(' ')}\n`,
-      'cgroup.subtree_control': '\n',
-      'cgroup.procs': '',
-      'cgroup.events': 'populated 0\nfrozen 0\n',
-      'cpu.stat': 'usage_usec 0\nuser_usec 0\nsystem_usec 0\n',
-    };
-    if (dir !== this.root) {
-      if (controllers.includes('cpu')) Object.assign(files, { 'cpu.max': 'max 100000\n', 'cpu.weight': '100\n' });
-      if (controllers.includes('memory')) {
-        Object.assign(files, {
-          'memory.max': 'max\n',
-          'memory.current': '0\n',
-          'memory.stat': 'anon 0\nfile 0\ninactive_file 0\n',
-          'memory.events': 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n',
-        });
-        if (this.swapAccounting) files['memory.swap.max'] = 'max\n';
-      }
-      if (controllers.includes('pids'))
-        Object.assign(files, { 'pids.max': 'max\n', 'pids.current': '0\n', 'pids.events': 'max 0\n' });
-    }
-    for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
-  }
-
-  async mkdir(path: string): Promise<void> {
-    await mkdir(path);
-    const enabled = (await readFile(join(dirname(path), 'cgroup.subtree_control'), 'utf8'))
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean);
-    await this.populate(path, enabled);
-  }
-
-  async rmdir(path: string): Promise<void> {
-    const procs = await readFile(join(path, 'cgroup.procs'), 'utf8').catch(() => {
-      throw errno('ENOENT');
-    });
-    const entries = await readdir(path, { withFileTypes: true });
-    if (procs.trim() !== '' || entries.some((entry) => entry.isDirectory())) throw errno('EBUSY');
-    for (const entry of entries) await rm(join(path, entry.name));
-    await rmdir(path);
-    this.files.removed(path);
-  }
-
-  async readFile(path: string): Promise<string> {
-    return readFile(path, 'utf8');
-  }
-
-  async writeFile(path: string, data: string): Promise<void> {
-    await stat(path); // ENOENT like cgroupfs: control files cannot be created
-    let stored = `${data}\n`;
-    if (basename(path) === 'cgroup.subtree_control') {
-      const dir = dirname(path);
-      const available = (await readFile(join(dir, 'cgroup.controllers'), 'utf8')).trim().split(/\s+/);
-      const enabled = new Set((await readFile(path, 'utf8')).trim().split(/\s+/).filter(Boolean));
-      if (dir !== this.root && (await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') throw errno('EBUSY');
-      for (const change of data.trim().split(/\s+/)) {
-        const name = change.slice(1);
-        if (!available.includes(name)) throw errno('ENOENT');
-        if (change.startsWith('+')) enabled.add(name);
-        else enabled.delete(name);
-      }
-      stored = `${[...enabled].join(' ')}\n`;
-    }
-    this.writes.push({ file: relative(this.root, path), data });
-    await writeFile(path, stored);
-  }
-
-  exists(path: string): Promise<boolean> {
-    return nodeCgroupFs.exists(path);
-  }
-
-  listDirectories(path: string): Promise<string[]> {
-    return nodeCgroupFs.listDirectories(path);
-  }
-
-  openSync(path: string): number {
-    return this.files.openSync(path);
-  }
-
-  preadSync(fd: number, buffer: Buffer): number {
-    return this.files.preadSync(fd, buffer);
-  }
-
-  closeSync(fd: number): void {
-    this.files.closeSync(fd);
-  }
-}
 
 async function assertRejectsWith(promise: Promise<unknown>, code: ErrorCode, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {

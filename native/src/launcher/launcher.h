@@ -107,6 +107,8 @@ struct md_opts
 
 int md_run (const struct md_opts *opts, md_error_t *err);
 int md_exec (const struct md_opts *opts, md_error_t *err);
+/* 0 when DIR's filesystem takes an idmapped mount (idmap.c). */
+int md_check_idmap (const char *dir, md_error_t *err);
 
 /* mounts.c: in the child, in its new mount namespace; ends inside the new root.
  * layer_fd: --layer-dir, opened by the child before it became container root (the

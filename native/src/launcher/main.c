@@ -37,6 +37,7 @@ usage (FILE *out)
 {
   fputs ("usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
          "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
+         "       mdocker-init check-idmap DIR\n"
          "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
          "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
          "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
@@ -343,6 +344,18 @@ main (int argc, char **argv)
       return argc < 2 ? 125 : 0;
     }
   verb = argv[1];
+  if (strcmp (verb, "check-idmap") == 0)
+    {
+      /* Answers on stdout: nothing and exit 0 when supported, else the error's JSON line. */
+      if (argc != 3)
+        md_make_error_code (&err, "INVALID_ARGUMENT", "usage: mdocker-init check-idmap DIR");
+      else if (geteuid () != 0)
+        md_make_error_code (&err, "NOT_ROOT", "mdocker-init must run as root");
+      else if (md_check_idmap (argv[2], &err) == 0)
+        return 0;
+      md_report_error (&err, STDOUT_FILENO, 0);
+      return 1;
+    }
   if (strcmp (verb, "run") != 0 && strcmp (verb, "exec") != 0)
     {
       md_make_error_code (&err, "INVALID_ARGUMENT", "unknown verb %s (run or exec)", verb);

@@ -56,7 +56,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       `the open files limit (${files.soft}) is low for --max-containers ${config.maxContainers}: raise the hard limit (ulimit -Hn)`,
     );
   }
-  const runtime = options.runtime ?? (await openRuntime(config));
+  const runtime = options.runtime ?? (await openRuntime(config, logger));
   const reaped = await runtime.reapLeftovers();
   if (reaped.length > 0)
     logger.info(
@@ -164,7 +164,23 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   return { url, port, close, playground, metrics, http: server };
 }
 
-async function openRuntime(config: ServeConfig): Promise<PlaygroundRuntime> {
+/** The real runtime, with the host it found logged (on cgroup v2 it takes its delegated cgroup now). */
+async function openRuntime(config: ServeConfig, logger: Logger): Promise<PlaygroundRuntime> {
   const { Runtime } = await import('../runtime/containers.js');
-  return Runtime.open(config.stateRoot === undefined ? {} : { stateRoot: config.stateRoot });
+  const runtime = await Runtime.open({
+    ...(config.stateRoot === undefined ? {} : { stateRoot: config.stateRoot }),
+    warn: (message) => logger.warn({ event: 'runtime.warning' }, message),
+  });
+  const host = await runtime.info();
+  logger.info(
+    { event: 'server.host', ...host },
+    `cgroup v${host.cgroupVersion} (${host.cgroupDriver}): containers below ${host.cgroupParents.join(', ')}`,
+  );
+  if (!host.idmappedMounts.supported) {
+    logger.warn(
+      { event: 'server.no-idmap', dir: host.idmappedMounts.dir, reason: host.idmappedMounts.reason },
+      `${host.idmappedMounts.reason ?? 'no idmapped mounts'}: containers run without a user namespace (SECURITY.md)`,
+    );
+  }
+  return runtime;
 }

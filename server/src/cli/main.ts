@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MdockerError, toMdockerError } from '../runtime/errors.js';
 import type { ContainerView, Runtime } from '../runtime/containers.js';
 import { ago, duration, quoteCommand, shortId, table } from './format.js';
+import { registerInfo } from './info.js';
 import { SERVE_OPTIONS, resolveServeConfig, type ServeOptions } from '../api/config.js';
 
 function collect(value: string, previous: string[]): string[] {
@@ -385,6 +386,8 @@ program
     }
     if (failed) process.exitCode = 1;
   });
+
+registerInfo(program, () => openRuntime({ reap: false }));
 
 program
   .command('images')

@@ -9,7 +9,8 @@ import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { MdockerError } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
-import { resolveImage } from './images.js';
+import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
+import { imagesDir as imageStoreDir, resolveImage } from './images.js';
 import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { StateStore, type ContainerRecord } from './state.js';
@@ -70,6 +71,8 @@ export interface RuntimeOptions {
   stateRoot?: string;
   cgroups?: CgroupDriver;
   imagesDir?: string;
+  /** Told about a weaker setting the host forced (default: a line on stderr). */
+  warn?: (message: string) => void;
 }
 
 export class Runtime {
@@ -77,11 +80,19 @@ export class Runtime {
   readonly cgroups: CgroupDriver;
   private readonly imagesDir: string | undefined;
   private readonly locks = new Map<string, Promise<void>>();
+  private readonly warn: (message: string) => void;
+  private readonly warned = new Set<string>();
 
-  private constructor(state: StateStore, cgroups: CgroupDriver, imagesDir: string | undefined) {
+  private constructor(
+    state: StateStore,
+    cgroups: CgroupDriver,
+    imagesDir: string | undefined,
+    warn: (message: string) => void,
+  ) {
     this.state = state;
     this.cgroups = cgroups;
     this.imagesDir = imagesDir;
+    this.warn = warn;
   }
 
   static async open(opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -89,7 +100,49 @@ export class Runtime {
       throw new MdockerError('NOT_ROOT', 'mdocker needs root: namespaces, cgroups and mounts are root-only (try sudo)');
     }
     assertLauncherBuilt();
-    return new Runtime(new StateStore(opts.stateRoot), opts.cgroups ?? detectCgroupDriver(), opts.imagesDir);
+    return new Runtime(
+      new StateStore(opts.stateRoot),
+      opts.cgroups ?? detectCgroupDriver(),
+      opts.imagesDir,
+      opts.warn ?? ((message) => process.stderr.write(`mdocker: warning: ${message}\n`)),
+    );
+  }
+
+  /** The host as this runtime uses it; on cgroup v2 this finds the delegated cgroup (once). */
+  async info(): Promise<HostInfo> {
+    const placement = await this.cgroups.describe();
+    return {
+      kernelVersion: kernelVersion(),
+      cgroupVersion: placement.version,
+      cgroupDriver: placement.driver,
+      cgroupParent: placement.parentPaths[0] ?? '',
+      cgroupParents: placement.parentPaths,
+      systemdUnit: placement.systemdUnit,
+      controllers: placement.controllers,
+      userNamespaces: userNamespacesAvailable(),
+      idmappedMounts: await idmapSupport(imageStoreDir({ imagesDir: this.imagesDir }), this.state.root),
+      stateRoot: this.state.root,
+    };
+  }
+
+  /**
+   * A private user namespace shows the image through an idmapped mount; where the image's
+   * filesystem cannot take one, the container runs in the host's user namespace instead
+   * (Docker's default), said once per filesystem (SECURITY.md).
+   */
+  private async usableSecurity(security: SecurityOptions, source: string): Promise<SecurityOptions> {
+    if ((security.userns ?? 'private') === 'host') return security;
+    const idmap = await idmapSupport(source, this.state.root);
+    if (idmap.supported) return security;
+    if (!this.warned.has(idmap.reason ?? source)) {
+      this.warned.add(idmap.reason ?? source);
+      this.warn(
+        `${idmap.reason ?? `${source} cannot be idmapped`}: containers run without a user namespace ` +
+          "(their root is host root, confined as in Docker's default); keep the images on ext4, xfs or btrfs " +
+          '(MDOCKER_IMAGES) to have one (SECURITY.md)',
+      );
+    }
+    return { ...security, userns: 'host' };
   }
 
   async create(opts: CreateOptions): Promise<PreparedContainer> {
@@ -105,6 +158,7 @@ export class Runtime {
       imagePath = (await resolveImage(opts.image ?? DEFAULT_IMAGE, { imagesDir: this.imagesDir })).path;
     }
     await assertOverlayfs(imagePath !== null);
+    const security = await this.usableSecurity(opts.security ?? DEFAULT_SECURITY, imagePath ?? rootfs ?? '/');
 
     const id = randomBytes(16).toString('hex');
     const record: ContainerRecord = {
@@ -118,7 +172,7 @@ export class Runtime {
       workdir: opts.workdir ?? '/',
       tty: opts.tty,
       limits: opts.limits,
-      security: opts.security ?? DEFAULT_SECURITY,
+      security,
       cgroupPaths: [],
       autoRemove: opts.autoRemove ?? false,
       owner: opts.dieWithParent ? refOf(process.pid) : null,

@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { MdockerError } from '../errors.js';
-import { errnoCode, type CgroupDriver, type CgroupFs } from './driver.js';
+import { acquireDelegation, readOwnUnifiedCgroup } from './delegate.js';
+import { errnoCode, nodeCgroupFs, type CgroupDriver, type CgroupFs } from './driver.js';
+import { connectSystemd, systemdBooted, type SystemdManager } from './systemd.js';
 import { CgroupV1Driver, type V1Hierarchy } from './v1.js';
 import { CgroupV2Driver } from './v2.js';
 
@@ -16,6 +18,15 @@ export interface DetectCgroupOptions {
   /** Mount points at or below /sys/fs/cgroup are re-rooted here (tests use a temp dir). */
   sysfsCgroupRoot?: string;
   fs?: CgroupFs;
+  /**
+   * On v2, where a default parent comes from: `true` (the default) finds a delegated
+   * cgroup (delegate.ts), moving this process as it must; `false` keeps `mdocker/` below
+   * this process's own cgroup (unit tests on fake trees).
+   */
+  delegate?: boolean;
+  /** Whether systemd runs this host; default: sd_booted(3). */
+  systemdBooted?: boolean;
+  connectSystemd?: () => Promise<SystemdManager>;
 }
 
 export interface MountInfoEntry {
@@ -201,14 +212,28 @@ export function detectCgroupDriver(options: DetectCgroupOptions = {}): CgroupDri
     (hierarchy) => hierarchy.controllers.includes('memory') || hierarchy.controllers.includes('pids'),
   );
 
+  const v2Driver = (mount: MountInfoEntry, ownCgroup: string | null): CgroupV2Driver => {
+    const fs = options.fs ?? nodeCgroupFs;
+    const delegate =
+      options.delegate === false
+        ? undefined
+        : () =>
+            acquireDelegation({
+              fs,
+              mountPoint: mount.mountPoint,
+              pid: process.pid,
+              ownCgroup: () => readOwnUnifiedCgroup(procRoot, mount.root),
+              systemdBooted: options.systemdBooted ?? systemdBooted(),
+              connectSystemd: options.connectSystemd ?? connectSystemd,
+            });
+    return new CgroupV2Driver({ mountPoint: mount.mountPoint, ownCgroup, fs, delegate });
+  };
   // A hybrid host mounts an (often empty) unified hierarchy next to v1 ones; the
   // controllers we need can only be in one place, and v1 claims them first.
   if (unified !== undefined && !v1HasMemoryOrPids && unifiedControllers.length > 0) {
-    return new CgroupV2Driver({ mountPoint: unified.mount.mountPoint, ownCgroup: unified.ownCgroup, fs: options.fs });
+    return v2Driver(unified.mount, unified.ownCgroup);
   }
   if (hierarchies.length > 0) return new CgroupV1Driver({ hierarchies, fs: options.fs });
-  if (unified !== undefined) {
-    return new CgroupV2Driver({ mountPoint: unified.mount.mountPoint, ownCgroup: unified.ownCgroup, fs: options.fs });
-  }
+  if (unified !== undefined) return v2Driver(unified.mount, unified.ownCgroup);
   throw new MdockerError('UNSUPPORTED', `no cgroup filesystem is mounted (according to ${mountInfoPath})`);
 }

@@ -56,8 +56,22 @@ export interface CgroupHandle {
   paths: string[];
 }
 
+/** Where containers' cgroups go when no parent is given, as `mdocker info` shows it. */
+export interface CgroupPlacement {
+  version: 1 | 2;
+  /** systemd: a cgroup systemd delegated to this process; cgroupfs: one the runtime made. */
+  driver: 'systemd' | 'cgroupfs';
+  /** Absolute directories that hold one cgroup per container (one per v1 hierarchy). */
+  parentPaths: string[];
+  /** The controllers available there. */
+  controllers: string[];
+  systemdUnit: string | null;
+}
+
 export interface CgroupDriver {
   readonly version: 1 | 2;
+  /** Where containers go without a parent; on v2 this finds (once) the delegated cgroup. */
+  describe(): Promise<CgroupPlacement>;
   /**
    * Creates `<parent>/<id>` and writes the limits before returning. `parent` is relative to
    * each hierarchy root (the --cgroup-parent); the default is `<own cgroup>/mdocker`.

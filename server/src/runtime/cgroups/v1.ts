@@ -25,6 +25,7 @@ import {
   type CgroupFs,
   type CgroupHandle,
   type CgroupLimits,
+  type CgroupPlacement,
   type CgroupStats,
   type CgroupStatsReader,
   type KnownLimits,
@@ -157,6 +158,17 @@ export class CgroupV1Driver implements CgroupDriver {
       await removeCgroupPaths(this.fs, created, this.defaultParents(), 500).catch(() => undefined);
       throw err;
     }
+  }
+
+  async describe(): Promise<CgroupPlacement> {
+    const hierarchies = this.usedHierarchies();
+    return {
+      version: 1,
+      driver: 'cgroupfs',
+      parentPaths: hierarchies.map((hierarchy) => join(hierarchy.mountPoint, ...this.defaultParentSegments(hierarchy))),
+      controllers: [...new Set(this.hierarchies.flatMap((hierarchy) => hierarchy.controllers))].sort(),
+      systemdUnit: null,
+    };
   }
 
   async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {

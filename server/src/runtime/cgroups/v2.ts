@@ -23,6 +23,7 @@ import {
   type CgroupFs,
   type CgroupHandle,
   type CgroupLimits,
+  type CgroupPlacement,
   type CgroupStats,
   type CgroupStatsReader,
   type KnownLimits,
@@ -34,8 +35,9 @@ import {
   usageWithoutInactiveFile,
   type CgroupCounters,
 } from './counters.js';
+import { V2_REQUIRED_CONTROLLERS, type Delegation } from './delegate.js';
 
-export const V2_REQUIRED_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
+export { V2_REQUIRED_CONTROLLERS };
 
 export interface CgroupV2Options {
   /** Where the unified hierarchy is mounted, as this process sees it. */
@@ -43,6 +45,11 @@ export interface CgroupV2Options {
   /** This process's cgroup relative to mountPoint ("/" or "/a/b"); null when not visible there. */
   ownCgroup: string | null;
   fs?: CgroupFs;
+  /**
+   * Finds (once, on the first create or describe without a parent) the delegated cgroup
+   * below which `mdocker/` goes. Without it, `mdocker/` goes below ownCgroup.
+   */
+  delegate?: () => Promise<Delegation>;
 }
 
 const CREATE_ATTEMPTS = 3;
@@ -106,16 +113,20 @@ export class CgroupV2Driver implements CgroupDriver {
   readonly mountPoint: string;
   readonly ownCgroup: string | null;
   private readonly fs: CgroupFs;
+  private readonly delegate: (() => Promise<Delegation>) | undefined;
+  private delegation: Promise<Delegation> | undefined;
+  private delegated: Delegation | undefined;
 
   constructor(options: CgroupV2Options) {
     this.mountPoint = options.mountPoint;
     this.ownCgroup = options.ownCgroup;
     this.fs = options.fs ?? nodeCgroupFs;
+    this.delegate = options.delegate;
   }
 
   async create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle> {
     validateCgroupId(id);
-    const parentSegments = parent === undefined ? this.defaultParentSegments() : cgroupParentSegments(parent);
+    const parentSegments = parent === undefined ? await this.defaultParentSegments() : cgroupParentSegments(parent);
     const path = join(this.mountPoint, ...parentSegments, id);
     for (let attempt = 1; ; attempt++) {
       await this.prepareParent(parentSegments, parent === undefined);
@@ -168,7 +179,28 @@ export class CgroupV2Driver implements CgroupDriver {
     return { id, paths: [checkSavedPath(id, path, [this.mountPoint])] };
   }
 
-  private defaultParentSegments(): string[] {
+  async describe(): Promise<CgroupPlacement> {
+    const segments = await this.defaultParentSegments();
+    const delegatedDir = join(this.mountPoint, ...segments.slice(0, -1));
+    const controllers = (await readCgroupFile(this.fs, join(delegatedDir, 'cgroup.controllers')))
+      .trim()
+      .split(/\s+/)
+      .filter((name) => name !== '');
+    return {
+      version: 2,
+      driver: this.delegated?.driver ?? 'cgroupfs',
+      parentPaths: [join(this.mountPoint, ...segments)],
+      controllers,
+      systemdUnit: this.delegated?.unit ?? null,
+    };
+  }
+
+  private async defaultParentSegments(): Promise<string[]> {
+    if (this.delegate !== undefined) {
+      this.delegation ??= this.delegate();
+      this.delegated = await this.delegation;
+      return [...cgroupPathSegments(this.delegated.cgroup), DEFAULT_PARENT_NAME];
+    }
     if (this.ownCgroup === null) {
       throw new MdockerError(
         'UNSUPPORTED',
@@ -179,8 +211,14 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   private defaultParents(): Set<string> {
-    if (this.ownCgroup === null) return new Set();
-    return new Set([join(this.mountPoint, ...cgroupPathSegments(this.ownCgroup), DEFAULT_PARENT_NAME)]);
+    const parents = new Set<string>();
+    if (this.delegated !== undefined) {
+      parents.add(join(this.mountPoint, ...cgroupPathSegments(this.delegated.cgroup), DEFAULT_PARENT_NAME));
+    }
+    if (this.ownCgroup !== null) {
+      parents.add(join(this.mountPoint, ...cgroupPathSegments(this.ownCgroup), DEFAULT_PARENT_NAME));
+    }
+    return parents;
   }
 
   /**

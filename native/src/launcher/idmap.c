@@ -1,0 +1,126 @@
+/* `mdocker-init check-idmap DIR`: whether DIR's filesystem takes an idmapped mount.
+ * The kernel answers only by trying: support depends on the filesystem type and the
+ * kernel version together (ext4, xfs and btrfs since 5.12-5.15, tmpfs only since 6.3,
+ * never 9p or NFS), and a wrong guess would fail every container's start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+/* A user namespace to idmap to: a child that unshares one and waits, so its
+ * /proc/PID/ns/user can be opened. Its one-id map is never used to create a file. */
+static pid_t
+spawn_userns_holder (int *release_fd, md_error_t *err)
+{
+  int ready[2], release[2];
+  char byte = 0;
+  pid_t child;
+
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return md_make_error (err, errno, "pipe2", "cannot make a pipe");
+  if (pipe2 (release, O_CLOEXEC) < 0)
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return md_make_error (err, errno, "pipe2", "cannot make a pipe");
+    }
+  child = fork ();
+  if (child < 0)
+    {
+      md_make_error (err, errno, "fork", "cannot fork");
+      close (ready[0]);
+      close (ready[1]);
+      close (release[0]);
+      close (release[1]);
+      return -1;
+    }
+  if (child == 0)
+    {
+      char ok;
+      close (ready[0]);
+      close (release[1]);
+      ok = unshare (CLONE_NEWUSER) == 0 ? 'y' : 'n';
+      if (write (ready[1], &ok, 1) != 1)
+        _exit (1);
+      /* Returns when the parent closes its end, or dies. */
+      while (read (release[0], &ok, 1) < 0 && errno == EINTR)
+        ;
+      _exit (0);
+    }
+  close (ready[1]);
+  close (release[0]);
+  *release_fd = release[1];
+  if (read (ready[0], &byte, 1) != 1 || byte != 'y')
+    {
+      close (ready[0]);
+      close (release[1]);
+      waitpid (child, NULL, 0);
+      return md_make_error_code (err, "UNSUPPORTED", "cannot create a user namespace");
+    }
+  close (ready[0]);
+  return child;
+}
+
+static int
+write_map (pid_t child, const char *file, md_error_t *err)
+{
+  char path[64];
+  cleanup_close int fd = -1;
+  static const char map[] = "0 65534 1\n";
+
+  snprintf (path, sizeof (path), "/proc/%d/%s", (int) child, file);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write (fd, map, sizeof (map) - 1) != (ssize_t) (sizeof (map) - 1))
+    return md_make_error (err, errno, "write", "cannot write %s", path);
+  return 0;
+}
+
+static int
+idmap_into (const char *dir, pid_t child, md_error_t *err)
+{
+  char path[64];
+  cleanup_close int userns_fd = -1;
+  cleanup_close int tree_fd = -1;
+  struct md_mount_attr attr;
+
+  if (write_map (child, "uid_map", err) < 0 || write_map (child, "gid_map", err) < 0)
+    return -1;
+  snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
+  userns_fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (userns_fd < 0)
+    return md_make_error (err, errno, "open", "cannot open %s", path);
+  tree_fd = (int) syscall (SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree_fd < 0)
+    return md_make_error (err, errno, "open_tree", "cannot open %s", dir);
+  memset (&attr, 0, sizeof (attr));
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = (uint64_t) userns_fd;
+  if (syscall (SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+    return md_make_error (err, errno, "mount_setattr", "the filesystem of %s does not support idmapped mounts", dir);
+  /* Closing the detached tree unmounts it: nothing stays behind. */
+  return 0;
+}
+
+int
+md_check_idmap (const char *dir, md_error_t *err)
+{
+  int release_fd = -1;
+  pid_t child;
+  int ret;
+
+  child = spawn_userns_holder (&release_fd, err);
+  if (child < 0)
+    return -1;
+  ret = idmap_into (dir, child, err);
+  close (release_fd);
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  return ret;
+}
