@@ -11,7 +11,7 @@ import {
   resolveServeConfig,
   serveOptionsFromEnv,
   serverUrl,
-} from '../src/api/config.js';
+} from '../src/http/config.js';
 import {
   ERROR_STATUS,
   closeReason,
@@ -19,8 +19,8 @@ import {
   fromBodyParserError,
   httpStatusFor,
   wsCloseCodeFor,
-} from '../src/api/errors.js';
-import { WS_CLOSE } from '../src/api/protocol.js';
+} from '../src/http/errors.js';
+import { WS_CLOSE } from '../src/protocol/index.js';
 
 function throwsInvalid(fn: () => unknown, message: RegExp): void {
   assert.throws(

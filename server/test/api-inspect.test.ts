@@ -1,7 +1,7 @@
 // What inspect reads from /proc: namespace links, NSpid, uid maps.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseIdMap, parseNamespaceLink, parseProcStatus, toInsideId } from '../src/api/inspect.js';
+import { parseIdMap, parseNamespaceLink, parseProcStatus, toInsideId } from '../src/runtime/inspect.js';
 
 describe('inspect parsing', () => {
   it('reads the inode of a namespace link', () => {

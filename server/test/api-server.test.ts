@@ -20,10 +20,10 @@ import type {
 } from '../src/runtime/containers.js';
 import { MdockerError } from '../src/runtime/errors.js';
 import type { Limits } from '../src/runtime/units.js';
-import { resolveServeConfig, type ServeOptions } from '../src/api/config.js';
-import type { PlaygroundRuntime } from '../src/api/playground.js';
-import { WS_CLOSE, type ContainerJson, type StatsServerMessage } from '../src/api/protocol.js';
-import { startServer, type RunningServer } from '../src/api/server.js';
+import { resolveServeConfig, type ServeOptions } from '../src/http/config.js';
+import type { PlaygroundRuntime } from '../src/playground/playground.js';
+import { WS_CLOSE, type ContainerJson, type StatsServerMessage } from '../src/protocol/index.js';
+import { startServer, type RunningServer } from '../src/http/server.js';
 import { Frames } from './root/playground-client.js';
 
 // ---- a runtime whose containers are host shells ----

@@ -6,9 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pty from 'node-pty';
 import xtermHeadless from '@xterm/headless';
 import xtermSerialize from '@xterm/addon-serialize';
-import { SequenceTail, Screen } from '../src/api/screen.js';
-import { OUTPUT_HOLD_MS, Terminal, type TerminalOptions, type TerminalSink } from '../src/api/terminals.js';
-import { FLOW_HIGH_WATER_BYTES, WS_CLOSE, type TerminalServerMessage } from '../src/api/protocol.js';
+import { SequenceTail, Screen } from '../src/playground/screen.js';
+import { OUTPUT_HOLD_MS, Terminal, type TerminalOptions, type TerminalSink } from '../src/playground/terminals.js';
+import { FLOW_HIGH_WATER_BYTES, WS_CLOSE, type TerminalServerMessage } from '../src/protocol/index.js';
 
 const { Terminal: Headless } = xtermHeadless;
 const { SerializeAddon } = xtermSerialize;

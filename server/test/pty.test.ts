@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnPty, type PtyExit, type PtyProcess } from '../src/api/pty.js';
+import { spawnPty, type PtyExit, type PtyProcess } from '../src/runtime/pty.js';
 import { raiseOpenFilesLimit } from '../src/runtime/native.js';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };

@@ -15,7 +15,7 @@ import type {
   StatsHistoryJson,
   TerminalJson,
   UpdateContainerBody,
-} from '../../server/src/api/protocol';
+} from '../../server/src/protocol/index';
 
 export class ApiError extends Error {
   readonly code: string;

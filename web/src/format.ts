@@ -2,7 +2,7 @@
  * Docker-style units for display and for form input: 67108864 bytes shows as "64m", the
  * same spelling `mdocker run --memory` and the API accept.
  */
-import type { ContainerJson, ExitReason } from '../../server/src/api/protocol';
+import type { ContainerJson, ExitReason } from '../../server/src/protocol/index';
 
 const UNITS: [suffix: string, bytes: number][] = [
   ['g', 1024 ** 3],

@@ -5,7 +5,7 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { StatsSample } from '../../server/src/api/protocol';
+import type { StatsSample } from '../../server/src/protocol/index';
 import { h, replaceChildren } from './dom';
 import type { ChartPalette } from './prefs';
 import { EVENT_LABELS, type StatsEvent, type StatsEventKind } from './stats-events';

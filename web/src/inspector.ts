@@ -3,7 +3,7 @@
  * beside the host's), its processes with the PID each has on the host and inside, and
  * the hostname it sees against the host's.
  */
-import type { InspectJson, NamespaceType } from '../../server/src/api/protocol';
+import type { InspectJson, NamespaceType } from '../../server/src/protocol/index';
 import { ApiError, api, errorText } from './api';
 import { h, replaceChildren } from './dom';
 

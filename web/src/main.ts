@@ -5,7 +5,7 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
-import type { ContainerJson, StatsServerMessage } from '../../server/src/api/protocol';
+import type { ContainerJson, StatsServerMessage } from '../../server/src/protocol/index';
 import { ApiError, api, renewSession, socketUrl } from './api';
 import { ContainerList, LimitsEditor, describeError } from './containers';
 import { byId, h } from './dom';

@@ -3,7 +3,7 @@
  * kills in memory.events, refused forks in pids.events, throttled periods in cpu.stat),
  * so an event is an increase of a counter between two consecutive samples.
  */
-import type { StatsSample } from '../../server/src/api/protocol';
+import type { StatsSample } from '../../server/src/protocol/index';
 
 export type StatsEventKind = 'oom' | 'pids-limit' | 'cpu-throttled';
 

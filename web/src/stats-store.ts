@@ -3,7 +3,7 @@
  * live 1 Hz samples) and the events derived from them, grouped into episodes for the
  * event log so a busy loop under a CPU limit reads as one "CPU throttled" run, not 60.
  */
-import type { StatsSample } from '../../server/src/api/protocol';
+import type { StatsSample } from '../../server/src/protocol/index';
 import { eventsBetween, type StatsEvent, type StatsEventKind } from './stats-events';
 
 export const HISTORY_LIMIT_SAMPLES = 600;

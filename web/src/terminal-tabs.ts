@@ -4,7 +4,7 @@
  * attached while the container stays selected.
  */
 import type { ITheme } from '@xterm/xterm';
-import type { ContainerJson, TerminalJson } from '../../server/src/api/protocol';
+import type { ContainerJson, TerminalJson } from '../../server/src/protocol/index';
 import { ApiError, api } from './api';
 import { describeError } from './containers';
 import { h, keepingFocus, replaceChildren } from './dom';

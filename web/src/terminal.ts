@@ -13,8 +13,8 @@ import type {
   TerminalClientMessage,
   TerminalJson,
   TerminalServerMessage,
-} from '../../server/src/api/protocol';
-import { FLOW_ACK_EVERY_BYTES, WS_CLOSE } from '../../server/src/api/protocol';
+} from '../../server/src/protocol/index';
+import { FLOW_ACK_EVERY_BYTES, WS_CLOSE } from '../../server/src/protocol/index';
 import { renewSession, terminalSocketUrl } from './api';
 import { h } from './dom';
 import { describeExit } from './format';

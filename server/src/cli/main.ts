@@ -10,7 +10,7 @@
  * parse, call the runtime, print. Heavy modules load inside the verb that needs them,
  * so `mdocker ps` does not pay for the server.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -19,7 +19,7 @@ import { MdockerError, toMdockerError } from '../runtime/errors.js';
 import type { ContainerView, Runtime } from '../runtime/containers.js';
 import { ago, duration, quoteCommand, shortId, table } from './format.js';
 import { registerInfo } from './info.js';
-import { SERVE_OPTIONS, resolveServeConfig, type ServeOptions } from '../api/config.js';
+import { registerServe } from './serve.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -404,16 +404,7 @@ program
     );
   });
 
-const serve = program
-  .command('serve')
-  .description('serve the playground (API, WebSockets and the web UI); every flag also reads MDOCKER_<NAME>');
-for (const option of SERVE_OPTIONS) {
-  serve.addOption(new Option(option.flag, `${option.description} (default: ${option.defaultText})`).env(option.env));
-}
-serve.action(async (flags: ServeOptions) => {
-  const { startServer } = await import('../api/server.js');
-  await startServer(resolveServeConfig(flags));
-});
+registerServe(program);
 
 function exitCodeFor(err: MdockerError, verb: string | undefined): number {
   // docker run reports its own failures as 125; other verbs as 1.

@@ -1,7 +1,7 @@
 /**
  * The one error class of the TypeScript side. Every failure that crosses a module
  * boundary is an MdockerError with a stable `code`; the API maps codes to HTTP and
- * WebSocket statuses in one table (server/src/api/errors.ts), the CLI prints
+ * WebSocket statuses in one table (server/src/http/errors.ts), the CLI prints
  * `mdocker: <message>` and exits non-zero.
  */
 export type ErrorCode =

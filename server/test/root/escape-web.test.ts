@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { resolveServeConfig, type ServeOptions } from '../../src/api/config.js';
-import { WS_CLOSE, type TerminalServerMessage } from '../../src/api/protocol.js';
-import { startServer, type RunningServer } from '../../src/api/server.js';
+import { resolveServeConfig, type ServeOptions } from '../../src/http/config.js';
+import { WS_CLOSE, type TerminalServerMessage } from '../../src/protocol/index.js';
+import { startServer, type RunningServer } from '../../src/http/server.js';
 import { rootOnly } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 

@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import type { ContainerJson, TerminalServerMessage } from '../../src/api/protocol.js';
+import type { ContainerJson, TerminalServerMessage } from '../../src/protocol/index.js';
 import { cliPath, containerCgroups, rootOnly, waitFor } from './helpers.js';
 
 const skip = rootOnly();

@@ -10,9 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import xtermHeadless from '@xterm/headless';
 import xtermSerialize from '@xterm/addon-serialize';
 import { pino } from 'pino';
-import { resolveServeConfig, type ServeOptions } from '../../src/api/config.js';
-import { WS_CLOSE, type ContainerJson } from '../../src/api/protocol.js';
-import { startServer, type RunningServer } from '../../src/api/server.js';
+import { resolveServeConfig, type ServeOptions } from '../../src/http/config.js';
+import { WS_CLOSE, type ContainerJson } from '../../src/protocol/index.js';
+import { startServer, type RunningServer } from '../../src/http/server.js';
 import { containerCgroups, rootOnly } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 

@@ -4,7 +4,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CgroupStats } from '../runtime/cgroups/driver.js';
-import type { StatsSample } from './protocol.js';
+import type { StatsSample } from '../protocol/index.js';
 
 /** Fixed-capacity ring: the oldest sample is overwritten, memory never grows. */
 export class SampleRing {

@@ -15,7 +15,7 @@
  */
 import { closeSync, writeSync } from 'node:fs';
 import tty from 'node:tty';
-import { ptyCalls } from '../runtime/native.js';
+import { ptyCalls } from './native.js';
 
 export interface PtyExit {
   exitCode: number;

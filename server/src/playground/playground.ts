@@ -3,6 +3,7 @@
  * removal (launch, exit with its reason, idle and lifetime reaping, shutdown), their
  * terminals, and who is told when something changes.
  */
+import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type { ContainerRecord, Runtime } from '../runtime/containers.js';
@@ -10,11 +11,10 @@ import { MdockerError } from '../runtime/errors.js';
 import { launcherExecFd, launcherPath } from '../runtime/native.js';
 import type { Limits } from '../runtime/units.js';
 import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
-import type { ServeConfig } from './config.js';
-import { runWithoutTty } from './exec.js';
-import { inspectContainer } from './inspect.js';
-import { spawnPty, type PtyProcess } from './pty.js';
-import type { ServerMetrics } from './metrics.js';
+import { runWithoutTty } from '../runtime/exec.js';
+import { inspectContainer } from '../runtime/inspect.js';
+import { spawnPty, type PtyProcess } from '../runtime/pty.js';
+import type { PlaygroundConfig, PlaygroundMetrics } from './config.js';
 import {
   WS_CLOSE,
   type ContainerJson,
@@ -25,8 +25,7 @@ import {
   type StatsHistoryJson,
   type StatsServerMessage,
   type TerminalJson,
-} from './protocol.js';
-import { sessionLabel } from './sessions.js';
+} from '../protocol/index.js';
 import { StatsSampler, type StatsSource } from './stats.js';
 import { Terminal, type TerminalAttachment, type TerminalSink } from './terminals.js';
 import { settlesWithin } from './timing.js';
@@ -37,29 +36,12 @@ export type PlaygroundRuntime = Pick<
   'create' | 'started' | 'exited' | 'execCommand' | 'remove' | 'update' | 'reapLeftovers'
 > & { readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'> };
 
-export type PlaygroundConfig = Pick<
-  ServeConfig,
-  | 'maxContainersPerSession'
-  | 'maxContainers'
-  | 'maxTerminalsPerContainer'
-  | 'maxMemoryBytes'
-  | 'maxCpus'
-  | 'maxPidsLimit'
-  | 'defaultImage'
-  | 'defaultMemoryBytes'
-  | 'defaultCpus'
-  | 'defaultPidsLimit'
-  | 'idleTimeoutMs'
-  | 'maxLifetimeMs'
-  | 'execDefaultTimeoutMs'
-  | 'execMaxTimeoutMs'
-  | 'execMaxOutputBytes'
-  | 'scrollbackLines'
-  | 'flowStallTimeoutMs'
-  | 'statsIntervalMs'
-  | 'statsHistorySamples'
-  | 'warmPool'
->;
+export type { PlaygroundConfig } from './config.js';
+
+/** A session's id as logs show it: a keyed hash, so a log reader cannot take over the session. */
+export function sessionLabel(sessionId: string): string {
+  return createHmac('sha256', 'mdocker-log').update(sessionId).digest('hex').slice(0, 8);
+}
 
 export interface CreateRequest {
   image?: string;
@@ -123,7 +105,7 @@ export interface PlaygroundOptions {
   runtime: PlaygroundRuntime;
   config: PlaygroundConfig;
   logger: Logger;
-  metrics?: ServerMetrics;
+  metrics?: PlaygroundMetrics;
   /** spawns a pty; tests may replace it */
   spawnPty?: (file: string, args: string[], cols: number, rows: number) => PtyProcess;
 }
@@ -142,7 +124,7 @@ export class Playground {
   readonly #runtime: PlaygroundRuntime;
   readonly #config: PlaygroundConfig;
   readonly #logger: Logger;
-  readonly #metrics: ServerMetrics | undefined;
+  readonly #metrics: PlaygroundMetrics | undefined;
   readonly #spawnPty: NonNullable<PlaygroundOptions['spawnPty']>;
   readonly #entries = new Map<string, Entry>();
   readonly #bySession = new Map<string, Set<string>>();

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { ExecResultJson } from './protocol.js';
+import type { ExecResultJson } from '../protocol/index.js';
 
 /** After SIGTERM (forwarded into the container by the launcher), this long until SIGKILL. */
 const KILL_GRACE_MS = 1000;

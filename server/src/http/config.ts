@@ -4,6 +4,7 @@
  * a validated ServeConfig.
  */
 import { randomBytes } from 'node:crypto';
+import type { PlaygroundConfig } from '../playground/config.js';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { parseCpus, parseMemoryBytes, parsePidsLimit } from '../runtime/units.js
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** The resolved configuration. Limits of `null` mean "no cap" / "no limit". */
-export interface ServeConfig {
+export interface ServeConfig extends PlaygroundConfig {
   host: string;
   port: number;
   /** null: no token (only allowed on a loopback address) */
@@ -26,21 +27,6 @@ export interface ServeConfig {
   stateRoot: string | undefined;
   logLevel: LogLevel;
 
-  maxContainersPerSession: number;
-  maxContainers: number;
-  maxTerminalsPerContainer: number;
-  maxMemoryBytes: number | null;
-  maxCpus: number | null;
-  maxPidsLimit: number | null;
-  defaultImage: string;
-  defaultMemoryBytes: number | null;
-  defaultCpus: number | null;
-  defaultPidsLimit: number | null;
-  /** 0: never */
-  idleTimeoutMs: number;
-  /** 0: never */
-  maxLifetimeMs: number;
-
   rateWindowMs: number;
   createRatePerSession: number;
   createRatePerIp: number;
@@ -48,19 +34,9 @@ export interface ServeConfig {
   spawnRatePerSession: number;
   apiRatePerIp: number;
 
-  execDefaultTimeoutMs: number;
-  execMaxTimeoutMs: number;
-  execMaxOutputBytes: number;
-
   jsonBodyLimitBytes: number;
   wsMaxPayloadBytes: number;
-  scrollbackLines: number;
-  flowStallTimeoutMs: number;
   shutdownTimeoutMs: number;
-  statsIntervalMs: number;
-  statsHistorySamples: number;
-  /** containers started ahead of demand for the default request; 0: none */
-  warmPool: number;
 }
 
 /** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */

@@ -5,7 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { MdockerError, toMdockerError, type ErrorCode } from '../runtime/errors.js';
-import { WS_CLOSE, type ErrorJson } from './protocol.js';
+import { WS_CLOSE, type ErrorJson } from '../protocol/index.js';
 
 interface ErrorStatus {
   http: number;

@@ -3,9 +3,8 @@
  * attach and then the live stream, the pty takes the smallest client's size, and output is
  * flow-controlled so the slowest reader paces the program instead of the server's memory.
  */
-import type { PtyProcess } from './pty.js';
+import type { PtyProcess } from '../runtime/pty.js';
 import { MdockerError } from '../runtime/errors.js';
-import { closeReason } from './errors.js';
 import {
   FLOW_HIGH_WATER_BYTES,
   FLOW_LOW_WATER_BYTES,
@@ -14,7 +13,7 @@ import {
   type TerminalClientMessage,
   type TerminalJson,
   type TerminalServerMessage,
-} from './protocol.js';
+} from '../protocol/index.js';
 import { Screen } from './screen.js';
 
 export const MIN_COLS = 2;
@@ -410,7 +409,7 @@ export class Terminal {
   #drop(client: Client, code: number, reason: string): void {
     this.#detach(client);
     try {
-      client.sink.close(code, closeReason(reason));
+      client.sink.close(code, reason);
     } catch {
       // already closed
     }

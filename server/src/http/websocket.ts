@@ -11,8 +11,8 @@ import { MdockerError, toMdockerError } from '../runtime/errors.js';
 import { checkUpgrade } from './auth.js';
 import type { ServeConfig } from './config.js';
 import { closeReason, errorJson, httpStatusFor, wsCloseCodeFor } from './errors.js';
-import type { Playground } from './playground.js';
-import { WS_CLOSE, type StatsServerMessage, type TerminalServerMessage } from './protocol.js';
+import type { Playground } from '../playground/playground.js';
+import { WS_CLOSE, type StatsServerMessage, type TerminalServerMessage } from '../protocol/index.js';
 import type { SessionKeeper } from './sessions.js';
 
 /** Enough for many tabs; a script opening thousands is refused. */
@@ -145,7 +145,7 @@ export class WebSockets {
         send: (data: Buffer | string) => {
           if (ws.readyState === WebSocket.OPEN) ws.send(data);
         },
-        close: (code: number, reason: string) => ws.close(code, reason),
+        close: (code: number, reason: string) => ws.close(code, closeReason(reason)),
       };
       const attachment = this.#options.playground.attachTerminal(
         sessionId,

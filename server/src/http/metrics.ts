@@ -3,7 +3,7 @@
  * read from the live state at scrape time, counters and a histogram fed as things happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ContainerState } from './protocol.js';
+import type { ContainerState } from '../protocol/index.js';
 
 export interface MetricsSource {
   containersByState(): Record<ContainerState, number>;

@@ -11,8 +11,8 @@ import { accessMiddleware } from './auth.js';
 import type { ServeConfig } from './config.js';
 import { errorMiddleware, notFoundHandler } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
-import type { Playground } from './playground.js';
-import type { HealthJson, ImageJson } from './protocol.js';
+import type { Playground } from '../playground/playground.js';
+import type { HealthJson, ImageJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
 import { sessionLabel, type SessionKeeper } from './sessions.js';
 

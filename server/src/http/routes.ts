@@ -10,8 +10,8 @@ import { listImages } from '../runtime/images.js';
 import { cmdSchema, hostnameSchema, imageNameSchema, limitsUpdateSchema, validateInput } from '../runtime/spec.js';
 import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
-import type { Playground } from './playground.js';
-import type { ImageJson } from './protocol.js';
+import type { Playground } from '../playground/playground.js';
+import type { ImageJson } from '../protocol/index.js';
 
 type RoutesConfig = Pick<
   ServeConfig,

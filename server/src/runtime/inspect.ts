@@ -4,7 +4,7 @@
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
-import type { InspectJson, NamespaceType } from './protocol.js';
+import type { InspectJson, NamespaceType } from '../protocol/index.js';
 
 export const NAMESPACE_TYPES: readonly NamespaceType[] = ['pid', 'uts', 'mnt', 'ipc', 'net', 'cgroup', 'user'];
 

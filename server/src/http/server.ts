@@ -11,10 +11,10 @@ import { raiseOpenFilesLimit } from '../runtime/native.js';
 import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
-import { Playground, type PlaygroundOptions, type PlaygroundRuntime } from './playground.js';
-import { WS_CLOSE, type ImageJson } from './protocol.js';
+import { Playground, type PlaygroundOptions, type PlaygroundRuntime } from '../playground/playground.js';
+import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
 import { SessionKeeper } from './sessions.js';
-import { delay, settlesWithin } from './timing.js';
+import { delay, settlesWithin } from '../playground/timing.js';
 import { WebSockets } from './websocket.js';
 
 export interface StartServerOptions {

@@ -5,10 +5,10 @@
  */
 import { MdockerError } from '../runtime/errors.js';
 import { formatBytes, type Limits } from '../runtime/units.js';
-import type { ServeConfig } from './config.js';
+import type { PlaygroundConfig } from './config.js';
 
 type CapsConfig = Pick<
-  ServeConfig,
+  PlaygroundConfig,
   | 'maxContainersPerSession'
   | 'maxContainers'
   | 'maxTerminalsPerContainer'

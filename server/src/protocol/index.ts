@@ -165,7 +165,7 @@ export type StatsServerMessage =
   | { type: 'container'; container: ContainerJson };
 
 /** WebSocket close codes. Errors close with the code of their ErrorJson `code`
- * (server/src/api/errors.ts maps them: 4000 + the HTTP status). */
+ * (server/src/http/errors.ts maps them: 4000 + the HTTP status). */
 export const WS_CLOSE = {
   /** the terminal or container ended; an `exit` message came first */
   NORMAL: 1000,

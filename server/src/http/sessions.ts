@@ -84,7 +84,4 @@ export class SessionKeeper {
   }
 }
 
-/** A short, non-secret label for logs: never log a session id itself. */
-export function sessionLabel(sessionId: string): string {
-  return createHmac('sha256', 'mdocker-log').update(sessionId).digest('hex').slice(0, 8);
-}
+export { sessionLabel } from '../playground/playground.js';

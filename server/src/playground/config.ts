@@ -1,0 +1,32 @@
+/** The playground's settings: caps, defaults, reaping, terminals, stats, the warm pool. */
+export interface PlaygroundConfig {
+  maxContainersPerSession: number;
+  maxContainers: number;
+  maxTerminalsPerContainer: number;
+  maxMemoryBytes: number | null;
+  maxCpus: number | null;
+  maxPidsLimit: number | null;
+  defaultImage: string;
+  defaultMemoryBytes: number | null;
+  defaultCpus: number | null;
+  defaultPidsLimit: number | null;
+  /** 0: never */
+  idleTimeoutMs: number;
+  /** 0: never */
+  maxLifetimeMs: number;
+  execDefaultTimeoutMs: number;
+  execMaxTimeoutMs: number;
+  execMaxOutputBytes: number;
+  scrollbackLines: number;
+  flowStallTimeoutMs: number;
+  statsIntervalMs: number;
+  statsHistorySamples: number;
+  warmPool: number;
+}
+
+/** The counters the playground feeds; the HTTP layer's Prometheus registry has them. */
+export interface PlaygroundMetrics {
+  readonly createSeconds: { observe(labels: { outcome: string }, seconds: number): void };
+  readonly bytesStreamed: { inc(labels: { direction: string }, bytes: number): void };
+  readonly containersRemoved: { inc(labels: { reason: string }): void };
+}
