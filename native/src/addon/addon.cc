@@ -297,9 +297,9 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;
   std::vector<std::string> envs;
-  if (info.Length() < 7 || info.Length() > 8 || !info[0].IsString() || !StringArray(info[1], &args) ||
-      args.empty() || !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() ||
-      !info[5].IsNumber() || !info[6].IsFunction() || (info.Length() == 8 && !info[7].IsNumber())) {
+  if (info.Length() < 7 || info.Length() > 8 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
+      !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
+      !info[6].IsFunction() || (info.Length() == 8 && !info[7].IsNumber())) {
     Napi::TypeError::New(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit[, execFd])")
         .ThrowAsJavaScriptException();
     return env.Undefined();

@@ -11,16 +11,16 @@
 
 typedef struct md_error_s
 {
-  int errno_value;     /* 0 when the failure is not a syscall's */
-  char syscall[32];    /* "pivot_root", "mount", ... or "" */
-  char code[32];       /* stable code: "SYSCALL", "INVALID_ARGUMENT", "NOT_FOUND", ... */
+  int errno_value;  /* 0 when the failure is not a syscall's */
+  char syscall[32]; /* "pivot_root", "mount", ... or "" */
+  char code[32];    /* stable code: "SYSCALL", "INVALID_ARGUMENT", "NOT_FOUND", ... */
   char message[512];
 } md_error_t;
 
 __attribute__ ((format (printf, 4, 5))) int md_make_error (md_error_t *err, int errno_value, const char *syscall,
-                                                          const char *fmt, ...);
+                                                           const char *fmt, ...);
 __attribute__ ((format (printf, 3, 4))) int md_make_error_code (md_error_t *err, const char *code, const char *fmt,
-                                                               ...);
+                                                                ...);
 
 /* Writes err as one JSON line {"code","errno","syscall","message"} to fd (if >= 0) and a
  * human line "mdocker-init: message: strerror" to stderr when to_stderr is set. */

@@ -100,8 +100,8 @@ struct md_opts
   const char *cleanup_dir; /* removed (recursively) after the container is gone: --rm */
   int die_with_parent;
   struct md_userns userns; /* run */
-  pid_t target_pid; /* exec */
-  char **argv;      /* the command */
+  pid_t target_pid;        /* exec */
+  char **argv;             /* the command */
   struct md_security sec;
 };
 

@@ -35,16 +35,17 @@ extern char **environ;
 static void
 usage (FILE *out)
 {
-  fputs ("usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
-         "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
-         "       mdocker-init check-idmap DIR\n"
-         "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
-         "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
-         "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
-         "         --userns-pool UID:GID:SLOTS --userns-lock-dir DIR\n"
-         "         --cap-add CAP --cap-drop CAP --seccomp default|unconfined --no-new-privs 0|1 --nofile N\n"
-         "see native/README.md\n",
-         out);
+  fputs (
+      "usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
+      "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
+      "       mdocker-init check-idmap DIR\n"
+      "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
+      "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
+      "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
+      "         --userns-pool UID:GID:SLOTS --userns-lock-dir DIR\n"
+      "         --cap-add CAP --cap-drop CAP --seccomp default|unconfined --no-new-privs 0|1 --nofile N\n"
+      "see native/README.md\n",
+      out);
 }
 
 static int
@@ -256,7 +257,8 @@ validate (const char *verb, struct md_opts *opts, md_error_t *err)
       if (opts->target_pid == 0)
         return md_make_error_code (err, "INVALID_ARGUMENT", "exec needs --pid");
       if (opts->image || opts->rootfs || opts->layer_dir || opts->hostname)
-        return md_make_error_code (err, "INVALID_ARGUMENT", "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
+        return md_make_error_code (err, "INVALID_ARGUMENT",
+                                   "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
       if (opts->userns.given)
         return md_make_error_code (err, "INVALID_ARGUMENT",
                                    "exec joins the container's user namespace, whatever it is: no --userns options");

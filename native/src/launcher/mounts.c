@@ -117,13 +117,14 @@ setup_dev (int rootfd, const struct md_opts *opts, md_error_t *err)
                          "newinstance,ptmxmode=0666,mode=0620", err)
       < 0)
     return -1;
-  if (mount_dir_beneath (rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                         "mode=1777,size=65536k", err)
+  if (mount_dir_beneath (rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
+                         err)
       < 0)
     return -1;
   if (mount_dir_beneath (rootfd, "dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
     return -1;
-  if (symlink_beneath (rootfd, "pts/ptmx", "dev/ptmx", err) < 0 || symlink_beneath (rootfd, "/proc/self/fd", "dev/fd", err) < 0
+  if (symlink_beneath (rootfd, "pts/ptmx", "dev/ptmx", err) < 0
+      || symlink_beneath (rootfd, "/proc/self/fd", "dev/fd", err) < 0
       || symlink_beneath (rootfd, "/proc/self/fd/0", "dev/stdin", err) < 0
       || symlink_beneath (rootfd, "/proc/self/fd/1", "dev/stdout", err) < 0
       || symlink_beneath (rootfd, "/proc/self/fd/2", "dev/stderr", err) < 0)
@@ -226,7 +227,8 @@ cgroup_mounts_of (const struct md_opts *opts, struct cgroup_mount *out, size_t m
 static int
 bind_readonly_beneath (int rootfd, const char *rel, const char *dir, md_error_t *err)
 {
-  struct md_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+  struct md_mount_attr attr
+      = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
   cleanup_close int target = -1;
   cleanup_close int tree = -1;
 
@@ -263,8 +265,8 @@ mount_cgroups (int rootfd, const struct md_opts *opts, const struct cgroup_mount
   if (n == 1 && mounts[0].name[0] == '\0')
     return bind_readonly_beneath (rootfd, "sys/fs/cgroup", opts->cgroups[mounts[0].dir], err);
 
-  if (mount_dir_beneath (rootfd, "sys/fs/cgroup", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k",
-                         err)
+  if (mount_dir_beneath (rootfd, "sys/fs/cgroup", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                         "mode=755,size=64k", err)
       < 0)
     return -1;
   for (i = 0; i < n; i++)
@@ -309,8 +311,7 @@ setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, md_error_t *er
   snprintf (content, sizeof (content), "%s\n", name);
   if (bind_layer_file (layer_mnt, "hostname", content, rootfd, "etc/hostname", err) < 0)
     return -1;
-  snprintf (content, sizeof (content),
-            "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", name);
+  snprintf (content, sizeof (content), "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", name);
   return bind_layer_file (layer_mnt, "hosts", content, rootfd, "etc/hosts", err);
 }
 

@@ -63,9 +63,9 @@
  *                no_new_privs they would grant nothing anyway.
  *   AUDIT_WRITE  the kernel refuses audit messages from outside the initial PID
  *                namespace (audit_netlink_ok), so it could do nothing here. */
-#define MD_CAP_DEFAULT                                                                                               \
-  (CAP_BIT (CAP_CHOWN) | CAP_BIT (CAP_DAC_OVERRIDE) | CAP_BIT (CAP_FOWNER) | CAP_BIT (CAP_FSETID)                    \
-   | CAP_BIT (CAP_SETUID) | CAP_BIT (CAP_SETGID) | CAP_BIT (CAP_KILL) | CAP_BIT (CAP_NET_BIND_SERVICE)              \
+#define MD_CAP_DEFAULT                                                                                                 \
+  (CAP_BIT (CAP_CHOWN) | CAP_BIT (CAP_DAC_OVERRIDE) | CAP_BIT (CAP_FOWNER) | CAP_BIT (CAP_FSETID)                      \
+   | CAP_BIT (CAP_SETUID) | CAP_BIT (CAP_SETGID) | CAP_BIT (CAP_KILL) | CAP_BIT (CAP_NET_BIND_SERVICE)                 \
    | CAP_BIT (CAP_SYS_CHROOT))
 
 #define MD_CAP_ALL (~UINT64_C (0))
@@ -255,9 +255,18 @@ md_security_parse_option (struct md_security *sec, const char *opt, const char *
  * host hardware with writable knobs, firmware raw ACPI tables and EFI variables,
  * powercap the RAPL energy counters (CVE-2020-8694, PLATYPUS), tpm the host's TPM. */
 static const char *const masked_paths[] = {
-  "/proc/acpi",        "/proc/asound",       "/proc/interrupts", "/proc/kcore",
-  "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-  "/proc/sched_debug", "/proc/scsi",         "/sys/firmware",    "/sys/devices/virtual/powercap",
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
   "/sys/devices/virtual/tpm",
 };
 

@@ -12,17 +12,17 @@
 
 struct md_security
 {
-  int no_new_privs;        /* default 1 */
-  uint64_t cap_keep;       /* bounding/effective/permitted set kept, bit N = capability N */
-  int seccomp;             /* default 1: Docker's default profile semantics */
-  unsigned long nofile;    /* RLIMIT_NOFILE, default 1024 */
-  int mask_paths;          /* default 1: runc's masked and read-only /proc paths */
+  int no_new_privs;     /* default 1 */
+  uint64_t cap_keep;    /* bounding/effective/permitted set kept, bit N = capability N */
+  int seccomp;          /* default 1: Docker's default profile semantics */
+  unsigned long nofile; /* RLIMIT_NOFILE, default 1024 */
+  int mask_paths;       /* default 1: runc's masked and read-only /proc paths */
 
   /* What --cap-add/--cap-drop said, kept so that their order does not matter (Docker's
    * rule): cap_keep = (base | cap_add) & ~cap_drop, where base is every capability
    * after "--cap-add ALL", none after "--cap-drop ALL", else cap_base. cap_keep is
    * recomputed after each option; read it, not these. */
-  uint64_t cap_base;       /* md_security_defaults' set */
+  uint64_t cap_base; /* md_security_defaults' set */
   uint64_t cap_add;
   uint64_t cap_drop;
   int cap_add_all;

@@ -370,7 +370,7 @@ probe_int80_getpid (void)
    * which the filter kills, or SIGSEGV where IA32 emulation is off. */
   long ret = 20;
 
-  __asm__ volatile ("int $0x80" : "+a"(ret) : : "r8", "r9", "r10", "r11", "cc", "memory");
+  __asm__ volatile("int $0x80" : "+a"(ret) : : "r8", "r9", "r10", "r11", "cc", "memory");
   if (ret < 0 && ret > -4096)
     {
       errno = (int) -ret;

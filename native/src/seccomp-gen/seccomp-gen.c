@@ -52,7 +52,7 @@
 /* Calls at or above 424 (pidfd_send_signal, Linux 5.1) share their number on every
  * architecture but alpha, mips and ia64: when the installed libseccomp does not know a
  * name yet, that number is used instead. */
-#if defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64) || defined(__s390x__)     \
+#if defined(__x86_64__) || defined(__aarch64__) || (defined(__riscv) && __riscv_xlen == 64) || defined(__s390x__)      \
     || defined(__powerpc64__)
 #define UNIFIED(nr) (nr)
 #else
@@ -65,6 +65,8 @@ struct syscall_name
   int fallback_nr; /* used when libseccomp cannot resolve name; -1 for none */
 };
 
+/* The tables below are laid out by hand, grouped by purpose. */
+/* clang-format off */
 #define SC(name) { name, -1 }
 #define SCN(name, nr) { name, UNIFIED (nr) }
 
@@ -137,6 +139,7 @@ static const struct syscall_name allowed_syscalls[] = {
   SC ("getsockname"), SC ("getpeername"), SC ("sendto"), SC ("recvfrom"), SC ("sendmsg"), SC ("recvmsg"),
   SC ("sendmmsg"), SC ("recvmmsg"), SC ("shutdown"), SC ("setsockopt"), SC ("getsockopt"),
 };
+/* clang-format on */
 
 struct gated_syscall
 {
@@ -145,6 +148,7 @@ struct gated_syscall
   uint64_t caps; /* allowed when any of these is kept, else EPERM */
 };
 
+/* clang-format off */
 #define GATE(name, caps) { name, -1, caps }
 #define GATEN(name, nr, caps) { name, UNIFIED (nr), caps }
 
@@ -207,6 +211,7 @@ static const struct gated_syscall gated_syscalls[] = {
   GATE ("vhangup", CAP_BIT (CAP_SYS_TTY_CONFIG)),
   GATE ("chroot", CAP_BIT (CAP_SYS_CHROOT)),
 };
+/* clang-format on */
 
 /* Refused with EPERM whatever the capabilities: no container has a use for them.
  *   keyctl, add_key, request_key   the kernel keyrings are not namespaced: a container
@@ -220,12 +225,14 @@ static const struct gated_syscall gated_syscalls[] = {
  *   modify_ldt                     16-bit segments, only for DOSEMU and old Wine, with
  *                                  a history of kernel bugs (CVE-2015-5157, -8830);
  *   uselib, nfsservctl, _sysctl    obsolete interfaces, gone or unused. */
+/* clang-format off */
 static const struct syscall_name refused_syscalls[] = {
   SC ("keyctl"),         SC ("add_key"),    SC ("request_key"),       SC ("kexec_load"),
   SC ("kexec_file_load"), SCN ("io_uring_setup", 425), SCN ("io_uring_enter", 426), SCN ("io_uring_register", 427),
   SC ("swapon"),         SC ("swapoff"),    SC ("modify_ldt"),        SC ("uselib"),
   SC ("nfsservctl"),     SC ("_sysctl"),
 };
+/* clang-format on */
 
 /* Every CLONE_NEW* flag clone() accepts (CLONE_NEWTIME exists only in clone3 and
  * unshare: in clone() its bit is part of the exit signal). */
@@ -326,6 +333,13 @@ add_named (scmp_filter_ctx ctx, uint32_t action, const char *name, int fallback_
   return add_rule (ctx, action, name, resolve_syscall (name, fallback_nr), 0, NULL);
 }
 
+/* s390 swaps clone's first two arguments; every other architecture has flags first. */
+#if defined(__s390__) || defined(__s390x__)
+#define CLONE_FLAGS_ARG 1
+#else
+#define CLONE_FLAGS_ARG 0
+#endif
+
 /* Without SYS_ADMIN: clone with any CLONE_NEW* flag is refused (EPERM), clone without
  * them allowed; clone3 passes its flags in a struct in memory, which seccomp cannot
  * read, so it gets ENOSYS, not EPERM, for glibc (pthread_create, posix_spawn) to fall
@@ -345,12 +359,6 @@ add_clone_rules (scmp_filter_ctx ctx, struct markers *m)
       || marker_action (m, C_ADMIN, SCMP_ACT_ERRNO (ENOSYS), &clone3_action) < 0)
     return -1;
 
-  /* s390 swaps clone's first two arguments; every other architecture has flags first. */
-#if defined(__s390__) || defined(__s390x__)
-#define CLONE_FLAGS_ARG 1
-#else
-#define CLONE_FLAGS_ARG 0
-#endif
   for (i = 0; i < sizeof (clone_new_flags) / sizeof (clone_new_flags[0]); i++)
     {
       struct scmp_arg_cmp cmp = SCMP_CMP (CLONE_FLAGS_ARG, SCMP_CMP_MASKED_EQ, clone_new_flags[i], clone_new_flags[i]);
