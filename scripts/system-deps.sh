@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mdocker needs, when missing: as root with apt-get, else
 # it stops with one line naming the exact command. Run by `npm install` (preinstall)
-# with the runtime's packages, and by `npm test` with "--test" for the browser too.
+# with the runtime's packages, and by `npm test` with "--test" for what only the tests
+# need: the browser, and clang-format for the lint step.
 set -euo pipefail
 
 packages=()
@@ -16,6 +17,7 @@ need python3 /usr/bin/python3
 need pkg-config /usr/bin/pkg-config
 if [ "${1:-}" = "--test" ]; then
   need chromium /usr/bin/chromium
+  need clang-format /usr/bin/clang-format
 fi
 
 [ ${#packages[@]} -eq 0 ] && exit 0
