@@ -1,11 +1,13 @@
 /* The container's last line of defence after its namespaces: masked /proc and /sys
- * paths, rlimits, capabilities, no_new_privs and a seccomp filter. */
+ * paths, rlimits, capabilities, no_new_privs and a seccomp filter. The defaults and
+ * the parsing of their options are in parse.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include "security.h"
 #include "launcher.h" /* the mount API's definitions */
+#include "parse.h"
 #include "seccomp.h"
 
 #include <errno.h>
@@ -13,11 +15,9 @@
 #include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -29,221 +29,6 @@
 #include <unistd.h>
 
 #define CAP_BIT(c) (UINT64_C (1) << (c))
-
-/* runc's default set (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID
- * SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE), trimmed to what a root
- * shell in a busybox lesson uses. Kept:
- *   CHOWN, FOWNER, FSETID  chown/chmod/touch of files root does not own, and chmod u+s
- *                          keeping its bit: the file-permission lessons. They act only
- *                          on files the container can already reach.
- *   DAC_OVERRIDE           root reads and writes any file of its own tree, as learners
- *                          expect of root; the host stays out of reach (pivot_root).
- *   SETUID, SETGID         `su bob`, `adduser`: dropping from root to a user.
- *   KILL                   root signals any process; the PID namespace hides all but the
- *                          container's own.
- *   NET_BIND_SERVICE       `httpd -p 80`, `nc -l -p 80`: ports below 1024, in the
- *                          container's own network namespace.
- *   SYS_CHROOT             the `chroot` applet, containers' ancestor. The classic
- *                          chroot escape only leads back to the container's root: the
- *                          host's was detached after pivot_root.
- * Dropped:
- *   MKNOD        /dev is a tmpfs holding bind mounts of an allowlist of host nodes;
- *                nothing may create another (a block device node would be raw access
- *                to a host disk). FIFOs need no capability, so mkfifo still works.
- *   NET_RAW      raw and packet sockets let a container forge packets and ARP-spoof
- *                its neighbours (CVE-2020-14386 was an AF_PACKET overflow reached this
- *                way). The price: busybox's ping (1.35) opens a raw socket only and
- *                says "permission denied"; `--cap-add NET_RAW` brings it back for a
- *                networking lesson. A ping using ICMP datagram sockets (iputils) needs
- *                no capability, only net.ipv4.ping_group_range (per network ns).
- *   SETPCAP      only changes capability sets (bounding, inheritable); a lesson never
- *                needs to, and it would let a process pass capabilities to non-root
- *                programs through the inheritable and ambient sets.
- *   SETFCAP      writes file capabilities (setcap), which busybox cannot use, and with
- *                no_new_privs they would grant nothing anyway.
- *   AUDIT_WRITE  the kernel refuses audit messages from outside the initial PID
- *                namespace (audit_netlink_ok), so it could do nothing here. */
-#define MD_CAP_DEFAULT                                                                                                 \
-  (CAP_BIT (CAP_CHOWN) | CAP_BIT (CAP_DAC_OVERRIDE) | CAP_BIT (CAP_FOWNER) | CAP_BIT (CAP_FSETID)                      \
-   | CAP_BIT (CAP_SETUID) | CAP_BIT (CAP_SETGID) | CAP_BIT (CAP_KILL) | CAP_BIT (CAP_NET_BIND_SERVICE)                 \
-   | CAP_BIT (CAP_SYS_CHROOT))
-
-#define MD_CAP_ALL (~UINT64_C (0))
-
-#define MD_NOFILE_DEFAULT 1024UL
-/* The kernel's default fs.nr_open: a larger hard limit fails at setrlimit anyway. */
-#define MD_NOFILE_MAX 1048576UL
-
-static const char *const cap_names[] = {
-  [CAP_CHOWN] = "CHOWN",
-  [CAP_DAC_OVERRIDE] = "DAC_OVERRIDE",
-  [CAP_DAC_READ_SEARCH] = "DAC_READ_SEARCH",
-  [CAP_FOWNER] = "FOWNER",
-  [CAP_FSETID] = "FSETID",
-  [CAP_KILL] = "KILL",
-  [CAP_SETGID] = "SETGID",
-  [CAP_SETUID] = "SETUID",
-  [CAP_SETPCAP] = "SETPCAP",
-  [CAP_LINUX_IMMUTABLE] = "LINUX_IMMUTABLE",
-  [CAP_NET_BIND_SERVICE] = "NET_BIND_SERVICE",
-  [CAP_NET_BROADCAST] = "NET_BROADCAST",
-  [CAP_NET_ADMIN] = "NET_ADMIN",
-  [CAP_NET_RAW] = "NET_RAW",
-  [CAP_IPC_LOCK] = "IPC_LOCK",
-  [CAP_IPC_OWNER] = "IPC_OWNER",
-  [CAP_SYS_MODULE] = "SYS_MODULE",
-  [CAP_SYS_RAWIO] = "SYS_RAWIO",
-  [CAP_SYS_CHROOT] = "SYS_CHROOT",
-  [CAP_SYS_PTRACE] = "SYS_PTRACE",
-  [CAP_SYS_PACCT] = "SYS_PACCT",
-  [CAP_SYS_ADMIN] = "SYS_ADMIN",
-  [CAP_SYS_BOOT] = "SYS_BOOT",
-  [CAP_SYS_NICE] = "SYS_NICE",
-  [CAP_SYS_RESOURCE] = "SYS_RESOURCE",
-  [CAP_SYS_TIME] = "SYS_TIME",
-  [CAP_SYS_TTY_CONFIG] = "SYS_TTY_CONFIG",
-  [CAP_MKNOD] = "MKNOD",
-  [CAP_LEASE] = "LEASE",
-  [CAP_AUDIT_WRITE] = "AUDIT_WRITE",
-  [CAP_AUDIT_CONTROL] = "AUDIT_CONTROL",
-  [CAP_SETFCAP] = "SETFCAP",
-  [CAP_MAC_OVERRIDE] = "MAC_OVERRIDE",
-  [CAP_MAC_ADMIN] = "MAC_ADMIN",
-  [CAP_SYSLOG] = "SYSLOG",
-  [CAP_WAKE_ALARM] = "WAKE_ALARM",
-  [CAP_BLOCK_SUSPEND] = "BLOCK_SUSPEND",
-  [CAP_AUDIT_READ] = "AUDIT_READ",
-  [CAP_PERFMON] = "PERFMON",
-  [CAP_BPF] = "BPF",
-  [CAP_CHECKPOINT_RESTORE] = "CHECKPOINT_RESTORE",
-};
-
-#define N_CAP_NAMES (sizeof (cap_names) / sizeof (cap_names[0]))
-
-void
-md_security_defaults (struct md_security *sec)
-{
-  memset (sec, 0, sizeof (*sec));
-  sec->no_new_privs = 1;
-  sec->seccomp = 1;
-  sec->nofile = MD_NOFILE_DEFAULT;
-  sec->mask_paths = 1;
-  sec->cap_base = MD_CAP_DEFAULT;
-  sec->cap_keep = MD_CAP_DEFAULT;
-}
-
-/* "SYS_ADMIN", "CAP_SYS_ADMIN", "cap_sys_admin": the capability's number, or -1. */
-static int
-cap_from_name (const char *name)
-{
-  size_t i;
-
-  if (strncasecmp (name, "CAP_", 4) == 0)
-    name += 4;
-  for (i = 0; i < N_CAP_NAMES; i++)
-    if (cap_names[i] && strcasecmp (name, cap_names[i]) == 0)
-      return (int) i;
-  return -1;
-}
-
-static void
-recompute_cap_keep (struct md_security *sec)
-{
-  uint64_t base = sec->cap_base;
-
-  if (sec->cap_add_all)
-    base = MD_CAP_ALL;
-  else if (sec->cap_drop_all)
-    base = 0;
-  sec->cap_keep = (base | sec->cap_add) & ~sec->cap_drop;
-}
-
-static int
-parse_cap_option (struct md_security *sec, bool add, const char *value, md_error_t *err)
-{
-  int cap;
-
-  if (strcasecmp (value, "ALL") == 0 || strcasecmp (value, "CAP_ALL") == 0)
-    {
-      if (add)
-        sec->cap_add_all = 1;
-      else
-        sec->cap_drop_all = 1;
-      recompute_cap_keep (sec);
-      return 1;
-    }
-  cap = cap_from_name (value);
-  if (cap < 0)
-    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: unknown capability %s", add ? "--cap-add" : "--cap-drop",
-                               value);
-  if (add)
-    sec->cap_add |= CAP_BIT (cap);
-  else
-    sec->cap_drop |= CAP_BIT (cap);
-  recompute_cap_keep (sec);
-  return 1;
-}
-
-static int
-parse_bool (const char *opt, const char *value, int *out, md_error_t *err)
-{
-  if (strcmp (value, "1") == 0 || strcasecmp (value, "true") == 0)
-    *out = 1;
-  else if (strcmp (value, "0") == 0 || strcasecmp (value, "false") == 0)
-    *out = 0;
-  else
-    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: expected 0 or 1, got \"%s\"", opt, value);
-  return 1;
-}
-
-int
-md_security_parse_option (struct md_security *sec, const char *opt, const char *value, md_error_t *err)
-{
-  bool ours = strcmp (opt, "--cap-add") == 0 || strcmp (opt, "--cap-drop") == 0 || strcmp (opt, "--seccomp") == 0
-              || strcmp (opt, "--no-new-privs") == 0 || strcmp (opt, "--nofile") == 0
-              || strcmp (opt, "--mask-paths") == 0;
-
-  if (!ours)
-    return 0;
-  if (value == NULL || value[0] == '\0')
-    return md_make_error_code (err, "INVALID_ARGUMENT", "option %s needs a value", opt);
-
-  if (strcmp (opt, "--cap-add") == 0)
-    return parse_cap_option (sec, true, value, err);
-  if (strcmp (opt, "--cap-drop") == 0)
-    return parse_cap_option (sec, false, value, err);
-  if (strcmp (opt, "--seccomp") == 0)
-    {
-      if (strcmp (value, "default") == 0)
-        sec->seccomp = 1;
-      else if (strcmp (value, "unconfined") == 0)
-        sec->seccomp = 0;
-      else
-        return md_make_error_code (err, "INVALID_ARGUMENT", "--seccomp: expected default or unconfined, got \"%s\"",
-                                   value);
-      return 1;
-    }
-  if (strcmp (opt, "--no-new-privs") == 0)
-    return parse_bool (opt, value, &sec->no_new_privs, err);
-  if (strcmp (opt, "--mask-paths") == 0)
-    return parse_bool (opt, value, &sec->mask_paths, err);
-
-  /* --nofile */
-  {
-    char *end = NULL;
-    unsigned long n;
-
-    if (value[0] < '0' || value[0] > '9')
-      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a positive number, got \"%s\"", value);
-    errno = 0;
-    n = strtoul (value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || n == 0 || n > MD_NOFILE_MAX)
-      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a number from 1 to %lu, got \"%s\"",
-                                 MD_NOFILE_MAX, value);
-    sec->nofile = n;
-    return 1;
-  }
-}
 
 /* ---- masked and read-only paths ------------------------------------------------ */
 
@@ -512,7 +297,7 @@ drop_bounding_set (uint64_t cap_keep, md_error_t *err)
         continue;
       if (prctl (PR_CAPBSET_DROP, (unsigned long) cap, 0, 0, 0) < 0)
         return md_make_error (err, errno, "prctl", "cannot drop capability %s from the bounding set",
-                              (size_t) cap < N_CAP_NAMES && cap_names[cap] ? cap_names[cap] : "(unnamed)");
+                              md_cap_name (cap) ? md_cap_name (cap) : "(unnamed)");
     }
 }
 

@@ -29,6 +29,7 @@ struct md_security
   int cap_drop_all;
 };
 
+/* parse.c, with the other options. */
 void md_security_defaults (struct md_security *sec);
 
 /* Parses one launcher option ("--cap-add", "--seccomp", ...) with its value (NULL when it
