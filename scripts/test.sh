@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: everything, in the order a failure is cheapest to find: typecheck, lint,
-# unit tests (no root), root tests (real kernel), end-to-end tests (real browser).
+# C and TypeScript unit tests (no root), root tests (real kernel), end-to-end tests
+# (real browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ npm run --silent typecheck
 
 step lint
 npm run --silent lint
+
+step "C unit tests"
+make -s -C native/test check
 
 step "unit tests"
 node --test --test-reporter=spec server/dist/test/*.test.js
