@@ -277,6 +277,8 @@ test_layer_size (struct t *t)
     "99999999999999999999k",
     "1048576 ",
     "0x100000",
+    " -1", /* strtoull would take it as 2^64-1 */
+    "+1048576",
   };
   struct parsed p;
   size_t i;
@@ -317,6 +319,11 @@ test_parse_ull (struct t *t)
   CHECK_INT (t, md_parse_ull ("-1", &n), -1);
   CHECK_INT (t, md_parse_ull ("12abc", &n), -1);
   CHECK_INT (t, md_parse_ull ("1.5", &n), -1);
+  /* strtoull skips leading spaces and takes a sign, and negates "-1" to 2^64-1. */
+  CHECK_INT (t, md_parse_ull (" -1", &n), -1);
+  CHECK_INT (t, md_parse_ull ("\t-1", &n), -1);
+  CHECK_INT (t, md_parse_ull (" 5", &n), -1);
+  CHECK_INT (t, md_parse_ull ("+5", &n), -1);
 }
 
 static void
@@ -875,7 +882,7 @@ static const struct unit_test tests[] = {
   { "an option without its value is refused", test_missing_values },
   { "an unknown option is refused", test_unknown_option },
   { "--layer-size takes bytes from 1 MiB, and refuses units, signs and overflow", test_layer_size },
-  { "md_parse_ull takes a decimal number up to 2^64-1, never a negative one", test_parse_ull },
+  { "md_parse_ull takes digits only, up to 2^64-1", test_parse_ull },
   { "--pid takes 1 to INT_MAX", test_pid },
   { "--nofile takes 1 to 1048576, and refuses overflow", test_nofile },
   { "--no-new-privs, --mask-paths and --seccomp take their words only", test_booleans_and_seccomp },

@@ -273,7 +273,8 @@ md_parse_ull (const char *s, unsigned long long *out)
 {
   char *end;
   errno = 0;
-  if (s == NULL || *s == '\0' || *s == '-')
+  /* A digit first: strtoull skips spaces and takes a sign, and " -1" would be 2^64-1. */
+  if (s == NULL || *s < '0' || *s > '9')
     return -1;
   *out = strtoull (s, &end, 10);
   return (errno || *end) ? -1 : 0;

@@ -18,8 +18,7 @@ int md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
  * --rootfs for run, none of run's for exec, an absolute --workdir, ...). */
 int md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err);
 
-/* s as a decimal number: strtoull's, refusing an empty s, a leading minus, anything after
- * the digits and overflow. Returns 0, or -1. */
+/* s as a decimal number: digits only (no space, no sign), no overflow. Returns 0, or -1. */
 int md_parse_ull (const char *s, unsigned long long *out);
 
 /* "SYS_ADMIN", "CAP_SYS_ADMIN", "cap_sys_admin": the capability's number, or -1. */
