@@ -34,12 +34,6 @@
       "ldflags": ["-static", "-Wl,--fatal-warnings"]
     },
     {
-      "target_name": "mdocker-probe",
-      "type": "executable",
-      "sources": ["src/probe/probe.c"],
-      "ldflags": ["-static"]
-    },
-    {
       "target_name": "mdocker_native",
       "sources": ["src/addon/addon.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -22,7 +22,7 @@ step lint
 npm run --silent lint
 
 step "C unit tests"
-make -s -C native/test check
+make -s -C native/test all check
 
 step "unit tests"
 node --test --test-reporter=spec server/dist/test/*.test.js

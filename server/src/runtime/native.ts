@@ -15,7 +15,6 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..')
 const releaseDir = resolve(repoRoot, 'native/build/Release');
 
 export const launcherPath = process.env.MDOCKER_INIT ?? resolve(releaseDir, 'mdocker-init');
-export const probePath = resolve(releaseDir, 'mdocker-probe');
 
 let addon: MdockerNativeAddon | undefined;
 

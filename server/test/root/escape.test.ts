@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as pty from 'node-pty';
 import { USERNS_SLOT_IDS, usernsPool } from '../../src/runtime/launcher.js';
-import { launcherPath, probePath } from '../../src/runtime/native.js';
+import { launcherPath } from '../../src/runtime/native.js';
 import { cliPath, containerCgroups, mdocker, repoRoot, rootOnly, waitFor, type RunResult } from './helpers.js';
 
 const skip = rootOnly();
@@ -624,6 +624,14 @@ describe('resources', { skip }, () => {
 });
 
 describe('the syscall probe', { skip }, () => {
+  // Built for the tests only (native/test/Makefile): npm install does not build it.
+  const probePath = join(repoRoot, 'native/build/test/mdocker-probe');
+  before(() => {
+    if (skip) return;
+    const make = spawnSync('make', ['-s', '-C', join(repoRoot, 'native/test'), 'probe'], { encoding: 'utf8' });
+    assert.equal(make.status, 0, `the probe must build (make -C native/test probe): ${make.stderr}`);
+  });
+
   const EPERM = 'ret=-1 errno=1 (Operation not permitted)';
   const ENOSYS = 'ret=-1 errno=38 (Function not implemented)';
   const expected: Record<string, string | RegExp> = {
