@@ -15,9 +15,12 @@ import type {
   ContainerRecord,
   ContainerView,
   CreateOptions,
+  ContainerProcess,
   ExecOptions,
   PreparedContainer,
+  StartedContainer,
 } from '../src/runtime/containers.js';
+import { launch, type Stdio } from '../src/runtime/process.js';
 import { MdockerError } from '../src/runtime/errors.js';
 import type { Limits } from '../src/runtime/units.js';
 import { resolveServeConfig, type ServeOptions } from '../src/http/config.js';
@@ -96,6 +99,22 @@ class HostShellRuntime implements PlaygroundRuntime {
         ? 'echo "mdocker-init: pivot_root: EINVAL" >&2; exit 125'
         : 'PS1="$ " exec /bin/sh';
     return { record, file: '/bin/sh', args: ['-c', script] };
+  }
+
+  start(prepared: PreparedContainer, stdio: Stdio): StartedContainer {
+    const process = launch(prepared, stdio);
+    const started = this.started(prepared.record.id, process.pid);
+    const done = (async () => {
+      const code = await process.exit;
+      await started;
+      return this.records.has(prepared.record.id) ? (await this.exited(prepared.record.id, code)).error : null;
+    })().then(async (error) => ({ code: await process.exit, error }));
+    return { process, started, done };
+  }
+
+  async exec(id: string, opts: Omit<ExecOptions, 'errorFile'>, stdio: Stdio): Promise<ContainerProcess> {
+    const process = launch(await this.execCommand(id, opts), stdio);
+    return { process, done: process.exit.then((code) => ({ code, error: null })) };
   }
 
   async started(id: string, launcherPid: number): Promise<ContainerRecord> {

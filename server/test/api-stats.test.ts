@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CgroupStats } from '../src/runtime/cgroups/driver.js';
-import { SampleRing, StatsSampler, cpuPercent, toSample, type StatsSource } from '../src/playground/stats.js';
+import { cpuPercent } from '../src/runtime/cgroups/driver.js';
+import { SampleRing, StatsSampler, toSample, type StatsSource } from '../src/playground/stats.js';
 import type { StatsSample } from '../src/protocol/index.js';
 
 function stats(cpuUsageUsec: number): CgroupStats {

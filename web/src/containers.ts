@@ -3,7 +3,12 @@
  * (every field optional, so the "New container" button alone gives a shell with the
  * server's defaults), and the limits editor that changes a running container's cgroup.
  */
-import type { ContainerJson, CreateContainerBody, ImageJson, UpdateContainerBody } from '../../server/src/protocol/index';
+import type {
+  ContainerJson,
+  CreateContainerBody,
+  ImageJson,
+  UpdateContainerBody,
+} from '../../server/src/protocol/index';
 import { ApiError, api, errorText } from './api';
 import { h, keepingFocus, replaceChildren, uniqueId } from './dom';
 import {

@@ -11,7 +11,7 @@ import { raiseOpenFilesLimit } from '../runtime/native.js';
 import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
-import { Playground, type PlaygroundOptions, type PlaygroundRuntime } from '../playground/playground.js';
+import { Playground, type PlaygroundRuntime } from '../playground/playground.js';
 import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
 import { SessionKeeper } from './sessions.js';
 import { delay, settlesWithin } from '../playground/timing.js';
@@ -26,7 +26,6 @@ export interface StartServerOptions {
   /** print the URL on stdout; default true */
   printUrl?: boolean;
   images?: () => Promise<ImageJson[]>;
-  spawnPty?: PlaygroundOptions['spawnPty'];
 }
 
 export interface RunningServer {
@@ -77,7 +76,6 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     config,
     logger,
     metrics,
-    ...(options.spawnPty ? { spawnPty: options.spawnPty } : {}),
   });
   const app = createApp({
     config,

@@ -6,14 +6,19 @@
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
-import type { ContainerRecord, Runtime } from '../runtime/containers.js';
+import type {
+  ContainerProcess,
+  ContainerRecord,
+  ExitOutcome,
+  Runtime,
+  StartedContainer,
+} from '../runtime/containers.js';
 import { MdockerError } from '../runtime/errors.js';
-import { launcherExecFd, launcherPath } from '../runtime/native.js';
 import type { Limits } from '../runtime/units.js';
 import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
-import { runWithoutTty } from '../runtime/exec.js';
+import { captureExec } from '../runtime/exec.js';
 import { inspectContainer } from '../runtime/inspect.js';
-import { spawnPty, type PtyProcess } from '../runtime/pty.js';
+import type { PtyProcess } from '../runtime/pty.js';
 import type { PlaygroundConfig, PlaygroundMetrics } from './config.js';
 import {
   WS_CLOSE,
@@ -31,10 +36,9 @@ import { Terminal, type TerminalAttachment, type TerminalSink } from './terminal
 import { settlesWithin } from './timing.js';
 
 /** What the playground needs of the runtime; Runtime has it, tests may fake it. */
-export type PlaygroundRuntime = Pick<
-  Runtime,
-  'create' | 'started' | 'exited' | 'execCommand' | 'remove' | 'update' | 'reapLeftovers'
-> & { readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'> };
+export type PlaygroundRuntime = Pick<Runtime, 'create' | 'start' | 'exec' | 'remove' | 'update' | 'reapLeftovers'> & {
+  readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
+};
 
 export type { PlaygroundConfig } from './config.js';
 
@@ -67,7 +71,6 @@ const WARM_RETRY_MS = 60_000;
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 /** The launcher's own environment: the container's is passed with --env. */
-const LAUNCHER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
 /** How long a removal waits for the init's exit to be processed after the runtime is done. */
 const EXIT_SETTLE_MS = 5000;
 /** Server-initiated removals are remembered this long, so a returning owner learns why. */
@@ -106,14 +109,12 @@ export interface PlaygroundOptions {
   config: PlaygroundConfig;
   logger: Logger;
   metrics?: PlaygroundMetrics;
-  /** spawns a pty; tests may replace it */
-  spawnPty?: (file: string, args: string[], cols: number, rows: number) => PtyProcess;
 }
 
-function defaultSpawnPty(file: string, args: string[], cols: number, rows: number): PtyProcess {
-  // The launcher runs from the server's one sealed copy of it (see launcherExecFd).
-  const execFd = file === launcherPath ? launcherExecFd() : undefined;
-  return spawnPty(file, args, { cols, rows, cwd: '/', env: LAUNCHER_ENV, ...(execFd === undefined ? {} : { execFd }) });
+/** The terminal of a process the playground launched with a pty. */
+function ptyOf(launched: ContainerProcess): PtyProcess {
+  if (launched.process.pty === null) throw new MdockerError('INTERNAL', 'the launcher was not started on a pty');
+  return launched.process.pty;
 }
 
 function notFound(id: string): MdockerError {
@@ -125,7 +126,6 @@ export class Playground {
   readonly #config: PlaygroundConfig;
   readonly #logger: Logger;
   readonly #metrics: PlaygroundMetrics | undefined;
-  readonly #spawnPty: NonNullable<PlaygroundOptions['spawnPty']>;
   readonly #entries = new Map<string, Entry>();
   readonly #bySession = new Map<string, Set<string>>();
   readonly #subscribers = new Map<string, Set<StatsSubscriber>>();
@@ -145,7 +145,6 @@ export class Playground {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
-    this.#spawnPty = options.spawnPty ?? defaultSpawnPty;
     this.#sampler = new StatsSampler({
       intervalMs: options.config.statsIntervalMs,
       historySamples: options.config.statsHistorySamples,
@@ -253,9 +252,9 @@ export class Playground {
     this.#sessionIds(sessionId).add(id);
     release();
 
-    let process: PtyProcess;
+    let run: StartedContainer;
     try {
-      process = this.#spawnPty(prepared.file, prepared.args, DEFAULT_COLS, DEFAULT_ROWS);
+      run = this.#runtime.start(prepared, { kind: 'pty', cols: DEFAULT_COLS, rows: DEFAULT_ROWS });
     } catch (err) {
       this.#forget(entry);
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
@@ -264,17 +263,11 @@ export class Playground {
         cause: err,
       });
     }
-    const init = this.#newTerminal(entry, 0, cmd, process, DEFAULT_COLS, DEFAULT_ROWS);
-    init.onPtyExit((code) => void this.#onInitExit(entry, code));
+    this.#newTerminal(entry, 0, cmd, ptyOf(run), DEFAULT_COLS, DEFAULT_ROWS);
+    void run.done.then((outcome) => this.#onInitExit(entry, outcome));
 
-    let record: ContainerRecord | null = null;
-    try {
-      record = await this.#runtime.started(id, process.pid);
-    } catch (err) {
-      // The launcher failed at once and its exit handler already cleared the state.
-      this.#logger.debug({ containerId: id, err }, 'started() raced with the exit');
-    }
-    if (record?.init && entry.state === 'created') {
+    const record = await run.started;
+    if (record.init && entry.state === 'created') {
       entry.record = record;
       entry.initPid = record.init.pid;
       entry.state = 'running';
@@ -358,11 +351,10 @@ export class Playground {
     this.#evictExitedTerminal(entry);
     checkTerminalCount(this.#config, entry.terminals.size);
     const cmd = options.cmd ?? DEFAULT_SHELL;
-    const command = await this.#runtime.execCommand(id, { cmd, tty: true, dieWithParent: true });
     const cols = options.cols ?? DEFAULT_COLS;
     const rows = options.rows ?? DEFAULT_ROWS;
-    const process = this.#spawnPty(command.file, command.args, cols, rows);
-    const terminal = this.#newTerminal(entry, entry.nextTerminalId++, cmd, process, cols, rows);
+    const exec = await this.#runtime.exec(id, { cmd, tty: true, dieWithParent: true }, { kind: 'pty', cols, rows });
+    const terminal = this.#newTerminal(entry, entry.nextTerminalId++, cmd, ptyOf(exec), cols, rows);
     terminal.onPtyExit((code) => {
       const reason = entry.stopReason ?? (entry.state === 'exited' ? entry.exitReason : 'exited');
       terminal.finish({ exitCode: code, reason });
@@ -436,14 +428,12 @@ export class Playground {
       );
     }
     entry.lastWatchedAtMs = Date.now();
-    const command = await this.#runtime.execCommand(id, { cmd: request.cmd, tty: false, dieWithParent: true });
-    const result = await runWithoutTty({
-      file: command.file,
-      args: command.args,
-      timeoutMs,
-      maxOutputBytes: this.#config.execMaxOutputBytes,
-      env: LAUNCHER_ENV,
-    });
+    const exec = await this.#runtime.exec(
+      id,
+      { cmd: request.cmd, tty: false, dieWithParent: true },
+      { kind: 'pipes', stdin: 'ignore', output: 'pipe' },
+    );
+    const result = await captureExec(exec, { timeoutMs, maxOutputBytes: this.#config.execMaxOutputBytes });
     this.#logger.info(
       { event: 'container.exec', containerId: id, exitCode: result.exitCode, timedOut: result.timedOut },
       'exec finished',
@@ -550,16 +540,7 @@ export class Playground {
     return terminal;
   }
 
-  async #onInitExit(entry: Entry, code: number): Promise<void> {
-    let error: { code: string; message: string } | null = null;
-    // A removal in progress cleans up itself; exited() would race it for the state dir.
-    if (!entry.removing) {
-      try {
-        ({ error } = await this.#runtime.exited(entry.id, code));
-      } catch (err) {
-        this.#logger.warn({ containerId: entry.id, err }, 'recording the exit failed');
-      }
-    }
+  #onInitExit(entry: Entry, { code, error }: ExitOutcome): void {
     const reason = this.#exitReason(entry, code, error);
     // During create() the failure becomes the POST's answer; later, the terminal's.
     const creating = entry.state === 'created';

@@ -78,7 +78,7 @@ export class SequenceTail {
           this.#tailBytes = 0;
           this.#overflowed = true;
         } else {
-          // Copied: node-pty may reuse its read buffer.
+          // Copied: the reader may reuse its buffer.
           this.#tail.push(Buffer.from(rest));
         }
       }

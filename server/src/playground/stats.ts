@@ -3,7 +3,7 @@
  * percentage from the deltas, and keeps a bounded history per container.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { CgroupStats } from '../runtime/cgroups/driver.js';
+import { cpuPercent, type CgroupStats } from '../runtime/cgroups/driver.js';
 import type { StatsSample } from '../protocol/index.js';
 
 /** Fixed-capacity ring: the oldest sample is overwritten, memory never grows. */
@@ -85,19 +85,6 @@ export function toSample(stats: CgroupStats, t: number, cpuPercent: number): Sta
     cpuThrottledPeriods: stats.cpuThrottledPeriods,
     cpuThrottledUsec: stats.cpuThrottledUsec,
   };
-}
-
-/** CPU % of one core between two readings: usage delta over wall-clock delta. */
-export function cpuPercent(
-  previous: { usageUsec: number; atMs: number } | null,
-  usageUsec: number,
-  atMs: number,
-): number {
-  if (previous === null) return 0;
-  const wallUsec = (atMs - previous.atMs) * 1000;
-  const usedUsec = usageUsec - previous.usageUsec;
-  if (wallUsec <= 0 || usedUsec < 0) return 0;
-  return Math.round((usedUsec / wallUsec) * 1000) / 10;
 }
 
 export class StatsSampler {

@@ -3,6 +3,7 @@
  * attach and then the live stream, the pty takes the smallest client's size, and output is
  * flow-controlled so the slowest reader paces the program instead of the server's memory.
  */
+import { dockerExitCode } from '../runtime/process.js';
 import type { PtyProcess } from '../runtime/pty.js';
 import { MdockerError } from '../runtime/errors.js';
 import {
@@ -165,13 +166,12 @@ export class Terminal {
       scrollbackLines: options.scrollbackLines,
       onProcessed: () => this.#updateFlow(),
     });
-    // node-pty spawned with `encoding: null` delivers Buffers; its typings say string.
+    // The addon's pty delivers Buffers; a node-pty process (as tests hand in) may give strings.
     this.#pty.onData((data: string | Buffer) => this.#onPtyData(typeof data === 'string' ? Buffer.from(data) : data));
     this.#pty.onExit(({ exitCode, signal }) => {
       this.#flushOutput();
       this.#ptyExited = true;
-      // A process killed by a signal exits 128+N by the shell's (and Docker's) convention.
-      const code = signal ? 128 + signal : exitCode;
+      const code = dockerExitCode(exitCode, signal ?? null);
       // Listeners learn of the exit once the screen holds every byte, so a client told
       // "exited" can reattach and see the last words.
       void this.#screen.settled().then(() => {

@@ -1,11 +1,14 @@
 /**
  * The runtime: containers as a state machine (created → running → exited → removed)
  * over the state store, the cgroup driver and the launcher. The CLI and the server both
- * drive containers through this class; they spawn the launcher themselves (the CLI with
- * its own stdio or a pty, the server with node-pty) from the command it returns.
+ * drive containers through this class, and it starts every launcher (process.ts):
+ * create() prepares, start() launches the init and records its start and exit, exec()
+ * launches a process in a running container.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MdockerError } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
@@ -13,6 +16,7 @@ import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } f
 import { imagesDir as imageStoreDir, resolveImage } from './images.js';
 import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
+import { launch, type LaunchedProcess, type Stdio } from './process.js';
 import { StateStore, type ContainerRecord } from './state.js';
 import type { Limits } from './units.js';
 
@@ -57,6 +61,24 @@ export interface LaunchError {
   message: string;
 }
 
+/** How a launcher ended: Docker's exit code, and the launcher's own error if it failed. */
+export interface ExitOutcome {
+  code: number;
+  error: LaunchError | null;
+}
+
+/** A launched container init, or an exec. */
+export interface ContainerProcess {
+  readonly process: LaunchedProcess;
+  /** Resolves after the launcher exited and the runtime recorded it. */
+  readonly done: Promise<ExitOutcome>;
+}
+
+export interface StartedContainer extends ContainerProcess {
+  /** The record once the init is in its cgroups; its init is null when the launcher failed first. */
+  readonly started: Promise<ContainerRecord>;
+}
+
 export const DEFAULT_IMAGE = 'busybox';
 export const DEFAULT_CMD = ['/bin/sh'];
 export const DEFAULT_LAYER_SIZE_BYTES = 256 * 1024 * 1024;
@@ -82,6 +104,8 @@ export class Runtime {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly warn: (message: string) => void;
   private readonly warned = new Set<string>();
+  /** Containers a remove() of this process is taking down: their exit is not recorded. */
+  private readonly removing = new Set<string>();
 
   private constructor(
     state: StateStore,
@@ -215,6 +239,48 @@ export class Runtime {
       cmd: record.cmd,
     });
     return { record, ...command };
+  }
+
+  /**
+   * Launches a created container's init with `stdio` and records its start and its exit
+   * itself. Returns at once (no await between the launch and the return, so the caller
+   * attaches to the pty before its first byte is read).
+   */
+  start(prepared: PreparedContainer, stdio: Stdio): StartedContainer {
+    const { id } = prepared.record;
+    const process = launch(prepared, stdio);
+    const started = this.started(id, process.pid).catch(() => prepared.record);
+    const done = (async (): Promise<ExitOutcome> => {
+      const code = await process.exit;
+      await started;
+      if (this.removing.has(id)) return { code, error: null };
+      try {
+        const { error } = await this.exited(id, code);
+        return { code, error };
+      } catch {
+        // remove() took the state away meanwhile: it reports for itself.
+        return { code, error: null };
+      }
+    })();
+    return { process, started, done };
+  }
+
+  /**
+   * Launches a process in a running container: its namespaces, cgroup, root and
+   * confinement. The launcher's own failure (125-127) comes back in `done`.
+   */
+  async exec(idOrName: string, opts: Omit<ExecOptions, 'errorFile'>, stdio: Stdio): Promise<ContainerProcess> {
+    const record = await this.get(idOrName);
+    const errorFile = join(this.state.dir(record.id), `exec-${randomBytes(6).toString('hex')}.error.json`);
+    const command = await this.execCommand(record.id, { ...opts, errorFile });
+    const process = launch(command, stdio);
+    const done = (async (): Promise<ExitOutcome> => {
+      const code = await process.exit;
+      const text = await readFile(errorFile, 'utf8').catch(() => null);
+      await rm(errorFile, { force: true });
+      return { code, error: code >= 125 && code <= 127 ? parseLaunchError(text) : null };
+    })();
+    return { process, done };
   }
 
   /**
@@ -353,9 +419,14 @@ export class Runtime {
         `container ${record.id.slice(0, 12)} is running: kill it first or remove it with force (rm -f)`,
       );
     }
-    await this.stopProcesses(record);
-    await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
-    await this.state.remove(record);
+    this.removing.add(record.id);
+    try {
+      await this.stopProcesses(record);
+      await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
+      await this.state.remove(record);
+    } finally {
+      this.removing.delete(record.id);
+    }
   }
 
   /** Kills the init (and so the PID namespace), then the launcher if it lingers. */

@@ -1,10 +1,9 @@
 /**
- * Runs a launcher command without a tty and collects its exit code, stdout and stderr,
- * under a time limit and an output cap.
+ * An exec without a tty, collected: its exit code, stdout and stderr, under a time limit
+ * and an output cap (the REST API's exec, lessons' script checks).
  */
-import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import type { ExecResultJson } from '../protocol/index.js';
+import type { ContainerProcess } from './containers.js';
 
 /** After SIGTERM (forwarded into the container by the launcher), this long until SIGKILL. */
 const KILL_GRACE_MS = 1000;
@@ -14,12 +13,9 @@ const KILL_GRACE_MS = 1000;
  */
 const DRAIN_AFTER_EXIT_MS = 200;
 
-export interface ExecRun {
-  file: string;
-  args: string[];
+export interface CaptureLimits {
   timeoutMs: number;
   maxOutputBytes: number;
-  env?: NodeJS.ProcessEnv;
 }
 
 class CappedOutput {
@@ -46,52 +42,53 @@ class CappedOutput {
   }
 }
 
-export function runWithoutTty(run: ExecRun): Promise<ExecResultJson> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(run.file, run.args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: run.env ?? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      cwd: '/',
-    });
-    const stdout = new CappedOutput(run.maxOutputBytes);
-    const stderr = new CappedOutput(run.maxOutputBytes);
-    // Past the cap the pipes keep draining (the command must not block on a full pipe),
-    // the bytes are dropped.
-    child.stdout.on('data', (chunk: Buffer) => stdout.add(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | null = null;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-    }, run.timeoutMs);
-    let settled = false;
-    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      child.stdout.destroy();
-      child.stderr.destroy();
-      resolve({
-        exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        timedOut,
-        truncated: stdout.truncated || stderr.truncated,
-      });
-    };
-    child.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      reject(err);
-    });
-    child.on('exit', (code, signal) => {
-      setTimeout(() => finish(code, signal), DRAIN_AFTER_EXIT_MS).unref();
-    });
-    child.on('close', (code, signal) => finish(code, signal));
+function ended(stream: NodeJS.ReadableStream | null): Promise<void> {
+  if (stream === null) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
   });
+}
+
+/** Collects an exec launched on pipes with output 'pipe' (Runtime.exec). */
+export async function captureExec(exec: ContainerProcess, limits: CaptureLimits): Promise<ExecResultJson> {
+  const { process } = exec;
+  const stdout = new CappedOutput(limits.maxOutputBytes);
+  const stderr = new CappedOutput(limits.maxOutputBytes);
+  // Past the cap the pipes keep draining (the command must not block on a full pipe),
+  // the bytes are dropped.
+  process.stdout?.on('data', (chunk: Buffer) => stdout.add(chunk));
+  process.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
+  const outputEnded = Promise.all([ended(process.stdout), ended(process.stderr)]);
+  let timedOut = false;
+  let killTimer: NodeJS.Timeout | null = null;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    process.signal('SIGTERM');
+    killTimer = setTimeout(() => process.signal('SIGKILL'), KILL_GRACE_MS);
+  }, limits.timeoutMs);
+  try {
+    const { code, error } = await exec.done;
+    let drainTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      outputEnded,
+      new Promise((resolve) => (drainTimer = setTimeout(resolve, DRAIN_AFTER_EXIT_MS))),
+    ]);
+    clearTimeout(drainTimer);
+    return {
+      exitCode: code,
+      stdout: stdout.text(),
+      // The launcher's own failure (command not found, not executable, the container gone)
+      // as `docker exec` prints it.
+      stderr: error === null ? stderr.text() : `${stderr.text()}mdocker: ${error.message}\n`,
+      timedOut,
+      truncated: stdout.truncated || stderr.truncated,
+    };
+  } finally {
+    clearTimeout(timer);
+    if (killTimer) clearTimeout(killTimer);
+    process.stdout?.destroy();
+    process.stderr?.destroy();
+  }
 }

@@ -98,7 +98,7 @@ export function launcherExecFd(): number {
   return launcherCopy;
 }
 
-/** The addon's pty calls, for server/src/runtime/pty.ts. */
+/** The addon's pty calls, for pty.ts. */
 export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'resizePty'> {
   const native = load();
   return { spawnPty: native.spawnPty, resizePty: native.resizePty };

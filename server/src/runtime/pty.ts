@@ -1,17 +1,16 @@
 /**
- * A process on a new terminal, for the playground: the launcher of a container or of an
- * exec. The shape is node-pty's `IPty` (the part the terminals use), so tests may still
- * hand in a node-pty process.
+ * A process on a new terminal: the launcher of a container or of an exec, for the server
+ * and the CLI alike (process.ts). The shape is node-pty's `IPty` (the part the terminals
+ * use), so tests may still hand in a node-pty process.
  *
- * Why not node-pty here: on Linux it starts the process with forkpty(3), a fork() of the
- * whole server on its main thread. Its cost grows with the server's resident memory
+ * Why not node-pty: on Linux it starts the process with forkpty(3), a fork() of the whole
+ * caller on its main thread. Its cost grows with the caller's resident memory
  * (bench/PROFILE.md §3: 6 ms at 50 MiB, 27 ms at 650 MiB), and every container create
  * pays it. The native addon opens the pty and starts the process with posix_spawn(3),
  * which costs the same at any size; the master is read here with a `tty.ReadStream`, as
  * node-pty does. It also keeps a copy of the slave until the child's output is read to
  * the end: on Linux the master may read EIO before the last few KiB once every slave is
- * closed, and node-pty loses them (1 run in 2 of `head -c 300000`, measured here). The
- * CLI, a small process, keeps node-pty (server/src/cli/attach.ts).
+ * closed, and node-pty loses them (1 run in 2 of `head -c 300000`, measured here).
  */
 import { closeSync, writeSync } from 'node:fs';
 import tty from 'node:tty';

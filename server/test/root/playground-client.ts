@@ -5,7 +5,12 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { WebSocket } from 'ws';
-import type { ContainerJson, StatsSample, StatsServerMessage, TerminalServerMessage } from '../../src/protocol/index.js';
+import type {
+  ContainerJson,
+  StatsSample,
+  StatsServerMessage,
+  TerminalServerMessage,
+} from '../../src/protocol/index.js';
 import { waitFor } from './helpers.js';
 
 export interface Reply {

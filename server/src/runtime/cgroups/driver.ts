@@ -165,6 +165,15 @@ export const nodeCgroupFs: CgroupFs = {
   },
 };
 
+export /** CPU % of one core between two readings: usage delta over wall-clock delta. */
+function cpuPercent(previous: { usageUsec: number; atMs: number } | null, usageUsec: number, atMs: number): number {
+  if (previous === null) return 0;
+  const wallUsec = (atMs - previous.atMs) * 1000;
+  const usedUsec = usageUsec - previous.usageUsec;
+  if (wallUsec <= 0 || usedUsec < 0) return 0;
+  return Math.round((usedUsec / wallUsec) * 1000) / 10;
+}
+
 /** The period Docker uses; the quota is cpus times this. */
 export const CPU_PERIOD_USEC = 100_000;
 

@@ -1,0 +1,50 @@
+/** `mdocker exec`: a new process in a running container. */
+import type { Command } from 'commander';
+import { MdockerError } from '../runtime/errors.js';
+import { attach, collect, openRuntime } from './common.js';
+
+export function registerExec(program: Command): void {
+  program
+    .command('exec')
+    .description('run a command in a running container')
+    .usage('[OPTIONS] CONTAINER COMMAND [ARG...]')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a terminal')
+    .action(
+      async (
+        container: string,
+        cmd: string[],
+        flags: { env: string[]; workdir?: string; interactive?: boolean; tty?: boolean },
+      ) => {
+        const { validateInput, envSchema } = await import('../runtime/spec.js');
+        const env = validateInput(envSchema, flags.env);
+        if (flags.tty && !process.stdin.isTTY)
+          throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
+        const runtime = await openRuntime();
+        const record = await runtime.get(container);
+        const { size } = await import('./attach.js');
+        const exec = await runtime.exec(
+          record.id,
+          {
+            cmd,
+            tty: flags.tty ?? false,
+            env: env.length > 0 ? [...record.env, ...env] : undefined,
+            workdir: flags.workdir,
+            dieWithParent: true,
+          },
+          flags.tty
+            ? { kind: 'pty', ...size() }
+            : { kind: 'pipes', stdin: flags.interactive ? 'inherit' : 'ignore', output: 'inherit' },
+        );
+        await attach(exec.process, flags.tty ?? false);
+        const { code, error } = await exec.done;
+        if (error) process.stderr.write(`mdocker: ${error.message}\n`);
+        process.exitCode = code;
+      },
+    );
+}

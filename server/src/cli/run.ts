@@ -1,0 +1,151 @@
+/** `mdocker run`: a new container, in the foreground on this terminal, or detached. */
+import type { Command } from 'commander';
+import { MdockerError } from '../runtime/errors.js';
+import { attach, collect, openRuntime } from './common.js';
+
+interface RunFlags {
+  name?: string;
+  hostname?: string;
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  env: string[];
+  workdir?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+  detach?: boolean;
+  rootfs?: string;
+  cgroupParent?: string;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  userns?: string;
+}
+
+/** Docker's --userns: "host" turns the user namespace off (for teaching the difference). */
+function usernsFrom(value: string | undefined): 'private' | 'host' {
+  if (value === undefined || value === '' || value === 'private') return 'private';
+  if (value === 'host') return 'host';
+  throw new MdockerError('INVALID_ARGUMENT', `unsupported --userns ${JSON.stringify(value)} (known: host, private)`);
+}
+
+/** Docker's --security-opt values that mdocker knows. */
+function seccompFrom(securityOpt: string[]): 'default' | 'unconfined' {
+  let seccomp: 'default' | 'unconfined' = 'default';
+  for (const opt of securityOpt) {
+    if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') seccomp = 'unconfined';
+    else
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined)`,
+      );
+  }
+  return seccomp;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a command in a new container (default image busybox, default command /bin/sh)')
+    .usage('[OPTIONS] [IMAGE] [COMMAND] [ARG...]')
+    .argument('[image]', 'image name; a first argument starting with / is the command, in the busybox image')
+    .argument('[command...]', 'command and arguments')
+    .passThroughOptions()
+    .option('--name <name>', 'assign a name to the container')
+    .option('-h, --hostname <name>', 'container host name (default: its short id)')
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m, 1g (swap is not allowed)')
+    .option('--cpus <number>', 'number of CPUs, e.g. 0.5')
+    .option('--pids-limit <n>', 'maximum number of processes')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a terminal')
+    .option('--rm', 'remove the container when it exits')
+    .option('-d, --detach', 'run in the background and print the container id')
+    .option('--rootfs <dir>', 'run a plain directory read-write instead of an image')
+    .option('--cgroup-parent <path>', 'parent cgroup for the container (default: mdocker below our own)')
+    .option('--cap-add <capability>', 'add a Linux capability (repeatable), e.g. SYS_ADMIN', collect, [])
+    .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
+    .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
+    .option('--userns <mode>', "host: the container's root is the host's (for teaching); default private")
+    .helpOption('--help', 'display help for command')
+    .action(async (imageArg: string | undefined, commandArgs: string[], flags: RunFlags) => {
+      const { validateInput, containerSpecInputSchema } = await import('../runtime/spec.js');
+      let image: string | undefined = imageArg;
+      let cmd = commandArgs;
+      // The seed's demo: `mdocker run /bin/sh` runs /bin/sh in the default image.
+      if (image !== undefined && (image.startsWith('/') || image.startsWith('.') || flags.rootfs)) {
+        cmd = [image, ...cmd];
+        image = undefined;
+      }
+      const spec = validateInput(containerSpecInputSchema, {
+        image,
+        name: flags.name,
+        hostname: flags.hostname,
+        env: flags.env,
+        cmd: cmd.length > 0 ? cmd : undefined,
+        memory: flags.memory,
+        cpus: flags.cpus,
+        pidsLimit: flags.pidsLimit,
+      });
+      // The original mdocker's `run /bin/sh` gave the container this terminal: with none of
+      // -i, -t, -d on a terminal, run interactively with a tty (docker would exit at once).
+      if (!flags.interactive && !flags.tty && !flags.detach && process.stdin.isTTY && process.stdout.isTTY) {
+        flags.interactive = true;
+        flags.tty = true;
+      }
+      if (flags.tty && !process.stdin.isTTY)
+        throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
+      if (flags.tty && flags.detach)
+        throw new MdockerError('INVALID_ARGUMENT', '-t with -d is not supported: use mdocker exec -it later');
+
+      const runtime = await openRuntime();
+      const { DEFAULT_CMD } = await import('../runtime/containers.js');
+      const prepared = await runtime.create({
+        image: spec.image,
+        rootfs: flags.rootfs,
+        name: spec.name,
+        hostname: spec.hostname,
+        cmd: spec.cmd ?? DEFAULT_CMD,
+        env: spec.env,
+        workdir: flags.workdir,
+        tty: flags.tty ?? false,
+        limits: spec.limits,
+        cgroupParent: flags.cgroupParent,
+        security: {
+          capAdd: flags.capAdd,
+          capDrop: flags.capDrop,
+          seccomp: seccompFrom(flags.securityOpt),
+          userns: usernsFrom(flags.userns),
+        },
+        autoRemove: flags.rm ?? false,
+        dieWithParent: !flags.detach,
+      });
+      const id = prepared.record.id;
+
+      if (flags.detach) {
+        const run = runtime.start(prepared, { kind: 'detached', logFile: runtime.state.file(id, 'output.log') });
+        const record = await run.started;
+        if (!record.init) {
+          const { code, error } = await run.done;
+          throw new MdockerError('LAUNCH_FAILED', error?.message ?? `the container exited at once (${code})`);
+        }
+        run.process.unref();
+        process.stdout.write(id + '\n');
+        return;
+      }
+
+      const { size } = await import('./attach.js');
+      const run = runtime.start(
+        prepared,
+        flags.tty
+          ? { kind: 'pty', ...size() }
+          : { kind: 'pipes', stdin: flags.interactive ? 'inherit' : 'ignore', output: 'inherit' },
+      );
+      await attach(run.process, flags.tty ?? false);
+      const { code, error } = await run.done;
+      if (error) process.stderr.write(`mdocker: ${error.message}\n`);
+      process.exitCode = code;
+    });
+}

@@ -1,0 +1,124 @@
+/**
+ * The one module that starts the launcher, for every purpose: a container's init or an
+ * exec, on a new pty, on pipes, or detached with its output in a log file. It hands back
+ * one handle: the pid, the exit as Docker reports it, the pty or the pipes, and signals.
+ *
+ * Every pty is the native addon's (pty.ts), for the CLI and the server alike: it starts
+ * the launcher with posix_spawn(3), whose cost does not grow with the caller's memory as
+ * node-pty's forkpty(3) does, and it keeps the last KiB of output that node-pty can lose
+ * (README, "Terminals").
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { LaunchCommand } from './launcher.js';
+import { launcherExecFd, launcherPath } from './native.js';
+import { spawnPty, type PtyProcess } from './pty.js';
+
+export type Stdio =
+  /** A new terminal of this size (the container's TERM is the launcher's to set). */
+  | { kind: 'pty'; cols: number; rows: number }
+  /** stdin from this process's or none; output to this process's own, or piped for the caller to read. */
+  | { kind: 'pipes'; stdin: 'inherit' | 'ignore'; output: 'inherit' | 'pipe' }
+  /** In its own session, outliving the caller; stdout and stderr appended to logFile. */
+  | { kind: 'detached'; logFile: string };
+
+export interface LaunchedProcess {
+  readonly pid: number;
+  /** The launcher's exit as Docker reports it: its status, or 128+N after signal N. */
+  readonly exit: Promise<number>;
+  /** The terminal, for a pty. */
+  readonly pty: PtyProcess | null;
+  /** The output, for pipes with output 'pipe'. */
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** Signals the launcher (it forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH). */
+  signal(signal: NodeJS.Signals): void;
+  /** Lets this process exit while a detached launcher goes on. */
+  unref(): void;
+}
+
+/** The launcher's environment: nothing of the caller's reaches a container. */
+const LAUNCHER_PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Docker's convention for a process's end: the exit status, or 128+N when signal N killed it. */
+export function dockerExitCode(code: number | null, signal: NodeJS.Signals | number | null | undefined): number {
+  if (code !== null && (signal === null || signal === undefined || signal === 0)) return code;
+  if (typeof signal === 'number') return 128 + signal;
+  if (typeof signal === 'string')
+    return 128 + ((osConstants.signals as Record<string, number | undefined>)[signal] ?? 0);
+  return 125;
+}
+
+function launchOnPty(command: LaunchCommand, stdio: Extract<Stdio, { kind: 'pty' }>): LaunchedProcess {
+  // The launcher runs from this process's one sealed copy of it (native.ts).
+  const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
+  const pty = spawnPty(command.file, command.args, {
+    cols: stdio.cols,
+    rows: stdio.rows,
+    cwd: '/',
+    env: { PATH: LAUNCHER_PATH_ENV },
+    ...(execFd === undefined ? {} : { execFd }),
+  });
+  const exit = new Promise<number>((resolve) => {
+    pty.onExit(({ exitCode, signal }) => resolve(dockerExitCode(exitCode, signal ?? null)));
+  });
+  return {
+    pid: pty.pid,
+    exit,
+    pty,
+    stdout: null,
+    stderr: null,
+    signal: (signal) => pty.kill(signal),
+    unref: () => undefined,
+  };
+}
+
+function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty' }>): LaunchedProcess {
+  let child: ChildProcess;
+  const env = { PATH: LAUNCHER_PATH_ENV };
+  if (stdio.kind === 'detached') {
+    const log = openSync(stdio.logFile, 'a', 0o600);
+    try {
+      child = spawn(command.file, command.args, { detached: true, stdio: ['ignore', log, log], env, cwd: '/' });
+    } finally {
+      closeSync(log);
+    }
+  } else {
+    child = spawn(command.file, command.args, {
+      stdio: [stdio.stdin, stdio.output, stdio.output],
+      env,
+      cwd: '/',
+    });
+  }
+  let reaped = false;
+  const exit = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => {
+      reaped = true;
+      resolve(dockerExitCode(code, signal));
+    });
+    // spawn(2) itself failed (ENOENT, EACCES): Docker's "the runtime failed".
+    child.once('error', () => {
+      reaped = true;
+      resolve(125);
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    exit,
+    pty: null,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    // Once reaped, the pid may be another process's.
+    signal: (signal) => {
+      if (!reaped) child.kill(signal);
+    },
+    unref: () => child.unref(),
+  };
+}
+
+/** Starts `command` (the launcher's, from launcher.ts) with the given stdio. */
+export function launch(command: LaunchCommand, stdio: Stdio): LaunchedProcess {
+  return stdio.kind === 'pty' ? launchOnPty(command, stdio) : launchChild(command, stdio);
+}
