@@ -51,12 +51,29 @@ bool ReadStartTime(pid_t pid, unsigned long long* out) {
   return true;
 }
 
+// Shaped as Node's SystemError: code is the errno's name ("ENOENT"), errno its number,
+// syscall the call that failed; callers branch on code, as on fs errors.
 Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
+  const char* name = strerrorname_np(err);
   Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall_name));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
+}
+
+// Bad arguments carry Node's own codes for them.
+void ThrowTypeError(Napi::Env env, const char* usage) {
+  Napi::Error e = Napi::TypeError::New(env, usage);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  e.ThrowAsJavaScriptException();
+}
+
+void ThrowRangeError(Napi::Env env, const char* message) {
+  Napi::Error e = Napi::RangeError::New(env, message);
+  e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+  e.ThrowAsJavaScriptException();
 }
 
 // A pidfd for pid only if the process there has this start time: the fd pins it, so
@@ -79,14 +96,14 @@ int PinnedPidfd(pid_t pid, unsigned long long expected) {
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "signalProcess(pid, startTime, signal)").ThrowAsJavaScriptException();
+    ThrowTypeError(env, "signalProcess(pid, startTime, signal)");
     return env.Undefined();
   }
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   unsigned long long expected = static_cast<unsigned long long>(info[1].As<Napi::Number>().Int64Value());
   int sig = info[2].As<Napi::Number>().Int32Value();
   if (pid <= 1 || sig < 0 || sig >= NSIG) {
-    Napi::RangeError::New(env, "pid must be > 1 and signal a signal number").ThrowAsJavaScriptException();
+    ThrowRangeError(env, "pid must be > 1 and signal a signal number");
     return env.Undefined();
   }
   int fd = PinnedPidfd(pid, expected);
@@ -106,7 +123,7 @@ Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
 Napi::Value StartTime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "startTime(pid)").ThrowAsJavaScriptException();
+    ThrowTypeError(env, "startTime(pid)");
     return env.Undefined();
   }
   unsigned long long t = 0;
@@ -240,7 +257,7 @@ void DefaultTermios(struct termios* t) {
 Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "sealedCopy(path)").ThrowAsJavaScriptException();
+    ThrowTypeError(env, "sealedCopy(path)");
     return env.Undefined();
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -300,8 +317,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   if (info.Length() < 7 || info.Length() > 8 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
       !StringArray(info[2], &envs) || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
       !info[6].IsFunction() || (info.Length() == 8 && !info[7].IsNumber())) {
-    Napi::TypeError::New(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit[, execFd])")
-        .ThrowAsJavaScriptException();
+    ThrowTypeError(env, "spawnPty(file, args[], env[], cwd, cols, rows, onExit[, execFd])");
     return env.Undefined();
   }
   int exec_fd = info.Length() == 8 ? info[7].As<Napi::Number>().Int32Value() : -1;
@@ -310,7 +326,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   int cols = info[4].As<Napi::Number>().Int32Value();
   int rows = info[5].As<Napi::Number>().Int32Value();
   if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
-    Napi::RangeError::New(env, "cols and rows must be 1..65535").ThrowAsJavaScriptException();
+    ThrowRangeError(env, "cols and rows must be 1..65535");
     return env.Undefined();
   }
 
@@ -403,13 +419,13 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
 Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) {
-    Napi::TypeError::New(env, "watchExit(pid, startTime, onExit)").ThrowAsJavaScriptException();
+    ThrowTypeError(env, "watchExit(pid, startTime, onExit)");
     return env.Undefined();
   }
   pid_t pid = info[0].As<Napi::Number>().Int32Value();
   unsigned long long expected = static_cast<unsigned long long>(info[1].As<Napi::Number>().Int64Value());
   if (pid <= 1) {
-    Napi::RangeError::New(env, "pid must be > 1").ThrowAsJavaScriptException();
+    ThrowRangeError(env, "pid must be > 1");
     return env.Undefined();
   }
   int fd = PinnedPidfd(pid, expected);
@@ -429,13 +445,13 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
 Napi::Value ResizePty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "resizePty(fd, cols, rows)").ThrowAsJavaScriptException();
+    ThrowTypeError(env, "resizePty(fd, cols, rows)");
     return env.Undefined();
   }
   int cols = info[1].As<Napi::Number>().Int32Value();
   int rows = info[2].As<Napi::Number>().Int32Value();
   if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
-    Napi::RangeError::New(env, "cols and rows must be 1..65535").ThrowAsJavaScriptException();
+    ThrowRangeError(env, "cols and rows must be 1..65535");
     return env.Undefined();
   }
   struct winsize size = {static_cast<unsigned short>(rows), static_cast<unsigned short>(cols), 0, 0};

@@ -10,7 +10,7 @@ md_make_error (md_error_t *err, int errno_value, const char *syscall, const char
   va_list ap;
   err->errno_value = errno_value;
   snprintf (err->syscall, sizeof (err->syscall), "%s", syscall ? syscall : "");
-  snprintf (err->code, sizeof (err->code), "%s", errno_value ? "SYSCALL" : "RUNTIME");
+  snprintf (err->code, sizeof (err->code), "%s", errno_value ? MD_E_SYSCALL : MD_E_RUNTIME);
   va_start (ap, fmt);
   vsnprintf (err->message, sizeof (err->message), fmt, ap);
   va_end (ap);

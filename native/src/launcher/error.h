@@ -9,11 +9,23 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* The launcher's error codes. The TypeScript side's ErrorCode (server/src/runtime/errors.ts)
+ * holds the same strings, and a unit test reads this list to keep the two one list. */
+#define MD_E_INVALID_ARGUMENT "INVALID_ARGUMENT"   /* a bad option or value: the caller's mistake */
+#define MD_E_NOT_ROOT "NOT_ROOT"                   /* the launcher needs root */
+#define MD_E_UNSUPPORTED "UNSUPPORTED"             /* this kernel or filesystem lacks a feature */
+#define MD_E_UNAVAILABLE "UNAVAILABLE"             /* a resource is exhausted for now (user namespace slots) */
+#define MD_E_NOT_FOUND "NOT_FOUND"                 /* the container to join is gone */
+#define MD_E_COMMAND_NOT_FOUND "COMMAND_NOT_FOUND" /* the container's command does not exist (exit 127) */
+#define MD_E_CANNOT_EXECUTE "CANNOT_EXECUTE"       /* the container's command cannot be run (exit 126) */
+#define MD_E_SYSCALL "SYSCALL"                     /* a system call failed: errno and syscall say which */
+#define MD_E_RUNTIME "RUNTIME"                     /* anything else that went wrong in the launcher */
+
 typedef struct md_error_s
 {
   int errno_value;  /* 0 when the failure is not a syscall's */
   char syscall[32]; /* "pivot_root", "mount", ... or "" */
-  char code[32];    /* stable code: "SYSCALL", "INVALID_ARGUMENT", "NOT_FOUND", ... */
+  char code[32];    /* one of the MD_E_* codes above */
   char message[512];
 } md_error_t;
 

@@ -74,7 +74,7 @@ md_exec (const struct md_opts *opts, md_error_t *err)
           md_make_error (err, errno, "open", "cannot open namespace %s of pid %d", ns_order[i].name,
                          (int) opts->target_pid);
           if (errno == ENOENT)
-            snprintf (err->code, sizeof (err->code), "NOT_FOUND");
+            snprintf (err->code, sizeof (err->code), MD_E_NOT_FOUND);
           goto out;
         }
     }

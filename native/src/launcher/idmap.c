@@ -62,7 +62,7 @@ spawn_userns_holder (int *release_fd, md_error_t *err)
       close (ready[0]);
       close (release[1]);
       waitpid (child, NULL, 0);
-      return md_make_error_code (err, "UNSUPPORTED", "cannot create a user namespace");
+      return md_make_error_code (err, MD_E_UNSUPPORTED, "cannot create a user namespace");
     }
   close (ready[0]);
   return child;

@@ -110,9 +110,9 @@ main (int argc, char **argv)
     {
       /* Answers on stdout: nothing and exit 0 when supported, else the error's JSON line. */
       if (argc != 3)
-        md_make_error_code (&err, "INVALID_ARGUMENT", "usage: mdocker-init check-idmap DIR");
+        md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "usage: mdocker-init check-idmap DIR");
       else if (geteuid () != 0)
-        md_make_error_code (&err, "NOT_ROOT", "mdocker-init must run as root");
+        md_make_error_code (&err, MD_E_NOT_ROOT, "mdocker-init must run as root");
       else if (md_check_idmap (argv[2], &err) == 0)
         return 0;
       md_report_error (&err, STDOUT_FILENO, 0);
@@ -120,7 +120,7 @@ main (int argc, char **argv)
     }
   if (strcmp (verb, "run") != 0 && strcmp (verb, "exec") != 0)
     {
-      md_make_error_code (&err, "INVALID_ARGUMENT", "unknown verb %s (run or exec)", verb);
+      md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "unknown verb %s (run or exec)", verb);
       md_report_error (&err, -1, 1);
       return 125;
     }
@@ -143,7 +143,7 @@ main (int argc, char **argv)
     }
   if (geteuid () != 0)
     {
-      md_make_error_code (&err, "NOT_ROOT", "mdocker-init must run as root");
+      md_make_error_code (&err, MD_E_NOT_ROOT, "mdocker-init must run as root");
       md_report_error (&err, opts.error_fd, opts.error_fd < 0);
       return 125;
     }

@@ -57,7 +57,7 @@ mount_dir_beneath (int rootfd, const char *rel, const char *source, const char *
   if (fd < 0)
     return md_make_error (err, errno, "openat2", "/%s in the container must be a plain directory", rel);
   if (fstat (fd, &st) < 0 || !S_ISDIR (st.st_mode))
-    return md_make_error_code (err, "INVALID_ARGUMENT", "/%s in the container must be a plain directory", rel);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "/%s in the container must be a plain directory", rel);
   if (mount_on_fd (source, fd, fstype, flags, data) < 0)
     return md_make_error (err, errno, "mount", "cannot mount %s on /%s", fstype ? fstype : source, rel);
   return 0;
@@ -390,7 +390,7 @@ mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
   if (mount ("overlay", target, "overlay", 0, data) < 0)
     {
       if (errno == ENODEV)
-        return md_make_error_code (err, "UNSUPPORTED", "this kernel has no overlayfs (modprobe overlay)");
+        return md_make_error_code (err, MD_E_UNSUPPORTED, "this kernel has no overlayfs (modprobe overlay)");
       return md_make_error (err, errno, "mount", "cannot mount the overlay of the image");
     }
   return 0;

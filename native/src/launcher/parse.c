@@ -181,8 +181,8 @@ parse_cap_option (struct md_security *sec, bool add, const char *value, md_error
     }
   cap = md_cap_from_name (value);
   if (cap < 0)
-    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: unknown capability %s", add ? "--cap-add" : "--cap-drop",
-                               value);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "%s: unknown capability %s",
+                               add ? "--cap-add" : "--cap-drop", value);
   if (add)
     sec->cap_add |= CAP_BIT (cap);
   else
@@ -199,7 +199,7 @@ parse_bool (const char *opt, const char *value, int *out, md_error_t *err)
   else if (strcmp (value, "0") == 0 || strcasecmp (value, "false") == 0)
     *out = 0;
   else
-    return md_make_error_code (err, "INVALID_ARGUMENT", "%s: expected 0 or 1, got \"%s\"", opt, value);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "%s: expected 0 or 1, got \"%s\"", opt, value);
   return 1;
 }
 
@@ -213,7 +213,7 @@ md_security_parse_option (struct md_security *sec, const char *opt, const char *
   if (!ours)
     return 0;
   if (value == NULL || value[0] == '\0')
-    return md_make_error_code (err, "INVALID_ARGUMENT", "option %s needs a value", opt);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "option %s needs a value", opt);
 
   if (strcmp (opt, "--cap-add") == 0)
     return parse_cap_option (sec, true, value, err);
@@ -226,7 +226,7 @@ md_security_parse_option (struct md_security *sec, const char *opt, const char *
       else if (strcmp (value, "unconfined") == 0)
         sec->seccomp = 0;
       else
-        return md_make_error_code (err, "INVALID_ARGUMENT", "--seccomp: expected default or unconfined, got \"%s\"",
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--seccomp: expected default or unconfined, got \"%s\"",
                                    value);
       return 1;
     }
@@ -241,11 +241,11 @@ md_security_parse_option (struct md_security *sec, const char *opt, const char *
     unsigned long n;
 
     if (value[0] < '0' || value[0] > '9')
-      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a positive number, got \"%s\"", value);
+      return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--nofile: expected a positive number, got \"%s\"", value);
     errno = 0;
     n = strtoul (value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || n == 0 || n > MD_NOFILE_MAX)
-      return md_make_error_code (err, "INVALID_ARGUMENT", "--nofile: expected a number from 1 to %lu, got \"%s\"",
+      return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--nofile: expected a number from 1 to %lu, got \"%s\"",
                                  MD_NOFILE_MAX, value);
     sec->nofile = n;
     return 1;
@@ -344,7 +344,7 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
           continue;
         }
       if (i + 1 >= argc)
-        return md_make_error_code (err, "INVALID_ARGUMENT", "option %s needs a value", opt);
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "option %s needs a value", opt);
       val = argv[++i];
 
       r = md_security_parse_option (&opts->sec, opt, val, err);
@@ -381,14 +381,14 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
           else if (strcmp (val, "private") == 0)
             opts->userns.mode = MD_USERNS_POOL;
           else
-            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --userns %s: host or private", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --userns %s: host or private", val);
         }
       else if (strcmp (opt, "--userns-map") == 0)
         {
           struct md_userns *u = &opts->userns;
           if (parse_triple (val, &u->host_uid, &u->host_gid, &u->count) < 0 || !host_range_ok (u->host_uid, u->count)
               || !host_range_ok (u->host_gid, u->count))
-            return md_make_error_code (err, "INVALID_ARGUMENT",
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                        "invalid --userns-map %s: UID:GID:COUNT, host ids from 1, below 2^32-1", val);
           u->mode = MD_USERNS_MAP;
         }
@@ -399,7 +399,7 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
               || u->pool_slots > MD_ID_LIMIT / MD_USERNS_SLOT_IDS
               || !host_range_ok (u->pool_uid, u->pool_slots * MD_USERNS_SLOT_IDS)
               || !host_range_ok (u->pool_gid, u->pool_slots * MD_USERNS_SLOT_IDS))
-            return md_make_error_code (err, "INVALID_ARGUMENT",
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                        "invalid --userns-pool %s: UID:GID:SLOTS of 65536 ids, from 1, below 2^32-1",
                                        val);
           u->mode = MD_USERNS_POOL;
@@ -407,25 +407,26 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
       else if (strcmp (opt, "--userns-lock-dir") == 0)
         {
           if (val[0] != '/')
-            return md_make_error_code (err, "INVALID_ARGUMENT", "--userns-lock-dir must be absolute: %s", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--userns-lock-dir must be absolute: %s", val);
           opts->userns.lock_dir = val;
         }
       else if (strcmp (opt, "--layer-size") == 0)
         {
           if (md_parse_ull (val, &n) < 0 || n < 1024 * 1024)
-            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --layer-size %s: bytes, at least 1 MiB", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --layer-size %s: bytes, at least 1 MiB",
+                                       val);
           opts->layer_size_bytes = n;
         }
       else if (strcmp (opt, "--pid") == 0)
         {
           if (md_parse_ull (val, &n) < 0 || n < 1 || n > INT_MAX)
-            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --pid %s", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --pid %s", val);
           opts->target_pid = (pid_t) n;
         }
       else if (strcmp (opt, "--error-fd") == 0)
         {
           if (md_parse_ull (val, &n) < 0 || n > INT_MAX || fcntl ((int) n, F_GETFD) < 0)
-            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --error-fd %s: not an open fd", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --error-fd %s: not an open fd", val);
           opts->error_fd = (int) n;
           /* It must never reach the container's command. */
           fcntl (opts->error_fd, F_SETFD, FD_CLOEXEC);
@@ -440,23 +441,23 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
       else if (strcmp (opt, "--cgroup") == 0)
         {
           if (opts->n_cgroups >= MD_MAX_CGROUPS)
-            return md_make_error_code (err, "INVALID_ARGUMENT", "too many --cgroup options");
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many --cgroup options");
           opts->cgroups[opts->n_cgroups++] = val;
         }
       else if (strcmp (opt, "--env") == 0)
         {
           if (strchr (val, '=') == NULL || val[0] == '=')
-            return md_make_error_code (err, "INVALID_ARGUMENT", "invalid --env %s: expected KEY=VALUE", val);
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --env %s: expected KEY=VALUE", val);
           if (opts->n_env >= MD_MAX_ENV - 1)
-            return md_make_error_code (err, "INVALID_ARGUMENT", "too many --env options");
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many --env options");
           opts->env[opts->n_env++] = val;
         }
       else
-        return md_make_error_code (err, "INVALID_ARGUMENT", "unknown option %s", opt);
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "unknown option %s", opt);
     }
 
   if (i >= argc)
-    return md_make_error_code (err, "INVALID_ARGUMENT", "missing command");
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "missing command");
   opts->argv = &argv[i];
   return 0;
 }
@@ -467,26 +468,26 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
   if (strcmp (verb, "run") == 0)
     {
       if ((opts->image == NULL) == (opts->rootfs == NULL))
-        return md_make_error_code (err, "INVALID_ARGUMENT", "run needs exactly one of --image and --rootfs");
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs exactly one of --image and --rootfs");
       if (opts->layer_dir == NULL)
-        return md_make_error_code (err, "INVALID_ARGUMENT", "run needs --layer-dir");
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs --layer-dir");
       if (opts->target_pid)
-        return md_make_error_code (err, "INVALID_ARGUMENT", "--pid is for exec");
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--pid is for exec");
     }
   else
     {
       if (opts->target_pid == 0)
-        return md_make_error_code (err, "INVALID_ARGUMENT", "exec needs --pid");
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec needs --pid");
       if (opts->image || opts->rootfs || opts->layer_dir || opts->hostname)
-        return md_make_error_code (err, "INVALID_ARGUMENT",
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
       if (opts->userns.given)
-        return md_make_error_code (err, "INVALID_ARGUMENT",
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "exec joins the container's user namespace, whatever it is: no --userns options");
     }
   if (opts->workdir && opts->workdir[0] != '/')
-    return md_make_error_code (err, "INVALID_ARGUMENT", "--workdir must be absolute: %s", opts->workdir);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--workdir must be absolute: %s", opts->workdir);
   if (opts->tty && !isatty (STDIN_FILENO))
-    return md_make_error_code (err, "INVALID_ARGUMENT", "--tty given but stdin is not a terminal");
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--tty given but stdin is not a terminal");
   return 0;
 }

@@ -95,7 +95,7 @@ md_write_file_atomic (const char *path, const char *content, md_error_t *err)
   cleanup_close int fd = -1;
 
   if (snprintf (tmp, sizeof (tmp), "%s.tmp%d", path, (int) getpid ()) >= (int) sizeof (tmp))
-    return md_make_error_code (err, "INVALID_ARGUMENT", "path too long: %s", path);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "path too long: %s", path);
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     return md_make_error (err, errno, "open", "cannot write %s", tmp);
@@ -118,7 +118,7 @@ md_give_up_tty (md_error_t *err)
   if (tcgetsid (STDIN_FILENO) != getsid (0))
     return 0; /* not our controlling terminal: nothing to give up */
   if (getsid (0) != getpid ())
-    return md_make_error_code (err, "INVALID_ARGUMENT",
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                "--tty: stdin is the controlling terminal of another process's session; "
                                "give the launcher a terminal of its own");
   /* A session leader's TIOCNOTTY sends SIGHUP and SIGCONT to the foreground group: us. */
@@ -158,7 +158,7 @@ md_become_container_root (int alive_fd, md_error_t *err)
   if (poll (&alive, 1, 0) < 0)
     return md_make_error (err, errno, "poll", "cannot check on the launcher");
   if (alive.revents & (POLLHUP | POLLRDHUP | POLLERR))
-    return md_make_error_code (err, "RUNTIME", "the launcher exited while the container was starting");
+    return md_make_error_code (err, MD_E_RUNTIME, "the launcher exited while the container was starting");
   return 0;
 }
 
@@ -331,12 +331,12 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
   if (saved == ENOENT || saved == ENOTDIR)
     {
       md_make_error (&err, saved, "execve", "%s: executable file not found", opts->argv[0]);
-      snprintf (err.code, sizeof (err.code), "NOT_FOUND");
+      snprintf (err.code, sizeof (err.code), MD_E_COMMAND_NOT_FOUND);
       md_report_error (&err, opts->error_fd, opts->error_fd < 0);
       _exit (127);
     }
   md_make_error (&err, saved, "execve", "%s: cannot execute", opts->argv[0]);
-  snprintf (err.code, sizeof (err.code), "CANNOT_EXECUTE");
+  snprintf (err.code, sizeof (err.code), MD_E_CANNOT_EXECUTE);
   md_report_error (&err, opts->error_fd, opts->error_fd < 0);
   _exit (126);
 }

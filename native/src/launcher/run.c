@@ -38,7 +38,7 @@ make_dirs (const char *dir, md_error_t *err)
   char *p;
 
   if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path))
-    return md_make_error_code (err, "INVALID_ARGUMENT", "path too long: %s", dir);
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "path too long: %s", dir);
   for (p = path + 1;; p++)
     if (*p == '/' || *p == '\0')
       {
@@ -90,7 +90,8 @@ take_userns_slot (struct md_userns *u, md_error_t *err)
       if (errno != EWOULDBLOCK && errno != EINTR)
         return md_make_error (err, errno, "flock", "cannot lock %s", path);
     }
-  return md_make_error_code (err, "UNAVAILABLE", "all %lu user namespace slots of the pool are in use", u->pool_slots);
+  return md_make_error_code (err, MD_E_UNAVAILABLE, "all %lu user namespace slots of the pool are in use",
+                             u->pool_slots);
 }
 
 static int

@@ -103,14 +103,14 @@ open_verified (const char *path, long fs_magic, md_error_t *err)
     }
   if (S_ISLNK (st.st_mode))
     {
-      md_make_error_code (err, "RUNTIME", "refusing to mount over %s: it is a symlink", path);
+      md_make_error_code (err, MD_E_RUNTIME, "refusing to mount over %s: it is a symlink", path);
       close (fd);
       return -1;
     }
   if ((long) sfs.f_type != fs_magic)
     {
-      md_make_error_code (err, "RUNTIME", "refusing to mount over %s: not the kernel's file (filesystem 0x%lx)", path,
-                          (unsigned long) sfs.f_type);
+      md_make_error_code (err, MD_E_RUNTIME, "refusing to mount over %s: not the kernel's file (filesystem 0x%lx)",
+                          path, (unsigned long) sfs.f_type);
       close (fd);
       return -1;
     }
@@ -141,7 +141,7 @@ open_dev_null (md_error_t *err)
     }
   if (!S_ISCHR (st.st_mode) || st.st_rdev != makedev (1, 3))
     {
-      md_make_error_code (err, "RUNTIME", "/dev/null in the container is not the null device");
+      md_make_error_code (err, MD_E_RUNTIME, "/dev/null in the container is not the null device");
       close (fd);
       return -1;
     }

@@ -24,8 +24,14 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, ErrorStatus>> = {
   RATE_LIMITED: { http: 429, ws: WS_CLOSE.RATE_LIMITED },
   INTERNAL: { http: 500, ws: WS_CLOSE.INTERNAL },
   NOT_ROOT: { http: 500, ws: WS_CLOSE.INTERNAL },
+  // The container's command is the request's: a missing or unrunnable one is bad input.
+  COMMAND_NOT_FOUND: { http: 400, ws: WS_CLOSE.INVALID_ARGUMENT },
+  CANNOT_EXECUTE: { http: 400, ws: WS_CLOSE.INVALID_ARGUMENT },
+  SYSCALL: { http: 500, ws: WS_CLOSE.INTERNAL },
+  RUNTIME: { http: 500, ws: WS_CLOSE.INTERNAL },
   LAUNCH_FAILED: { http: 500, ws: WS_CLOSE.INTERNAL },
   UNSUPPORTED: { http: 501, ws: WS_CLOSE.UNSUPPORTED },
+  UNAVAILABLE: { http: 503, ws: WS_CLOSE.UNAVAILABLE },
   TIMEOUT: { http: 504, ws: WS_CLOSE.TIMEOUT },
 };
 

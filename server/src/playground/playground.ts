@@ -13,7 +13,7 @@ import type {
   Runtime,
   StartedContainer,
 } from '../runtime/containers.js';
-import { MdockerError } from '../runtime/errors.js';
+import { MdockerError, launcherError, type LauncherErrorJson } from '../runtime/errors.js';
 import type { Limits } from '../runtime/units.js';
 import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
 import { captureExec } from '../runtime/exec.js';
@@ -280,13 +280,9 @@ export class Playground {
       this.#launchErrors.delete(id);
       await this.#discard(entry);
       this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
-      throw new MdockerError(
-        'LAUNCH_FAILED',
-        `the container failed to start: ${error?.message ?? 'the launcher failed'}`,
-        {
-          launcherCode: error?.code,
-        },
-      );
+      throw error === undefined
+        ? new MdockerError('LAUNCH_FAILED', 'the container failed to start: the launcher failed')
+        : launcherError(error, 'the container failed to start');
     }
     this.#metrics?.createSeconds.observe({ outcome: 'ok' }, (performance.now() - startedAtMs) / 1000);
     this.#logger.info(
@@ -519,7 +515,7 @@ export class Playground {
 
   // ---- internals ----
 
-  readonly #launchErrors = new Map<string, { code: string; message: string }>();
+  readonly #launchErrors = new Map<string, LauncherErrorJson>();
 
   #newTerminal(entry: Entry, id: number, cmd: string[], process: PtyProcess, cols: number, rows: number): Terminal {
     const terminal = new Terminal({
@@ -569,7 +565,9 @@ export class Playground {
 
   #exitReason(entry: Entry, code: number, error: { code: string; message: string } | null): ExitReason {
     if (entry.stopReason) return entry.stopReason;
-    if (code === 125 && error) return 'launch-failed';
+    // The launcher's own failure before the container's first instruction: 125, or the
+    // command missing (127) or not runnable (126), which only it reports with an error.
+    if (code >= 125 && code <= 127 && error) return 'launch-failed';
     // PID 1 of a PID namespace ignores every signal it has no handler for when it comes
     // from inside; only SIGKILL from outside (or the OOM killer) ends it with 137. The
     // cgroup (and its memory.events) is gone by the time the launcher exits, so the last

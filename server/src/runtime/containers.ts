@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MdockerError } from './errors.js';
+import { MdockerError, type LauncherErrorJson } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
@@ -56,10 +56,7 @@ export interface ExecOptions {
   errorFile?: string;
 }
 
-export interface LaunchError {
-  code: string;
-  message: string;
-}
+export type LaunchError = LauncherErrorJson;
 
 /** How a launcher ended: Docker's exit code, and the launcher's own error if it failed. */
 export interface ExitOutcome {
@@ -539,8 +536,13 @@ export function parseLaunchError(text: string | null): LaunchError | null {
   const line = text?.trim().split('\n')[0];
   if (!line) return null;
   try {
-    const parsed = JSON.parse(line) as { code?: string; message?: string };
-    return { code: parsed.code ?? 'LAUNCH_FAILED', message: parsed.message ?? line };
+    const parsed = JSON.parse(line) as { code?: unknown; message?: unknown; errno?: unknown; syscall?: unknown };
+    return {
+      code: typeof parsed.code === 'string' ? parsed.code : 'LAUNCH_FAILED',
+      message: typeof parsed.message === 'string' ? parsed.message : line,
+      ...(typeof parsed.errno === 'number' && parsed.errno > 0 ? { errno: parsed.errno } : {}),
+      ...(typeof parsed.syscall === 'string' && parsed.syscall !== '' ? { syscall: parsed.syscall } : {}),
+    };
   } catch {
     return { code: 'LAUNCH_FAILED', message: line };
   }

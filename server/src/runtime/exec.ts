@@ -4,6 +4,7 @@
  */
 import type { ExecResultJson } from '../protocol/index.js';
 import type { ContainerProcess } from './containers.js';
+import { launcherError } from './errors.js';
 
 /** After SIGTERM (forwarded into the container by the launcher), this long until SIGKILL. */
 const KILL_GRACE_MS = 1000;
@@ -70,6 +71,9 @@ export async function captureExec(exec: ContainerProcess, limits: CaptureLimits)
   }, limits.timeoutMs);
   try {
     const { code, error } = await exec.done;
+    // The launcher's own failure (the command missing or not runnable, the container gone)
+    // is the request's error, not the command's result.
+    if (error !== null) throw launcherError(error, 'exec failed');
     let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([
       outputEnded,
@@ -79,9 +83,7 @@ export async function captureExec(exec: ContainerProcess, limits: CaptureLimits)
     return {
       exitCode: code,
       stdout: stdout.text(),
-      // The launcher's own failure (command not found, not executable, the container gone)
-      // as `docker exec` prints it.
-      stderr: error === null ? stderr.text() : `${stderr.text()}mdocker: ${error.message}\n`,
+      stderr: stderr.text(),
       timedOut,
       truncated: stdout.truncated || stderr.truncated,
     };

@@ -396,6 +396,26 @@ describe('removal', { skip }, () => {
   });
 });
 
+describe('launcher failures over HTTP', { skip }, () => {
+  it("answers an exec of a missing command with 400 and the launcher's own code and message", async () => {
+    const { client } = await serve();
+    const user = client();
+    const container = await user.create({});
+    const reply = await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['/no/such/program'] });
+    assert.equal(reply.status, 400, JSON.stringify(reply.body));
+    assert.equal(reply.body.error.code, 'COMMAND_NOT_FOUND');
+    assert.match(reply.body.error.message, /\/no\/such\/program: executable file not found/);
+    assert.equal(reply.body.error.details.launcherCode, 'COMMAND_NOT_FOUND');
+    assert.equal(reply.body.error.details.syscall, 'execve');
+    assert.equal(reply.body.error.details.errno, 2);
+    // A command that runs and fails is a result, not an error.
+    const ran = await user.request('POST', `/api/containers/${container.id}/exec`, { cmd: ['sh', '-c', 'exit 3'] });
+    assert.equal(ran.status, 200);
+    assert.equal(ran.body.exitCode, 3);
+    assert.equal((await user.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+  });
+});
+
 describe('the warm pool', { skip }, () => {
   it('hands a default create a started container with its prompt, refills, and serves other requests cold', async () => {
     const root = mkdtempSync('/run/mdocker-warm-test-');
