@@ -134,11 +134,11 @@ Napi::Value StartTime(const Napi::CallbackInfo& info) {
 // ---- Processes on a new terminal, spawned without forking the server ----
 //
 // node-pty starts a process with forkpty(3): a fork() of the whole server, on its main
-// thread, whose cost grows with the server's resident memory (bench/PROFILE.md §3: 6 ms
-// at 50 MiB, 27 ms at 650 MiB, paid by every create). posix_spawn(3) is glibc's
-// clone(CLONE_VM | CLONE_VFORK): the same at any size. So the playground's terminals are
-// opened here; the TypeScript side (server/src/api/pty.ts) reads the master with a
-// tty.ReadStream as node-pty does.
+// thread, whose cost grows with the server's resident memory and is paid by every create
+// (bench/PROFILE.md §3). posix_spawn(3) is glibc's clone(CLONE_VM | CLONE_VFORK): the
+// same at any size. So every terminal, the server's and the CLI's, is opened here; the
+// TypeScript side (server/src/runtime/pty.ts) reads the master with a tty.ReadStream as
+// node-pty does.
 
 // A child's exit, watched through its pidfd on the event loop (no thread per child):
 // readable when the child exits, then reaped with waitid(P_PIDFD).
@@ -253,7 +253,7 @@ void DefaultTermios(struct termios* t) {
 // resize or change of its exec bits (CVE-2019-5736), close-on-exec. The launcher re-runs
 // itself from such a copy unless it already runs from one (native/src/launcher/main.c);
 // the server makes one copy at start and starts every launcher from it, instead of each
-// launcher copying its 0.9 MB (about 2 ms and 0.9 MB of memory per container).
+// launcher copying its own (time per start, memory per container: bench/PROFILE.md).
 Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsString()) {

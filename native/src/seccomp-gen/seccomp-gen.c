@@ -1,10 +1,10 @@
 /* mdocker-seccomp-gen OUTPUT.h: compiles the containers' seccomp policy to classic BPF
  * with libseccomp, once, at build time, and writes it as a C header that mdocker-init
- * loads with seccomp(2) itself (native/src/launcher/seccomp.c). libseccomp resolved
- * some 400 names and generated the program in user space on every container start,
- * about 4 ms, and its shared object cost the dynamic loader as much again
- * (bench/PROFILE.md §4). Run by node-gyp (native/binding.gyp); the header lives in the
- * build directory only, made for the architecture this builds for.
+ * loads with seccomp(2) itself (native/src/launcher/seccomp.c): libseccomp would resolve
+ * some 400 names and generate the program in user space on every container start, and
+ * its shared object cost the dynamic loader as much again (bench/PROFILE.md §4). Run by
+ * node-gyp (native/binding.gyp); the header lives in the build directory only, made for
+ * the architecture this builds for.
  *
  * The policy depends on one runtime input, the capabilities the container keeps: some
  * calls are allowed only with the capability that makes them useful (Docker's

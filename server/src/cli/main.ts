@@ -1,10 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=64
 // --max-semi-space-size=64 (MiB; Node 20's default is 16): the server's young generation.
 // A class's terminals printing at once allocate fast, and with the default size V8's
-// scavenges ran 25–100 ms, stalling every keystroke's echo behind them; with 64 the
-// bench's echo p99 with 50 noisy neighbours went from 87–117 ms to 44–80 ms and the
-// server's CPU from 38 % to 30 % of a core (bench/PROFILE.md §2). package.json's start
-// script passes the same flag.
+// scavenges stall every keystroke's echo behind them (bench/PROFILE.md §2). package.json's
+// start script passes the same flag.
 /**
  * The `mdocker` command: Docker's verbs and flag names over the runtime library, one file per
  * verb (run.ts, exec.ts, ...), each thin:

@@ -23,8 +23,7 @@ export const MIN_ROWS = 1;
 export const MAX_ROWS = 200;
 /**
  * While a terminal streams, its output is held this long and sent as one message per
- * client: one writev per few ms instead of one per pty read (60 B to 2 KiB each,
- * bench/PROFILE.md §2). A terminal that sent nothing for this long sends at once, so a
+ * client: one writev per few ms instead of one per small pty read (bench/PROFILE.md §2). A terminal that sent nothing for this long sends at once, so a
  * keystroke's echo is never held.
  */
 export const OUTPUT_HOLD_MS = 4;

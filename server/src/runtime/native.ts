@@ -91,7 +91,7 @@ let launcherCopy: number | undefined;
 /**
  * One sealed memfd copy of the launcher for this process (made on first use), to start
  * every launcher from: the launcher then skips making its own copy (CVE-2019-5736), which
- * costs each start about 2 ms and each running container 0.9 MB.
+ * costs each start a copy of its binary in time and in memory (bench/PROFILE.md).
  */
 export function launcherExecFd(): number {
   launcherCopy ??= load().sealedCopy(launcherPath);

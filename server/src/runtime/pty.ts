@@ -4,13 +4,12 @@
  * use), so tests may still hand in a node-pty process.
  *
  * Why not node-pty: on Linux it starts the process with forkpty(3), a fork() of the whole
- * caller on its main thread. Its cost grows with the caller's resident memory
- * (bench/PROFILE.md §3: 6 ms at 50 MiB, 27 ms at 650 MiB), and every container create
- * pays it. The native addon opens the pty and starts the process with posix_spawn(3),
+ * caller on its main thread. Its cost grows with the caller's resident memory, and every
+ * container create pays it (bench/PROFILE.md §3; README, "Terminals"). The native addon opens the pty and starts the process with posix_spawn(3),
  * which costs the same at any size; the master is read here with a `tty.ReadStream`, as
  * node-pty does. It also keeps a copy of the slave until the child's output is read to
  * the end: on Linux the master may read EIO before the last few KiB once every slave is
- * closed, and node-pty loses them (1 run in 2 of `head -c 300000`, measured here).
+ * closed, and node-pty loses them (bench/PROFILE.md).
  */
 import { closeSync, writeSync } from 'node:fs';
 import tty from 'node:tty';

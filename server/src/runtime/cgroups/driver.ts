@@ -116,9 +116,9 @@ export interface CgroupFs {
 
 /**
  * The real cgroupfs. Everything but rmdir is a synchronous call behind the async
- * interface: these are tiny kernel files, where a synchronous call costs about 0.02 ms
- * and a thread-pool round trip 0.25 ms plus a wake-up (bench/PROFILE.md §1, §4); a
- * create makes about a dozen of them. rmdir stays asynchronous: the kernel may make it
+ * interface: these are tiny kernel files, where a synchronous call costs a small fraction
+ * of a thread-pool round trip and its wake-up (bench/PROFILE.md §1, §4), and a create
+ * makes about a dozen of them. rmdir stays asynchronous: the kernel may make it
  * wait while the cgroup's last processes go.
  */
 export const nodeCgroupFs: CgroupFs = {
