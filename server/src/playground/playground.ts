@@ -565,9 +565,7 @@ export class Playground {
 
   #exitReason(entry: Entry, code: number, error: { code: string; message: string } | null): ExitReason {
     if (entry.stopReason) return entry.stopReason;
-    // The launcher's own failure before the container's first instruction: 125, or the
-    // command missing (127) or not runnable (126), which only it reports with an error.
-    if (code >= 125 && code <= 127 && error) return 'launch-failed';
+    if (code === 125 && error) return 'launch-failed';
     // PID 1 of a PID namespace ignores every signal it has no handler for when it comes
     // from inside; only SIGKILL from outside (or the OOM killer) ends it with 137. The
     // cgroup (and its memory.events) is gone by the time the launcher exits, so the last
