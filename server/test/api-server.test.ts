@@ -20,6 +20,7 @@ import type {
   PreparedContainer,
   StartedContainer,
 } from '../src/runtime/containers.js';
+import { Lifecycles, type ContainerLifecycle, type RemovalReason } from '../src/runtime/lifecycle.js';
 import { launch, type Stdio } from '../src/runtime/process.js';
 import { MdockerError } from '../src/runtime/errors.js';
 import type { Limits } from '../src/runtime/units.js';
@@ -34,6 +35,7 @@ import { Frames } from './root/playground-client.js';
 class HostShellRuntime implements PlaygroundRuntime {
   readonly records = new Map<string, ContainerRecord>();
   readonly removed: string[] = [];
+  readonly lifecycles = new Lifecycles();
   #counter = 0;
 
   readonly cgroups = {
@@ -109,7 +111,11 @@ class HostShellRuntime implements PlaygroundRuntime {
       await started;
       return this.records.has(prepared.record.id) ? (await this.exited(prepared.record.id, code)).error : null;
     })().then(async (error) => ({ code: await process.exit, error }));
-    return { process, started, done };
+    return { process, started, done, lifecycle: this.lifecycles.track(prepared.record, started, done) };
+  }
+
+  lifecycle(id: string): Readonly<ContainerLifecycle> | null {
+    return this.lifecycles.get(id);
   }
 
   async exec(id: string, opts: Omit<ExecOptions, 'errorFile'>, stdio: Stdio): Promise<ContainerProcess> {
@@ -140,7 +146,12 @@ class HostShellRuntime implements PlaygroundRuntime {
     return { file: '/bin/sh', args: ['-c', 'exec "$@"', 'sh', ...opts.cmd] };
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, opts: { reason?: RemovalReason } = {}): Promise<void> {
+    const known = this.lifecycles.get(id);
+    if (known?.status === 'exited' && !this.records.has(id)) {
+      this.lifecycles.removed(id, opts.reason ?? 'exit');
+      return;
+    }
     const record = this.#get(id);
     const pid = record.launcher?.pid;
     if (pid) {
@@ -153,6 +164,7 @@ class HostShellRuntime implements PlaygroundRuntime {
     }
     this.records.delete(id);
     this.removed.push(id);
+    this.lifecycles.removed(id, opts.reason ?? 'kill');
   }
 
   async update(id: string, limits: Partial<Limits>): Promise<ContainerView> {

@@ -7,9 +7,11 @@ import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type {
+  ContainerLifecycle,
   ContainerProcess,
   ContainerRecord,
   ExitOutcome,
+  RemovalReason,
   Runtime,
   StartedContainer,
 } from '../runtime/containers.js';
@@ -36,7 +38,10 @@ import { Terminal, type TerminalAttachment, type TerminalSink } from './terminal
 import { settlesWithin } from './timing.js';
 
 /** What the playground needs of the runtime; Runtime has it, tests may fake it. */
-export type PlaygroundRuntime = Pick<Runtime, 'create' | 'start' | 'exec' | 'remove' | 'update' | 'reapLeftovers'> & {
+export type PlaygroundRuntime = Pick<
+  Runtime,
+  'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers'
+> & {
   readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
 };
 
@@ -81,11 +86,12 @@ interface Entry {
   id: string;
   sessionId: string;
   record: ContainerRecord;
-  state: ContainerState;
-  initPid: number | null;
-  exitCode: number | null;
+  /** The runtime's handle: its lifecycle is the container's state. Null until launched. */
+  container: StartedContainer | null;
+  /** create() has answered its caller: changes are published from now on. */
+  announced: boolean;
+  /** Why it stopped, as told to its owner (the kernel's OOM kill, the server's policy). */
   exitReason: ExitReason | null;
-  finishedAt: string | null;
   terminals: Map<number, Terminal>;
   nextTerminalId: number;
   /** why the server is stopping it, once it decided to */
@@ -98,9 +104,10 @@ interface Entry {
   lastWatchedAtMs: number;
 }
 
+/** Who owned a container the server removed, and why it did: the runtime keeps the rest. */
 interface Tombstone {
   sessionId: string;
-  json: ContainerJson;
+  exitReason: ExitReason;
   expiresAtMs: number;
 }
 
@@ -234,11 +241,9 @@ export class Playground {
       id,
       sessionId,
       record: prepared.record,
-      state: 'created',
-      initPid: null,
-      exitCode: null,
+      container: null,
+      announced: false,
       exitReason: null,
-      finishedAt: null,
       terminals: new Map(),
       nextTerminalId: 1,
       stopReason: null,
@@ -263,14 +268,13 @@ export class Playground {
         cause: err,
       });
     }
+    entry.container = run;
     this.#newTerminal(entry, 0, cmd, ptyOf(run), DEFAULT_COLS, DEFAULT_ROWS);
     void run.done.then((outcome) => this.#onInitExit(entry, outcome));
 
     const record = await run.started;
-    if (record.init && entry.state === 'created') {
+    if (record.init && run.lifecycle.status === 'running') {
       entry.record = record;
-      entry.initPid = record.init.pid;
-      entry.state = 'running';
       this.#sampler.track(id);
     } else {
       await settlesWithin(entry.exited, EXIT_SETTLE_MS);
@@ -292,10 +296,11 @@ export class Playground {
         session: sessionLabel(sessionId),
         image: prepared.record.image,
         limits,
-        initPid: entry.initPid,
+        initPid: run.lifecycle.initPid,
       },
       'container created',
     );
+    entry.announced = true;
     this.#notify(entry);
     return this.#toJson(entry);
   }
@@ -312,14 +317,17 @@ export class Playground {
     const entry = this.#entries.get(id);
     if (entry && entry.sessionId === sessionId) return this.#toJson(entry);
     const tombstone = this.#tombstones.get(id);
-    if (tombstone && tombstone.sessionId === sessionId && tombstone.expiresAtMs > Date.now()) return tombstone.json;
+    const lifecycle = this.#runtime.lifecycle(id);
+    if (tombstone && tombstone.sessionId === sessionId && tombstone.expiresAtMs > Date.now() && lifecycle) {
+      return { ...toContainerJson(lifecycle, tombstone.exitReason), terminals: [] };
+    }
     throw notFound(id);
   }
 
   async update(sessionId: string, id: string, limits: Partial<Limits>): Promise<ContainerJson> {
     const entry = this.#owned(sessionId, id);
     checkLimits(this.#config, limits);
-    if (entry.state !== 'running' || entry.removing)
+    if (statusOf(entry) !== 'running' || entry.removing)
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     const view = await this.#runtime.update(id, limits);
     entry.record = { ...entry.record, limits: view.limits };
@@ -342,7 +350,7 @@ export class Playground {
     options: { cmd?: string[]; cols?: number; rows?: number },
   ): Promise<TerminalJson> {
     const entry = this.#owned(sessionId, id);
-    if (entry.state !== 'running' || entry.removing)
+    if (statusOf(entry) !== 'running' || entry.removing)
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     this.#evictExitedTerminal(entry);
     checkTerminalCount(this.#config, entry.terminals.size);
@@ -352,7 +360,7 @@ export class Playground {
     const exec = await this.#runtime.exec(id, { cmd, tty: true, dieWithParent: true }, { kind: 'pty', cols, rows });
     const terminal = this.#newTerminal(entry, entry.nextTerminalId++, cmd, ptyOf(exec), cols, rows);
     terminal.onPtyExit((code) => {
-      const reason = entry.stopReason ?? (entry.state === 'exited' ? entry.exitReason : 'exited');
+      const reason = entry.stopReason ?? (statusOf(entry) === 'exited' ? entry.exitReason : 'exited');
       terminal.finish({ exitCode: code, reason });
       this.#logger.info(
         { event: 'terminal.exited', containerId: id, terminal: terminal.id, exitCode: code },
@@ -394,8 +402,8 @@ export class Playground {
     if (!entry || entry.sessionId !== sessionId) {
       const tombstone = this.#tombstones.get(id);
       if (tombstone && tombstone.sessionId === sessionId) {
-        throw new MdockerError('NOT_FOUND', `container removed (${tombstone.json.exitReason ?? 'removed'})`, {
-          reason: tombstone.json.exitReason,
+        throw new MdockerError('NOT_FOUND', `container removed (${tombstone.exitReason})`, {
+          reason: tombstone.exitReason,
         });
       }
       throw notFound(id);
@@ -410,7 +418,7 @@ export class Playground {
 
   async exec(sessionId: string, id: string, request: { cmd: string[]; timeoutMs?: number }): Promise<ExecResultJson> {
     const entry = this.#owned(sessionId, id);
-    if (entry.state !== 'running' || entry.removing)
+    if (statusOf(entry) !== 'running' || entry.removing)
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     const timeoutMs = request.timeoutMs ?? this.#config.execDefaultTimeoutMs;
     if (timeoutMs > this.#config.execMaxTimeoutMs) {
@@ -439,13 +447,14 @@ export class Playground {
 
   async inspect(sessionId: string, id: string): Promise<InspectJson> {
     const entry = this.#owned(sessionId, id);
-    if (entry.state !== 'running' || entry.initPid === null) {
+    const initPid = entry.container?.lifecycle.initPid ?? null;
+    if (statusOf(entry) !== 'running' || initPid === null) {
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     }
     const handle = this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths);
     return inspectContainer({
       id,
-      initPid: entry.initPid,
+      initPid,
       hostname: entry.record.hostname,
       procs: () => this.#runtime.cgroups.procs(handle),
     });
@@ -481,7 +490,7 @@ export class Playground {
 
   containersByState(): Record<ContainerState, number> {
     const counts: Record<ContainerState, number> = { created: 0, running: 0, exited: 0, removed: 0 };
-    for (const entry of this.#entries.values()) counts[entry.state]++;
+    for (const entry of this.#entries.values()) counts[statusOf(entry)]++;
     return counts;
   }
 
@@ -539,12 +548,9 @@ export class Playground {
   #onInitExit(entry: Entry, { code, error }: ExitOutcome): void {
     const reason = this.#exitReason(entry, code, error);
     // During create() the failure becomes the POST's answer; later, the terminal's.
-    const creating = entry.state === 'created';
+    const creating = !entry.announced;
     if (creating && reason === 'launch-failed' && error) this.#launchErrors.set(entry.id, error);
-    entry.state = 'exited';
-    entry.exitCode = code;
     entry.exitReason = reason;
-    entry.finishedAt = new Date().toISOString();
     entry.lastWatchedAtMs = Date.now();
     this.#sampler.untrack(entry.id);
     entry.terminals.get(0)?.finish({ exitCode: code, reason, error: reason === 'launch-failed' ? error : null });
@@ -581,10 +587,10 @@ export class Playground {
 
   #remove(entry: Entry, reason: ExitReason): Promise<void> {
     if (entry.removing) return entry.removing;
-    if (entry.state !== 'exited') entry.stopReason = reason;
+    if (statusOf(entry) !== 'exited') entry.stopReason = reason;
     const removal = (async () => {
       try {
-        await this.#runtime.remove(entry.id, { force: true });
+        await this.#runtime.remove(entry.id, { force: true, reason: REMOVAL_REASONS[reason] });
       } catch (err) {
         // NOT_FOUND: it had exited and removed itself (every playground container is --rm).
         if (!(err instanceof MdockerError && err.code === 'NOT_FOUND')) {
@@ -602,7 +608,8 @@ export class Playground {
         exitReason: entry.exitReason ?? reason,
         terminals: [],
       };
-      if (reason === 'idle' || reason === 'lifetime') this.#remember(entry.sessionId, removed);
+      if (reason === 'idle' || reason === 'lifetime')
+        this.#remember(entry.sessionId, entry.id, removed.exitReason ?? reason);
       this.#publish(entry.sessionId, { type: 'container', container: removed });
       this.#metrics?.containersRemoved.inc({ reason });
       this.#logger.info(
@@ -611,7 +618,7 @@ export class Playground {
           containerId: entry.id,
           session: sessionLabel(entry.sessionId),
           reason,
-          exitCode: entry.exitCode,
+          exitCode: entry.container?.lifecycle.exitCode ?? null,
         },
         'container removed',
       );
@@ -659,7 +666,7 @@ export class Playground {
     const ids = this.#bySession.get(WARM_POOL);
     for (const id of ids ?? []) {
       const entry = this.#entries.get(id);
-      if (!entry || entry.state !== 'running' || entry.removing) continue;
+      if (!entry || statusOf(entry) !== 'running' || entry.removing) continue;
       ids!.delete(id);
       if (ids!.size === 0) this.#bySession.delete(WARM_POOL);
       entry.sessionId = sessionId;
@@ -743,8 +750,8 @@ export class Playground {
     if (ids?.size === 0) this.#bySession.delete(entry.sessionId);
   }
 
-  #remember(sessionId: string, json: ContainerJson): void {
-    this.#tombstones.set(json.id, { sessionId, json, expiresAtMs: Date.now() + TOMBSTONE_MS });
+  #remember(sessionId: string, id: string, exitReason: ExitReason): void {
+    this.#tombstones.set(id, { sessionId, exitReason, expiresAtMs: Date.now() + TOMBSTONE_MS });
     while (this.#tombstones.size > MAX_TOMBSTONES) {
       const oldest = this.#tombstones.keys().next().value;
       if (oldest === undefined) break;
@@ -770,7 +777,7 @@ export class Playground {
     void this.#fillWarmPool();
     const { idleTimeoutMs, maxLifetimeMs } = this.#config;
     for (const entry of this.#entries.values()) {
-      if (entry.removing || entry.state === 'created') continue;
+      if (entry.removing || statusOf(entry) === 'created') continue;
       if (maxLifetimeMs > 0 && now - entry.createdAtMs >= maxLifetimeMs) {
         void this.#remove(entry, 'lifetime').catch(() => undefined);
         continue;
@@ -793,7 +800,7 @@ export class Playground {
   /** The container's counter files, open until the sampler untracks it. */
   #openStats(id: string): StatsSource {
     const entry = this.#entries.get(id);
-    if (!entry || entry.state !== 'running') throw notFound(id);
+    if (!entry || statusOf(entry) !== 'running') throw notFound(id);
     // The cgroup paths are known: no state file read per sample.
     const reader = this.#runtime.cgroups.openStats(this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths));
     // The limits are the ones this server wrote (create, update): no need to read them back.
@@ -828,25 +835,59 @@ export class Playground {
   }
 
   #toJson(entry: Entry): ContainerJson {
-    const record = entry.record;
+    const lifecycle = entry.container?.lifecycle;
     return {
-      id: entry.id,
-      name: record.name,
-      image: record.image ?? '',
-      hostname: record.hostname,
-      cmd: record.cmd,
-      state: entry.state,
-      limits: { ...record.limits },
-      initPid: entry.initPid,
-      createdAt: record.createdAt,
-      startedAt: record.startedAt,
-      finishedAt: entry.finishedAt,
-      exitCode: entry.exitCode,
-      exitReason: entry.exitReason,
+      ...toContainerJson(
+        lifecycle ?? { record: entry.record, status: 'created', initPid: null, exitCode: null, finishedAt: null },
+        entry.exitReason,
+      ),
+      // The record as last read (its limits follow updates).
+      limits: { ...entry.record.limits },
+      startedAt: entry.record.startedAt,
       terminals: [...entry.terminals.values()].map((terminal) => terminal.toJson()),
     };
   }
 }
+
+/** The container's state as the runtime keeps it. */
+function statusOf(entry: Entry): ContainerState {
+  return entry.container?.lifecycle.status ?? 'created';
+}
+
+/** The runtime's lifecycle of a container as the wire shows it; terminals are the caller's. */
+function toContainerJson(
+  lifecycle: Pick<ContainerLifecycle, 'record' | 'status' | 'initPid' | 'exitCode' | 'finishedAt'>,
+  exitReason: ExitReason | null,
+): Omit<ContainerJson, 'terminals'> & { terminals: [] } {
+  const { record } = lifecycle;
+  return {
+    id: record.id,
+    name: record.name,
+    image: record.image ?? '',
+    hostname: record.hostname,
+    cmd: record.cmd,
+    state: lifecycle.status,
+    limits: { ...record.limits },
+    initPid: lifecycle.initPid,
+    createdAt: record.createdAt,
+    startedAt: record.startedAt,
+    finishedAt: lifecycle.finishedAt,
+    exitCode: lifecycle.exitCode,
+    exitReason,
+    terminals: [],
+  };
+}
+
+/** What the runtime records for each of the server's reasons to remove a container. */
+const REMOVAL_REASONS: Record<ExitReason, RemovalReason> = {
+  exited: 'exit',
+  'launch-failed': 'exit',
+  oom: 'exit',
+  killed: 'kill',
+  idle: 'idle',
+  lifetime: 'lifetime',
+  shutdown: 'shutdown',
+};
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -16,13 +16,17 @@ import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } f
 import { imagesDir as imageStoreDir, resolveImage } from './images.js';
 import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
+import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
 import { StateStore, type ContainerRecord } from './state.js';
 import type { Limits } from './units.js';
 
 export type { ContainerRecord } from './state.js';
+/** What the state store can tell: a container is removed once its state is gone. */
 export type ContainerStatus = 'created' | 'running' | 'exited';
 export type ContainerView = ContainerRecord & { status: ContainerStatus };
+
+export type { ContainerLifecycle, RemovalReason } from './lifecycle.js';
 
 export interface CreateOptions {
   image?: string;
@@ -74,6 +78,8 @@ export interface ContainerProcess {
 export interface StartedContainer extends ContainerProcess {
   /** The record once the init is in its cgroups; its init is null when the launcher failed first. */
   readonly started: Promise<ContainerRecord>;
+  /** The container's state, which the runtime keeps current. */
+  readonly lifecycle: Readonly<ContainerLifecycle>;
 }
 
 export const DEFAULT_IMAGE = 'busybox';
@@ -103,6 +109,8 @@ export class Runtime {
   private readonly warned = new Set<string>();
   /** Containers a remove() of this process is taking down: their exit is not recorded. */
   private readonly removing = new Set<string>();
+  /** The containers this runtime started, and those removed within the last hour. */
+  private readonly lifecycles = new Lifecycles();
 
   private constructor(
     state: StateStore,
@@ -259,7 +267,12 @@ export class Runtime {
         return { code, error: null };
       }
     })();
-    return { process, started, done };
+    return { process, started, done, lifecycle: this.lifecycles.track(prepared.record, started, done) };
+  }
+
+  /** A container this runtime started (or removed within the last hour), as it is now. */
+  lifecycle(id: string): Readonly<ContainerLifecycle> | null {
+    return this.lifecycles.get(id);
   }
 
   /**
@@ -408,7 +421,13 @@ export class Runtime {
    * Removes the container: kills it if running (force), waits for its launcher to go,
    * removes its cgroup and state. Resolves after the cgroup is gone.
    */
-  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(idOrName: string, opts: { force?: boolean; reason?: RemovalReason } = {}): Promise<void> {
+    const known = this.lifecycles.get(idOrName);
+    if (known !== null && known.status === 'exited' && !(await this.state.read(idOrName))) {
+      // It exited and removed itself (--rm): what is left is to record the removal.
+      this.lifecycles.removed(idOrName, opts.reason ?? 'exit');
+      return;
+    }
     const record = await this.get(idOrName);
     if (record.status === 'running' && !opts.force) {
       throw new MdockerError(
@@ -418,9 +437,11 @@ export class Runtime {
     }
     this.removing.add(record.id);
     try {
+      const wasRunning = record.status === 'running';
       await this.stopProcesses(record);
       await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
       await this.state.remove(record);
+      this.lifecycles.removed(record.id, opts.reason ?? (wasRunning ? 'kill' : 'exit'));
     } finally {
       this.removing.delete(record.id);
     }
