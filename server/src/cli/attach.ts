@@ -43,8 +43,3 @@ export function attachTerminal(launched: LaunchedProcess): void {
     stdin.pause();
   });
 }
-
-/** This terminal's size, for a new pty. */
-export function size(): { cols: number; rows: number } {
-  return { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
-}

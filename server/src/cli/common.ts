@@ -1,6 +1,6 @@
 /** What several verbs share: option collectors, opening the runtime, attaching this terminal. */
-import type { Runtime } from '../runtime/containers.js';
-import type { LaunchedProcess } from '../runtime/process.js';
+import type { ContainerProcess, Runtime } from '../runtime/containers.js';
+import type { Stdio } from '../runtime/process.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -14,9 +14,21 @@ export async function openRuntime(opts: { reap?: boolean } = {}): Promise<Runtim
   return runtime;
 }
 
-/** This terminal on the launched process: raw mode on its pty with -t, signals passed on either way. */
-export async function attach(launched: LaunchedProcess, tty: boolean): Promise<void> {
+/** How `run` and `exec` in the foreground launch: on a new pty with -t, else on this terminal's stdio. */
+export function foregroundStdio(flags: { tty?: boolean; interactive?: boolean }): Stdio {
+  if (flags.tty) return { kind: 'pty', cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+  return { kind: 'pipes', stdin: flags.interactive ? 'inherit' : 'ignore', output: 'inherit' };
+}
+
+/**
+ * This terminal on a process launched with foregroundStdio, until it ends: prints the
+ * launcher's own error and exits with the container's code, as docker run and exec do.
+ */
+export async function attachUntilExit(launched: ContainerProcess, tty: boolean): Promise<void> {
   const { attachPipes, attachTerminal } = await import('./attach.js');
-  if (tty) attachTerminal(launched);
-  else attachPipes(launched);
+  if (tty) attachTerminal(launched.process);
+  else attachPipes(launched.process);
+  const { code, error } = await launched.done;
+  if (error) process.stderr.write(`mdocker: ${error.message}\n`);
+  process.exitCode = code;
 }

@@ -1,7 +1,7 @@
 /** `mdocker exec`: a new process in a running container. */
 import type { Command } from 'commander';
 import { MdockerError } from '../runtime/errors.js';
-import { attach, collect, openRuntime } from './common.js';
+import { attachUntilExit, collect, foregroundStdio, openRuntime } from './common.js';
 
 export function registerExec(program: Command): void {
   program
@@ -27,7 +27,6 @@ export function registerExec(program: Command): void {
           throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
         const runtime = await openRuntime();
         const record = await runtime.get(container);
-        const { size } = await import('./attach.js');
         const exec = await runtime.exec(
           record.id,
           {
@@ -37,14 +36,9 @@ export function registerExec(program: Command): void {
             workdir: flags.workdir,
             dieWithParent: true,
           },
-          flags.tty
-            ? { kind: 'pty', ...size() }
-            : { kind: 'pipes', stdin: flags.interactive ? 'inherit' : 'ignore', output: 'inherit' },
+          foregroundStdio(flags),
         );
-        await attach(exec.process, flags.tty ?? false);
-        const { code, error } = await exec.done;
-        if (error) process.stderr.write(`mdocker: ${error.message}\n`);
-        process.exitCode = code;
+        await attachUntilExit(exec, flags.tty ?? false);
       },
     );
 }

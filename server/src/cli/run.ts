@@ -1,7 +1,7 @@
 /** `mdocker run`: a new container, in the foreground on this terminal, or detached. */
 import type { Command } from 'commander';
 import { MdockerError } from '../runtime/errors.js';
-import { attach, collect, openRuntime } from './common.js';
+import { attachUntilExit, collect, foregroundStdio, openRuntime } from './common.js';
 
 interface RunFlags {
   name?: string;
@@ -136,16 +136,6 @@ export function registerRun(program: Command): void {
         return;
       }
 
-      const { size } = await import('./attach.js');
-      const run = runtime.start(
-        prepared,
-        flags.tty
-          ? { kind: 'pty', ...size() }
-          : { kind: 'pipes', stdin: flags.interactive ? 'inherit' : 'ignore', output: 'inherit' },
-      );
-      await attach(run.process, flags.tty ?? false);
-      const { code, error } = await run.done;
-      if (error) process.stderr.write(`mdocker: ${error.message}\n`);
-      process.exitCode = code;
+      await attachUntilExit(runtime.start(prepared, foregroundStdio(flags)), flags.tty ?? false);
     });
 }
