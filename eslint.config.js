@@ -12,6 +12,7 @@ export default tseslint.config(
       'e2e/artifacts/**',
       'e2e/test-results/**',
       'bench/work/**',
+      '.cache/**',
     ],
   },
   ...tseslint.configs.recommended,
