@@ -2,7 +2,8 @@
 # Installs the Debian packages mdocker needs, when missing: as root with apt-get, else
 # it stops with one line naming the exact command. Run by `npm install` (preinstall)
 # with the runtime's packages, and by `npm test` with "--test" for what only the tests
-# need: the browser, and clang-format for the lint step.
+# need: the browser, clang-format for the lint step, QEMU and mkfs.ext4 for the cgroup
+# v2 VM.
 set -euo pipefail
 
 packages=()
@@ -18,6 +19,8 @@ need pkg-config /usr/bin/pkg-config
 if [ "${1:-}" = "--test" ]; then
   need chromium /usr/bin/chromium
   need clang-format /usr/bin/clang-format
+  need qemu-system-x86 /usr/bin/qemu-system-x86_64
+  need e2fsprogs /sbin/mkfs.ext4
 fi
 
 [ ${#packages[@]} -eq 0 ] && exit 0
