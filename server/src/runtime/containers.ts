@@ -149,7 +149,7 @@ export class Runtime {
       systemdUnit: placement.systemdUnit,
       controllers: placement.controllers,
       userNamespaces: userNamespacesAvailable(),
-      idmappedMounts: await idmapSupport(imageStoreDir({ imagesDir: this.imagesDir }), this.state.root),
+      idmappedMounts: await idmapSupport(imageStoreDir({ imagesDir: this.imagesDir })),
       stateRoot: this.state.root,
     };
   }
@@ -161,7 +161,7 @@ export class Runtime {
    */
   private async usableSecurity(security: SecurityOptions, source: string): Promise<SecurityOptions> {
     if ((security.userns ?? 'private') === 'host') return security;
-    const idmap = await idmapSupport(source, this.state.root);
+    const idmap = await idmapSupport(source);
     if (idmap.supported) return security;
     if (!this.warned.has(idmap.reason ?? source)) {
       this.warned.add(idmap.reason ?? source);

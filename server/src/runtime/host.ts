@@ -62,10 +62,16 @@ function askLauncher(dir: string): Promise<IdmapSupport> {
 }
 
 /**
- * Whether `dir`'s filesystem takes idmapped mounts. The answer depends on the filesystem
- * and the running kernel only, so it is kept in the state root per device and boot.
+ * The answers are kept per filesystem and boot for every runtime of this host, beside
+ * the user namespace slots' locks (launcher.ts), whatever a runtime's state root.
  */
-export function idmapSupport(dir: string, stateRoot: string): Promise<IdmapSupport> {
+const IDMAP_CACHE_DIR = '/run/mdocker/idmap';
+
+/**
+ * Whether `dir`'s filesystem takes idmapped mounts. The answer depends on the filesystem
+ * and the running kernel only, so it is asked once per device and boot.
+ */
+export function idmapSupport(dir: string): Promise<IdmapSupport> {
   let device: string;
   try {
     device = String(statSync(dir).dev);
@@ -75,7 +81,7 @@ export function idmapSupport(dir: string, stateRoot: string): Promise<IdmapSuppo
   const key = `${bootId()}-${device}`;
   let answer = remembered.get(key);
   if (answer === undefined) {
-    answer = fromCacheOrLauncher(dir, join(stateRoot, 'idmap', `${key}.json`));
+    answer = fromCacheOrLauncher(dir, join(IDMAP_CACHE_DIR, `${key}.json`));
     remembered.set(key, answer);
   }
   return answer;

@@ -5,7 +5,7 @@
  * container engines' systemd cgroup drivers ask).
  */
 import { existsSync } from 'node:fs';
-import { Message, MessageType, Variant, systemBus, type MessageBus } from 'dbus-next';
+import type { MessageBus } from 'dbus-next';
 import { MdockerError } from '../errors.js';
 
 const SYSTEMD_BUS_NAME = 'org.freedesktop.systemd1';
@@ -40,10 +40,14 @@ function dbusFailure(action: string, err: unknown): MdockerError {
   return new MdockerError('UNSUPPORTED', `systemd: ${action} failed over D-Bus: ${reason}`, undefined, { cause: err });
 }
 
+type Dbus = typeof import('dbus-next');
+
 class DbusSystemdManager implements SystemdManager {
+  readonly #dbus: Dbus;
   readonly #bus: MessageBus;
 
-  constructor(bus: MessageBus) {
+  constructor(dbus: Dbus, bus: MessageBus) {
+    this.#dbus = dbus;
     this.#bus = bus;
   }
 
@@ -63,7 +67,9 @@ class DbusSystemdManager implements SystemdManager {
     });
     try {
       const reply = await Promise.race([
-        this.#bus.call(new Message({ type: MessageType.METHOD_CALL, destination: SYSTEMD_BUS_NAME, ...msg })),
+        this.#bus.call(
+          new this.#dbus.Message({ type: this.#dbus.MessageType.METHOD_CALL, destination: SYSTEMD_BUS_NAME, ...msg }),
+        ),
         timeout,
       ]);
       return (reply?.body as unknown[] | undefined) ?? [];
@@ -80,7 +86,7 @@ class DbusSystemdManager implements SystemdManager {
       signature: 'ss',
       body: [iface, name],
     });
-    return variant instanceof Variant ? (variant.value as unknown) : undefined;
+    return variant instanceof this.#dbus.Variant ? (variant.value as unknown) : undefined;
   }
 
   async unitOf(pid: number): Promise<SystemdUnit> {
@@ -117,11 +123,11 @@ class DbusSystemdManager implements SystemdManager {
           name,
           'fail',
           [
-            ['Description', new Variant('s', description)],
-            ['PIDs', new Variant('au', [pid])],
-            ['Delegate', new Variant('b', true)],
+            ['Description', new this.#dbus.Variant('s', description)],
+            ['PIDs', new this.#dbus.Variant('au', [pid])],
+            ['Delegate', new this.#dbus.Variant('b', true)],
             // Gone as soon as its last process is, failed or not: nothing to reset by hand.
-            ['CollectMode', new Variant('s', 'inactive-or-failed')],
+            ['CollectMode', new this.#dbus.Variant('s', 'inactive-or-failed')],
           ],
           [],
         ],
@@ -146,7 +152,9 @@ export async function connectSystemd(): Promise<SystemdManager> {
         'install and start dbus, or pass --cgroup-parent with a delegated cgroup',
     );
   }
-  const bus = systemBus();
+  // Loaded here, not at start: only a v2 host under systemd needs it, once per process.
+  const dbus = await import('dbus-next');
+  const bus = dbus.systemBus();
   // dbus-next reports a failed connection (and a failed Hello) as an 'error' event.
   return new Promise<SystemdManager>((resolve, reject) => {
     const onError = (err: unknown): void => {
@@ -157,7 +165,7 @@ export async function connectSystemd(): Promise<SystemdManager> {
     bus.once('connect', () => {
       bus.off('error', onError);
       bus.on('error', () => undefined);
-      resolve(new DbusSystemdManager(bus));
+      resolve(new DbusSystemdManager(dbus, bus));
     });
   });
 }
