@@ -55,6 +55,9 @@ if [ -n "$init" ]; then
   grep -v '^#' "/newroot$REPO/scripts/v2-vm/units.masked" | while read -r unit; do
     [ -n "$unit" ] && ln -sf /dev/null "$units/$unit"
   done
+  # tmpfiles.d/tmp.conf's "D /tmp" empties /tmp at boot, and with it a checkout in /tmp.
+  mkdir -p /newroot/etc/tmpfiles.d
+  : >/newroot/etc/tmpfiles.d/tmp.conf
 else
   init=/bin/bash
   set -- "$REPO/scripts/v2-vm/guest.sh"
