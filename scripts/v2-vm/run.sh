@@ -24,6 +24,13 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
+# One VM at a time on this machine: each takes both of a small machine's cores.
+exec 9>/run/lock/mdocker-v2-vm.lock
+if ! flock -n 9; then
+  echo "test:v2: another run holds /run/lock/mdocker-v2-vm.lock; waiting for it" >&2
+  flock 9
+fi
+
 # ---- packages ----
 # qemu-system-x86 depends on seabios (the BIOS) and ipxe-qemu; nothing it recommends is
 # needed for -nographic with -kernel. mkfs.ext4 (-d) is e2fsprogs', busybox-static makes

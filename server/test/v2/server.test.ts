@@ -79,7 +79,7 @@ describe('mdocker serve on cgroup v2', { skip }, () => {
     assert.equal(existsSync(`/proc/${first.initPid}`), false);
 
     const second = await user.create();
-    assert.deepEqual(containerCgroups([second.id]).length, 1);
+    assert.equal(containerCgroups([second.id]).length, 1);
     served.child.kill('SIGTERM');
     assert.equal(await served.exited, 0);
     assert.equal(existsSync(`/proc/${second.initPid}`), false);
