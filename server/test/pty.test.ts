@@ -129,12 +129,21 @@ describe('spawnPty', () => {
     assert.deepEqual(ptyFds().slice(before), []);
   });
 
-  it('fails with an error, not a crash, when the program cannot be started', () => {
+  it("fails with an error shaped as Node's SystemError, not a crash, when the program cannot be started", () => {
     assert.throws(
       () => spawnPty('/no/such/program', [], { cols: 80, rows: 24, cwd: '/', env: ENV }),
-      /posix_spawn: No such file or directory/,
+      (err: NodeJS.ErrnoException) => {
+        assert.match(err.message, /posix_spawn: No such file or directory/);
+        assert.equal(err.code, 'ENOENT');
+        assert.equal(err.errno, 2);
+        assert.equal(err.syscall, 'posix_spawn');
+        return true;
+      },
     );
-    assert.throws(() => spawnPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }), /cols and rows/);
+    assert.throws(
+      () => spawnPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }),
+      (err: NodeJS.ErrnoException) => err.code === 'ERR_OUT_OF_RANGE' && /cols and rows/.test(err.message),
+    );
   });
 });
 
