@@ -691,17 +691,23 @@ test_rules_between_options (struct t *t)
   check_opts (&p, "run", "--image", "/i", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs --layer-dir");
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--pid", "5", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--pid is for exec");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--pid, --pid-start-time and --host-userns are for exec");
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--workdir", "home", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--workdir must be absolute: home");
 
-  check_opts (&p, "exec", "--pid", "5", "--env", "A=1", NULL);
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--env", "A=1", NULL);
   CHECK_OK (t, &p);
   check_opts (&p, "exec", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "exec needs --pid");
-  check_opts (&p, "exec", "--pid", "5", "--hostname", "h", NULL);
+  check_opts (&p, "exec", "--pid", "5", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "exec needs --pid-start-time");
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "0", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --pid-start-time 0");
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--host-userns", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--pid, --pid-start-time and --host-userns are for exec");
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--hostname", "h", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
-  check_opts (&p, "exec", "--pid", "5", "--userns-pool", "65536:65536:1", NULL);
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--userns-pool", "65536:65536:1", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
                  "exec joins the container's user namespace, whatever it is: no --userns options");
 
@@ -713,7 +719,7 @@ test_rules_between_options (struct t *t)
       check_at (t, 0, __LINE__, "cannot put /dev/null on stdin: %s", strerror (errno));
       return;
     }
-  check_opts (&p, "exec", "--pid", "5", "--tty", NULL);
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--tty", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--tty given but stdin is not a terminal");
   dup2 (saved_stdin, STDIN_FILENO);
   close (saved_stdin);

@@ -99,9 +99,11 @@ struct md_opts
   const char *exit_file;
   const char *cleanup_dir; /* removed (recursively) after the container is gone: --rm */
   int die_with_parent;
-  struct md_userns userns; /* run */
-  pid_t target_pid;        /* exec */
-  char **argv;             /* the command */
+  struct md_userns userns;              /* run */
+  pid_t target_pid;                     /* exec: the container's init */
+  unsigned long long target_start_time; /* exec: its start time (/proc/PID/stat field 22) */
+  int target_host_userns;               /* exec: the container shares the host's user namespace */
+  char **argv;                          /* the command */
   struct md_security sec;
 };
 

@@ -313,7 +313,7 @@ host_range_ok (unsigned long first, unsigned long count)
 static int
 is_flag (const char *opt)
 {
-  return strcmp (opt, "--tty") == 0 || strcmp (opt, "--die-with-parent") == 0;
+  return strcmp (opt, "--tty") == 0 || strcmp (opt, "--die-with-parent") == 0 || strcmp (opt, "--host-userns") == 0;
 }
 
 int
@@ -339,6 +339,8 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         {
           if (strcmp (opt, "--tty") == 0)
             opts->tty = 1;
+          else if (strcmp (opt, "--host-userns") == 0)
+            opts->target_host_userns = 1;
           else
             opts->die_with_parent = 1;
           continue;
@@ -423,6 +425,12 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
             return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --pid %s", val);
           opts->target_pid = (pid_t) n;
         }
+      else if (strcmp (opt, "--pid-start-time") == 0)
+        {
+          if (md_parse_ull (val, &n) < 0 || n < 1)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --pid-start-time %s", val);
+          opts->target_start_time = n;
+        }
       else if (strcmp (opt, "--error-fd") == 0)
         {
           if (md_parse_ull (val, &n) < 0 || n > INT_MAX || fcntl ((int) n, F_GETFD) < 0)
@@ -471,13 +479,17 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs exactly one of --image and --rootfs");
       if (opts->layer_dir == NULL)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs --layer-dir");
-      if (opts->target_pid)
-        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--pid is for exec");
+      if (opts->target_pid || opts->target_start_time || opts->target_host_userns)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
+                                   "--pid, --pid-start-time and --host-userns are for exec");
     }
   else
     {
       if (opts->target_pid == 0)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec needs --pid");
+      /* A pid alone can name another process by the time we use it. */
+      if (opts->target_start_time == 0)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec needs --pid-start-time");
       if (opts->image || opts->rootfs || opts->layer_dir || opts->hostname)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");

@@ -388,11 +388,12 @@ export class Runtime {
 
   async execCommand(idOrName: string, opts: ExecOptions): Promise<LaunchCommand> {
     const record = await this.get(idOrName);
-    if (record.status !== 'running' || !record.init) {
+    // The launcher outlives its init by the cgroup's removal: the init must be alive.
+    if (record.status !== 'running' || !record.init || !isAlive(record.init)) {
       throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
     }
     return execCommand({
-      initPid: record.init.pid,
+      init: record.init,
       cgroupPaths: record.cgroupPaths,
       env: opts.env ?? record.env,
       workdir: opts.workdir ?? null,

@@ -120,7 +120,8 @@ export interface RunLaunch {
 }
 
 export interface ExecLaunch {
-  initPid: number;
+  /** The container's init, by pid and start time: the launcher pins it with a pidfd. */
+  init: { pid: number; startTime: number };
   cgroupPaths: string[];
   env: string[];
   workdir: string | null;
@@ -172,7 +173,9 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
 }
 
 export function execCommand(launch: ExecLaunch): LaunchCommand {
-  const args = ['exec', '--pid', String(launch.initPid)];
+  const args = ['exec', '--pid', String(launch.init.pid), '--pid-start-time', String(launch.init.startTime)];
+  // Without it the launcher refuses a target in the host's user namespace.
+  if ((launch.security.userns ?? 'private') === 'host') args.push('--host-userns');
   common(args, launch);
   if (launch.pidFile) args.push('--pid-file', launch.pidFile);
   if (launch.errorFile) args.push('--error-file', launch.errorFile);

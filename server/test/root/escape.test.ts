@@ -444,6 +444,74 @@ int main (void) {
 }
 `;
 
+/** Field 22 of /proc/PID/stat: the start time the launcher's --pid-start-time names. */
+function startTimeOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
+describe('exec never lands on the host', { skip }, () => {
+  /** `mdocker-init exec` run by hand, as a confused or hostile caller would. */
+  function launcherExec(args: string[]): { code: number; stderr: string } {
+    const r = spawnSync(launcherPath, ['exec', ...args], { encoding: 'utf8', timeout: 30_000 });
+    return { code: r.status ?? 125, stderr: r.stderr };
+  }
+
+  test("exec against a host process's pid is refused, whatever the flags", async () => {
+    const host = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const marker = join(scratch, 'exec-ran-on-the-host');
+    try {
+      const pid = host.pid!;
+      const pin = ['--pid', String(pid), '--pid-start-time', String(startTimeOf(pid))];
+      const attempt = ['--', '/bin/sh', '-c', `touch ${marker}`];
+      const plain = launcherExec([...pin, ...attempt]);
+      assert.equal(plain.code, 125);
+      assert.match(plain.stderr, new RegExp(`pid ${pid} is not a container's init: its user namespace is the host's`));
+      // Saying the container shares the host's user namespace does not get further.
+      const hostUserns = launcherExec([...pin, '--host-userns', ...attempt]);
+      assert.equal(hostUserns.code, 125);
+      assert.match(hostUserns.stderr, /is not a container's init: its pid namespace is the host's/);
+      assert.equal(existsSync(marker), false, 'nothing ran on the host');
+    } finally {
+      host.kill('SIGKILL');
+    }
+  });
+
+  test('exec naming an init by a stale start time (its pid reused) is refused, and a pid alone is not enough', async () => {
+    const id = await detached(['busybox', 'sleep', '1000']);
+    const pid = initPid(id);
+    const stale = launcherExec(['--pid', String(pid), '--pid-start-time', String(startTimeOf(pid) + 1), '--', 'true']);
+    assert.equal(stale.code, 125);
+    assert.match(stale.stderr, new RegExp(`the container's init \\(pid ${pid}, start time \\d+\\) is gone`));
+    const bare = launcherExec(['--pid', String(pid), '--', 'true']);
+    assert.equal(bare.code, 125);
+    assert.match(bare.stderr, /exec needs --pid-start-time/);
+  });
+
+  test("exec racing the init's exit runs in the container or not at all", { timeout: 180_000 }, async () => {
+    const hostMnt = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')[0];
+    let ranInside = 0;
+    let refused = 0;
+    for (let round = 0; round < 4; round++) {
+      const id = await detached(['busybox', 'sh', '-c', 'sleep 1.5']);
+      // Exec until the container is gone: every one that runs must be inside it.
+      for (let i = 0; i < 40; i++) {
+        const r = await mdocker(['exec', id, 'sh', '-c', 'head -n 1 /proc/self/mountinfo; hostname']);
+        if (r.code === 0) {
+          assert.notEqual(r.stdout.split('\n')[0], hostMnt, 'an exec ran in the host mount namespace');
+          assert.notEqual(r.stdout.split('\n')[1], hostname(), "an exec saw the host's hostname");
+          ranInside++;
+        } else {
+          assert.match(r.stderr, /is not running|is gone|no such container/, r.stderr);
+          refused++;
+          break;
+        }
+      }
+    }
+    assert.ok(ranInside > 0 && refused > 0, `ran ${ranInside}, refused ${refused}`);
+  });
+});
+
 describe("the launcher's binary (CVE-2019-5736)", { skip }, () => {
   let attacker = '';
   before(() => {
