@@ -389,3 +389,41 @@ describe('cgroup detection (v2 hosts)', () => {
     assert.equal(driver.mountPoint, join(root, 'with space'));
   });
 });
+
+describe('a container’s own processes (kill proves them)', () => {
+  it('owns a process whose /proc/PID/cgroup is the container’s cgroup or below, and no other', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'mdocker-cgv2-own-'));
+    try {
+      const driver = new CgroupV2Driver({ mountPoint: root, ownCgroup: '/', fs: new FakeV2Kernel(root) });
+      const handle = { id: 'c1', paths: [join(root, 'mdocker/c1')] };
+      assert.equal(driver.ownsProcess(handle, '0::/mdocker/c1\n'), true);
+      assert.equal(driver.ownsProcess(handle, '0::/mdocker/c1/inner\n'), true);
+      assert.equal(driver.ownsProcess(handle, '0::/mdocker/c10\n'), false, 'a sibling whose name starts alike');
+      assert.equal(driver.ownsProcess(handle, '0::/user.slice\n'), false);
+      assert.equal(driver.ownsProcess(handle, '0::/mdocker/c1/../../user.slice\n'), false);
+      assert.equal(driver.ownsProcess(handle, '12:pids:/mdocker/c1\n'), false, 'a v1 line is not a v2 membership');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('kills the whole cgroup with cgroup.kill where the kernel has it, and says so where not', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'mdocker-cgv2-kill-'));
+    try {
+      const kernel = new FakeV2Kernel(root);
+      await kernel.populate(root, ALL);
+      const driver = new CgroupV2Driver({ mountPoint: root, ownCgroup: '/', fs: kernel });
+      await kernel.writeFile(join(root, 'cgroup.subtree_control'), '+cpu +memory +pids');
+      const handle = await driver.create('c1', LIMITS);
+      assert.equal(await driver.killAll(handle), false, 'no cgroup.kill before 5.14');
+      await writeFile(join(handle.paths[0]!, 'cgroup.kill'), '');
+      assert.equal(await driver.killAll(handle), true);
+      assert.deepEqual(
+        kernel.writes.filter((w) => w.file.endsWith('cgroup.kill')),
+        [{ file: 'mdocker/c1/cgroup.kill', data: '1' }],
+      );
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

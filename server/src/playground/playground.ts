@@ -447,14 +447,14 @@ export class Playground {
 
   async inspect(sessionId: string, id: string): Promise<InspectJson> {
     const entry = this.#owned(sessionId, id);
-    const initPid = entry.container?.lifecycle.initPid ?? null;
-    if (statusOf(entry) !== 'running' || initPid === null) {
+    const init = entry.record.init;
+    if (statusOf(entry) !== 'running' || init === null) {
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     }
     const handle = this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths);
     return inspectContainer({
       id,
-      initPid,
+      init,
       hostname: entry.record.hostname,
       procs: () => this.#runtime.cgroups.procs(handle),
     });

@@ -6,7 +6,7 @@
  * launches a process in a running container.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MdockerError, type LauncherErrorJson } from './errors.js';
@@ -413,9 +413,25 @@ export class Runtime {
     if (record.status !== 'running' || !record.init) {
       throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
     }
-    if (!signalProcess(record.init, signal)) {
+    // Only a process proven to be the container's: the init pinned by its start time, and in
+    // the container's cgroup (a saved record could name any process of the host).
+    if (!this.isContainers(record, record.init) || !signalProcess(record.init, signal)) {
       throw new MdockerError('CONFLICT', `container ${record.id.slice(0, 12)} is not running`);
     }
+  }
+
+  /** The process is alive, the one pinned by `ref`, and in the container's cgroup. */
+  private isContainers(record: ContainerRecord, ref: ProcessRef): boolean {
+    let procCgroup: string;
+    try {
+      procCgroup = readFileSync(`/proc/${ref.pid}/cgroup`, 'utf8');
+    } catch {
+      return false;
+    }
+    // Read after the cgroup: if it lives now, the text was its own (a live process keeps its pid).
+    return (
+      this.cgroups.ownsProcess(this.cgroups.handleFromPaths(record.id, record.cgroupPaths), procCgroup) && isAlive(ref)
+    );
   }
 
   /**
@@ -448,18 +464,24 @@ export class Runtime {
     }
   }
 
-  /** Kills the init (and so the PID namespace), then the launcher if it lingers. */
+  /**
+   * Kills the whole container (v2: cgroup.kill; else the init, which takes its PID
+   * namespace along), then the launcher if it lingers. Only processes proven to be the
+   * container's are signalled.
+   */
   private async stopProcesses(record: ContainerRecord): Promise<void> {
-    if (record.init) signalProcess(record.init, 'SIGKILL');
+    const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
+    const killedAll = await this.cgroups.killAll(handle).catch(() => false);
+    if (!killedAll && record.init && this.isContainers(record, record.init)) signalProcess(record.init, 'SIGKILL');
     if (record.launcher && !(await exited(record.launcher, LAUNCHER_EXIT_WAIT_MS))) {
       signalProcess(record.launcher, 'SIGKILL');
     }
+    if (killedAll) return;
     // Anything still in the cgroup is the container's own (its init died, so the kernel
-    // is killing it already); make sure.
-    const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
+    // is killing it already); make sure, pid by pid, each pinned and checked first.
     for (const pid of await this.cgroups.procs(handle).catch(() => [])) {
       const ref = refOf(pid);
-      if (ref) signalProcess(ref, 'SIGKILL');
+      if (ref && this.isContainers(record, ref)) signalProcess(ref, 'SIGKILL');
     }
   }
 

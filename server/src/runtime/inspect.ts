@@ -5,6 +5,8 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import type { InspectJson, NamespaceType } from '../protocol/index.js';
+import { MdockerError } from './errors.js';
+import { isAlive, type ProcessRef } from './native.js';
 
 export const NAMESPACE_TYPES: readonly NamespaceType[] = ['pid', 'uts', 'mnt', 'ipc', 'net', 'cgroup', 'user'];
 
@@ -87,13 +89,15 @@ function userName(uid: number | null): string {
 
 export async function inspectContainer(options: {
   id: string;
-  initPid: number;
+  /** The init, pinned by its start time: what is read of it is its own only if it still lives after. */
+  init: ProcessRef;
   hostname: string;
   procs: () => Promise<number[]>;
 }): Promise<InspectJson> {
+  const initPid = options.init.pid;
   const namespaces = await Promise.all(
     NAMESPACE_TYPES.map(async (type) => {
-      const [host, container] = await Promise.all([hostNamespaceInode(type), namespaceInode(options.initPid, type)]);
+      const [host, container] = await Promise.all([hostNamespaceInode(type), namespaceInode(initPid, type)]);
       return {
         type,
         host: host ?? 0,
@@ -104,10 +108,16 @@ export async function inspectContainer(options: {
   );
   let uidMap: { inside: number; outside: number; count: number }[] = [];
   try {
-    uidMap = parseIdMap(await readFile(`/proc/${options.initPid}/uid_map`, 'utf8'));
+    uidMap = parseIdMap(await readFile(`/proc/${initPid}/uid_map`, 'utf8'));
   } catch {
     // the init is gone; the process list below comes out empty too
   }
+  // A pid reused by a host process would show the host's namespaces as the container's.
+  if (!isAlive(options.init)) {
+    throw new MdockerError('CONFLICT', `container ${options.id.slice(0, 12)} is not running`);
+  }
+  // Each process is shown only if it is in the container's PID namespace (a pid of the
+  // cgroup reused meanwhile by a host process is not).
   const pids = (await options.procs().catch(() => [] as number[])).slice(0, MAX_PROCESSES);
   const containerPidNamespace = namespaces.find((ns) => ns.type === 'pid')?.container ?? 0;
   const processes = (

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdtempSync,
@@ -303,6 +304,8 @@ describe('mounts', { skip }, () => {
     ] as const) {
       const rootfs = mkdtempSync(join(scratch, 'rootfs-'));
       cpSync(imageDir, rootfs, { recursive: true, verbatimSymlinks: true });
+      // Owned by a range of its own, as a --rootfs with a user namespace must be.
+      assert.equal(spawnSync('chown', ['-R', '1000000:1000000', rootfs]).status, 0);
       rmSync(join(rootfs, name), { recursive: true, force: true });
       plant(join(rootfs, name));
       const r = await mdocker(['run', '--rm', '--rootfs', rootfs, '/bin/true']);
@@ -486,6 +489,39 @@ describe('exec never lands on the host', { skip }, () => {
     const bare = launcherExec(['--pid', String(pid), '--', 'true']);
     assert.equal(bare.code, 125);
     assert.match(bare.stderr, /exec needs --pid-start-time/);
+  });
+
+  test("kill and rm -f signal only processes proven to be the container's", async () => {
+    const id = await detached(['busybox', 'sleep', '1000']);
+    const host = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = host.pid!;
+      // A state record that names a host process as the init (tampered with, or raced).
+      const stateFile = join('/run/mdocker', id, 'state.json');
+      const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { init: { pid: number; startTime: number } };
+      const realInit = state.init;
+      state.init = { pid, startTime: startTimeOf(pid) };
+      writeFileSync(stateFile, JSON.stringify(state));
+      const kill = await mdocker(['kill', '-s', 'TERM', id]);
+      assert.notEqual(kill.code, 0);
+      assert.match(kill.stderr, /is not running/);
+      const removed = await mdocker(['rm', '-f', id]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(host.exitCode, null, 'the host process was not signalled');
+      assert.equal(host.signalCode, null);
+      assert.ok(existsSync(`/proc/${pid}`));
+      // The container itself went all the same: its cgroup was emptied and removed.
+      await waitFor('the real init to be reaped', () => {
+        try {
+          return startTimeOf(realInit.pid) !== realInit.startTime;
+        } catch {
+          return true; // gone
+        }
+      });
+      assert.deepEqual(containerCgroups([id]), []);
+    } finally {
+      host.kill('SIGKILL');
+    }
   });
 
   test("exec racing the init's exit runs in the container or not at all", { timeout: 180_000 }, async () => {
@@ -702,6 +738,7 @@ describe('the syscall probe', { skip }, () => {
 
   const EPERM = 'ret=-1 errno=1 (Operation not permitted)';
   const ENOSYS = 'ret=-1 errno=38 (Function not implemented)';
+  const EAFNOSUPPORT = 'ret=-1 errno=97 (Address family not supported by protocol)';
   const expected: Record<string, string | RegExp> = {
     keyctl: EPERM,
     add_key: EPERM,
@@ -731,7 +768,21 @@ describe('the syscall probe', { skip }, () => {
     syslog: EPERM,
     swapon: EPERM,
     'personality(ADDR_NO_RANDOMIZE)': ENOSYS,
-    'socket(AF_VSOCK)': EPERM,
+    // Socket families: UNIX, INET, INET6 and NETLINK; PACKET only with NET_RAW; the rest
+    // answer as a kernel without them would, whatever the high half of the argument.
+    'socket(AF_UNIX)': /^ret=\d+ errno=0 \(Success\)$/,
+    'socket(AF_INET)': /^ret=\d+ errno=0 \(Success\)$/,
+    'socket(AF_INET6)': /^ret=\d+ errno=0 \(Success\)$/,
+    'socket(AF_NETLINK)': /^ret=\d+ errno=0 \(Success\)$/,
+    'socket(AF_PACKET)': EAFNOSUPPORT,
+    'socket(AF_VSOCK)': EAFNOSUPPORT,
+    'socket(AF_BLUETOOTH)': EAFNOSUPPORT,
+    'socket(AF_KEY)': EAFNOSUPPORT,
+    'socket(AF_ALG)': EAFNOSUPPORT,
+    'socket(1<<32|AF_INET)': EAFNOSUPPORT,
+    'socketpair(AF_UNIX)': 'ret=0 errno=0 (Success)',
+    'socketpair(AF_INET)': 'ret=-1 errno=95 (Operation not supported)', // the kernel's: no pairs
+    'socketpair(AF_ALG)': EAFNOSUPPORT,
     'socket(AF_INET,SOCK_RAW)': EPERM,
     'mknod(c 1:3)': EPERM,
     chroot: 'ret=0 errno=0 (Success)',
@@ -773,4 +824,280 @@ describe('the syscall probe', { skip }, () => {
       }
     });
   }
+});
+
+describe('device nodes and setuid files give nothing', { skip }, () => {
+  /** The mount options of / as the container sees them (mountinfo's sixth field). */
+  const rootOptions = (mountinfo: string): string[] =>
+    (mountinfo.split('\n').find((line) => line.split(' ')[4] === '/') ?? '').split(' ')[5]?.split(',') ?? [];
+
+  /** A copy of the busybox image in a directory every host user may enter. */
+  function rootfsCopy(owner: number | null): string {
+    const dir = mkdtempSync(join(scratch, 'rootfs-'));
+    chmodSync(scratch, 0o755);
+    cpSync(imageDir, dir, { recursive: true, verbatimSymlinks: true });
+    chmodSync(dir, 0o755);
+    if (owner !== null) {
+      const chown = spawnSync('chown', ['-R', `${owner}:${owner}`, dir], { encoding: 'utf8' });
+      assert.equal(chown.status, 0, chown.stderr);
+    }
+    return dir;
+  }
+
+  test('/ is nosuid and nodev: the overlay of an image and a --rootfs, in both userns modes', async () => {
+    const rootfs = rootfsCopy(1_000_000);
+    const hostRootfs = rootfsCopy(null);
+    for (const [what, r] of [
+      ['image', await inside('cat /proc/self/mountinfo')],
+      ['image, --userns host', await inside('cat /proc/self/mountinfo', ['--userns', 'host'])],
+      ['--rootfs', await mdocker(['run', '--rm', '--rootfs', rootfs, '/bin/cat', '/proc/self/mountinfo'])],
+      [
+        '--rootfs, --userns host',
+        await mdocker(['run', '--rm', '--userns', 'host', '--rootfs', hostRootfs, '/bin/cat', '/proc/self/mountinfo']),
+      ],
+    ] as const) {
+      assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+      const options = rootOptions(r.stdout);
+      assert.ok(options.includes('nosuid') && options.includes('nodev'), `${what}: / is ${options.join(',')}`);
+    }
+  });
+
+  test('a block device opens nothing, even with --userns host --cap-add MKNOD (and SYS_ADMIN to lift nodev)', async () => {
+    // A real block device of this host: /dev/loop0 where there is one.
+    const block = existsSync('/sys/class/block/loop0') ? 'loop0' : (readdirSync('/sys/class/block')[0] ?? '');
+    const [major, minor] = readFileSync(`/sys/class/block/${block}/dev`, 'utf8').trim().split(':');
+    const rootfs = rootfsCopy(null);
+    // A node planted in the rootfs, as a host user who made it might have left it.
+    assert.equal(spawnSync('mknod', [join(rootfs, 'disk'), 'b', `${major}`, `${minor}`]).status, 0);
+    const r = await mdocker(
+      [
+        'run',
+        '--rm',
+        '--userns',
+        'host',
+        '--cap-add',
+        'MKNOD',
+        '--cap-add',
+        'SYS_ADMIN',
+        '--rootfs',
+        rootfs,
+        '/bin/sh',
+        '-c',
+        // nodev on / refuses the planted node; with it lifted (SYS_ADMIN, host root),
+        // and on a tmpfs of its own, the device cgroup refuses the open and any mknod.
+        `head -c0 /disk; mount -o remount,dev / && head -c0 /disk; mknod /tmp/disk b ${major} ${minor}; ` +
+          `mkdir /mnt/t && mount -t tmpfs none /mnt/t && mknod /mnt/t/disk b ${major} ${minor}; ` +
+          'mknod /mnt/t/null c 1 3; echo x > /dev/null && head -c1 /dev/zero | wc -c',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stderr,
+      'head: /disk: Permission denied\n' +
+        'head: /disk: Operation not permitted\n' +
+        'mknod: /tmp/disk: Operation not permitted\n' +
+        'mknod: /mnt/t/disk: Operation not permitted\n' +
+        'mknod: /mnt/t/null: Operation not permitted\n',
+    );
+    assert.equal(r.stdout.trim(), '1', 'the bound /dev nodes still work');
+  });
+
+  test('a setuid-root file a container writes on its --rootfs gives no privilege on the host', async () => {
+    const owner = 1_000_000;
+    const rootfs = rootfsCopy(owner);
+    // A host program that prints its effective uid, for the container to make setuid root.
+    cpSync('/usr/bin/id', join(rootfs, 'id'));
+    const r = await mdocker([
+      'run',
+      '--rm',
+      '--rootfs',
+      rootfs,
+      '/bin/sh',
+      '-c',
+      'cp /id /suid && chown 0:0 /suid && chmod 4755 /suid && stat -c "%u %a" /suid',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0 4755\n', "the container's root owns its setuid file");
+    // On the host it belongs to the rootfs's owner range, never to host root.
+    const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(rootfs, 'suid'), '-u'], {
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), String(owner), 'run by nobody on the host, it is the rootfs owner, not root');
+  });
+
+  test('a --rootfs owned by host root is refused with a user namespace', async () => {
+    const rootfs = rootfsCopy(null);
+    const r = await mdocker(['run', '--rm', '--rootfs', rootfs, '/bin/sh', '-c', 'touch /written']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /belongs to host uid 0 gid 0: with a user namespace its owner is the container's root/);
+    assert.equal(existsSync(join(rootfs, 'written')), false);
+  });
+});
+
+describe('socket families and the launcher dumpability (security round 2, items 5 and 9)', { skip }, () => {
+  const suidDumpable = '/proc/sys/fs/suid_dumpable';
+  let probePath = '';
+  before(() => {
+    if (skip) return;
+    const make = spawnSync('make', ['-s', '-C', join(repoRoot, 'native/test'), 'probe'], { encoding: 'utf8' });
+    assert.equal(make.status, 0, `the probe must build (make -C native/test probe): ${make.stderr}`);
+    // A copy of our own: a rebuild of native/ wipes native/build/test.
+    probePath = join(scratch, 'mdocker-probe');
+    cpSync(join(repoRoot, 'native/build/test/mdocker-probe'), probePath);
+  });
+
+  /** fs.suid_dumpable=1 for fn: a credential change then leaves a process dumpable. */
+  async function withSuidDumpable<T>(fn: () => Promise<T>): Promise<T> {
+    const saved = readFileSync(suidDumpable, 'utf8');
+    writeFileSync(suidDumpable, '1');
+    try {
+      return await fn();
+    } finally {
+      writeFileSync(suidDumpable, saved);
+    }
+  }
+
+  /** The probe's "look pid=P uid=U name=N owner=O environ=E mem=M" lines. */
+  function looks(
+    log: string,
+  ): { pid: number; uid: number; name: string; owner: number; environ: string; mem: string }[] {
+    return [...log.matchAll(/^look pid=(\d+) uid=(\d+) name=(.*) owner=(\d+) environ=(\S+) mem=(\S+)$/gm)].map((m) => ({
+      pid: Number(m[1]),
+      uid: Number(m[2]),
+      name: m[3] ?? '',
+      owner: Number(m[4]),
+      environ: m[5] ?? '',
+      mem: m[6] ?? '',
+    }));
+  }
+
+  // The launcher runs from its sealed memfd copy: that is its name until it execs.
+  const LAUNCHER_NAME = 'memfd:mdocker-i';
+
+  test(
+    "exec's launcher child stays non-dumpable from its credential change to execve, with fs.suid_dumpable=1",
+    { timeout: 180_000 },
+    async () => {
+      const id = await detached(['busybox', 'sleep', '1000']);
+      await copyIn(id, probePath, '/tmp/probe');
+      // Another process of the container stops every new process in it, again and again
+      // until it has exec'd, and looks at it while it is stopped.
+      const start = await mdocker([
+        'exec',
+        id,
+        'sh',
+        '-c',
+        '/tmp/probe stop-and-look 0 /tmp/stop > /tmp/look.log 2>&1 </dev/null &',
+      ]);
+      assert.equal(start.code, 0, start.stderr);
+      const log = await withSuidDumpable(async () => {
+        let text = '';
+        for (let i = 0; i < 60; i++) {
+          const r = await mdocker(['exec', id, 'true']);
+          assert.equal(r.code, 0, r.stderr);
+          if (i % 10 === 9) {
+            text = (await mdocker(['exec', id, 'cat', '/tmp/look.log'])).stdout;
+            // Uid 0 is the container's root: the credential change is behind it.
+            const seen = looks(text);
+            if (
+              seen.filter((l) => l.name === LAUNCHER_NAME && l.uid === 0).length >= 5 &&
+              seen.some((l) => l.name === 'true')
+            )
+              break;
+          }
+        }
+        return text;
+      });
+      await mdocker(['exec', id, 'touch', '/tmp/stop']);
+      const between = looks(log).filter((l) => l.name === LAUNCHER_NAME && l.uid === 0);
+      assert.ok(between.length > 0, `no launcher child was caught between its credential change and execve:\n${log}`);
+      for (const l of between) {
+        // Non-dumpable: its /proc files belong to host root (unmapped here: 65534), and
+        // neither its environment nor its memory opens.
+        assert.deepEqual(
+          [l.owner, l.environ, l.mem],
+          [65534, 'EACCES', 'EACCES'],
+          `launcher child pid ${l.pid} was dumpable: ${JSON.stringify(l)}`,
+        );
+      }
+      // The command it became is the container's own, as dumpable as any: the look
+      // tells the two apart.
+      assert.ok(
+        looks(log).some((l) => l.name === 'true' && l.owner === 0),
+        `no exec'd command was caught:\n${log}`,
+      );
+    },
+  );
+
+  test(
+    "run's launcher child stays non-dumpable from its credential change to execve, with fs.suid_dumpable=1",
+    { timeout: 120_000 },
+    async () => {
+      // Nothing else is in the new container while its init prepares it: the host looks,
+      // stopping every descendant of one `mdocker run` again and again until it execs.
+      const between = await withSuidDumpable(async () => {
+        const caught: ReturnType<typeof looks> = [];
+        for (let round = 0; round < 5 && caught.length < 3; round++) {
+          const stopFile = join(scratch, `look-stop-${round}`);
+          const run = spawn('sh', ['-c', `sleep 0.2; exec "${process.execPath}" "${cliPath}" run --rm busybox true`], {
+            stdio: 'ignore',
+          });
+          const probe = spawn(probePath, ['stop-and-look', String(run.pid), stopFile], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          probe.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          const code = await new Promise<number | null>((resolve) => run.on('close', (c) => resolve(c)));
+          writeFileSync(stopFile, '');
+          await new Promise((resolve) => probe.on('close', resolve));
+          assert.equal(code, 0, 'the container ran');
+          // A host uid other than root's: the child has become the container's root.
+          caught.push(...looks(out).filter((l) => l.name === LAUNCHER_NAME && l.uid !== 0));
+        }
+        return caught;
+      });
+      assert.ok(between.length > 0, 'no launcher child was caught between its credential change and execve');
+      for (const l of between) {
+        // Non-dumpable: its /proc files belong to host root, not to the container's root.
+        assert.equal(l.owner, 0, `launcher child pid ${l.pid} was dumpable: ${JSON.stringify(l)}`);
+      }
+    },
+  );
+
+  test('with --cap-add NET_RAW, AF_PACKET and raw sockets open (ping works); every other family stays refused', async () => {
+    const r = await mdockerWithInput(
+      [
+        'run',
+        '-i',
+        '--rm',
+        '--cap-add',
+        'NET_RAW',
+        'busybox',
+        'sh',
+        '-c',
+        'cat > /tmp/probe && chmod 755 /tmp/probe && /tmp/probe | grep ^socket; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping ok',
+      ],
+      readFileSync(probePath),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const OK = /^ret=\d+ errno=0 \(Success\)$/;
+    const EAFNOSUPPORT = 'ret=-1 errno=97 (Address family not supported by protocol)';
+    const answers = new Map(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((line) => /^(\S+) (.*)$/.exec(line)?.slice(1, 3) as [string, string]),
+    );
+    for (const name of ['socket(AF_UNIX)', 'socket(AF_INET)', 'socket(AF_INET6)', 'socket(AF_NETLINK)']) {
+      assert.match(answers.get(name) ?? '', OK, name);
+    }
+    assert.match(answers.get('socket(AF_PACKET)') ?? '', OK);
+    assert.match(answers.get('socket(AF_INET,SOCK_RAW)') ?? '', OK);
+    for (const name of ['socket(AF_VSOCK)', 'socket(AF_BLUETOOTH)', 'socket(AF_KEY)', 'socket(AF_ALG)']) {
+      assert.equal(answers.get(name), EAFNOSUPPORT, name);
+    }
+    assert.ok(r.stdout.endsWith('ping ok\n'), r.stdout);
+  });
 });

@@ -89,6 +89,16 @@ export interface CgroupDriver {
   /** Host pids of the processes directly in the cgroup. */
   procs(handle: CgroupHandle): Promise<number[]>;
   /**
+   * Whether a process whose /proc/PID/cgroup reads `procCgroup` is in the container's
+   * cgroup (or below it): the proof a pid is the container's before it is signalled.
+   */
+  ownsProcess(handle: CgroupHandle, procCgroup: string): boolean;
+  /**
+   * Kills every process of the cgroup at once where the kernel can (v2's cgroup.kill,
+   * 5.14+); false where it cannot, and the caller signals the processes one by one.
+   */
+  killAll(handle: CgroupHandle): Promise<boolean>;
+  /**
    * Removes the cgroup (and any cgroups a container made below it), retrying while its
    * processes exit; then the default `mdocker` parent if that is now empty. Idempotent.
    */
@@ -398,6 +408,22 @@ export async function removeCgroupPaths(
       }
     }
   }
+}
+
+/**
+ * The cgroup path a /proc/PID/cgroup text gives for one hierarchy: the v2 line ("0::/a")
+ * when `controller` is null, else the v1 line whose controller list has it.
+ */
+export function procCgroupPath(procCgroup: string, controller: string | null): string | null {
+  for (const line of procCgroup.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const matches = controller === null ? controllers === '' : controllers.split(',').includes(controller);
+    if (matches) return line.slice(second + 1).trim();
+  }
+  return null;
 }
 
 /** Checks a saved path names a container cgroup `<...>/<id>` inside one of `roots`. */

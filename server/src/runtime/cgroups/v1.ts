@@ -1,6 +1,7 @@
 /**
  * The cgroup v1 driver: one directory per container in each of the cpu, cpuacct, memory
- * and pids hierarchies (co-mounted hierarchies such as "cpu,cpuacct" share one directory).
+ * and pids hierarchies (co-mounted hierarchies such as "cpu,cpuacct" share one directory),
+ * and in the devices hierarchy when one is mounted, with the container's device allowlist.
  */
 import { join } from 'node:path';
 import { MdockerError, isMdockerError } from '../errors.js';
@@ -17,6 +18,7 @@ import {
   nodeCgroupFs,
   parseLimitValue,
   parseProcs,
+  procCgroupPath,
   readCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
@@ -41,6 +43,25 @@ import {
 export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'pids';
 
 export const V1_REQUIRED_CONTROLLERS: readonly V1Controller[] = ['cpu', 'cpuacct', 'memory', 'pids'];
+
+/**
+ * The devices a container may read and write, as devices.allow lines: the nodes the
+ * launcher binds into its /dev (native/src/launcher/mounts.c) and the masks' /dev/null,
+ * the ptmx of its own devpts, and the ptys (the Unix98 slave majors 136..143: its
+ * devpts's, and the host pty bound as /dev/console). Nothing may be made (no "m"), and
+ * every other device, a block device above all, is refused whatever node reaches it.
+ * The launcher's cgroup v2 device program allows the same (native/src/launcher/devices.c).
+ */
+export const V1_ALLOWED_DEVICES: readonly string[] = [
+  'c 1:3 rw', // null
+  'c 1:5 rw', // zero
+  'c 1:7 rw', // full
+  'c 1:8 rw', // random
+  'c 1:9 rw', // urandom
+  'c 5:0 rw', // tty
+  'c 5:2 rw', // ptmx
+  ...Array.from({ length: 8 }, (_, i) => `c ${136 + i}:* rw`), // ptys
+];
 
 export interface V1Hierarchy {
   /** Controllers attached to this hierarchy, e.g. ["cpu", "cpuacct"] when co-mounted. */
@@ -152,6 +173,7 @@ export class CgroupV1Driver implements CgroupDriver {
         created.push(placement.path);
       }
       const handle: CgroupHandle = { id, paths: created };
+      await this.writeDeviceAllowlist(handle);
       await this.writeLimits(handle, limits);
       return handle;
     } catch (err) {
@@ -192,6 +214,21 @@ export class CgroupV1Driver implements CgroupDriver {
     return parseProcs(await readCgroupFile(this.fs, join(this.pathFor(handle, 'pids'), 'cgroup.procs')));
   }
 
+  ownsProcess(handle: CgroupHandle, procCgroup: string): boolean {
+    const hierarchy = this.hierarchyFor('pids');
+    const path = procCgroupPath(procCgroup, 'pids');
+    return (
+      hierarchy !== undefined &&
+      path !== null &&
+      isPathWithin(join(hierarchy.mountPoint, path), this.pathFor(handle, 'pids'))
+    );
+  }
+
+  /** v1 has no cgroup.kill. */
+  async killAll(): Promise<boolean> {
+    return false;
+  }
+
   async remove(handle: CgroupHandle, timeoutMs?: number): Promise<void> {
     await removeCgroupPaths(this.fs, handle.paths, this.defaultParents(), timeoutMs);
   }
@@ -214,14 +251,27 @@ export class CgroupV1Driver implements CgroupDriver {
       );
     }
     const used: V1Hierarchy[] = [];
-    for (const controller of V1_REQUIRED_CONTROLLERS) {
+    for (const controller of [...V1_REQUIRED_CONTROLLERS, 'devices' as const]) {
       const hierarchy = this.hierarchyFor(controller);
       if (hierarchy !== undefined && !used.includes(hierarchy)) used.push(hierarchy);
     }
     return used;
   }
 
-  private hierarchyFor(controller: V1Controller): V1Hierarchy | undefined {
+  /**
+   * Deny everything, then allow the list: written before the launcher moves the
+   * container in, so its first instruction already meets it. A child cgroup can never
+   * allow more than this, and the container's cgroup directories are read-only binds.
+   */
+  private async writeDeviceAllowlist(handle: CgroupHandle): Promise<void> {
+    const hierarchy = this.hierarchyFor('devices');
+    const dir = handle.paths.find((path) => hierarchy !== undefined && isPathWithin(path, hierarchy.mountPoint));
+    if (dir === undefined) return;
+    await writeCgroupFile(this.fs, join(dir, 'devices.deny'), 'a');
+    for (const rule of V1_ALLOWED_DEVICES) await writeCgroupFile(this.fs, join(dir, 'devices.allow'), rule);
+  }
+
+  private hierarchyFor(controller: V1Controller | 'devices'): V1Hierarchy | undefined {
     return this.hierarchies.find((hierarchy) => hierarchy.controllers.includes(controller));
   }
 

@@ -11,10 +11,12 @@ import {
   cgroupParentSegments,
   cgroupPathSegments,
   cpuQuotaUsec,
+  isPathWithin,
   makeCgroupDirs,
   makeContainerCgroupDir,
   nodeCgroupFs,
   parseProcs,
+  procCgroupPath,
   readCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
@@ -162,6 +164,18 @@ export class CgroupV2Driver implements CgroupDriver {
 
   async procs(handle: CgroupHandle): Promise<number[]> {
     return parseProcs(await readCgroupFile(this.fs, join(this.pathOf(handle), 'cgroup.procs')));
+  }
+
+  ownsProcess(handle: CgroupHandle, procCgroup: string): boolean {
+    const path = procCgroupPath(procCgroup, null);
+    return path !== null && isPathWithin(join(this.mountPoint, path), this.pathOf(handle));
+  }
+
+  async killAll(handle: CgroupHandle): Promise<boolean> {
+    const file = join(this.pathOf(handle), 'cgroup.kill');
+    if (!(await this.fs.exists(file))) return false;
+    await writeCgroupFile(this.fs, file, 1);
+    return true;
   }
 
   async remove(handle: CgroupHandle, timeoutMs?: number): Promise<void> {
