@@ -8,11 +8,27 @@
  * Each call runs in a child of its own, so that one that succeeds (unconfined) cannot
  * change what the next one sees, and one the filter kills cannot end the probe. Every
  * call is chosen to be harmless if it does succeed: bogus arguments past the permission
- * checks, paths that do not exist, objects closed at once. Exit status 0. */
+ * checks, paths that do not exist, objects closed at once. Exit status 0.
+ *
+ * `mdocker-probe stop-and-look ANCESTOR STOPFILE` instead watches other processes until
+ * STOPFILE exists: every new process (a descendant of pid ANCESTOR, or any but itself
+ * and pid 1 when ANCESTOR is 0) is stopped with SIGSTOP again and again until it has
+ * exec'd, and each time, while it is stopped, the probe prints what another process
+ * sees of it, then lets it go on:
+ *
+ *   look pid=P uid=UID name=NAME owner=UID environ=ok|ERRNO mem=ok|ERRNO
+ *
+ * uid is its real uid (/proc/P/status), owner the owner of /proc/P/status (the kernel
+ * gives a non-dumpable process's files to root of the user namespace its memory belongs
+ * to, a dumpable one's to its euid), environ and mem what opening those files of it
+ * gave. The escape suite uses it to catch launcher processes between their credential
+ * change and their execve. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -34,6 +50,9 @@
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
+#endif
+#ifndef AF_ALG
+#define AF_ALG 38
 #endif
 
 /* From <linux/keyctl.h>, <linux/sched.h> and <linux/io_uring.h>, spelled out because
@@ -316,6 +335,99 @@ probe_socket_vsock (void)
 }
 
 static long
+socket_of (int family, int type, int protocol)
+{
+  return close_if_fd (syscall (SYS_socket, family, type, protocol));
+}
+
+static long
+probe_socket_unix (void)
+{
+  return socket_of (AF_UNIX, SOCK_STREAM, 0);
+}
+
+static long
+probe_socket_inet (void)
+{
+  return socket_of (AF_INET, SOCK_STREAM, 0);
+}
+
+static long
+probe_socket_inet6 (void)
+{
+  return socket_of (AF_INET6, SOCK_DGRAM, 0);
+}
+
+static long
+probe_socket_netlink (void)
+{
+  return socket_of (AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */);
+}
+
+static long
+probe_socket_packet (void)
+{
+  return socket_of (AF_PACKET, SOCK_DGRAM, 0);
+}
+
+static long
+probe_socket_bluetooth (void)
+{
+  return socket_of (AF_BLUETOOTH, SOCK_STREAM, 0);
+}
+
+static long
+probe_socket_key (void)
+{
+  return socket_of (AF_KEY, SOCK_RAW, 2 /* PF_KEY_V2 */);
+}
+
+static long
+probe_socket_alg (void)
+{
+  return socket_of (AF_ALG, SOCK_SEQPACKET, 0);
+}
+
+static long
+probe_socket_inet_high_bits (void)
+{
+  /* The kernel reads an int: this is AF_INET to it, but not to a 64-bit comparison. */
+  return close_if_fd (syscall (SYS_socket, (1L << 32) | AF_INET, SOCK_STREAM, 0));
+}
+
+static long
+socketpair_of (int family)
+{
+  int sv[2];
+  long r = syscall (SYS_socketpair, family, SOCK_STREAM, 0, sv);
+
+  if (r == 0)
+    {
+      close (sv[0]);
+      close (sv[1]);
+    }
+  return r;
+}
+
+static long
+probe_socketpair_unix (void)
+{
+  return socketpair_of (AF_UNIX);
+}
+
+static long
+probe_socketpair_inet (void)
+{
+  return socketpair_of (AF_INET);
+}
+
+static long
+probe_socketpair_alg (void)
+{
+  return socketpair_of (AF_ALG);
+}
+
+static long
 probe_socket_raw (void)
 {
   return close_if_fd (syscall (SYS_socket, AF_INET, SOCK_RAW, 1 /* IPPROTO_ICMP */));
@@ -418,7 +530,19 @@ static const struct probe probes[] = {
   { "syslog", probe_syslog },
   { "swapon", probe_swapon },
   { "personality(ADDR_NO_RANDOMIZE)", probe_personality },
+  { "socket(AF_UNIX)", probe_socket_unix },
+  { "socket(AF_INET)", probe_socket_inet },
+  { "socket(AF_INET6)", probe_socket_inet6 },
+  { "socket(AF_NETLINK)", probe_socket_netlink },
+  { "socket(AF_PACKET)", probe_socket_packet },
   { "socket(AF_VSOCK)", probe_socket_vsock },
+  { "socket(AF_BLUETOOTH)", probe_socket_bluetooth },
+  { "socket(AF_KEY)", probe_socket_key },
+  { "socket(AF_ALG)", probe_socket_alg },
+  { "socket(1<<32|AF_INET)", probe_socket_inet_high_bits },
+  { "socketpair(AF_UNIX)", probe_socketpair_unix },
+  { "socketpair(AF_INET)", probe_socketpair_inet },
+  { "socketpair(AF_ALG)", probe_socketpair_alg },
   { "socket(AF_INET,SOCK_RAW)", probe_socket_raw },
   { "mknod(c 1:3)", probe_mknod },
   { "chroot", probe_chroot },
@@ -460,11 +584,244 @@ run_probe (const struct probe *p)
     }
 }
 
+/* ---- stop-and-look ---------------------------------------------------------- */
+
+#define LOOK_MAX_PIDS (1 << 22) /* pid_max's ceiling on 64-bit */
+#define LOOK_MAX_TRACKED 256    /* processes being looked at, at once */
+#define LOOK_MAX_SAMPLES 2000   /* per process, in case one never execs */
+
+struct look_tracked
+{
+  pid_t pid;
+  char name[32]; /* at first sight: once it differs, the process has exec'd */
+  int samples;
+};
+
+/* Processes done with, or not descendants of the ancestor: never looked at again. */
+static unsigned char look_ignored[LOOK_MAX_PIDS / 8];
+
+static int
+look_is_ignored (pid_t pid)
+{
+  return pid <= 0 || pid >= LOOK_MAX_PIDS || (look_ignored[pid / 8] & (1U << (pid % 8)));
+}
+
+static void
+look_ignore (pid_t pid)
+{
+  if (pid > 0 && pid < LOOK_MAX_PIDS)
+    look_ignored[pid / 8] |= (unsigned char) (1U << (pid % 8));
+}
+
+static ssize_t
+read_small_file (const char *path, char *buf, size_t size)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+
+  if (fd < 0)
+    return -1;
+  n = read (fd, buf, size - 1);
+  close (fd);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+/* The value of "KEY:\t..." in /proc/PID/status up to the first tab or newline. */
+static int
+status_value (pid_t pid, const char *key, char *out, size_t size)
+{
+  char path[64], buf[4096];
+  size_t klen = strlen (key), n = 0;
+  char *p;
+
+  snprintf (path, sizeof (path), "/proc/%d/status", (int) pid);
+  if (read_small_file (path, buf, sizeof (buf)) < 0)
+    return -1;
+  for (p = buf; p != NULL && *p != '\0'; p = strchr (p, '\n') ? strchr (p, '\n') + 1 : NULL)
+    if (strncmp (p, key, klen) == 0 && p[klen] == ':')
+      {
+        p += klen + 1;
+        while (*p == '\t' || *p == ' ')
+          p++;
+        while (p[n] != '\0' && p[n] != '\t' && p[n] != '\n' && n + 1 < size)
+          {
+            out[n] = p[n];
+            n++;
+          }
+        out[n] = '\0';
+        return 0;
+      }
+  return -1;
+}
+
+static int
+descends_from (pid_t pid, pid_t ancestor)
+{
+  char value[32];
+  int depth;
+
+  if (ancestor == 0)
+    return 1;
+  for (depth = 0; depth < 64 && pid > 1; depth++)
+    {
+      if (status_value (pid, "PPid", value, sizeof (value)) < 0)
+        return 0;
+      pid = (pid_t) atoi (value);
+      if (pid == ancestor)
+        return 1;
+    }
+  return 0;
+}
+
+/* The state letter of /proc/PID/stat, or 0 when it is gone. */
+static char
+process_state (pid_t pid)
+{
+  char path[64], buf[1024];
+  char *p;
+
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+  if (read_small_file (path, buf, sizeof (buf)) < 0)
+    return 0;
+  p = strrchr (buf, ')');
+  return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+static const char *
+open_result (pid_t pid, const char *file)
+{
+  char path[64];
+  int fd;
+
+  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, file);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return strerrorname_np (errno) ? strerrorname_np (errno) : "error";
+  close (fd);
+  return "ok";
+}
+
+/* Stops pid, prints what it looks like, lets it go on. Returns 0 while it should be
+ * looked at again, -1 once it is gone or has exec'd. */
+static int
+look_at (struct look_tracked *t)
+{
+  char name[32], uid[32], path[64], line[512];
+  const char *environ_result, *mem_result;
+  struct timespec pause = { 0, 20 * 1000 };
+  struct stat st;
+  int tries, n, r = 0;
+
+  if (kill (t->pid, SIGSTOP) < 0)
+    return -1;
+  for (tries = 0; tries < 20000; tries++)
+    {
+      char state = process_state (t->pid);
+
+      if (state == 'T')
+        break;
+      if (state == 0 || state == 'Z' || state == 'X')
+        return -1;
+    }
+  snprintf (path, sizeof (path), "/proc/%d/status", (int) t->pid);
+  if (process_state (t->pid) == 'T' && status_value (t->pid, "Name", name, sizeof (name)) == 0
+      && status_value (t->pid, "Uid", uid, sizeof (uid)) == 0 && stat (path, &st) == 0)
+    {
+      environ_result = open_result (t->pid, "environ");
+      mem_result = open_result (t->pid, "mem");
+      n = snprintf (line, sizeof (line), "look pid=%d uid=%s name=%s owner=%u environ=%s mem=%s\n", (int) t->pid, uid,
+                    name, (unsigned) st.st_uid, environ_result, mem_result);
+      if (n > 0)
+        (void) !write (STDOUT_FILENO, line, (size_t) n < sizeof (line) ? (size_t) n : sizeof (line) - 1);
+      if (t->name[0] == '\0')
+        snprintf (t->name, sizeof (t->name), "%s", name);
+      else if (strcmp (name, t->name) != 0)
+        r = -1;
+    }
+  kill (t->pid, SIGCONT);
+  nanosleep (&pause, NULL); /* let it run a little before the next look */
+  if (++t->samples >= LOOK_MAX_SAMPLES)
+    r = -1;
+  return r;
+}
+
+static void
+look_track_new (pid_t ancestor, struct look_tracked *tracked)
+{
+  DIR *proc = opendir ("/proc");
+  struct dirent *e;
+  size_t i;
+
+  if (proc == NULL)
+    return;
+  while ((e = readdir (proc)) != NULL)
+    {
+      pid_t pid;
+
+      if (!isdigit ((unsigned char) e->d_name[0]))
+        continue;
+      pid = (pid_t) atoi (e->d_name);
+      if (look_is_ignored (pid))
+        continue;
+      for (i = 0; i < LOOK_MAX_TRACKED && tracked[i].pid != pid; i++)
+        ;
+      if (i < LOOK_MAX_TRACKED)
+        continue; /* already tracked */
+      if (!descends_from (pid, ancestor))
+        {
+          look_ignore (pid);
+          continue;
+        }
+      for (i = 0; i < LOOK_MAX_TRACKED && tracked[i].pid != 0; i++)
+        ;
+      if (i == LOOK_MAX_TRACKED)
+        break; /* full: tracked once another is done */
+      memset (&tracked[i], 0, sizeof (tracked[i]));
+      tracked[i].pid = pid;
+    }
+  closedir (proc);
+}
+
+static int
+stop_and_look (pid_t ancestor, const char *stop_file)
+{
+  static struct look_tracked tracked[LOOK_MAX_TRACKED];
+  size_t i;
+  int pass;
+
+  look_ignore (getpid ());
+  look_ignore (1);
+  while (access (stop_file, F_OK) != 0)
+    {
+      look_track_new (ancestor, tracked);
+      /* A few looks at each before the next scan, which on the host's /proc is slow
+       * next to the few milliseconds a launcher child lives. */
+      for (pass = 0; pass < 8; pass++)
+        for (i = 0; i < LOOK_MAX_TRACKED; i++)
+          if (tracked[i].pid != 0 && look_at (&tracked[i]) < 0)
+            {
+              look_ignore (tracked[i].pid);
+              tracked[i].pid = 0;
+            }
+    }
+  return 0;
+}
+
 int
-main (void)
+main (int argc, char **argv)
 {
   size_t i;
 
+  if (argc == 4 && strcmp (argv[1], "stop-and-look") == 0)
+    return stop_and_look ((pid_t) atoi (argv[2]), argv[3]);
+  if (argc != 1)
+    {
+      fputs ("usage: mdocker-probe [stop-and-look ANCESTOR_PID STOPFILE]\n", stderr);
+      return 2;
+    }
   for (i = 0; i < sizeof (probes) / sizeof (probes[0]); i++)
     run_probe (&probes[i]);
   return 0;

@@ -145,14 +145,22 @@ md_become_container_root (int alive_fd, md_error_t *err)
    * host's supplementary groups must go: kept, they would still open host files. */
   if (setresgid (0, 0, 0) < 0)
     return md_make_error (err, errno, "setresgid", "cannot become the container's root group");
+  /* Each change leaves the process as dumpable as fs.suid_dumpable says (1 would let
+   * the container's root open our /proc files): made non-dumpable again at once. */
+  if (md_stay_undumpable (err) < 0)
+    return -1;
   if (setgroups (1, &root_group) < 0)
     return md_make_error (err, errno, "setgroups", "cannot drop the host's supplementary groups");
+  if (md_stay_undumpable (err) < 0)
+    return -1;
   if (setresuid (0, 0, 0) < 0)
     return md_make_error (err, errno, "setresuid", "cannot become the container's root");
+  if (md_stay_undumpable (err) < 0)
+    return -1;
 
-  /* The kernel clears the parent-death signal when the credentials change (and makes
-   * the process non-dumpable, which suits us). Re-arm it, then make sure the parent did
-   * not die in between: it holds alive_fd's other end open for its whole life. */
+  /* The kernel clears the parent-death signal when the credentials change. Re-arm it,
+   * then make sure the parent did not die in between: it holds alive_fd's other end
+   * open for its whole life. */
   if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
     return md_make_error (err, errno, "prctl", "PR_SET_PDEATHSIG");
   if (poll (&alive, 1, 0) < 0)

@@ -327,6 +327,16 @@ set_capabilities (uint64_t cap_keep, md_error_t *err)
     }
   if (syscall (SYS_capset, &header, data) < 0)
     return md_make_error (err, errno, "capset", "cannot set the process's capabilities");
+  return md_stay_undumpable (err);
+}
+
+int
+md_stay_undumpable (md_error_t *err)
+{
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return md_make_error (err, errno, "prctl", "PR_SET_DUMPABLE 0");
+  if (prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return md_make_error_code (err, MD_E_RUNTIME, "the launcher is still dumpable after PR_SET_DUMPABLE 0");
   return 0;
 }
 

@@ -40,6 +40,15 @@ int md_security_parse_option (struct md_security *sec, const char *opt, const ch
  * and /sys mounted: masks and remounts read-only what runc does. */
 int md_security_mask_paths (const struct md_security *sec, md_error_t *err);
 
+/* Makes the calling process non-dumpable again, and checks that it is. A change of
+ * uid, gid or fsuid (setresuid, setresgid), or a gain of permitted capabilities, sets
+ * dumpability to fs.suid_dumpable, which an administrator may have set to 1: from
+ * then until execve, a process of the container with the same ids could open the
+ * launcher child's /proc/PID/mem, environ and fd/ (CVE-2016-9962's family). Called after
+ * every credential change (setresgid, setgroups, setresuid, capset), whatever the
+ * sysctl says. */
+int md_stay_undumpable (md_error_t *err);
+
 /* Called last before execve: rlimits, capabilities, no_new_privs, seccomp. Keeps fd
  * error_fd open (it is O_CLOEXEC) so a failure can still be reported. Once it returns,
  * the seccomp filter is in force: only ordinary calls (write, close, rt_sigaction,

@@ -134,8 +134,9 @@ static const struct syscall_name allowed_syscalls[] = {
   SC ("shmget"), SC ("shmat"), SC ("shmdt"), SC ("shmctl"), SC ("semget"), SC ("semop"), SC ("semtimedop"),
   SC ("semctl"), SC ("msgget"), SC ("msgsnd"), SC ("msgrcv"), SC ("msgctl"), SC ("mq_open"), SC ("mq_unlink"),
   SC ("mq_timedsend"), SC ("mq_timedreceive"), SC ("mq_notify"), SC ("mq_getsetattr"),
-  /* Sockets, in the container's network namespace. socket has a rule of its own. */
-  SC ("socketpair"), SC ("bind"), SC ("connect"), SC ("listen"), SC ("accept"), SC ("accept4"),
+  /* Sockets, in the container's network namespace. socket and socketpair have rules
+   * of their own. */
+  SC ("bind"), SC ("connect"), SC ("listen"), SC ("accept"), SC ("accept4"),
   SC ("getsockname"), SC ("getpeername"), SC ("sendto"), SC ("recvfrom"), SC ("sendmsg"), SC ("recvmsg"),
   SC ("sendmmsg"), SC ("recvmmsg"), SC ("shutdown"), SC ("setsockopt"), SC ("getsockopt"),
 };
@@ -250,8 +251,6 @@ static const uint64_t clone_new_flags[] = {
  * 0xffffffff query. The rest (ADDR_NO_RANDOMIZE above all: turning off ASLR to make an
  * exploit reliable) match no rule and get the default ENOSYS. */
 static const uint64_t personality_allowed[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
-
-#define AF_VSOCK_NR 40
 
 #define MD_SECCOMP_DEFAULT SCMP_ACT_ERRNO (ENOSYS)
 
@@ -376,34 +375,90 @@ add_clone_rules (scmp_filter_ctx ctx, struct markers *m)
   return add_named (ctx, clone3_action, "clone3", 435);
 }
 
-/* socket(AF_VSOCK) is refused: vsock talks to the hypervisor (a Firecracker or QEMU
- * host), past every namespace. The kernel reads the family as a 32-bit int but seccomp
- * compares 64 bits: an "allow if != 40" rule would pass 0x100000028, which the kernel
- * truncates to 40. So the allow rules are exact (upper half zero), and the refusal
- * matches the lower half alone. */
+/* Socket families: socket(2) and socketpair(2) create a socket of any of the 45
+ * families the kernel knows, and for one not built in the kernel loads its module
+ * ("net-pf-N") on behalf of whoever asks. Each family is a protocol stack of its own,
+ * with its own history of bugs (AF_PACKET CVE-2016-8655 and CVE-2020-14386, AF_VSOCK
+ * CVE-2021-26708, AF_RDS CVE-2010-3904, AF_TIPC CVE-2021-43267, ...), and AF_VSOCK talks
+ * to the hypervisor, past every namespace. A container gets the four a program
+ * on a network uses: UNIX, INET, INET6, and NETLINK (ip, ifconfig, getifaddrs); PACKET
+ * only when it keeps NET_RAW, which the kernel asks for anyway. Every other family is
+ * refused with EAFNOSUPPORT, the kernel's own answer for a family it lacks, so that a
+ * program falls back as it would there (as systemd's RestrictAddressFamilies= does;
+ * Docker's profile allows every family but AF_VSOCK, which it refuses with EPERM).
+ * socketpair gets the same families: the kernel creates the socket, loading the
+ * module, before it finds that the family has no pairs (EOPNOTSUPP, as before).
+ *
+ * The kernel reads the family as a 32-bit int, seccomp compares 64 bits: an allow rule
+ * that looked at the low half alone would pass 0x100000011, which the kernel truncates
+ * to 17. So the allow rules are exact, and the refusals cover everything else: 0..63
+ * outside the list in aligned blocks, and 64 and above (upper-half junk included). */
+#define MD_AF_UNIX 1
+#define MD_AF_INET 2
+#define MD_AF_INET6 10
+#define MD_AF_NETLINK 16
+#define MD_AF_PACKET 17
+#define MD_AF_BLOCKS 64 /* past AF_MAX (46 in 6.18): a power of two */
+
 static int
-add_socket_rules (scmp_filter_ctx ctx)
+add_family_rules (scmp_filter_ctx ctx, const char *name, struct markers *m)
 {
-  int nr = resolve_syscall ("socket", -1);
-  const struct scmp_arg_cmp allow[] = {
-    SCMP_A0 (SCMP_CMP_LT, AF_VSOCK_NR),                           /* 0 .. 39 */
-    SCMP_A0 (SCMP_CMP_EQ, AF_VSOCK_NR + 1),                       /* 41 */
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (1), AF_VSOCK_NR + 2), /* 42, 43 */
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, ~UINT64_C (3), AF_VSOCK_NR + 4), /* 44 .. 47 (AF_MAX is 46) */
-  };
-  const struct scmp_arg_cmp refuse[] = {
-    SCMP_A0 (SCMP_CMP_MASKED_EQ, UINT64_C (0xffffffff), AF_VSOCK_NR),
-    SCMP_A0 (SCMP_CMP_GE, AF_VSOCK_NR + 8), /* families not yet known, and upper-half junk */
-  };
+  static const uint64_t families[] = { MD_AF_UNIX, MD_AF_INET, MD_AF_INET6, MD_AF_NETLINK };
+  const uint32_t refused = SCMP_ACT_ERRNO (EAFNOSUPPORT);
+  int nr = resolve_syscall (name, -1);
+  uint64_t allowed = 0, start;
+  uint32_t packet_action;
   size_t i;
 
-  for (i = 0; i < sizeof (allow) / sizeof (allow[0]); i++)
-    if (add_rule (ctx, SCMP_ACT_ALLOW, "socket", nr, 1, &allow[i]) < 0)
+  if (marker_action (m, CAP_BIT (CAP_NET_RAW), refused, &packet_action) < 0)
+    return -1;
+  for (i = 0; i < sizeof (families) / sizeof (families[0]); i++)
+    {
+      struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_EQ, families[i]);
+
+      allowed |= UINT64_C (1) << families[i];
+      if (add_rule (ctx, SCMP_ACT_ALLOW, name, nr, 1, &cmp) < 0)
+        return -1;
+    }
+  {
+    struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_EQ, MD_AF_PACKET);
+
+    allowed |= UINT64_C (1) << MD_AF_PACKET;
+    if (add_rule (ctx, packet_action, name, nr, 1, &cmp) < 0)
       return -1;
-  for (i = 0; i < sizeof (refuse) / sizeof (refuse[0]); i++)
-    if (add_rule (ctx, SCMP_ACT_ERRNO (EPERM), "socket", nr, 1, &refuse[i]) < 0)
-      return -1;
-  return 0;
+  }
+
+  /* The rest of 0..63 as the largest aligned blocks holding no listed family: each one
+   * comparison (family & ~(size - 1)) == start. */
+  for (start = 0; start < MD_AF_BLOCKS;)
+    {
+      uint64_t size = 1;
+      struct scmp_arg_cmp cmp;
+
+      if (allowed & (UINT64_C (1) << start))
+        {
+          start++;
+          continue;
+        }
+      while (size * 2 < MD_AF_BLOCKS && start % (size * 2) == 0 && start + size * 2 <= MD_AF_BLOCKS
+             && (allowed & (((UINT64_C (1) << (size * 2)) - 1) << start)) == 0)
+        size *= 2;
+      cmp = SCMP_A0 (SCMP_CMP_MASKED_EQ, ~(size - 1), start);
+      if (add_rule (ctx, refused, name, nr, 1, &cmp) < 0)
+        return -1;
+      start += size;
+    }
+  {
+    struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_GE, MD_AF_BLOCKS);
+
+    return add_rule (ctx, refused, name, nr, 1, &cmp);
+  }
+}
+
+static int
+add_socket_rules (scmp_filter_ctx ctx, struct markers *m)
+{
+  return add_family_rules (ctx, "socket", m) < 0 ? -1 : add_family_rules (ctx, "socketpair", m);
 }
 
 static int
@@ -469,7 +524,7 @@ build_filter (scmp_filter_ctx ctx, struct markers *m)
   for (i = 0; i < sizeof (refused_syscalls) / sizeof (refused_syscalls[0]); i++)
     if (add_named (ctx, SCMP_ACT_ERRNO (EPERM), refused_syscalls[i].name, refused_syscalls[i].fallback_nr) < 0)
       return -1;
-  if (add_clone_rules (ctx, m) < 0 || add_socket_rules (ctx) < 0 || add_personality_rules (ctx) < 0)
+  if (add_clone_rules (ctx, m) < 0 || add_socket_rules (ctx, m) < 0 || add_personality_rules (ctx) < 0)
     return -1;
   return 0;
 }
