@@ -23,6 +23,9 @@ if [ "${1:-}" = "--test" ]; then
   need e2fsprogs /sbin/mkfs.ext4
 fi
 
+# The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).
+[ "${1:-}" = "--test" ] || bash "$(dirname "$0")/subids.sh"
+
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -1,13 +1,20 @@
 // Terminals over a real pty running /bin/sh on the host (no root, no container): attach
-// order, reattach fidelity, resize policy, flow control, exit.
+// order, reattach fidelity, resize policy, flow control both ways, exit.
 import assert from 'node:assert/strict';
 import { describe, it, after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pty from 'node-pty';
 import xtermHeadless from '@xterm/headless';
 import xtermSerialize from '@xterm/addon-serialize';
 import { SequenceTail, Screen } from '../src/playground/screen.js';
-import { OUTPUT_HOLD_MS, Terminal, type TerminalOptions, type TerminalSink } from '../src/playground/terminals.js';
+import {
+  INPUT_HIGH_WATER_BYTES,
+  INPUT_MAX_BYTES,
+  OUTPUT_HOLD_MS,
+  Terminal,
+  type TerminalOptions,
+  type TerminalSink,
+} from '../src/playground/terminals.js';
+import { spawnPty } from '../src/runtime/pty.js';
 import { FLOW_HIGH_WATER_BYTES, WS_CLOSE, type TerminalServerMessage } from '../src/protocol/index.js';
 
 const { Terminal: Headless } = xtermHeadless;
@@ -16,6 +23,8 @@ const { SerializeAddon } = xtermSerialize;
 class FakeSink implements TerminalSink {
   readonly frames: (Buffer | TerminalServerMessage)[] = [];
   closed: { code: number; reason: string } | null = null;
+  inputPaused = false;
+  inputPauses = 0;
   #waiters: (() => void)[] = [];
 
   send(data: Buffer | string): void {
@@ -26,6 +35,15 @@ class FakeSink implements TerminalSink {
   close(code: number, reason: string): void {
     this.closed = { code, reason };
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  pauseInput(): void {
+    this.inputPaused = true;
+    this.inputPauses++;
+  }
+
+  resumeInput(): void {
+    this.inputPaused = false;
   }
 
   messages(): TerminalServerMessage[] {
@@ -61,13 +79,11 @@ function hostShell(options: { cols?: number; rows?: number; stall?: number; scri
   const cols = options.cols ?? 80;
   const rows = options.rows ?? 24;
   const args = options.script === undefined ? [] : ['-c', options.script];
-  const process = pty.spawn('/bin/sh', args, {
-    name: 'xterm-256color',
+  const process = spawnPty('/bin/sh', args, {
     cols,
     rows,
     cwd: '/tmp',
-    env: { PATH: '/usr/bin:/bin', HOME: '/tmp', PS1: '$ ', LANG: 'C.UTF-8' },
-    encoding: null,
+    env: { PATH: '/usr/bin:/bin', HOME: '/tmp', PS1: '$ ', LANG: 'C.UTF-8', TERM: 'xterm-256color' },
   });
   const terminal = new Terminal({
     id: 0,
@@ -106,6 +122,8 @@ class ScriptedPty {
   }
 
   write(): void {}
+  readonly queuedInputBytes = 0;
+  onInputWritten(): void {}
   resize(): void {}
   pause(): void {}
   resume(): void {}
@@ -364,6 +382,70 @@ describe('Terminal', () => {
     assert.ok(maxBacklog < 2 * FLOW_HIGH_WATER_BYTES + 256 * 1024, `backlog ${maxBacklog}`);
     // Free the memory of this sink's frames before the next test.
     sink.frames.length = 0;
+    terminal.dispose();
+  });
+
+  it("stops reading a client's input while the program does not read it, and reads it again once it does", async () => {
+    const terminal = hostShell({ script: 'stty raw -echo; echo ready; sleep 2; exec cat >/dev/null' });
+    const typist = new FakeSink();
+    const viewer = new FakeSink();
+    const client = terminal.attach(typist);
+    terminal.attach(viewer);
+    await typist.waitFor(() => typist.text().includes('ready'));
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    while (!typist.inputPaused && sent < 64 * chunk.length) {
+      client.receive(chunk, true);
+      sent += chunk.length;
+    }
+    assert.ok(typist.inputPaused, `not paused after ${sent} bytes`);
+    assert.ok(terminal.queuedInputBytes > INPUT_HIGH_WATER_BYTES);
+    assert.ok(terminal.queuedInputBytes <= INPUT_HIGH_WATER_BYTES + chunk.length, `${terminal.queuedInputBytes}`);
+    assert.equal(viewer.inputPaused, false, 'a client that sends nothing is still read');
+    // cat drains the queue: the typist is read again.
+    await typist.waitFor(() => !typist.inputPaused, 10_000);
+    assert.equal(typist.closed, null);
+    await typist.waitFor(() => terminal.queuedInputBytes === 0, 10_000);
+    terminal.dispose();
+  });
+
+  it('closes a client that pushes input past the cap (4008), however many clients push', async () => {
+    const terminal = hostShell({ script: 'stty raw -echo; echo ready; sleep 100' });
+    const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
+    const clients = sinks.map((sink) => terminal.attach(sink));
+    await sinks[0]!.waitFor(() => sinks[0]!.text().includes('ready'));
+    const chunk = Buffer.alloc(64 * 1024, 0x62);
+    let largest = 0;
+    // Clients that ignore the pause (what a socket had read before it was paused, or a
+    // client of our own that does not go through TCP): each sends 8 MiB regardless.
+    for (let round = 0; round < 128; round++) {
+      for (const client of clients) client.receive(chunk, true);
+      largest = Math.max(largest, terminal.queuedInputBytes);
+    }
+    assert.ok(largest <= INPUT_MAX_BYTES, `queued ${largest}`);
+    for (const sink of sinks) {
+      assert.equal(sink.closed?.code, WS_CLOSE.TOO_SLOW);
+    }
+    terminal.dispose();
+  });
+
+  it('closes a paused client that kept pushing after the stall timeout, and reads again one that stopped', async () => {
+    const terminal = hostShell({ stall: 400, script: 'stty raw -echo; echo ready; sleep 100' });
+    const pusher = new FakeSink();
+    const polite = new FakeSink();
+    const pushing = terminal.attach(pusher);
+    const stopping = terminal.attach(polite);
+    await pusher.waitFor(() => pusher.text().includes('ready'));
+    const chunk = Buffer.alloc(64 * 1024, 0x63);
+    while (!pusher.inputPaused) pushing.receive(chunk, true);
+    pushing.receive(chunk, true); // after its pause: it keeps pushing
+    stopping.receive(chunk, true); // over the mark: paused at once, and sends no more
+    assert.ok(polite.inputPaused);
+    await pusher.waitFor(() => pusher.closed !== null, 5000);
+    assert.equal(pusher.closed?.code, WS_CLOSE.TOO_SLOW);
+    await polite.waitFor(() => !polite.inputPaused, 5000);
+    assert.equal(polite.closed, null);
+    assert.ok(terminal.queuedInputBytes <= INPUT_MAX_BYTES);
     terminal.dispose();
   });
 

@@ -1,6 +1,7 @@
 // The playground's pty (the addon's posix_spawn + a tty.ReadStream on the master), on a
 // real pty running host programs: no root needed.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,6 +88,31 @@ describe('spawnPty', () => {
     assert.deepEqual(await exit, { exitCode: 0 });
     assert.equal(output().split('b').length - 1, 1_000_000);
     assert.match(output(), /end\r\n$/);
+  });
+
+  it('queues input the program does not read yet, tells as it takes it, and loses or reorders nothing', async () => {
+    const total = 1_000_000;
+    const { pty, output, exit } = start(`stty raw -echo; echo ready; sleep 1; head -c ${total} | md5sum; sleep 30`);
+    await until(() => output().includes('ready'), 'ready');
+    // Writes of every size, from a keystroke to more than a queue chunk, a pattern that
+    // shows a reordered or lost piece.
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = (i * 7 + (i >> 13)) & 0xff;
+    let writes = 0;
+    for (let at = 0, size = 1; at < total; at += size, size = (size * 3 + 1) % 70_001) {
+      pty.write(data.subarray(at, at + size));
+      writes++;
+    }
+    assert.ok(pty.queuedInputBytes > total - 100_000, `queued ${pty.queuedInputBytes} of ${total}`);
+    let told = 0;
+    pty.onInputWritten(() => told++);
+    await until(() => output().includes('  -'), 'the checksum');
+    assert.equal(pty.queuedInputBytes, 0);
+    assert.ok(told > 0, 'told as the program took its input');
+    assert.ok(writes >= 20, `${writes} writes`);
+    assert.match(output(), new RegExp(createHash('md5').update(data).digest('hex')));
+    pty.kill('SIGKILL');
+    await exit;
   });
 
   it('gathers a trickle of small writes into fewer reads, losing nothing', async () => {

@@ -145,7 +145,14 @@ export class WebSockets {
         send: (data: Buffer | string) => {
           if (ws.readyState === WebSocket.OPEN) ws.send(data);
         },
-        close: (code: number, reason: string) => ws.close(code, closeReason(reason)),
+        close: (code: number, reason: string) => {
+          ws.close(code, closeReason(reason));
+          // A socket paused for input must read again to see the peer's closing frame;
+          // what it reads meanwhile goes nowhere (the terminal has let go of the client).
+          ws.resume();
+        },
+        pauseInput: () => ws.pause(),
+        resumeInput: () => ws.resume(),
       };
       const attachment = this.#options.playground.attachTerminal(
         sessionId,
@@ -179,7 +186,9 @@ export class WebSockets {
 
   #ping(): void {
     for (const client of this.#wss.clients as Set<Tracked>) {
-      if (client.alive === false) {
+      // A socket paused for input has its pong unread behind the input; the terminal
+      // reads it again or closes it within its stall timeout.
+      if (client.alive === false && !client.isPaused) {
         client.terminate();
         continue;
       }

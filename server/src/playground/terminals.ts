@@ -1,7 +1,8 @@
 /**
  * One pty shared by any number of WebSocket clients: every client gets the screen on
- * attach and then the live stream, the pty takes the smallest client's size, and output is
- * flow-controlled so the slowest reader paces the program instead of the server's memory.
+ * attach and then the live stream, the pty takes the smallest client's size, and both
+ * directions are flow-controlled: the slowest reader paces the program's output, and the
+ * program's reading paces the clients' input, instead of the server's memory.
  */
 import { dockerExitCode } from '../runtime/process.js';
 import type { PtyProcess } from '../runtime/pty.js';
@@ -29,6 +30,16 @@ export const MAX_ROWS = 200;
 export const OUTPUT_HOLD_MS = 4;
 /** A held batch this large is sent without waiting for the timer. */
 export const OUTPUT_BATCH_MAX_BYTES = 64 * 1024;
+/**
+ * Input flow control: a client whose input leaves more than INPUT_HIGH_WATER_BYTES queued
+ * at the pty (the program is not reading) is no longer read from until the queue is under
+ * INPUT_LOW_WATER_BYTES. A paused socket may still deliver what it had already read, a
+ * message or a socket read's worth per client; past INPUT_MAX_BYTES queued, whatever the
+ * number of clients, a client's input is refused and the client closed (TOO_SLOW).
+ */
+export const INPUT_HIGH_WATER_BYTES = 1024 * 1024;
+export const INPUT_LOW_WATER_BYTES = 256 * 1024;
+export const INPUT_MAX_BYTES = 2 * INPUT_HIGH_WATER_BYTES;
 
 export function clampCols(cols: number): number {
   return Math.min(MAX_COLS, Math.max(MIN_COLS, Math.floor(cols)));
@@ -38,10 +49,14 @@ export function clampRows(rows: number): number {
   return Math.min(MAX_ROWS, Math.max(MIN_ROWS, Math.floor(rows)));
 }
 
-/** What a terminal needs of a WebSocket; `ws`'s WebSocket has this shape. */
+/** What a terminal needs of a WebSocket (http/websocket.ts adapts `ws`'s). */
 export interface TerminalSink {
   send(data: Buffer | string): void;
   close(code: number, reason: string): void;
+  /** Stop reading the client's messages (its TCP window closes, its sends block)... */
+  pauseInput(): void;
+  /** ...and read them again. */
+  resumeInput(): void;
 }
 
 export interface TerminalExit {
@@ -80,6 +95,10 @@ interface Client {
   rows: number | null;
   /** its snapshot could not replay an over-long sequence: skip to the next ground point */
   discardUntilGround: boolean;
+  /** when its input was paused (Date.now()); null: read */
+  inputPausedAt: number | null;
+  /** it sent input after it was paused: it kept pushing */
+  pushedWhilePaused: boolean;
 }
 
 /** A client's hold on a terminal, given to the WebSocket handler. */
@@ -137,6 +156,7 @@ export class Terminal {
   #rows: number;
   #paused = false;
   #stallTimer: NodeJS.Timeout | null = null;
+  #inputStallTimer: NodeJS.Timeout | null = null;
   #ptyExited = false;
   /** output read from the pty, not yet given to the screen or any client */
   #held: Buffer[] = [];
@@ -167,6 +187,7 @@ export class Terminal {
     });
     // The addon's pty delivers Buffers; a node-pty process (as tests hand in) may give strings.
     this.#pty.onData((data: string | Buffer) => this.#onPtyData(typeof data === 'string' ? Buffer.from(data) : data));
+    this.#pty.onInputWritten(() => this.#updateInputFlow());
     this.#pty.onExit(({ exitCode, signal }) => {
       this.#flushOutput();
       this.#ptyExited = true;
@@ -214,6 +235,11 @@ export class Terminal {
     return this.#screen.pendingBytes + largest;
   }
 
+  /** Client input the program has not read yet, held by the pty. */
+  get queuedInputBytes(): number {
+    return this.#pty.queuedInputBytes;
+  }
+
   /** The pty's process exited (launcher exit code); the owner then calls finish(). */
   onPtyExit(listener: (exitCode: number, signal: number | undefined) => void): void {
     this.#exitListeners.push(listener);
@@ -247,6 +273,8 @@ export class Terminal {
       cols: size.cols === undefined ? null : clampCols(size.cols),
       rows: size.rows === undefined ? null : clampRows(size.rows),
       discardUntilGround: false,
+      inputPausedAt: null,
+      pushedWhilePaused: false,
     };
     this.#clients.add(client);
     this.#onClientsChanged?.();
@@ -302,6 +330,7 @@ export class Terminal {
     this.#disposed = true;
     this.#dropHeldOutput();
     this.#stopStallTimer();
+    this.#stopInputStallTimer();
     for (const client of [...this.#clients]) this.#drop(client, code, reason);
     this.kill('SIGKILL');
     this.#screen.dispose();
@@ -376,10 +405,11 @@ export class Terminal {
   }
 
   #receive(client: Client, data: Buffer, isBinary: boolean): void {
+    // A dropped client's socket may deliver what it had read before its close.
+    if (!this.#clients.has(client)) return;
     if (isBinary) {
       if (this.#exit !== null || this.#ptyExited || data.length === 0) return;
-      this.#onBytes?.('in', data.length);
-      this.#pty.write(data);
+      this.#onInput(client, data);
       return;
     }
     const message = parseClientMessage(data);
@@ -396,6 +426,71 @@ export class Terminal {
     client.cols = clampCols(message.cols);
     client.rows = clampRows(message.rows);
     if (this.#exit === null) this.#applySize();
+  }
+
+  /**
+   * Input goes to the pty, which queues what the program has not read yet. The client
+   * that takes the queue over the high-water mark stops being read, and one that pushes
+   * it past the cap is closed: the queue stays bounded whatever the clients send.
+   */
+  #onInput(client: Client, data: Buffer): void {
+    if (this.#pty.queuedInputBytes + data.length > INPUT_MAX_BYTES) {
+      this.#drop(client, WS_CLOSE.TOO_SLOW, 'input not read: the program is not reading its terminal');
+      return;
+    }
+    if (client.inputPausedAt !== null) client.pushedWhilePaused = true;
+    this.#onBytes?.('in', data.length);
+    this.#pty.write(data);
+    if (this.#pty.queuedInputBytes > INPUT_HIGH_WATER_BYTES && client.inputPausedAt === null) {
+      client.inputPausedAt = Date.now();
+      client.sink.pauseInput();
+      this.#startInputStallTimer();
+    }
+  }
+
+  /** The pty took queued input: below the low-water mark every paused client is read again. */
+  #updateInputFlow(): void {
+    if (this.#disposed || this.#pty.queuedInputBytes >= INPUT_LOW_WATER_BYTES) return;
+    for (const client of this.#clients) this.#resumeInput(client);
+    this.#stopInputStallTimer();
+  }
+
+  #resumeInput(client: Client): void {
+    if (client.inputPausedAt === null) return;
+    client.inputPausedAt = null;
+    client.pushedWhilePaused = false;
+    client.sink.resumeInput();
+  }
+
+  #startInputStallTimer(): void {
+    if (this.#inputStallTimer !== null) return;
+    const period = Math.max(50, Math.min(1000, Math.floor(this.#stallTimeoutMs / 4)));
+    this.#inputStallTimer = setInterval(() => this.#dropPushingClients(), period);
+    this.#inputStallTimer.unref();
+  }
+
+  #stopInputStallTimer(): void {
+    if (this.#inputStallTimer === null) return;
+    clearInterval(this.#inputStallTimer);
+    this.#inputStallTimer = null;
+  }
+
+  /**
+   * A client paused longer than the stall timeout that kept sending is closed; one that
+   * stopped at the mark is read again (its acks, resizes and pongs wait behind its input),
+   * and its next input pauses it anew.
+   */
+  #dropPushingClients(): void {
+    const now = Date.now();
+    let paused = false;
+    for (const client of [...this.#clients]) {
+      if (client.inputPausedAt === null) continue;
+      if (now - client.inputPausedAt <= this.#stallTimeoutMs) paused = true;
+      else if (client.pushedWhilePaused) {
+        this.#drop(client, WS_CLOSE.TOO_SLOW, 'input not read: the program is not reading its terminal');
+      } else this.#resumeInput(client);
+    }
+    if (!paused) this.#stopInputStallTimer();
   }
 
   #detach(client: Client): void {

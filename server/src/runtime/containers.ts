@@ -14,7 +14,15 @@ import { detectCgroupDriver } from './cgroups/detect.js';
 import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
 import { imagesDir as imageStoreDir, resolveImage } from './images.js';
-import { DEFAULT_SECURITY, execCommand, runCommand, type LaunchCommand, type SecurityOptions } from './launcher.js';
+import {
+  DEFAULT_SECURITY,
+  assertPoolFree,
+  execCommand,
+  runCommand,
+  usernsPool,
+  type LaunchCommand,
+  type SecurityOptions,
+} from './launcher.js';
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
@@ -161,6 +169,7 @@ export class Runtime {
    */
   private async usableSecurity(security: SecurityOptions, source: string): Promise<SecurityOptions> {
     if ((security.userns ?? 'private') === 'host') return security;
+    assertPoolFree(usernsPool());
     const idmap = await idmapSupport(source);
     if (idmap.supported) return security;
     if (!this.warned.has(idmap.reason ?? source)) {

@@ -3,7 +3,9 @@
  * module that knows them; the launcher's path comes from native.ts. It also names the
  * pool of host ids that containers' user namespaces are drawn from (SECURITY.md).
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MdockerError } from './errors.js';
 import { launcherPath } from './native.js';
 
@@ -78,6 +80,87 @@ export function usernsPoolFrom(subuid: string, subgid: string): UsernsPool {
     );
   }
   return { uidBase: uids.start, gidBase: gids.start, slots };
+}
+
+/** An account of the name service whose id lies in the pool: a container would own its files. */
+export interface PoolClash {
+  kind: 'user' | 'group';
+  name: string;
+  id: number;
+}
+
+/**
+ * The users and groups of `getent passwd` / `getent group` output ("name:x:id:...")
+ * whose id lies inside the pool's host ids.
+ */
+export function poolClashes(pool: UsernsPool, passwd: string, group: string): PoolClash[] {
+  const clashes: PoolClash[] = [];
+  const scan = (kind: 'user' | 'group', text: string, base: number) => {
+    const end = base + pool.slots * USERNS_SLOT_IDS;
+    for (const line of text.split('\n')) {
+      const [name, , id] = line.split(':');
+      const n = Number(id);
+      if (name && id !== undefined && /^\d+$/.test(id) && n >= base && n < end) clashes.push({ kind, name, id: n });
+    }
+  };
+  scan('user', passwd, pool.uidBase);
+  scan('group', group, pool.gidBase);
+  return clashes;
+}
+
+/**
+ * Refuses a pool that holds an account of the host's name service (files, LDAP, ...):
+ * a container's root would own that user's files. Asked of `getent` once, then again only
+ * when /etc/passwd or /etc/group change or the host reboots (the answer is kept beside the
+ * slots' locks).
+ */
+export function assertPoolFree(pool: UsernsPool): void {
+  const mtime = (path: string) => {
+    try {
+      return statSync(path).mtimeMs;
+    } catch {
+      return 0;
+    }
+  };
+  let boot = '';
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    // no boot id: ask every time
+  }
+  const key = JSON.stringify([pool, mtime('/etc/passwd'), mtime('/etc/group'), boot]);
+  const checked = join(USERNS_LOCK_DIR, 'pool-checked');
+  try {
+    if (boot !== '' && readFileSync(checked, 'utf8') === key) return;
+  } catch {
+    // not checked yet
+  }
+  const getent = (database: string): string => {
+    try {
+      return execFileSync('getent', [database], { encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024 });
+    } catch {
+      // No getent (a minimal container): the files alone are the name service.
+      return readFileSync(`/etc/${database}`, 'utf8');
+    }
+  };
+  const clashes = poolClashes(pool, getent('passwd'), getent('group'));
+  if (clashes.length > 0) {
+    const first = clashes[0]!;
+    throw new MdockerError(
+      'UNSUPPORTED',
+      `the ${first.kind} ${first.name} (id ${first.id}) lies inside the user namespace pool ` +
+        `(uids ${pool.uidBase}+, gids ${pool.gidBase}+, ${pool.slots} slots of ${USERNS_SLOT_IDS}): a container's ` +
+        `root would own its files; give ${SUBID_USER} a free range in /etc/subuid and /etc/subgid`,
+      { clashes: clashes.slice(0, 10) },
+    );
+  }
+  try {
+    mkdirSync(USERNS_LOCK_DIR, { recursive: true, mode: 0o700 });
+    writeFileSync(`${checked}.${process.pid}`, key);
+    renameSync(`${checked}.${process.pid}`, checked);
+  } catch {
+    // asked again next time
+  }
 }
 
 let pool: UsernsPool | undefined;

@@ -1,7 +1,7 @@
 /**
  * A process on a new terminal: the launcher of a container or of an exec, for the server
  * and the CLI alike (process.ts). The shape is node-pty's `IPty` (the part the terminals
- * use), so tests may still hand in a node-pty process.
+ * use), plus the level of the input queue, which node-pty does not tell.
  *
  * Why not node-pty: on Linux it starts the process with forkpty(3), a fork() of the whole
  * caller on its main thread. Its cost grows with the caller's resident memory, and every
@@ -24,7 +24,16 @@ export interface PtyProcess {
   readonly pid: number;
   onData(listener: (data: Buffer | string) => void): unknown;
   onExit(listener: (event: PtyExit) => void): unknown;
+  /** Queues input behind what the terminal has not taken yet; see queuedInputBytes. */
   write(data: string | Buffer): void;
+  /**
+   * Input written but not yet taken by the terminal: the kernel's pty buffer is full
+   * because the program is not reading. The caller bounds it (it stops reading its own
+   * source while this is high); the pty only holds it.
+   */
+  readonly queuedInputBytes: number;
+  /** Queued input shrank (the program read some, or the pty closed): check the level. */
+  onInputWritten(listener: () => void): unknown;
   resize(cols: number, rows: number): void;
   /** Stops reading the master: the kernel's buffer fills and the writer blocks. */
   pause(): void;
@@ -65,6 +74,13 @@ const TRICKLE_READ_INTERVAL_MS = 10;
 const TRICKLE_MAX_BYTES = 2048;
 /** A full pty input buffer (the program is not reading): retry the write this much later. */
 const WRITE_RETRY_MS = 10;
+/**
+ * Queued input is copied into chunks of this size. Holding the writers' Buffers instead
+ * would cost ~100 bytes of object per Buffer, and a WebSocket message is a slice that
+ * keeps its whole socket read alive: a flood of 1-byte frames would make 1 MiB of queued
+ * input cost a hundred times that.
+ */
+const INPUT_CHUNK_BYTES = 16 * 1024;
 
 export function spawnPty(file: string, args: string[], options: SpawnPtyOptions): PtyProcess {
   return new NativePty(file, args, options);
@@ -77,7 +93,8 @@ class NativePty implements PtyProcess {
   readonly #stream: tty.ReadStream;
   readonly #dataListeners: ((data: Buffer) => void)[] = [];
   readonly #exitListeners: ((event: PtyExit) => void)[] = [];
-  readonly #writes: Buffer[] = [];
+  readonly #input = new InputQueue();
+  readonly #inputWrittenListeners: (() => void)[] = [];
   #writeTimer: NodeJS.Timeout | null = null;
   #quietTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
@@ -126,8 +143,24 @@ class NativePty implements PtyProcess {
 
   write(data: string | Buffer): void {
     if (this.#closed) return;
-    this.#writes.push(typeof data === 'string' ? Buffer.from(data) : data);
-    if (this.#writeTimer === null) this.#flushWrites();
+    let bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (this.#input.bytes === 0) {
+      // The usual case, a keystroke or a paste the program keeps up with: no copy.
+      const written = this.#writeNow(bytes);
+      if (written === null) return;
+      bytes = bytes.subarray(written);
+      if (bytes.length === 0) return;
+    }
+    this.#input.push(bytes);
+    this.#writeTimer ??= setTimeout(() => this.#flushWrites(), WRITE_RETRY_MS);
+  }
+
+  get queuedInputBytes(): number {
+    return this.#input.bytes;
+  }
+
+  onInputWritten(listener: () => void): void {
+    this.#inputWrittenListeners.push(listener);
   }
 
   resize(cols: number, rows: number): void {
@@ -169,25 +202,37 @@ class NativePty implements PtyProcess {
     }, TRICKLE_READ_INTERVAL_MS);
   }
 
-  /** Writes what the terminal takes now; the rest when it has room again. */
+  /**
+   * Writes what the terminal takes now: the bytes written (0 when it is full), or null
+   * when the terminal's other side is gone (EIO) and input has nowhere to go.
+   */
+  #writeNow(bytes: Buffer): number | null {
+    try {
+      return writeSync(this.#fd, bytes);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
+      return null;
+    }
+  }
+
+  /** Writes queued input the terminal has room for; the rest when it has room again. */
   #flushWrites(): void {
     this.#writeTimer = null;
-    while (this.#writes.length > 0 && !this.#closed) {
-      const head = this.#writes[0]!;
-      let written: number;
-      try {
-        written = writeSync(this.#fd, head);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          this.#writeTimer = setTimeout(() => this.#flushWrites(), WRITE_RETRY_MS);
-          return;
-        }
-        this.#writes.length = 0; // EIO: the terminal's other side is gone
-        return;
-      }
-      if (written < head.length) this.#writes[0] = head.subarray(written);
-      else this.#writes.shift();
+    const before = this.#input.bytes;
+    while (this.#input.bytes > 0 && !this.#closed) {
+      const written = this.#writeNow(this.#input.head());
+      if (written === null) this.#input.clear();
+      else if (written === 0) break;
+      else this.#input.consume(written);
     }
+    if (this.#input.bytes > 0 && !this.#closed) {
+      this.#writeTimer = setTimeout(() => this.#flushWrites(), WRITE_RETRY_MS);
+    }
+    if (this.#input.bytes < before) this.#emitInputWritten();
+  }
+
+  #emitInputWritten(): void {
+    for (const listener of this.#inputWrittenListeners) listener();
   }
 
   #onReaped(event: PtyExit): void {
@@ -222,13 +267,15 @@ class NativePty implements PtyProcess {
 
   #onClosed(): void {
     this.#closed = true;
-    this.#writes.length = 0;
+    const hadInput = this.#input.bytes > 0;
+    this.#input.clear();
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
     this.#writeTimer = null;
     this.#clearDrainTimers();
     if (this.#readHold) clearTimeout(this.#readHold);
     this.#readHold = null;
     this.#closeSlave();
+    if (hadInput) this.#emitInputWritten();
     this.#maybeEmitExit();
   }
 
@@ -237,5 +284,47 @@ class NativePty implements PtyProcess {
     if (this.#exitEmitted || this.#reaped === null || !this.#closed) return;
     this.#exitEmitted = true;
     for (const listener of this.#exitListeners) listener(this.#reaped);
+  }
+}
+
+/** Input bytes waiting for room in the pty, in chunks of our own (INPUT_CHUNK_BYTES). */
+class InputQueue {
+  readonly #chunks: { buffer: Buffer; start: number; end: number }[] = [];
+  bytes = 0;
+
+  push(data: Buffer): void {
+    this.bytes += data.length;
+    let offset = 0;
+    const last = this.#chunks.at(-1);
+    if (last !== undefined) {
+      offset = data.copy(last.buffer, last.end);
+      last.end += offset;
+    }
+    while (offset < data.length) {
+      const buffer = Buffer.allocUnsafe(INPUT_CHUNK_BYTES);
+      const copied = data.copy(buffer, 0, offset);
+      this.#chunks.push({ buffer, start: 0, end: copied });
+      offset += copied;
+    }
+  }
+
+  /** The oldest queued bytes; empty when nothing is queued. */
+  head(): Buffer {
+    const first = this.#chunks[0];
+    return first === undefined ? Buffer.alloc(0) : first.buffer.subarray(first.start, first.end);
+  }
+
+  /** Drops `bytes` from the front: at most head().length. */
+  consume(bytes: number): void {
+    const first = this.#chunks[0];
+    if (first === undefined) return;
+    first.start += bytes;
+    this.bytes -= bytes;
+    if (first.start === first.end) this.#chunks.shift();
+  }
+
+  clear(): void {
+    this.#chunks.length = 0;
+    this.bytes = 0;
   }
 }

@@ -2,9 +2,11 @@
  * The escape suite's eyes on the playground's web side (issue 3): a real server on
  * loopback, real containers, and the attacks a stranger on the page could try —
  * no session, another site's origin, another session's terminal by id or by guess,
- * oversized frames, request floods, and a bind beyond loopback without the token.
+ * oversized frames, input floods, request floods, and a bind beyond loopback without the
+ * token.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +14,7 @@ import { pino } from 'pino';
 import { resolveServeConfig, type ServeOptions } from '../../src/http/config.js';
 import { WS_CLOSE, type TerminalServerMessage } from '../../src/protocol/index.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
-import { rootOnly } from './helpers.js';
+import { rootOnly, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 
 const skip = rootOnly();
@@ -102,6 +104,70 @@ describe('the playground under attack', { skip }, () => {
     const exec = await victim.request('POST', `/api/containers/${containerId}/exec`, { cmd: ['hostname'] });
     assert.equal(exec.status, 200, exec.text);
     assert.equal((exec.body as { stdout: string }).stdout.trim(), 'victim');
+  });
+
+  it("bounds the server's memory under 256 MiB of input to a program that does not read, closes the pusher (4008), and other terminals keep echoing", async (t) => {
+    const stalling = await serve({ flowStallTimeout: '2s' });
+    const owner = stalling.client();
+    const origin = owner.base.replace(/\/$/, '');
+    const target = (await owner.create({})).id;
+    const other = (await owner.create({})).id;
+    const reader = new Frames(owner.socket(`/api/containers/${target}/terminals/0`, origin));
+    await reader.until('attached', () => reader.control.some((m) => (m as TerminalServerMessage).type === 'attached'));
+    reader.type('stty raw -echo; echo $((6*7))-ready; sleep 1000\r');
+    await reader.until('raw mode', () => reader.text().includes('42-ready'));
+    const echo = new Frames(owner.socket(`/api/containers/${other}/terminals/0`, origin));
+    await echo.until('attached', () => echo.control.some((m) => (m as TerminalServerMessage).type === 'attached'));
+    reader.ws.close();
+
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const rssBefore = process.memoryUsage().rss;
+    let rssMax = rssBefore;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 20);
+    const flooder = spawn(
+      process.execPath,
+      [
+        new URL('./input-flooder.js', import.meta.url).pathname,
+        `ws://127.0.0.1:${stalling.server.port}/api/containers/${target}/terminals/0`,
+        owner.cookie,
+        origin,
+        String(256 * 1024 * 1024),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    flooder.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const flooded = new Promise<void>((resolve) => flooder.on('exit', () => resolve()));
+    let exited = false;
+    void flooded.then(() => (exited = true));
+    // Meanwhile another terminal answers: one echo after another until the flood ends.
+    let echoes = 0;
+    while (!exited) {
+      echoes++;
+      echo.type(`echo pong-$((${echoes}+1000))\r`);
+      await echo.until(`echo ${echoes}`, () => echo.text().includes(`pong-${echoes + 1000}`), 5000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await flooded;
+    clearInterval(sampler);
+    const result = JSON.parse(out) as { flushedBytes: number; code: number | null };
+    const grewMiB = (rssMax - rssBefore) / 2 ** 20;
+    t.diagnostic(
+      `RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB before, at most ${(rssMax / 2 ** 20).toFixed(1)} MiB during; ` +
+        `flooder flushed ${(result.flushedBytes / 2 ** 20).toFixed(1)} MiB, closed ${result.code}; ${echoes} echoes`,
+    );
+    // The queue is at most INPUT_MAX_BYTES (2 MiB); the rest of the slack is V8's young
+    // generation, which may grow by a semi-space (16 MiB) churning through the frames
+    // the server does read before and after the pause. Unbounded, this is 256 MiB+.
+    assert.ok(grewMiB < 32, `RSS grew ${grewMiB.toFixed(1)} MiB (${JSON.stringify(result)})`);
+    assert.equal(result.code, WS_CLOSE.TOO_SLOW, JSON.stringify(result));
+    assert.ok(echoes >= 3, `${echoes} echoes`);
+    await waitFor('echo after the flood', async () => {
+      echo.type('echo after-$((2*21))\r');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return echo.text().includes('after-42');
+    });
+    echo.ws.close();
   });
 
   it('rate-limits a flood of creates (429) and never exceeds the per-session cap', async () => {
