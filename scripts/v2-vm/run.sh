@@ -7,7 +7,7 @@
 # root's subtree_control). Exits non-zero when a test failed or a VM did not finish.
 #
 # MDOCKER_V2_VM_MODES: the runs, "systemd nosystemd" by default, in that order.
-# MDOCKER_V2_VM_TIMEOUT: seconds one VM may take before QEMU is killed (default 420; a
+# MDOCKER_V2_VM_TIMEOUT: seconds one VM may take before QEMU is killed (default 900; a
 #   run takes 2-4 minutes under TCG).
 # MDOCKER_V2_VM_BUILT=1: the server is compiled already (scripts/test.sh just did).
 set -euo pipefail
@@ -177,8 +177,8 @@ boot() { # boot MODE TIMEOUT_SECONDS KERNEL_ARGS...
 modes=${MDOCKER_V2_VM_MODES:-systemd nosystemd}
 for mode in $modes; do
   case $mode in
-    systemd) boot systemd "${MDOCKER_V2_VM_TIMEOUT:-420}" init=/lib/systemd/systemd systemd.unit=cgroup-v2-tests.target ;;
-    nosystemd) boot nosystemd "${MDOCKER_V2_VM_TIMEOUT:-420}" ;;
+    systemd) boot systemd "${MDOCKER_V2_VM_TIMEOUT:-900}" init=/lib/systemd/systemd systemd.unit=cgroup-v2-tests.target ;;
+    nosystemd) boot nosystemd "${MDOCKER_V2_VM_TIMEOUT:-900}" ;;
     *) echo "test:v2: unknown mode $mode (systemd, nosystemd)" >&2; exit 2 ;;
   esac
 done
