@@ -173,7 +173,8 @@ export const WS_CLOSE = {
   GOING_AWAY: 1001,
   /** a frame larger than the server's maxPayload */
   MESSAGE_TOO_BIG: 1009,
-  /** the client left the terminal paused too long without acking: reattach to catch up */
+  /** the client left the terminal paused too long without acking (reattach to catch up), or
+   * pushed input past what the program reads (the queue's cap, or on after a stall) */
   TOO_SLOW: 4008,
   INVALID_ARGUMENT: 4400,
   UNAUTHORIZED: 4401,
