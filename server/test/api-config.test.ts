@@ -130,6 +130,14 @@ describe('resolveServeConfig', () => {
     }
   });
 
+  it('takes --trust-proxy as a hop count, refusing "true" (any client would pick its address)', () => {
+    assert.equal(resolveServeConfig({}, {}).trustProxy, 0);
+    assert.equal(resolveServeConfig({ trustProxy: '1' }, {}).trustProxy, 1);
+    assert.equal(resolveServeConfig({ trustProxy: 'false' }, {}).trustProxy, 0);
+    throwsInvalid(() => resolveServeConfig({ trustProxy: 'true' }, {}), /number of proxies in front/);
+    throwsInvalid(() => resolveServeConfig({ trustProxy: '99' }, {}), /--trust-proxy/);
+  });
+
   it('parses durations and sizes', () => {
     assert.equal(parseDurationMs('500ms', 'x'), 500);
     assert.equal(parseDurationMs('30m', 'x'), 1_800_000);

@@ -248,8 +248,11 @@ class Client {
     });
   }
 
-  async createContainer(body: Record<string, unknown> = {}): Promise<ContainerJson> {
-    const reply = await this.request('POST', '/api/containers', { json: body });
+  async createContainer(
+    body: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ): Promise<ContainerJson> {
+    const reply = await this.request('POST', '/api/containers', { json: body, headers });
     assert.equal(reply.status, 201, reply.text);
     return reply.body as ContainerJson;
   }
@@ -673,6 +676,45 @@ describe('caps and rate limits', () => {
     await bob.createContainer();
     const full = await bob.request('POST', '/api/containers', { json: {} });
     assert.deepEqual(full.body.error.details, { cap: 'containers', limit: 3 });
+  });
+
+  it('caps the containers of one address across fresh sessions, and X-Forwarded-For is not believed by default', async () => {
+    const { client } = await serve({ maxContainersPerSession: 5, maxContainersPerAddress: 3 });
+    for (let i = 0; i < 3; i++) await client().createContainer();
+    // A fresh cookie and a forged X-Forwarded-For: the same address all the same.
+    const fresh = client();
+    const refused = await fresh.request('POST', '/api/containers', {
+      json: {},
+      headers: { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 200)}` },
+    });
+    assert.equal(refused.status, 403, refused.text);
+    assert.deepEqual(refused.body.error.details, { cap: 'containersPerAddress', limit: 3 });
+    assert.match(refused.body.error.message, /--max-containers-per-address 3/);
+  });
+
+  it('behind a proxy (--trust-proxy 1) counts the address the proxy saw', async () => {
+    const { client } = await serve({ maxContainersPerAddress: 1, trustProxy: '1' });
+    await client().createContainer({}, { 'x-forwarded-for': '198.51.100.7' });
+    const same = await client().request('POST', '/api/containers', {
+      json: {},
+      headers: { 'x-forwarded-for': '198.51.100.7' },
+    });
+    assert.equal(same.status, 403);
+    await client().createContainer({}, { 'x-forwarded-for': '198.51.100.8' });
+  });
+
+  it('caps execs running at once, per address and in total', async () => {
+    const { client } = await serve({ maxExecsPerAddress: 1, maxExecs: 5 });
+    const user = client();
+    const container = await user.createContainer();
+    const path = `/api/containers/${container.id}/exec`;
+    const slow = user.request('POST', path, { json: { cmd: ['sleep', '1'] } });
+    await sleep(200);
+    const second = await user.request('POST', path, { json: { cmd: ['true'] } });
+    assert.equal(second.status, 403, second.text);
+    assert.deepEqual(second.body.error.details, { cap: 'execsPerAddress', limit: 1 });
+    assert.equal((await slow).status, 200);
+    assert.equal((await user.request('POST', path, { json: { cmd: ['true'] } })).status, 200, 'the slot is free again');
   });
 
   it('holds the caps under concurrent creates', async () => {

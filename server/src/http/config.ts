@@ -21,8 +21,11 @@ export interface ServeConfig extends PlaygroundConfig {
   token: string | null;
   /** Host header values accepted without a token (DNS rebinding protection). */
   allowedHosts: string[];
-  /** Express "trust proxy": true behind an ingress that sets X-Forwarded-For. */
-  trustProxy: boolean;
+  /**
+   * How many proxies in front of the server append to X-Forwarded-For (Express's "trust
+   * proxy" hop count): the client address is the one that many hops back. 0: the socket's.
+   */
+  trustProxy: number;
   webDir: string;
   stateRoot: string | undefined;
   logLevel: LogLevel;
@@ -50,6 +53,9 @@ export type ServeOptionKey =
   | 'stateRoot'
   | 'logLevel'
   | 'maxContainersPerSession'
+  | 'maxContainersPerAddress'
+  | 'maxExecs'
+  | 'maxExecsPerAddress'
   | 'maxContainers'
   | 'maxTerminalsPerContainer'
   | 'maxMemory'
@@ -107,11 +113,24 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     'comma-separated Host names accepted without a token',
     'localhost, loopback addresses',
   ),
-  spec('trustProxy', '--trust-proxy', 'take client addresses from X-Forwarded-For (behind an ingress)', 'false'),
+  spec(
+    'trustProxy',
+    '--trust-proxy <hops>',
+    'proxies in front that append to X-Forwarded-For (behind an ingress: 1); the client address is that many hops back',
+    '0',
+  ),
   spec('webDir', '--web-dir <dir>', 'the built web UI to serve at /', 'web/dist'),
   spec('stateRoot', '--state-root <dir>', "the runtime's state directory", '/run/mdocker'),
   spec('logLevel', '--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info'),
   spec('maxContainersPerSession', '--max-containers-per-session <n>', 'containers one browser session may have', '5'),
+  spec(
+    'maxContainersPerAddress',
+    '--max-containers-per-address <n>',
+    'containers all sessions from one client address may have (a class behind one NAT shares it)',
+    '100',
+  ),
+  spec('maxExecs', '--max-execs <n>', 'execs running at once on this server', '32'),
+  spec('maxExecsPerAddress', '--max-execs-per-address <n>', 'execs running at once from one client address', '8'),
   spec('maxContainers', '--max-containers <n>', 'containers on this server in total', '200'),
   spec('maxTerminalsPerContainer', '--max-terminals-per-container <n>', 'terminals per container, init included', '8'),
   spec('maxMemory', '--max-memory <size>', 'largest memory limit a user may ask for ("none": no cap)', '1g'),
@@ -259,6 +278,17 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
     throw invalidOption(flagOf(key), value, 'expected true or false');
   };
+  // "true" (every proxy believed) let any client pick its address with X-Forwarded-For.
+  const hops = (key: ServeOptionKey): number => {
+    const value = raw(key);
+    if (value === undefined || value === null || value === false) return 0;
+    const lowered = String(value).trim().toLowerCase();
+    if (['0', 'false', 'no', 'off'].includes(lowered)) return 0;
+    if (['true', 'yes', 'on'].includes(lowered)) {
+      throw invalidOption(flagOf(key), value, 'give the number of proxies in front (1 behind one ingress)');
+    }
+    return integer(key, 0, 0, 10);
+  };
   const duration = (key: ServeOptionKey, fallback: string): number => {
     const value = raw(key);
     return parseDurationMs(value === undefined || value === null ? fallback : String(value), flagOf(key));
@@ -310,11 +340,14 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     port: integer('port', 8080, 0, 65535),
     token,
     allowedHosts,
-    trustProxy: bool('trustProxy', false),
+    trustProxy: hops('trustProxy'),
     webDir: text('webDir', DEFAULT_WEB_DIR),
     stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
     logLevel,
     maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),
+    maxContainersPerAddress: integer('maxContainersPerAddress', 100, 1, 100_000),
+    maxExecs: integer('maxExecs', 32, 1, 10_000),
+    maxExecsPerAddress: integer('maxExecsPerAddress', 8, 1, 10_000),
     maxContainers: integer('maxContainers', 200, 1, 100_000),
     maxTerminalsPerContainer: integer('maxTerminalsPerContainer', 8, 1, 1000),
     maxMemoryBytes: limit('maxMemory', '1g', parseMemoryBytes),

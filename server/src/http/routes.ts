@@ -157,6 +157,7 @@ export function apiRouter(options: RoutesOptions): Router {
       ...(input.hostname === undefined ? {} : { hostname: input.hostname }),
       ...(input.cmd === undefined ? {} : { cmd: input.cmd }),
       limits,
+      ...(req.ip === undefined ? {} : { clientAddress: req.ip }),
     });
     res.status(201).json(container);
   });
@@ -197,7 +198,12 @@ export function apiRouter(options: RoutesOptions): Router {
 
   router.post('/containers/:id/exec', spawnPerSession, async (req, res) => {
     const input = validateInput(execSchema, body(req));
-    res.json(await playground.exec(req.sessionId, idOf(req.params.id), input));
+    res.json(
+      await playground.exec(req.sessionId, idOf(req.params.id), {
+        ...input,
+        ...(req.ip === undefined ? {} : { clientAddress: req.ip }),
+      }),
+    );
   });
 
   router.get('/containers/:id/inspect', async (req, res) => {

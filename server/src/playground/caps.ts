@@ -10,6 +10,9 @@ import type { PlaygroundConfig } from './config.js';
 type CapsConfig = Pick<
   PlaygroundConfig,
   | 'maxContainersPerSession'
+  | 'maxContainersPerAddress'
+  | 'maxExecs'
+  | 'maxExecsPerAddress'
   | 'maxContainers'
   | 'maxTerminalsPerContainer'
   | 'maxMemoryBytes'
@@ -34,7 +37,12 @@ function capError(
   });
 }
 
-export function checkContainerCounts(config: CapsConfig, sessionCount: number, totalCount: number): void {
+export function checkContainerCounts(
+  config: CapsConfig,
+  sessionCount: number,
+  totalCount: number,
+  addressCount: number,
+): void {
   if (sessionCount >= config.maxContainersPerSession) {
     throw capError(
       'containersPerSession',
@@ -43,8 +51,32 @@ export function checkContainerCounts(config: CapsConfig, sessionCount: number, t
       `you already have ${sessionCount} containers, the most allowed: delete one first`,
     );
   }
+  // Sessions are free to make: the client's address carries a cap of its own.
+  if (addressCount >= config.maxContainersPerAddress) {
+    throw capError(
+      'containersPerAddress',
+      '--max-containers-per-address',
+      config.maxContainersPerAddress,
+      `your address already has ${addressCount} containers, the most allowed: delete one first`,
+    );
+  }
   if (totalCount >= config.maxContainers) {
     throw capError('containers', '--max-containers', config.maxContainers, 'the server is full: try again later');
+  }
+}
+
+/** Execs running at once: on the whole server, and from one client address. */
+export function checkExecCounts(config: CapsConfig, running: number, fromAddress: number): void {
+  if (fromAddress >= config.maxExecsPerAddress) {
+    throw capError(
+      'execsPerAddress',
+      '--max-execs-per-address',
+      config.maxExecsPerAddress,
+      `${fromAddress} execs from your address are running, the most allowed: wait for one to finish`,
+    );
+  }
+  if (running >= config.maxExecs) {
+    throw capError('execs', '--max-execs', config.maxExecs, `${running} execs are running: try again shortly`);
   }
 }
 

@@ -1,6 +1,10 @@
 /** The playground's settings: caps, defaults, reaping, terminals, stats, the warm pool. */
 export interface PlaygroundConfig {
   maxContainersPerSession: number;
+  maxContainersPerAddress: number;
+  /** execs running at once, on the server and per client address */
+  maxExecs: number;
+  maxExecsPerAddress: number;
   maxContainers: number;
   maxTerminalsPerContainer: number;
   maxMemoryBytes: number | null;

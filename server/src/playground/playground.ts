@@ -17,7 +17,7 @@ import type {
 } from '../runtime/containers.js';
 import { MdockerError, launcherError, type LauncherErrorJson } from '../runtime/errors.js';
 import type { Limits } from '../runtime/units.js';
-import { checkContainerCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
+import { checkContainerCounts, checkExecCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
 import { captureExec } from '../runtime/exec.js';
 import { inspectContainer } from '../runtime/inspect.js';
 import type { PtyProcess } from '../runtime/pty.js';
@@ -57,6 +57,24 @@ export interface CreateRequest {
   hostname?: string;
   cmd?: string[];
   limits: Limits;
+  /** The client's address (sessions are free; an address's containers are capped together). */
+  clientAddress?: string;
+}
+
+/** Counts by key that forget a key at zero. */
+class Counts {
+  readonly #counts = new Map<string, number>();
+
+  get(key: string | null): number {
+    return key === null ? 0 : (this.#counts.get(key) ?? 0);
+  }
+
+  add(key: string | null, delta: number): void {
+    if (key === null) return;
+    const value = this.get(key) + delta;
+    if (value <= 0) this.#counts.delete(key);
+    else this.#counts.set(key, value);
+  }
 }
 
 export interface StatsSubscriber {
@@ -85,6 +103,8 @@ const MAX_TOMBSTONES = 1000;
 interface Entry {
   id: string;
   sessionId: string;
+  /** The address of the client that created it (null for a warm container not handed out). */
+  clientAddress: string | null;
   record: ContainerRecord;
   /** The runtime's handle: its lifecycle is the container's state. Null until launched. */
   container: StartedContainer | null;
@@ -139,6 +159,11 @@ export class Playground {
   readonly #tombstones = new Map<string, Tombstone>();
   readonly #creating = new Map<string, number>();
   #creatingTotal = 0;
+  /** Containers, containers being created and running execs, by client address. */
+  readonly #containersByAddress = new Counts();
+  readonly #creatingByAddress = new Counts();
+  readonly #execsByAddress = new Counts();
+  #execsRunning = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #sampler: StatsSampler;
   #reaper: NodeJS.Timeout | null = null;
@@ -179,23 +204,27 @@ export class Playground {
     const limits = resolveCreateLimits(this.#config, request.limits);
     // Creations in flight count against the caps, so concurrent requests cannot overshoot.
     // The warm pool yields its places: a warm container is handed out or made way for.
+    const address = request.clientAddress ?? null;
     checkContainerCounts(
       this.#config,
       this.#sessionIds(sessionId).size + (this.#creating.get(sessionId) ?? 0),
       this.#entries.size - this.#warmCount() + this.#creatingTotal,
+      this.#containersByAddress.get(address) + this.#creatingByAddress.get(address),
     );
     if (this.#isDefaultRequest(request, limits)) {
-      const warm = this.#takeWarm(sessionId);
+      const warm = this.#takeWarm(sessionId, address);
       if (warm) return warm;
     }
     if (this.#entries.size + this.#creatingTotal >= this.#config.maxContainers) await this.#evictWarm();
     this.#creating.set(sessionId, (this.#creating.get(sessionId) ?? 0) + 1);
     this.#creatingTotal++;
+    this.#creatingByAddress.add(address, 1);
     let reserved = true;
     // Released as soon as the container is counted as an entry, or when the create fails.
     const release = (): void => {
       if (!reserved) return;
       reserved = false;
+      this.#creatingByAddress.add(address, -1);
       this.#creatingTotal--;
       const left = (this.#creating.get(sessionId) ?? 1) - 1;
       if (left <= 0) this.#creating.delete(sessionId);
@@ -240,6 +269,7 @@ export class Playground {
     const entry: Entry = {
       id,
       sessionId,
+      clientAddress: request.clientAddress ?? null,
       record: prepared.record,
       container: null,
       announced: false,
@@ -255,6 +285,7 @@ export class Playground {
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
+    this.#containersByAddress.add(entry.clientAddress, 1);
     release();
 
     let run: StartedContainer;
@@ -416,7 +447,11 @@ export class Playground {
 
   // ---- exec, inspect, stats ----
 
-  async exec(sessionId: string, id: string, request: { cmd: string[]; timeoutMs?: number }): Promise<ExecResultJson> {
+  async exec(
+    sessionId: string,
+    id: string,
+    request: { cmd: string[]; timeoutMs?: number; clientAddress?: string },
+  ): Promise<ExecResultJson> {
     const entry = this.#owned(sessionId, id);
     if (statusOf(entry) !== 'running' || entry.removing)
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
@@ -432,12 +467,22 @@ export class Playground {
       );
     }
     entry.lastWatchedAtMs = Date.now();
-    const exec = await this.#runtime.exec(
-      id,
-      { cmd: request.cmd, tty: false, dieWithParent: true },
-      { kind: 'pipes', stdin: 'ignore', output: 'pipe' },
-    );
-    const result = await captureExec(exec, { timeoutMs, maxOutputBytes: this.#config.execMaxOutputBytes });
+    const address = request.clientAddress ?? null;
+    checkExecCounts(this.#config, this.#execsRunning, this.#execsByAddress.get(address));
+    this.#execsRunning++;
+    this.#execsByAddress.add(address, 1);
+    let result: ExecResultJson;
+    try {
+      const exec = await this.#runtime.exec(
+        id,
+        { cmd: request.cmd, tty: false, dieWithParent: true },
+        { kind: 'pipes', stdin: 'ignore', output: 'pipe' },
+      );
+      result = await captureExec(exec, { timeoutMs, maxOutputBytes: this.#config.execMaxOutputBytes });
+    } finally {
+      this.#execsRunning--;
+      this.#execsByAddress.add(address, -1);
+    }
     this.#logger.info(
       { event: 'container.exec', containerId: id, exitCode: result.exitCode, timedOut: result.timedOut },
       'exec finished',
@@ -662,7 +707,7 @@ export class Playground {
    * Hands a running warm container to the session: its shell has printed its prompt
    * already, so the attach shows it at once. Its lifetime and idle clocks start now.
    */
-  #takeWarm(sessionId: string): ContainerJson | null {
+  #takeWarm(sessionId: string, clientAddress: string | null): ContainerJson | null {
     const ids = this.#bySession.get(WARM_POOL);
     for (const id of ids ?? []) {
       const entry = this.#entries.get(id);
@@ -670,6 +715,8 @@ export class Playground {
       ids!.delete(id);
       if (ids!.size === 0) this.#bySession.delete(WARM_POOL);
       entry.sessionId = sessionId;
+      entry.clientAddress = clientAddress;
+      this.#containersByAddress.add(clientAddress, 1);
       this.#sessionIds(sessionId).add(id);
       entry.createdAtMs = Date.now();
       entry.lastWatchedAtMs = Date.now();
@@ -744,7 +791,7 @@ export class Playground {
 
   #forget(entry: Entry): void {
     this.#sampler.forget(entry.id);
-    this.#entries.delete(entry.id);
+    if (this.#entries.delete(entry.id)) this.#containersByAddress.add(entry.clientAddress, -1);
     const ids = this.#bySession.get(entry.sessionId);
     ids?.delete(entry.id);
     if (ids?.size === 0) this.#bySession.delete(entry.sessionId);
