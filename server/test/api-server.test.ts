@@ -717,6 +717,32 @@ describe('caps and rate limits', () => {
     assert.equal((await user.request('POST', path, { json: { cmd: ['true'] } })).status, 200, 'the slot is free again');
   });
 
+  it('caps the WebSockets of one address across fresh sessions, and its upgrades per window', async () => {
+    const { client } = await serve({ maxSocketsPerAddress: 2, upgradeRatePerIp: 4 });
+    const open: Frames[] = [];
+    for (let i = 0; i < 2; i++) {
+      const user = client();
+      await user.request('GET', '/healthz');
+      const frames = new Frames(user.socket('/api/stats'));
+      await frames.until('open', () => frames.opened);
+      open.push(frames);
+    }
+    const third = client();
+    await third.request('GET', '/healthz');
+    const refused = new Frames(third.socket('/api/stats'));
+    await refused.until('rejection', () => refused.rejected !== null || refused.opened);
+    assert.equal(refused.rejected, 403, 'a third socket from the address');
+    for (const frames of open) frames.ws.close();
+    await sleep(100);
+    // Sockets closed, but the window's upgrades are spent: 3 used, 1 left, then 429.
+    const fourth = new Frames(third.socket('/api/stats'));
+    await fourth.until('open', () => fourth.opened);
+    fourth.ws.close();
+    const fifth = new Frames(third.socket('/api/stats'));
+    await fifth.until('rejection', () => fifth.rejected !== null || fifth.opened);
+    assert.equal(fifth.rejected, 429);
+  });
+
   it('holds the caps under concurrent creates', async () => {
     const { client, runtime } = await serve({ maxContainersPerSession: 2 });
     const user = client();

@@ -10,6 +10,8 @@ import {
   INPUT_HIGH_WATER_BYTES,
   INPUT_MAX_BYTES,
   OUTPUT_HOLD_MS,
+  RESIZE_COALESCE_MS,
+  RESIZES_PER_SECOND,
   Terminal,
   type TerminalOptions,
   type TerminalSink,
@@ -333,6 +335,26 @@ describe('Terminal', () => {
     await a.waitFor(() => a.frames.length >= 2);
     clientA.receive(Buffer.from('stty size\r'), true);
     await a.waitFor(() => /30 100/.test(a.text()));
+    terminal.dispose();
+  });
+
+  it('reflows at most a bounded number of times for a flood of resizes, ending at the last size', async () => {
+    const { terminal, pty } = scriptedTerminal();
+    let resizes = 0;
+    pty.resize = () => {
+      resizes++;
+    };
+    const sink = new FakeSink();
+    const client = terminal.attach(sink, { cols: 80, rows: 24 });
+    for (let i = 0; i < 1000; i++) {
+      client.receive(Buffer.from(JSON.stringify({ type: 'resize', cols: 40 + (i % 100), rows: 20 })), false);
+    }
+    client.receive(Buffer.from(JSON.stringify({ type: 'resize', cols: 123, rows: 45 })), false);
+    assert.ok(resizes <= RESIZES_PER_SECOND, `${resizes} reflows at once`);
+    await sleep(RESIZE_COALESCE_MS + 50);
+    assert.equal(terminal.cols, 123);
+    assert.equal(terminal.rows, 45);
+    assert.ok(resizes <= RESIZES_PER_SECOND + 1, `${resizes} reflows in all`);
     terminal.dispose();
   });
 

@@ -39,6 +39,10 @@ export interface ServeConfig extends PlaygroundConfig {
 
   jsonBodyLimitBytes: number;
   wsMaxPayloadBytes: number;
+  /** WebSockets open at once from one client address. */
+  maxSocketsPerAddress: number;
+  /** WebSocket upgrades per client address per rate window. */
+  upgradeRatePerIp: number;
   shutdownTimeoutMs: number;
 }
 
@@ -54,6 +58,8 @@ export type ServeOptionKey =
   | 'logLevel'
   | 'maxContainersPerSession'
   | 'maxContainersPerAddress'
+  | 'maxSocketsPerAddress'
+  | 'upgradeRatePerIp'
   | 'maxExecs'
   | 'maxExecsPerAddress'
   | 'maxContainers'
@@ -130,6 +136,13 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '100',
   ),
   spec('maxExecs', '--max-execs <n>', 'execs running at once on this server', '32'),
+  spec(
+    'maxSocketsPerAddress',
+    '--max-sockets-per-address <n>',
+    'WebSockets open at once from one client address',
+    '512',
+  ),
+  spec('upgradeRatePerIp', '--upgrade-rate-per-ip <n>', 'WebSocket upgrades per client address per window', '600'),
   spec('maxExecsPerAddress', '--max-execs-per-address <n>', 'execs running at once from one client address', '8'),
   spec('maxContainers', '--max-containers <n>', 'containers on this server in total', '200'),
   spec('maxTerminalsPerContainer', '--max-terminals-per-container <n>', 'terminals per container, init included', '8'),
@@ -347,6 +360,8 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),
     maxContainersPerAddress: integer('maxContainersPerAddress', 100, 1, 100_000),
     maxExecs: integer('maxExecs', 32, 1, 10_000),
+    maxSocketsPerAddress: integer('maxSocketsPerAddress', 512, 1, 1_000_000),
+    upgradeRatePerIp: integer('upgradeRatePerIp', 600, 1, 1_000_000),
     maxExecsPerAddress: integer('maxExecsPerAddress', 8, 1, 10_000),
     maxContainers: integer('maxContainers', 200, 1, 100_000),
     maxTerminalsPerContainer: integer('maxTerminalsPerContainer', 8, 1, 1000),

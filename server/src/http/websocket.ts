@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { MdockerError, toMdockerError } from '../runtime/errors.js';
 import { checkUpgrade } from './auth.js';
+import { clientAddress } from './client-address.js';
 import type { ServeConfig } from './config.js';
 import { closeReason, errorJson, httpStatusFor, wsCloseCodeFor } from './errors.js';
 import type { Playground } from '../playground/playground.js';
@@ -23,7 +24,16 @@ const STATS_BACKLOG_BYTES = 1024 * 1024;
 
 const TERMINAL_PATH = /^\/api\/containers\/([^/]+)\/terminals\/([^/]+)$/;
 
-type WebSocketsConfig = Pick<ServeConfig, 'token' | 'allowedHosts' | 'wsMaxPayloadBytes'>;
+type WebSocketsConfig = Pick<
+  ServeConfig,
+  | 'token'
+  | 'allowedHosts'
+  | 'wsMaxPayloadBytes'
+  | 'trustProxy'
+  | 'maxSocketsPerAddress'
+  | 'upgradeRatePerIp'
+  | 'rateWindowMs'
+>;
 
 export interface WebSocketsOptions {
   server: Server;
@@ -41,6 +51,10 @@ export class WebSockets {
   readonly #wss: WebSocketServer;
   readonly #options: WebSocketsOptions;
   readonly #perSession = new Map<string, number>();
+  readonly #perAddress = new Map<string, number>();
+  /** Upgrades per address in the current rate window (a fixed window, as the API's limits). */
+  #upgrades = new Map<string, number>();
+  #upgradeWindowStart = Date.now();
   readonly #counts = { terminal: 0, stats: 0 };
   readonly #heartbeat: NodeJS.Timeout;
   #closing = false;
@@ -105,8 +119,39 @@ export class WebSockets {
         new MdockerError('RATE_LIMITED', `at most ${MAX_SOCKETS_PER_SESSION} WebSockets per session`),
       );
     }
+    // Sessions are free: the client's address is capped too, in sockets and in upgrades.
+    const { config } = this.#options;
+    const address = clientAddress(req, config.trustProxy);
+    if (!this.#takeUpgrade(address)) {
+      return rejectUpgrade(
+        socket,
+        new MdockerError(
+          'RATE_LIMITED',
+          `too many WebSocket upgrades from your address: at most ${config.upgradeRatePerIp} per ` +
+            `${Math.ceil(config.rateWindowMs / 1000)} s (this server's cap, --upgrade-rate-per-ip), try again shortly`,
+          { cap: 'upgradeRatePerIp', limit: config.upgradeRatePerIp },
+        ),
+      );
+    }
+    if ((this.#perAddress.get(address) ?? 0) >= config.maxSocketsPerAddress) {
+      return rejectUpgrade(
+        socket,
+        new MdockerError(
+          'LIMIT_EXCEEDED',
+          `your address has ${config.maxSocketsPerAddress} WebSockets open, the most allowed ` +
+            `(this server's cap, --max-sockets-per-address ${config.maxSocketsPerAddress}): close a tab first`,
+          { cap: 'socketsPerAddress', limit: config.maxSocketsPerAddress },
+        ),
+      );
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws: Tracked) => {
       this.#perSession.set(sessionId, (this.#perSession.get(sessionId) ?? 0) + 1);
+      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+      ws.once('close', () => {
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left <= 0) this.#perAddress.delete(address);
+        else this.#perAddress.set(address, left);
+      });
       ws.alive = true;
       ws.on('pong', () => {
         ws.alive = true;
@@ -123,6 +168,19 @@ export class WebSockets {
         this.#subscribeStats(ws, sessionId);
       }
     });
+  }
+
+  /** Counts an upgrade from `address` against its rate; false once the window's quota is spent. */
+  #takeUpgrade(address: string): boolean {
+    const now = Date.now();
+    if (now - this.#upgradeWindowStart >= this.#options.config.rateWindowMs) {
+      this.#upgrades = new Map();
+      this.#upgradeWindowStart = now;
+    }
+    const used = this.#upgrades.get(address) ?? 0;
+    if (used >= this.#options.config.upgradeRatePerIp) return false;
+    this.#upgrades.set(address, used + 1);
+    return true;
   }
 
   #attachTerminal(

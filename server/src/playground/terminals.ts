@@ -40,6 +40,13 @@ export const OUTPUT_BATCH_MAX_BYTES = 64 * 1024;
 export const INPUT_HIGH_WATER_BYTES = 1024 * 1024;
 export const INPUT_LOW_WATER_BYTES = 256 * 1024;
 export const INPUT_MAX_BYTES = 2 * INPUT_HIGH_WATER_BYTES;
+/**
+ * Each resize reflows the screen (its scrollback included) on the event loop: a client
+ * sending them in a loop would hold every terminal up. Up to RESIZES_PER_SECOND apply at
+ * once; past that the latest size applies RESIZE_COALESCE_MS later, once.
+ */
+export const RESIZES_PER_SECOND = 20;
+export const RESIZE_COALESCE_MS = 100;
 
 export function clampCols(cols: number): number {
   return Math.min(MAX_COLS, Math.max(MIN_COLS, Math.floor(cols)));
@@ -166,6 +173,8 @@ export class Terminal {
   readonly #batchTarget = { flushOutput: (): void => this.#flushOutput() };
   #exit: TerminalExit | null = null;
   #disposed = false;
+  #resizeTimes: number[] = [];
+  #resizeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: TerminalOptions) {
     this.id = options.id;
@@ -331,6 +340,8 @@ export class Terminal {
     this.#dropHeldOutput();
     this.#stopStallTimer();
     this.#stopInputStallTimer();
+    if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
+    this.#resizeTimer = null;
     for (const client of [...this.#clients]) this.#drop(client, code, reason);
     this.kill('SIGKILL');
     this.#screen.dispose();
@@ -425,7 +436,23 @@ export class Terminal {
     }
     client.cols = clampCols(message.cols);
     client.rows = clampRows(message.rows);
-    if (this.#exit === null) this.#applySize();
+    if (this.#exit === null) this.#applySizeSoon();
+  }
+
+  /** #applySize now, or once a little later when resizes come faster than RESIZES_PER_SECOND. */
+  #applySizeSoon(): void {
+    const now = Date.now();
+    this.#resizeTimes = this.#resizeTimes.filter((at) => now - at < 1000);
+    if (this.#resizeTimes.length < RESIZES_PER_SECOND && this.#resizeTimer === null) {
+      this.#resizeTimes.push(now);
+      this.#applySize();
+      return;
+    }
+    this.#resizeTimer ??= setTimeout(() => {
+      this.#resizeTimer = null;
+      this.#resizeTimes.push(Date.now());
+      if (this.#exit === null && !this.#disposed) this.#applySize();
+    }, RESIZE_COALESCE_MS);
   }
 
   /**
