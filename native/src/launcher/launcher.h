@@ -103,12 +103,17 @@ struct md_opts
   pid_t target_pid;                     /* exec: the container's init */
   unsigned long long target_start_time; /* exec: its start time (/proc/PID/stat field 22) */
   int target_host_userns;               /* exec: the container shares the host's user namespace */
+  const char *log_file;                 /* run: the output goes here, through a relay (log.c) */
+  unsigned long long log_max_bytes;     /* run: the log's size cap (default 8 MiB) */
   char **argv;                          /* the command */
   struct md_security sec;
 };
 
 int md_run (const struct md_opts *opts, md_error_t *err);
 int md_exec (const struct md_opts *opts, md_error_t *err);
+/* log.c: starts the relay that keeps --log-file to --log-max-bytes, and points this
+ * process's stdout and stderr (and so the container's) at it. */
+int md_start_log_relay (const struct md_opts *opts, md_error_t *err);
 /* 0 when DIR's filesystem takes an idmapped mount (idmap.c). */
 int md_check_idmap (const char *dir, md_error_t *err);
 

@@ -157,6 +157,16 @@ main (int argc, char **argv)
         return 125;
     }
 
+  if (opts.log_file)
+    {
+      if (opts.log_max_bytes == 0)
+        opts.log_max_bytes = 8ULL * 1024 * 1024;
+      if (md_start_log_relay (&opts, &err) < 0)
+        {
+          md_report_error (&err, opts.error_fd, opts.error_fd < 0);
+          return 125;
+        }
+    }
   ret = strcmp (verb, "run") == 0 ? md_run (&opts, &err) : md_exec (&opts, &err);
   if (ret < 0)
     {

@@ -425,6 +425,18 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
             return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --pid %s", val);
           opts->target_pid = (pid_t) n;
         }
+      else if (strcmp (opt, "--log-file") == 0)
+        {
+          if (val[0] != '/')
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-file must be absolute: %s", val);
+          opts->log_file = val;
+        }
+      else if (strcmp (opt, "--log-max-bytes") == 0)
+        {
+          if (md_parse_ull (val, &n) < 0 || n < 1)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --log-max-bytes %s", val);
+          opts->log_max_bytes = n;
+        }
       else if (strcmp (opt, "--pid-start-time") == 0)
         {
           if (md_parse_ull (val, &n) < 0 || n < 1)
@@ -479,6 +491,8 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs exactly one of --image and --rootfs");
       if (opts->layer_dir == NULL)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs --layer-dir");
+      if (opts->log_max_bytes && opts->log_file == NULL)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-max-bytes needs --log-file");
       if (opts->target_pid || opts->target_start_time || opts->target_host_userns)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "--pid, --pid-start-time and --host-userns are for exec");
@@ -496,6 +510,8 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
       if (opts->userns.given)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "exec joins the container's user namespace, whatever it is: no --userns options");
+      if (opts->log_file)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-file is for run");
     }
   if (opts->workdir && opts->workdir[0] != '/')
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--workdir must be absolute: %s", opts->workdir);

@@ -1,7 +1,10 @@
 /** `mdocker run`: a new container, in the foreground on this terminal, or detached. */
 import type { Command } from 'commander';
 import { MdockerError } from '../runtime/errors.js';
+import { parseSizeBytes } from '../runtime/units.js';
 import { attachUntilExit, collect, foregroundStdio, openRuntime } from './common.js';
+
+const DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024;
 
 interface RunFlags {
   name?: string;
@@ -20,6 +23,7 @@ interface RunFlags {
   capAdd: string[];
   capDrop: string[];
   securityOpt: string[];
+  logOpt: string[];
   userns?: string;
 }
 
@@ -31,6 +35,18 @@ function usernsFrom(value: string | undefined): 'private' | 'host' {
 }
 
 /** Docker's --security-opt values that mdocker knows. */
+/** Docker's --log-opt max-size=SIZE for the detached output log (the only option known). */
+function logMaxBytesFrom(logOpt: string[]): number {
+  let maxBytes = DEFAULT_LOG_MAX_BYTES;
+  for (const opt of logOpt) {
+    const match = /^max-size=(.+)$/.exec(opt);
+    if (!match)
+      throw new MdockerError('INVALID_ARGUMENT', `unsupported --log-opt ${JSON.stringify(opt)} (known: max-size)`);
+    maxBytes = parseSizeBytes(match[1]!, '--log-opt max-size');
+  }
+  return maxBytes;
+}
+
 function seccompFrom(securityOpt: string[]): 'default' | 'unconfined' {
   let seccomp: 'default' | 'unconfined' = 'default';
   for (const opt of securityOpt) {
@@ -69,6 +85,12 @@ export function registerRun(program: Command): void {
     .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
     .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
     .option('--userns <mode>', "host: the container's root is the host's (for teaching); default private")
+    .option(
+      '--log-opt <option>',
+      "max-size=SIZE: the most of a detached container's output kept (default 8m)",
+      collect,
+      [],
+    )
     .helpOption('--help', 'display help for command')
     .action(async (imageArg: string | undefined, commandArgs: string[], flags: RunFlags) => {
       const { validateInput, containerSpecInputSchema } = await import('../runtime/spec.js');
@@ -121,11 +143,12 @@ export function registerRun(program: Command): void {
         },
         autoRemove: flags.rm ?? false,
         dieWithParent: !flags.detach,
+        ...(flags.detach ? { outputLogMaxBytes: logMaxBytesFrom(flags.logOpt) } : {}),
       });
       const id = prepared.record.id;
 
       if (flags.detach) {
-        const run = runtime.start(prepared, { kind: 'detached', logFile: runtime.state.file(id, 'output.log') });
+        const run = runtime.start(prepared, { kind: 'detached' });
         const record = await run.started;
         if (!record.init) {
           const { code, error } = await run.done;

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PlaygroundConfig } from '../playground/config.js';
+import { parseSizeBytes } from '../runtime/units.js';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -240,16 +241,7 @@ export function parseDurationMs(input: string | number, what: string): number {
   return ms;
 }
 
-const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** Sizes of server buffers ("16k", "1m"), not container memory (units.ts owns that). */
-export function parseSizeBytes(input: string | number, what: string): number {
-  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(String(input).trim());
-  if (!match) throw invalidOption(what, input, 'expected a size such as 16k or 1m');
-  const bytes = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidOption(what, input, 'must be a positive size');
-  return bytes;
-}
+export { parseSizeBytes };
 
 function invalidOption(what: string, input: unknown, why: string): MdockerError {
   const shown = JSON.stringify(String(input).slice(0, 64));
@@ -281,15 +273,6 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
       throw invalidOption(flagOf(key), value, `expected a whole number from ${min} to ${max}`);
     }
     return parsed;
-  };
-  const bool = (key: ServeOptionKey, fallback: boolean): boolean => {
-    const value = raw(key);
-    if (value === undefined || value === null) return fallback;
-    if (typeof value === 'boolean') return value;
-    const lowered = String(value).trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
-    if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
-    throw invalidOption(flagOf(key), value, 'expected true or false');
   };
   // "true" (every proxy believed) let any client pick its address with X-Forwarded-For.
   const hops = (key: ServeOptionKey): number => {

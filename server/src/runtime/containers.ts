@@ -50,6 +50,11 @@ export interface CreateOptions {
   security?: SecurityOptions;
   cgroupParent?: string;
   autoRemove?: boolean;
+  /**
+   * A detached container's output goes to its state dir's output.log, kept to this many
+   * bytes (the host's /run is a small tmpfs).
+   */
+  outputLogMaxBytes?: number;
   /** The container dies with the process that spawns the launcher. */
   dieWithParent?: boolean;
   layerSizeBytes?: number;
@@ -248,6 +253,10 @@ export class Runtime {
       exitFile: this.state.file(id, 'exit.json'),
       // A detached --rm container is cleaned up by its launcher: nobody else waits for it.
       cleanupDir: record.autoRemove && !opts.dieWithParent ? this.state.dir(id) : null,
+      outputLog:
+        opts.outputLogMaxBytes === undefined
+          ? null
+          : { path: this.state.file(id, 'output.log'), maxBytes: opts.outputLogMaxBytes },
       dieWithParent: opts.dieWithParent ?? false,
       security: record.security,
       cmd: record.cmd,

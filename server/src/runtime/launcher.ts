@@ -197,6 +197,8 @@ export interface RunLaunch {
   exitFile: string;
   /** Removed by the launcher once the container is gone (--rm of a detached container). */
   cleanupDir: string | null;
+  /** A detached container's output: appended here by the launcher's relay, up to maxBytes. */
+  outputLog: { path: string; maxBytes: number } | null;
   dieWithParent: boolean;
   security: SecurityOptions;
   cmd: string[];
@@ -251,6 +253,9 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
   common(args, launch);
   args.push('--pid-file', launch.pidFile, '--error-file', launch.errorFile, '--exit-file', launch.exitFile);
   if (launch.cleanupDir) args.push('--cleanup-dir', launch.cleanupDir);
+  if (launch.outputLog) {
+    args.push('--log-file', launch.outputLog.path, '--log-max-bytes', String(launch.outputLog.maxBytes));
+  }
   args.push('--', ...launch.cmd);
   return { file: launcherPath, args };
 }

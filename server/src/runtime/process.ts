@@ -1,6 +1,7 @@
 /**
  * The one module that starts the launcher, for every purpose: a container's init or an
- * exec, on a new pty, on pipes, or detached with its output in a log file. It hands back
+ * exec, on a new pty, on pipes, or detached (its output then goes to the launcher's
+ * size-capped log, launcher.ts's outputLog). It hands back
  * one handle: the pid, the exit as Docker reports it, the pty or the pipes, and signals.
  *
  * Every pty is the native addon's (pty.ts), for the CLI and the server alike: it starts
@@ -9,7 +10,6 @@
  * (README, "Terminals").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
@@ -21,8 +21,8 @@ export type Stdio =
   | { kind: 'pty'; cols: number; rows: number }
   /** stdin from this process's or none; output to this process's own, or piped for the caller to read. */
   | { kind: 'pipes'; stdin: 'inherit' | 'ignore'; output: 'inherit' | 'pipe' }
-  /** In its own session, outliving the caller; stdout and stderr appended to logFile. */
-  | { kind: 'detached'; logFile: string };
+  /** In its own session, outliving the caller, no stdio of the caller's. */
+  | { kind: 'detached' };
 
 export interface LaunchedProcess {
   readonly pid: number;
@@ -79,12 +79,7 @@ function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty'
   let child: ChildProcess;
   const env = { PATH: LAUNCHER_PATH_ENV };
   if (stdio.kind === 'detached') {
-    const log = openSync(stdio.logFile, 'a', 0o600);
-    try {
-      child = spawn(command.file, command.args, { detached: true, stdio: ['ignore', log, log], env, cwd: '/' });
-    } finally {
-      closeSync(log);
-    }
+    child = spawn(command.file, command.args, { detached: true, stdio: 'ignore', env, cwd: '/' });
   } else {
     child = spawn(command.file, command.args, {
       stdio: [stdio.stdin, stdio.output, stdio.output],

@@ -47,6 +47,20 @@ function quote(input: string | number): string {
   return JSON.stringify(typeof input === 'number' ? String(input) : input.slice(0, 64));
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Sizes of buffers and files ("16k", "1m"), not container memory (parseMemoryBytes). */
+export function parseSizeBytes(input: string | number, what: string): number {
+  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(String(input).trim());
+  const shown = JSON.stringify(String(input).slice(0, 64));
+  if (!match) throw invalid(`invalid ${what} ${shown}: expected a size such as 16k or 1m`, { option: what });
+  const bytes = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw invalid(`invalid ${what} ${shown}: must be a positive size`, { option: what });
+  }
+  return bytes;
+}
+
 export function parseMemoryBytes(input: string | number): number {
   const expected = `invalid memory ${quote(input)}: expected bytes or a number with b, k, m, g or t`;
   let bytes: number;

@@ -524,6 +524,32 @@ describe('exec never lands on the host', { skip }, () => {
     }
   });
 
+  test("a detached container's output log stops at its size cap, and the container goes on", async () => {
+    const id = await detached([
+      '--log-opt',
+      'max-size=64k',
+      'busybox',
+      'sh',
+      '-c',
+      'head -c 10000000 /dev/zero | tr "\\0" x; echo; echo still-running > /tmp/mark; sleep 1000',
+    ]);
+    const log = join('/run/mdocker', id, 'output.log');
+    await waitFor(
+      'the container to write past the cap',
+      async () => {
+        const r = await mdocker(['exec', id, 'cat', '/tmp/mark']);
+        return r.stdout.includes('still-running') || null;
+      },
+      60_000,
+    );
+    const size = readFileSync(log).length;
+    assert.ok(size <= 64 * 1024 + 100, `the log holds ${size} bytes`);
+    assert.match(readFileSync(log, 'utf8').slice(-100), /\[mdocker: output past 65536 bytes is not kept\]/);
+    const bad = await mdocker(['run', '-d', '--log-opt', 'max-file=3', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /unsupported --log-opt "max-file=3" \(known: max-size\)/);
+  });
+
   test("exec racing the init's exit runs in the container or not at all", { timeout: 180_000 }, async () => {
     const hostMnt = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')[0];
     let ranInside = 0;
