@@ -183,6 +183,30 @@ describe('the playground under attack', { skip }, () => {
     for (const c of mine) assert.equal((await flooder.request('DELETE', `/api/containers/${c.id}`)).status, 204);
   });
 
+  it('caps a loop of fresh sessions by their address: containers, WebSockets, and a forged X-Forwarded-For does not help', async () => {
+    const { client } = await serve({ maxContainersPerAddress: 2, maxSocketsPerAddress: 3, createRatePerIp: 1000 });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await client().create({})).id);
+    const forged = client();
+    const refused = await forged.request('POST', '/api/containers', {}, { 'x-forwarded-for': '203.0.113.9' });
+    assert.equal(refused.status, 403, refused.text);
+    assert.deepEqual(refused.body.error.details, { cap: 'containersPerAddress', limit: 2 });
+    const sockets: Frames[] = [];
+    for (let i = 0; i < 3; i++) {
+      const user = client();
+      await user.request('GET', '/healthz');
+      const frames = new Frames(user.socket('/api/stats'));
+      await frames.until('open', () => frames.opened);
+      sockets.push(frames);
+    }
+    const fourth = client();
+    await fourth.request('GET', '/healthz');
+    const over = new Frames(fourth.socket('/api/stats'));
+    await over.until('rejection', () => over.rejected !== null || over.opened);
+    assert.equal(over.rejected, 403);
+    for (const frames of sockets) frames.ws.close();
+  });
+
   it('bound beyond loopback it demands the token, and the token lets a browser in', async () => {
     // Listening on every address; the test only ever connects to loopback.
     const open = await serve({ host: '0.0.0.0' });

@@ -550,6 +550,31 @@ describe('exec never lands on the host', { skip }, () => {
     assert.match(bad.stderr, /unsupported --log-opt "max-file=3" \(known: max-size\)/);
   });
 
+  test('a host account inside the id pool stops containers from starting, naming it; --userns host needs no pool', async () => {
+    const pool = usernsPool();
+    const uid = pool.uidBase + 12_345;
+    const name = `mdclash${process.pid % 100000}`;
+    const added = spawnSync(
+      'useradd',
+      ['--system', '--no-create-home', '--uid', String(uid), '--shell', '/usr/sbin/nologin', name],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(added.status, 0, added.stderr);
+    try {
+      const refused = await mdocker(['run', '--rm', 'busybox', 'true']);
+      assert.equal(refused.code, 125);
+      assert.match(refused.stderr, new RegExp(`the user ${name} \\(id ${uid}\\) lies inside the user namespace pool`));
+      const hostUserns = await mdocker(['run', '--rm', '--userns', 'host', 'busybox', 'true']);
+      assert.equal(hostUserns.code, 0, hostUserns.stderr);
+    } finally {
+      spawnSync('userdel', [name]);
+    }
+    const again = await mdocker(['run', '--rm', 'busybox', 'true']);
+    assert.equal(again.code, 0, again.stderr);
+  });
+
   test("exec racing the init's exit runs in the container or not at all", { timeout: 180_000 }, async () => {
     const hostMnt = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')[0];
     let ranInside = 0;
