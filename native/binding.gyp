@@ -30,7 +30,8 @@
       "sources": ["src/launcher/main.c", "src/launcher/run.c", "src/launcher/exec.c",
                   "src/launcher/mounts.c", "src/launcher/proc.c", "src/launcher/security.c",
                   "src/launcher/seccomp.c", "src/launcher/error.c", "src/launcher/parse.c",
-                  "src/launcher/idmap.c", "src/launcher/log.c"],
+                  "src/launcher/idmap.c", "src/launcher/devices.c",
+                  "src/launcher/log.c"],
       "ldflags": ["-static", "-Wl,--fatal-warnings"]
     },
     {

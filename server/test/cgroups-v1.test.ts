@@ -5,7 +5,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { nodeCgroupFs, type CgroupFs, type CgroupLimits } from '../src/runtime/cgroups/driver.js';
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
-import { CgroupV1Driver, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
+import { CgroupV1Driver, V1_ALLOWED_DEVICES, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
 import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
 
@@ -55,6 +55,8 @@ class FakeV1Kernel implements CgroupFs {
       }
       if (controller === 'pids')
         Object.assign(files, { 'pids.max': 'max\n', 'pids.current': '0\n', 'pids.events': 'max 0\n' });
+      if (controller === 'devices')
+        Object.assign(files, { 'devices.allow': '', 'devices.deny': '', 'devices.list': '' });
     }
     for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
   }
@@ -103,6 +105,10 @@ class FakeV1Kernel implements CgroupFs {
       stored = `${bytes}\n`;
     }
     this.writes.push({ file: relative(this.root, path), data });
+    // devices.list: "a" in devices.deny empties it, each devices.allow line joins it.
+    const list = join(dirname(path), 'devices.list');
+    if (file === 'devices.deny' && data === 'a') await writeFile(list, '');
+    if (file === 'devices.allow') await writeFile(list, `${await readFile(list, 'utf8')}${data}\n`);
     await writeFile(path, stored);
   }
 
@@ -207,6 +213,51 @@ describe('cgroup v1 driver', () => {
     assert.equal(await read(join(memory, 'memory.limit_in_bytes')), String(64 * MiB));
     assert.equal(await read(join(memory, 'memory.memsw.limit_in_bytes')), String(64 * MiB));
     assert.equal(await read(join(pids, 'pids.max')), '100');
+  });
+
+  it('denies every device, then allows the bound nodes and the ptys, before create returns', async () => {
+    await rm(root, { recursive: true, force: true });
+    root = await mkdtemp(join(tmpdir(), 'mdocker-cgv1-'));
+    kernel = new FakeV1Kernel(root);
+    driver = new CgroupV1Driver({
+      hierarchies: await makeHierarchies(['cpu', 'cpuacct', 'memory', 'pids', 'devices']),
+      fs: kernel,
+    });
+    const handle = await driver.create('c1', LIMITS);
+    const devices = join(root, 'devices/mdocker/c1');
+    assert.equal(handle.paths.at(-1), devices);
+    const writes = kernel.writes.filter((write) => write.file.startsWith('devices/'));
+    assert.deepEqual(
+      writes.map((write) => `${basename(write.file)} ${write.data}`),
+      [
+        'devices.deny a',
+        ...[
+          '1:3',
+          '1:5',
+          '1:7',
+          '1:8',
+          '1:9',
+          '5:0',
+          '5:2',
+          ...[136, 137, 138, 139, 140, 141, 142, 143].map((m) => `${m}:*`),
+        ].map((node) => `devices.allow c ${node} rw`),
+      ],
+    );
+    assert.deepEqual((await read(join(devices, 'devices.list'))).split('\n'), [...V1_ALLOWED_DEVICES]);
+    assert.ok(
+      !V1_ALLOWED_DEVICES.some((rule) => rule.startsWith('b ') || rule.includes('m')),
+      'no block device, no mknod',
+    );
+  });
+
+  it("allows exactly what the launcher's cgroup v2 device program allows (devices.c)", async () => {
+    const source = await readFile(new URL('../../../native/src/launcher/devices.c', import.meta.url), 'utf8');
+    const rules = [...source.matchAll(/\{ BPF_DEVCG_DEV_(CHAR|BLOCK), (\d+), (\d+|ANY_MINOR), ([A-Z_ |]+) \}/g)].map(
+      ([, type, major, minor, access]) =>
+        `${type === 'CHAR' ? 'c' : 'b'} ${major}:${minor === 'ANY_MINOR' ? '*' : minor} ` +
+        `${access?.includes('READ') ? 'r' : ''}${access?.includes('WRITE') ? 'w' : ''}${access?.includes('MKNOD') ? 'm' : ''}`,
+    );
+    assert.deepEqual(rules, [...V1_ALLOWED_DEVICES]);
   });
 
   it('leaves "no limit" as -1 and max', async () => {
@@ -611,7 +662,7 @@ describe('cgroup detection (v1 hosts)', () => {
 
   it('creates through the detected driver on the fake tree', async () => {
     const kernel = new FakeV1Kernel(root);
-    for (const name of ['cpu', 'cpuacct', 'memory', 'pids']) {
+    for (const name of ['cpu', 'cpuacct', 'memory', 'pids', 'devices']) {
       await mkdir(join(root, name));
       await kernel.populate(join(root, name));
     }
@@ -626,7 +677,8 @@ describe('cgroup detection (v1 hosts)', () => {
       await read(join(root, 'memory', OWN_MEMORY_CGROUP, 'mdocker/c1/memory.limit_in_bytes')),
       String(64 * MiB),
     );
-    assert.equal(handle.paths.length, 4);
+    assert.equal(handle.paths.length, 5, 'cpu, cpuacct, memory, pids and devices');
+    assert.match(await read(join(root, 'devices/mdocker/c1/devices.list')), /^c 1:3 rw\n/);
   });
 
   it('treats co-mounted cpu,cpuacct as one hierarchy with one directory', async () => {

@@ -14,8 +14,8 @@
 
 #include "launcher.h"
 
-/* A user namespace to idmap to: a child that unshares one and waits, so its
- * /proc/PID/ns/user can be opened. Its one-id map is never used to create a file. */
+/* A user namespace to idmap to: a child that unshares one and waits, so that its
+ * /proc/PID/ns/user can be opened; the namespace lives on in that fd. */
 static pid_t
 spawn_userns_holder (int *release_fd, md_error_t *err)
 {
@@ -69,33 +69,53 @@ spawn_userns_holder (int *release_fd, md_error_t *err)
 }
 
 static int
-write_map (pid_t child, const char *file, md_error_t *err)
+write_map (pid_t child, const char *file, const char *map, md_error_t *err)
 {
   char path[64];
   cleanup_close int fd = -1;
-  static const char map[] = "0 65534 1\n";
 
   snprintf (path, sizeof (path), "/proc/%d/%s", (int) child, file);
   fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write (fd, map, sizeof (map) - 1) != (ssize_t) (sizeof (map) - 1))
+  if (fd < 0 || write (fd, map, strlen (map)) != (ssize_t) strlen (map))
     return md_make_error (err, errno, "write", "cannot write %s", path);
   return 0;
 }
 
-static int
-idmap_into (const char *dir, pid_t child, md_error_t *err)
+int
+md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err)
 {
   char path[64];
+  int release_fd = -1;
+  int userns_fd = -1;
+  pid_t child;
+
+  child = spawn_userns_holder (&release_fd, err);
+  if (child < 0)
+    return -1;
+  if (write_map (child, "uid_map", uid_map, err) == 0 && write_map (child, "gid_map", gid_map, err) == 0)
+    {
+      snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
+      userns_fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (userns_fd < 0)
+        md_make_error (err, errno, "open", "cannot open %s", path);
+    }
+  close (release_fd);
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  return userns_fd;
+}
+
+int
+md_check_idmap (const char *dir, md_error_t *err)
+{
   cleanup_close int userns_fd = -1;
   cleanup_close int tree_fd = -1;
   struct md_mount_attr attr;
 
-  if (write_map (child, "uid_map", err) < 0 || write_map (child, "gid_map", err) < 0)
-    return -1;
-  snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
-  userns_fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* A one-id map, never used to create a file. */
+  userns_fd = md_open_mapped_userns ("0 65534 1\n", "0 65534 1\n", err);
   if (userns_fd < 0)
-    return md_make_error (err, errno, "open", "cannot open %s", path);
+    return -1;
   tree_fd = (int) syscall (SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree_fd < 0)
     return md_make_error (err, errno, "open_tree", "cannot open %s", dir);
@@ -106,21 +126,4 @@ idmap_into (const char *dir, pid_t child, md_error_t *err)
     return md_make_error (err, errno, "mount_setattr", "the filesystem of %s does not support idmapped mounts", dir);
   /* Closing the detached tree unmounts it: nothing stays behind. */
   return 0;
-}
-
-int
-md_check_idmap (const char *dir, md_error_t *err)
-{
-  int release_fd = -1;
-  pid_t child;
-  int ret;
-
-  child = spawn_userns_holder (&release_fd, err);
-  if (child < 0)
-    return -1;
-  ret = idmap_into (dir, child, err);
-  close (release_fd);
-  kill (child, SIGKILL);
-  waitpid (child, NULL, 0);
-  return ret;
 }

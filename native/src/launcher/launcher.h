@@ -116,6 +116,9 @@ int md_exec (const struct md_opts *opts, md_error_t *err);
 int md_start_log_relay (const struct md_opts *opts, md_error_t *err);
 /* 0 when DIR's filesystem takes an idmapped mount (idmap.c). */
 int md_check_idmap (const char *dir, md_error_t *err);
+/* An fd of a new user namespace with these maps ("INSIDE OUTSIDE COUNT\n"), to idmap a
+ * mount to; no process lives in it (idmap.c). */
+int md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err);
 
 /* mounts.c: in the child, in its new mount namespace; ends inside the new root.
  * layer_fd: --layer-dir, opened by the child before it became container root (the
@@ -123,6 +126,10 @@ int md_check_idmap (const char *dir, md_error_t *err);
  * the image or rootfs that the parent made (idmapped with a user namespace). */
 int md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_error_t *err);
 int md_loopback_up (md_error_t *err);
+
+/* devices.c: attaches the device allowlist program to each cgroup v2 directory of
+ * --cgroup (v1's devices controller is written by the runtime). */
+int md_cgroup_device_filter (const struct md_opts *opts, md_error_t *err);
 
 /* proc.c */
 int md_join_cgroups (const struct md_opts *opts, pid_t pid, md_error_t *err);

@@ -387,7 +387,7 @@ mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
   snprintf (data, sizeof (data), "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d%s",
             image_fd, upper, work, userns ? ",userxattr" : "");
   snprintf (target, sizeof (target), "/proc/self/fd/%d", root);
-  if (mount ("overlay", target, "overlay", 0, data) < 0)
+  if (mount ("overlay", target, "overlay", MS_NOSUID | MS_NODEV, data) < 0)
     {
       if (errno == ENODEV)
         return md_make_error_code (err, MD_E_UNSUPPORTED, "this kernel has no overlayfs (modprobe overlay)");

@@ -125,11 +125,39 @@ write_id_maps (pid_t child, const struct md_userns *u, md_error_t *err)
   return write_proc_file (child, "gid_map", map, err);
 }
 
+/* A --rootfs is read-write, and on the host's disk: were it idmapped as the image is
+ * (host root's files the container root's), what the container writes would land as
+ * host uid 0, a setuid-root file among it. So its ids on disk are a range of its own:
+ * the owner of its root directory is the container's root, that uid + N its uid N. A
+ * rootfs whose owner is below 65536 (host root, the host's users and groups) is
+ * refused: the container would write as them. Returns a user namespace to idmap to. */
+static int
+rootfs_userns (const struct md_opts *opts, int tree_fd, md_error_t *err)
+{
+  const struct md_userns *u = &opts->userns;
+  char uid_map[96], gid_map[96];
+  struct stat st;
+
+  if (fstat (tree_fd, &st) < 0)
+    return md_make_error (err, errno, "fstat", "cannot stat the rootfs %s", opts->rootfs);
+  if (st.st_uid < MD_USERNS_SLOT_IDS || st.st_gid < MD_USERNS_SLOT_IDS
+      || (unsigned long) st.st_uid > 0xFFFFFFFFUL - u->count || (unsigned long) st.st_gid > 0xFFFFFFFFUL - u->count)
+    return md_make_error_code (
+        err, MD_E_INVALID_ARGUMENT,
+        "the rootfs %s belongs to host uid %u gid %u: with a user namespace its owner is the "
+        "container's root and must be a range of its own, from 65536 up (chown -R 1000000:1000000 "
+        "it, or run with --userns host)",
+        opts->rootfs, (unsigned) st.st_uid, (unsigned) st.st_gid);
+  snprintf (uid_map, sizeof (uid_map), "%u %lu %lu\n", (unsigned) st.st_uid, u->host_uid, u->count);
+  snprintf (gid_map, sizeof (gid_map), "%u %lu %lu\n", (unsigned) st.st_gid, u->host_gid, u->count);
+  return md_open_mapped_userns (uid_map, gid_map, err);
+}
+
 /* A detached copy of the image's (or rootfs's) mount, made here because only the
  * parent, in the initial user namespace, may idmap it: through it a file that host
- * root owns is owned by the container's root, and a file the container creates
- * (--rootfs) lands on disk owned by host root, so the image needs no chown and stays
- * shareable. The image is read-only even below its overlay. */
+ * root owns in the image is owned by the container's root, so the image needs no chown
+ * and stays shareable; a --rootfs has ids of its own (rootfs_userns). The image is
+ * read-only even below its overlay. */
 static int
 detached_image_mount (const struct md_opts *opts, pid_t child, md_error_t *err)
 {
@@ -142,24 +170,28 @@ detached_image_mount (const struct md_opts *opts, pid_t child, md_error_t *err)
   if (fd < 0)
     return md_make_error (err, errno, "open_tree", "cannot open %s %s", opts->image ? "image" : "rootfs", source);
 
+  /* nodev, nosuid: a device node or a setuid file in the image or the rootfs (planted
+   * there, or made by a container with --cap-add MKNOD or FSETID) gives nothing. */
   memset (&attr, 0, sizeof (attr));
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   if (opts->image)
     attr.attr_set |= MOUNT_ATTR_RDONLY;
   if (uses_userns (opts))
     {
       char path[64];
       snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
-      userns_fd = open (path, O_RDONLY | O_CLOEXEC);
+      userns_fd = opts->rootfs ? rootfs_userns (opts, fd, err) : open (path, O_RDONLY | O_CLOEXEC);
       if (userns_fd < 0)
         {
-          md_make_error (err, errno, "open", "cannot open %s", path);
+          if (!opts->rootfs)
+            md_make_error (err, errno, "open", "cannot open %s", path);
           close (fd);
           return -1;
         }
       attr.attr_set |= MOUNT_ATTR_IDMAP;
       attr.userns_fd = (uint64_t) userns_fd;
     }
-  if (attr.attr_set && syscall (SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+  if (syscall (SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
     {
       int saved = errno;
       close (fd);
@@ -350,8 +382,9 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   image_fd = detached_image_mount (opts, child, err);
   if (image_fd < 0)
     goto fail;
-  /* The container's first instruction must already run inside its limits. */
-  if (md_join_cgroups (opts, child, err) < 0)
+  /* The container's first instruction must already run inside its limits, and its
+   * device allowlist. */
+  if (md_cgroup_device_filter (opts, err) < 0 || md_join_cgroups (opts, child, err) < 0)
     goto fail;
   if (opts->pid_file)
     {

@@ -168,14 +168,29 @@ describe('isolation', { skip }, () => {
     assert.equal(again.stdout.trim(), '/bin/ls\nroot:', 'a new container starts from the pristine image');
   });
 
-  test('--rootfs runs a plain directory read-write', async () => {
+  test('--rootfs runs a plain directory read-write, writing as its owner range', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdocker-rootfs-'));
     try {
       const cp = spawn('cp', ['-a', `${imageDir}/.`, dir]);
       await new Promise((r) => cp.on('close', r));
-      const r = await mdocker(['run', '--rm', '--rootfs', dir, '/bin/sh', '-c', 'echo written > /written']);
+      // With a user namespace the owner of the rootfs is the container's root (SECURITY.md).
+      const chown = spawn('chown', ['-R', '1000000:1001000', dir]);
+      await new Promise((r) => chown.on('close', r));
+      const r = await mdocker([
+        'run',
+        '--rm',
+        '--rootfs',
+        dir,
+        '/bin/sh',
+        '-c',
+        'echo written > /written; id -u; chown 5:5 /written',
+      ]);
       assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '0\n');
       assert.equal(readFileSync(join(dir, 'written'), 'utf8'), 'written\n');
+      // Container uid N is the owner + N on disk.
+      const st = statSync(join(dir, 'written'));
+      assert.deepEqual([st.uid, st.gid], [1000005, 1001005]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
