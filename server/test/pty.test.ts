@@ -30,6 +30,15 @@ async function until(predicate: () => boolean, what: string): Promise<void> {
 }
 
 describe('spawnPty', () => {
+  it('keeps what the program printed before anyone listened (the prompt the CLI attaches to after a tick)', async () => {
+    const pty = spawnPty('/bin/sh', ['-c', 'echo early-bytes; sleep 0.3'], { cols: 80, rows: 24, cwd: '/', env: ENV });
+    await sleep(150);
+    let output = '';
+    pty.onData((data: Buffer | string) => (output += data.toString()));
+    await new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    assert.match(output, /early-bytes/);
+  });
+
   it('runs the program on a terminal of the given size, as a session leader, with exactly the env given', async () => {
     const { output, exit } = start(
       'stty size; tty; echo "env:$TERM:$PWD:$(env | wc -l)"; [ "$(ps -o sid= -p $$ | tr -d " ")" = "$$" ] && echo leader; pwd',

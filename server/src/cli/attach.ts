@@ -6,11 +6,21 @@
  */
 import type { LaunchedProcess } from '../runtime/process.js';
 
-/** Passes SIGTERM and SIGHUP on; Ctrl-C already reaches the launcher (same process group). */
+/** Lets the container go after a hangup if it ignores the signal (a shell as PID 1 may). */
+const HANGUP_GRACE_MS = 2000;
+
+/**
+ * Passes SIGTERM and SIGHUP on; Ctrl-C already reaches the launcher (same process group).
+ * After a hangup this terminal is gone: the CLI then exits, and its container with it
+ * (the launcher dies with its parent), rather than live on unowned.
+ */
 function forwardSignals(process_: LaunchedProcess): void {
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => process_.signal('SIGTERM'));
-  process.on('SIGHUP', () => process_.signal('SIGHUP'));
+  process.on('SIGHUP', () => {
+    process_.signal('SIGHUP');
+    setTimeout(() => process.exit(128 + 1), HANGUP_GRACE_MS).unref();
+  });
 }
 
 export function attachPipes(launched: LaunchedProcess): void {

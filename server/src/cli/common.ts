@@ -1,6 +1,7 @@
 /** What several verbs share: option collectors, opening the runtime, attaching this terminal. */
 import type { ContainerProcess, Runtime } from '../runtime/containers.js';
 import type { Stdio } from '../runtime/process.js';
+import { attachPipes, attachTerminal } from './attach.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -25,7 +26,6 @@ export function foregroundStdio(flags: { tty?: boolean; interactive?: boolean })
  * launcher's own error and exits with the container's code, as docker run and exec do.
  */
 export async function attachUntilExit(launched: ContainerProcess, tty: boolean): Promise<void> {
-  const { attachPipes, attachTerminal } = await import('./attach.js');
   if (tty) attachTerminal(launched.process);
   else attachPipes(launched.process);
   const { code, error } = await launched.done;

@@ -131,10 +131,13 @@ class NativePty implements PtyProcess {
     // EIO once every slave is closed and the buffer is read: the end of the output.
     this.#stream.on('error', () => undefined);
     this.#stream.on('close', () => this.#onClosed());
+    // Not read before someone listens: the first bytes (a prompt) are nobody's otherwise.
+    this.#stream.pause();
   }
 
   onData(listener: (data: Buffer) => void): void {
     this.#dataListeners.push(listener);
+    if (this.#dataListeners.length === 1 && !this.#paused && this.#readHold === null) this.#stream.resume();
   }
 
   onExit(listener: (event: PtyExit) => void): void {

@@ -2,7 +2,7 @@
  * The runtime on a real kernel, through the real CLI and launcher: isolation, limits,
  * exit codes, terminals, exec, cross-process state, and that nothing leaks.
  */
-import { after, describe, test } from 'node:test';
+import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -326,12 +326,25 @@ describe('bad input', { skip }, () => {
 });
 
 describe('terminals', { skip }, () => {
+  const terms: pty.IPty[] = [];
+  // A failed test must not leave its CLI (and container) behind, holding the run open.
+  afterEach(() => {
+    for (const term of terms.splice(0)) {
+      try {
+        term.kill('SIGKILL');
+      } catch {
+        // exited already
+      }
+    }
+  });
+
   function runPty(args: string[]) {
     const term = pty.spawn(process.execPath, [cliPath, ...args], {
       cols: 80,
       rows: 24,
       env: process.env as Record<string, string>,
     });
+    terms.push(term);
     let output = '';
     term.onData((d) => (output += d));
     const exit = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
