@@ -68,19 +68,6 @@ spawn_userns_holder (int *release_fd, md_error_t *err)
   return child;
 }
 
-static int
-write_map (pid_t child, const char *file, const char *map, md_error_t *err)
-{
-  char path[64];
-  cleanup_close int fd = -1;
-
-  snprintf (path, sizeof (path), "/proc/%d/%s", (int) child, file);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write (fd, map, strlen (map)) != (ssize_t) strlen (map))
-    return md_make_error (err, errno, "write", "cannot write %s", path);
-  return 0;
-}
-
 int
 md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err)
 {
@@ -92,7 +79,8 @@ md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err
   child = spawn_userns_holder (&release_fd, err);
   if (child < 0)
     return -1;
-  if (write_map (child, "uid_map", uid_map, err) == 0 && write_map (child, "gid_map", gid_map, err) == 0)
+  if (md_write_proc_file (child, "uid_map", uid_map, err) == 0
+      && md_write_proc_file (child, "gid_map", gid_map, err) == 0)
     {
       snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) child);
       userns_fd = open (path, O_RDONLY | O_CLOEXEC);

@@ -136,6 +136,7 @@ int md_join_cgroups (const struct md_opts *opts, pid_t pid, md_error_t *err);
 void md_remove_cgroups (const struct md_opts *opts);
 void md_remove_tree (const char *dir);
 int md_write_file_atomic (const char *path, const char *content, md_error_t *err);
+int md_write_proc_file (pid_t pid, const char *name, const char *content, md_error_t *err);
 int md_give_up_tty (md_error_t *err);
 /* In a process that entered a user namespace as host root (unmapped there): become its
  * root, uid and gid 0 with group 0, then re-arm PR_SET_PDEATHSIG (a credential change

@@ -348,3 +348,20 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
   md_report_error (&err, opts->error_fd, opts->error_fd < 0);
   _exit (126);
 }
+
+/* A /proc/PID file written in one write(2): the kernel takes a uid_map or gid_map in one
+ * write, and only once. */
+int
+md_write_proc_file (pid_t pid, const char *name, const char *content, md_error_t *err)
+{
+  char path[64];
+  cleanup_close int fd = -1;
+
+  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, name);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return md_make_error (err, errno, "open", "cannot open %s", path);
+  if (write (fd, content, strlen (content)) != (ssize_t) strlen (content))
+    return md_make_error (err, errno, "write", "cannot write %s", path);
+  return 0;
+}

@@ -94,22 +94,6 @@ take_userns_slot (struct md_userns *u, md_error_t *err)
                              u->pool_slots);
 }
 
-static int
-write_proc_file (pid_t pid, const char *name, const char *content, md_error_t *err)
-{
-  char path[64];
-  cleanup_close int fd = -1;
-
-  snprintf (path, sizeof (path), "/proc/%d/%s", (int) pid, name);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return md_make_error (err, errno, "open", "cannot open %s", path);
-  /* The kernel takes a map in one write, and only once. */
-  if (write (fd, content, strlen (content)) != (ssize_t) strlen (content))
-    return md_make_error (err, errno, "write", "cannot write %s", path);
-  return 0;
-}
-
 /* Container 0..count-1 → host host_uid.. and host_gid..; written by us, privileged in
  * the parent namespace, so setgroups stays allowed inside (su and adduser need it) and
  * any host range may be named. Host root is never in the range (main.c checks). */
@@ -119,10 +103,10 @@ write_id_maps (pid_t child, const struct md_userns *u, md_error_t *err)
   char map[96];
 
   snprintf (map, sizeof (map), "0 %lu %lu\n", u->host_uid, u->count);
-  if (write_proc_file (child, "uid_map", map, err) < 0)
+  if (md_write_proc_file (child, "uid_map", map, err) < 0)
     return -1;
   snprintf (map, sizeof (map), "0 %lu %lu\n", u->host_gid, u->count);
-  return write_proc_file (child, "gid_map", map, err);
+  return md_write_proc_file (child, "gid_map", map, err);
 }
 
 /* A --rootfs is read-write, and on the host's disk: were it idmapped as the image is
