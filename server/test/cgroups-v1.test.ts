@@ -3,11 +3,11 @@ import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { nodeCgroupFs, type CgroupFs, type CgroupLimits } from '../src/runtime/cgroups/driver.js';
+import type { CgroupLimits } from '../src/runtime/cgroups/driver.js';
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver, V1_ALLOWED_DEVICES, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
-import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
+import { FakeCgroupFsBase, errno } from './fake-kernfs-files.js';
 
 const UNLIMITED = '9223372036854771712';
 const MiB = 1024 * 1024;
@@ -17,15 +17,16 @@ const MiB = 1024 * 1024;
  * hierarchy's controllers, writes are checked the way the kernel checks them (memsw must stay
  * >= the memory limit), rmdir refuses while processes or child cgroups remain.
  */
-class FakeV1Kernel implements CgroupFs {
+class FakeV1Kernel extends FakeCgroupFsBase {
   readonly writes: { file: string; data: string }[] = [];
-  readonly files = new FakeKernfsFiles();
   readonly failingFiles = new Set<string>();
 
   constructor(
     private readonly root: string,
     private readonly swapAccounting = true,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Controllers of the hierarchy `path` belongs to: the first directory below root, e.g. "cpu,cpuacct". */
   private controllersOf(path: string): string[] {
@@ -110,26 +111,6 @@ class FakeV1Kernel implements CgroupFs {
     if (file === 'devices.deny' && data === 'a') await writeFile(list, '');
     if (file === 'devices.allow') await writeFile(list, `${await readFile(list, 'utf8')}${data}\n`);
     await writeFile(path, stored);
-  }
-
-  exists(path: string): Promise<boolean> {
-    return nodeCgroupFs.exists(path);
-  }
-
-  listDirectories(path: string): Promise<string[]> {
-    return nodeCgroupFs.listDirectories(path);
-  }
-
-  openSync(path: string): number {
-    return this.files.openSync(path);
-  }
-
-  preadSync(fd: number, buffer: Buffer): number {
-    return this.files.preadSync(fd, buffer);
-  }
-
-  closeSync(fd: number): void {
-    this.files.closeSync(fd);
   }
 }
 

@@ -1,8 +1,8 @@
 /** A fake cgroup2fs on a temp dir for the v2 driver's and the delegation's unit tests. */
 import { mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import { nodeCgroupFs, type CgroupFs } from '../src/runtime/cgroups/driver.js';
-import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
+import { nodeCgroupFs } from '../src/runtime/cgroups/driver.js';
+import { FakeCgroupFsBase, errno } from './fake-kernfs-files.js';
 
 /**
  * Enough of cgroup2fs on a temp dir: a new cgroup gets the controllers its parent's
@@ -10,14 +10,15 @@ import { FakeKernfsFiles, errno } from './fake-kernfs-files.js';
  * controllers the cgroup has, and refuses while the cgroup holds processes (the
  * no-internal-processes rule); rmdir refuses while processes or children remain.
  */
-export class FakeV2Kernel implements CgroupFs {
+export class FakeV2Kernel extends FakeCgroupFsBase {
   readonly writes: { file: string; data: string }[] = [];
-  readonly files = new FakeKernfsFiles();
 
   constructor(
     private readonly root: string,
     private readonly swapAccounting = true,
-  ) {}
+  ) {
+    super();
+  }
 
   async populate(dir: string, controllers: string[]): Promise<void> {
     const files: Record<string, string> = {
@@ -119,25 +120,5 @@ export class FakeV2Kernel implements CgroupFs {
       if (found !== null) return found;
     }
     return null;
-  }
-
-  exists(path: string): Promise<boolean> {
-    return nodeCgroupFs.exists(path);
-  }
-
-  listDirectories(path: string): Promise<string[]> {
-    return nodeCgroupFs.listDirectories(path);
-  }
-
-  openSync(path: string): number {
-    return this.files.openSync(path);
-  }
-
-  preadSync(fd: number, buffer: Buffer): number {
-    return this.files.preadSync(fd, buffer);
-  }
-
-  closeSync(fd: number): void {
-    this.files.closeSync(fd);
   }
 }

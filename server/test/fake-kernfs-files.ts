@@ -4,6 +4,7 @@
 // and counts what is open, so tests can prove that nothing leaks.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { nodeCgroupFs, type CgroupFs } from '../src/runtime/cgroups/driver.js';
 
 export function errno(code: string): Error {
   return Object.assign(new Error(code), { code });
@@ -41,5 +42,38 @@ export class FakeKernfsFiles {
   /** Paths open now. */
   get openPaths(): string[] {
     return [...this.#open.values()].map((file) => file.path);
+  }
+}
+
+/**
+ * What both fake trees do alike: directories and existence as on disk, counter files
+ * through FakeKernfsFiles. Each fake adds the kernel's rules for mkdir, rmdir and writes.
+ */
+export abstract class FakeCgroupFsBase implements CgroupFs {
+  readonly files = new FakeKernfsFiles();
+
+  abstract mkdir(path: string): Promise<void>;
+  abstract rmdir(path: string): Promise<void>;
+  abstract readFile(path: string): Promise<string>;
+  abstract writeFile(path: string, data: string): Promise<void>;
+
+  exists(path: string): Promise<boolean> {
+    return nodeCgroupFs.exists(path);
+  }
+
+  listDirectories(path: string): Promise<string[]> {
+    return nodeCgroupFs.listDirectories(path);
+  }
+
+  openSync(path: string): number {
+    return this.files.openSync(path);
+  }
+
+  preadSync(fd: number, buffer: Buffer): number {
+    return this.files.preadSync(fd, buffer);
+  }
+
+  closeSync(fd: number): void {
+    this.files.closeSync(fd);
   }
 }
