@@ -109,7 +109,7 @@ md_exec (const struct md_opts *opts, md_error_t *err)
   char path[PATH_MAX], self[PATH_MAX], buf[64];
   sigset_t old_mask;
   size_t i;
-  pid_t child;
+  pid_t child = -1;
   cleanup_close int pid_fd = -1;
   cleanup_close int init_fd = -1;
   int alive_pipe[2] = { -1, -1 };
@@ -163,8 +163,6 @@ md_exec (const struct md_opts *opts, md_error_t *err)
     {
       md_make_error (err, errno, "setns", "cannot join the namespaces of the container's init (pid %d)",
                      (int) opts->target_pid);
-      if (errno == ESRCH)
-        snprintf (err->code, sizeof (err->code), MD_E_NOT_FOUND);
       goto out;
     }
 
@@ -214,5 +212,9 @@ out:
   for (i = 0; i < 2; i++)
     if (alive_pipe[i] >= 0)
       close (alive_pipe[i]);
+  /* A step that failed because the init exited meanwhile (its cgroup removed, its PID
+   * namespace closed to new processes) reports that, not the step's own errno. */
+  if (ret < 0 && child < 0 && syscall (SYS_pidfd_send_signal, init_fd, 0, NULL, 0) < 0 && errno == ESRCH)
+    md_make_error_code (err, MD_E_NOT_FOUND, "the container's init (pid %d) is gone", (int) opts->target_pid);
   return ret;
 }
