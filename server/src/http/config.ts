@@ -44,6 +44,8 @@ export interface ServeConfig extends PlaygroundConfig {
   maxSocketsPerAddress: number;
   /** WebSocket upgrades per client address per rate window. */
   upgradeRatePerIp: number;
+  /** join attempts (right or wrong codes) per client address per rate window */
+  joinRatePerIp: number;
   shutdownTimeoutMs: number;
 }
 
@@ -89,7 +91,13 @@ export type ServeOptionKey =
   | 'shutdownTimeout'
   | 'statsInterval'
   | 'statsHistory'
-  | 'warmPool';
+  | 'warmPool'
+  | 'dataDir'
+  | 'recordingMaxSize'
+  | 'recordingRetention'
+  | 'maxClasses'
+  | 'maxStudentsPerClass'
+  | 'joinRatePerIp';
 
 /** What a caller may give: strings from flags or the environment, or typed values. */
 export type ServeOptions = Partial<Record<ServeOptionKey, string | number | boolean | string[] | null>>;
@@ -191,6 +199,22 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '--warm-pool <n>',
     'default containers kept started ahead of demand: a click takes one at once (a class: its size)',
     '0',
+  ),
+  spec('dataDir', '--data-dir <dir>', 'where recordings of terminals are kept', '/var/lib/mdocker'),
+  spec('recordingMaxSize', '--recording-max-size <size>', 'output recorded per terminal', '8m'),
+  spec(
+    'recordingRetention',
+    '--recording-retention <duration>',
+    "how long recordings outlive their class's end (or their container, outside a class)",
+    '24h',
+  ),
+  spec('maxClasses', '--max-classes <n>', 'classes open at once on this server', '20'),
+  spec('maxStudentsPerClass', '--max-students-per-class <n>', 'students who may join one class', '100'),
+  spec(
+    'joinRatePerIp',
+    '--join-rate-per-ip <n>',
+    'class join attempts per client address per window (against guessing codes)',
+    '20',
   ),
 ];
 
@@ -373,6 +397,12 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     statsIntervalMs: duration('statsInterval', '1s'),
     statsHistorySamples: 0,
     warmPool: integer('warmPool', 0, 0, 1000),
+    dataDir: text('dataDir', '/var/lib/mdocker'),
+    recordingMaxBytes: size('recordingMaxSize', '8m'),
+    recordingRetentionMs: duration('recordingRetention', '24h'),
+    maxClasses: integer('maxClasses', 20, 1, 10_000),
+    maxStudentsPerClass: integer('maxStudentsPerClass', 100, 1, 10_000),
+    joinRatePerIp: integer('joinRatePerIp', 20, 1, 1_000_000),
   };
   if (config.warmPool >= config.maxContainers) {
     throw invalidOption('--warm-pool', raw('warmPool'), `must be below --max-containers (${config.maxContainers})`);

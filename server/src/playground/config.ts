@@ -26,6 +26,14 @@ export interface PlaygroundConfig {
   statsIntervalMs: number;
   statsHistorySamples: number;
   warmPool: number;
+  /** recordings and other kept data: `<dataDir>/recordings/<container id>/` */
+  dataDir: string;
+  /** per terminal; output past it is not recorded (a marker says so) */
+  recordingMaxBytes: number;
+  /** how long recordings of a class outlive its end (and a container's outside a class) */
+  recordingRetentionMs: number;
+  maxClasses: number;
+  maxStudentsPerClass: number;
 }
 
 /** The counters the playground feeds; the HTTP layer's Prometheus registry has them. */

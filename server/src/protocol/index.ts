@@ -14,6 +14,8 @@ export type ExitReason =
   | 'idle' // no client attached for longer than the idle timeout
   | 'lifetime' // it reached the maximum lifetime
   | 'shutdown' // the server is stopping
+  | 'class-ended' // the teacher ended the class it belonged to
+  | 'reset' // the teacher reset the student's container
   | 'launch-failed'; // mdocker-init reported a runtime failure
 
 export interface LimitsJson {
@@ -159,10 +161,180 @@ export type TerminalServerMessage =
   | { type: 'error'; code: string; message: string };
 
 // ---- WebSocket /api/stats ----
+// Messages for a student's page ride on its stats stream: `broadcast` (the teacher's
+// message), `control` (the teacher took or gave back the keyboard of one of its
+// terminals), `class-ended` (every container is being removed).
 export type StatsServerMessage =
   | { type: 'history'; containerId: string; samples: StatsSample[] }
   | { type: 'sample'; containerId: string; sample: StatsSample }
-  | { type: 'container'; container: ContainerJson };
+  | { type: 'container'; container: ContainerJson }
+  | { type: 'broadcast'; broadcast: BroadcastJson }
+  | { type: 'control'; containerId: string; terminalId: number; teacher: boolean }
+  | { type: 'class-ended'; classId: string; reason: string };
+
+// ---- classes ----
+// Roles: whoever holds the server's access token (on a token-less loopback server, the
+// local user) is the teacher; a session that joined a class with its code is a student of
+// it and stays one. Teacher routes answer 404 to students, as other sessions' containers do.
+
+/** GET /api/me: who the page is talking as. */
+export type MeJson =
+  | { role: 'teacher' }
+  | { role: 'student'; student: StudentSelfJson }
+  /** token-less visitor of a server with a token: only /join works */
+  | { role: 'guest' };
+
+export interface StudentSelfJson {
+  id: string;
+  name: string;
+  classId: string;
+  className: string;
+  /** false once the teacher ended the class */
+  classOpen: boolean;
+  lesson: string | null;
+  /** broadcasts so far, oldest first (a reloaded page shows them again) */
+  broadcasts: BroadcastJson[];
+}
+
+/** POST /api/classes. Limits in the create-container units ("64m", 0.5). */
+export interface CreateClassBody {
+  name: string;
+  /** per student container; default: the server's defaults */
+  limits?: { memory?: number | string; cpus?: number | string; pidsLimit?: number };
+  /** default 1 */
+  maxContainersPerStudent?: number;
+  image?: string;
+  lesson?: string;
+  /** the whole class together, in its own cgroup */
+  budget?: { memory?: number | string; cpus?: number | string };
+}
+
+export interface ClassBudgetJson {
+  memoryBytes: number | null;
+  cpus: number | null;
+}
+
+export interface ClassJson {
+  id: string;
+  name: string;
+  /** 12 characters; rotated by POST /api/classes/:id/code */
+  joinCode: string;
+  /** path and query only ("/join/CODE"): the page prefixes its own origin */
+  joinUrl: string;
+  createdAt: string;
+  endedAt: string | null;
+  limits: LimitsJson;
+  budget: ClassBudgetJson;
+  maxContainersPerStudent: number;
+  image: string;
+  lesson: string | null;
+  students: StudentJson[];
+}
+
+export interface StudentJson {
+  id: string;
+  /** plain text: render with textContent, never as HTML */
+  name: string;
+  joinedAt: string;
+  /** the student has the page open (its stats stream or a terminal attached) */
+  connected: boolean;
+  /** last input typed on any of its terminals (ISO), null: never */
+  lastInputAt: string | null;
+  containers: ContainerJson[];
+  /** the latest sample of each running container */
+  latest: Record<string, StatsSample>;
+  progress: LessonProgressJson | null;
+}
+
+/** Filled in by lessons; null while the class has none. */
+export interface LessonProgressJson {
+  lesson: string;
+  step: number;
+  steps: number;
+  /** when the student reached its current step (ISO) */
+  stepSince: string;
+  done: boolean;
+}
+
+/** POST /api/join → 201 JoinJson; the response sets a new session cookie for the student. */
+export interface JoinBody {
+  code: string;
+  /** 1 to 40 characters of text */
+  name: string;
+}
+
+export type JoinJson = { role: 'student'; student: StudentSelfJson };
+
+/** POST /api/classes/:id/broadcast */
+export interface BroadcastBody {
+  message: string;
+  /** shown with a copy button; never typed into any terminal */
+  command?: string;
+}
+
+export interface BroadcastJson {
+  id: number;
+  at: string;
+  message: string;
+  command: string | null;
+}
+
+/** The live miniature of a student's terminal: its visible rows as plain text. */
+export interface ScreenJson {
+  containerId: string;
+  terminalId: number;
+  cols: number;
+  rows: number;
+  lines: string[];
+  cursor: { x: number; y: number };
+}
+
+// Teacher routes: POST /api/classes → 201 ClassJson; GET /api/classes → ClassJson[];
+// GET /api/classes/:id → ClassJson; DELETE /api/classes/:id → 204 (ends it);
+// POST /api/classes/:id/code → ClassJson (a new join code, the old one stops working);
+// POST /api/classes/:id/broadcast → 201 BroadcastJson;
+// POST /api/classes/:id/students/:sid/reset → ContainerJson (a fresh container).
+
+// ---- WebSocket /api/classes/:id/events (teacher) ----
+// First `class` (the whole class), then changes. `screen` comes at most once a second per
+// student, only when its terminal changed. The socket closes with NORMAL after `ended`.
+export type ClassEventMessage =
+  | { type: 'class'; class: ClassJson }
+  | { type: 'student'; student: StudentJson }
+  | { type: 'left'; studentId: string }
+  | { type: 'container'; studentId: string; container: ContainerJson }
+  | { type: 'sample'; studentId: string; containerId: string; sample: StatsSample }
+  | { type: 'screen'; studentId: string; screen: ScreenJson }
+  | { type: 'input'; studentId: string; at: string }
+  | { type: 'progress'; studentId: string; progress: LessonProgressJson }
+  | { type: 'broadcast'; broadcast: BroadcastJson }
+  | { type: 'ended'; class: ClassJson };
+
+// ---- recordings ----
+// GET /api/containers/:id/terminals/:tid/recording (owner, or the teacher of its class):
+// asciicast v2 (application/x-asciicast). Markers ("m") name cgroup events: "oom-kill",
+// "pids-limit" (a fork refused), "recording-truncated" (the size cap was reached).
+// GET /api/containers/:id/recording-stats: the samples kept with the recording, oldest first.
+// GET /api/classes/:id/recordings (teacher): every recording of the class's students,
+// those of removed containers included, until the retention time.
+export interface RecordingJson {
+  containerId: string;
+  terminalId: number;
+  studentId: string | null;
+  startedAt: string;
+  /** null while the terminal runs */
+  endedAt: string | null;
+  bytes: number;
+  truncated: boolean;
+}
+
+export interface RecordingStatsJson {
+  containerId: string;
+  samples: StatsSample[];
+}
+
+/** A terminal attach as the teacher: ?mode=watch (input and resizes dropped) or ?mode=control. */
+export type AttachMode = 'watch' | 'control';
 
 /** WebSocket close codes. Errors close with the code of their ErrorJson `code`
  * (server/src/http/errors.ts maps them: 4000 + the HTTP status). */
