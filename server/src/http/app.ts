@@ -11,7 +11,9 @@ import { accessMiddleware } from './auth.js';
 import type { ServeConfig } from './config.js';
 import { errorMiddleware, notFoundHandler } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import type { Classes } from '../playground/classes.js';
 import type { Playground } from '../playground/playground.js';
+import type { Recordings } from '../playground/recording.js';
 import type { HealthJson, ImageJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
 import { sessionLabel, type SessionKeeper } from './sessions.js';
@@ -19,6 +21,8 @@ import { sessionLabel, type SessionKeeper } from './sessions.js';
 export interface AppOptions {
   config: ServeConfig;
   playground: Playground;
+  classes: Classes;
+  recordings: Recordings | null;
   sessions: SessionKeeper;
   metrics: ServerMetrics;
   logger: Logger;
@@ -53,7 +57,7 @@ function requestLog(logger: Logger): RequestHandler {
 }
 
 export function createApp(options: AppOptions): Express {
-  const { config, playground, sessions, metrics, logger } = options;
+  const { config, playground, classes, sessions, metrics, logger } = options;
   const app = express();
   const startedAt = Date.now();
   app.disable('x-powered-by');
@@ -96,7 +100,7 @@ export function createApp(options: AppOptions): Express {
     }),
   );
   app.use(sessions.middleware());
-  app.use(accessMiddleware(config));
+  app.use(accessMiddleware(config, (sessionId) => classes.isStudent(sessionId)));
   app.use(express.json({ limit: config.jsonBodyLimitBytes, strict: true, type: 'application/json' }));
 
   app.get('/healthz', (_req, res) => {
@@ -112,7 +116,15 @@ export function createApp(options: AppOptions): Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.use('/api', apiRouter({ config, playground, ...(options.images ? { images: options.images } : {}) }));
+  app.use(
+    '/api',
+    apiRouter({
+      config,
+      playground,
+      ...(options.images ? { images: options.images } : {}),
+      classroom: { classes, sessions, recordings: options.recordings },
+    }),
+  );
   app.use('/api', notFoundHandler());
 
   const index = join(config.webDir, 'index.html');

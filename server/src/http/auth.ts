@@ -106,8 +106,31 @@ function stripDefaultPort(host: string): string {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Host allowlist and token for every route but /healthz; Origin for every write. */
-export function accessMiddleware(config: AuthConfig): RequestHandler {
+/**
+ * What a visitor without the token may load: the join page and the assets it needs, and
+ * the two routes it calls. Everything else answers 401 until they hold the token or have
+ * joined a class.
+ */
+function openToGuests(method: string, path: string): boolean {
+  if (method === 'GET' || method === 'HEAD') {
+    return (
+      path === '/api/me' ||
+      /^\/join\/[A-Za-z0-9-]{1,64}\/?$/.test(path) ||
+      /^\/assets\/[A-Za-z0-9._-]+$/.test(path) ||
+      path === '/favicon.svg'
+    );
+  }
+  return method === 'POST' && path === '/api/join';
+}
+
+/**
+ * Host allowlist and token for every route but /healthz; Origin for every write. A
+ * student (a session that joined a class) needs no token: `isStudent` says who is one.
+ */
+export function accessMiddleware(
+  config: AuthConfig,
+  isStudent: (sessionId: string) => boolean = () => false,
+): RequestHandler {
   return (req, res, next) => {
     const hostError = checkHost(req, config);
     if (hostError) return next(hostError);
@@ -123,6 +146,7 @@ export function accessMiddleware(config: AuthConfig): RequestHandler {
     if (req.path === '/healthz') return next();
     if (config.token === null) return next();
     if (!hasValidToken(req, config)) {
+      if (isStudent(req.sessionId) || openToGuests(req.method, req.path)) return next();
       return next(
         new MdockerError(
           'UNAUTHORIZED',
@@ -156,11 +180,11 @@ export function accessMiddleware(config: AuthConfig): RequestHandler {
 }
 
 /** The same decisions for a WebSocket upgrade, which Express never sees. */
-export function checkUpgrade(req: IncomingMessage, config: AuthConfig): MdockerError | null {
+export function checkUpgrade(req: IncomingMessage, config: AuthConfig, student = false): MdockerError | null {
   const hostError = checkHost(req, config);
   if (hostError) return hostError;
   const originError = checkOrigin(req);
   if (originError) return originError;
-  if (!hasValidToken(req, config)) return new MdockerError('UNAUTHORIZED', 'missing or wrong access token');
+  if (!student && !hasValidToken(req, config)) return new MdockerError('UNAUTHORIZED', 'missing or wrong access token');
   return null;
 }

@@ -12,16 +12,20 @@ import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
 import type { ImageJson } from '../protocol/index.js';
+import { classRouter, type ClassRoutesOptions } from './class-routes.js';
 
 type RoutesConfig = Pick<
   ServeConfig,
   'rateWindowMs' | 'createRatePerSession' | 'createRatePerIp' | 'spawnRatePerSession' | 'apiRatePerIp'
->;
+> &
+  ClassRoutesOptions['config'];
 
 export interface RoutesOptions {
   config: RoutesConfig;
   playground: Playground;
   images?: () => Promise<ImageJson[]>;
+  /** the classroom's routes (classes, join, recordings) */
+  classroom: Omit<ClassRoutesOptions, 'config' | 'playground' | 'images'>;
 }
 
 const MAX_ARGS = 256;
@@ -96,7 +100,7 @@ export function requireJsonBody(): RequestHandler {
   };
 }
 
-function limiter(
+export function limiter(
   options: Partial<RateLimitOptions> & { what: string; limit: number; windowMs: number },
 ): RequestHandler {
   const { what, ...rest } = options;
@@ -130,6 +134,7 @@ export function apiRouter(options: RoutesOptions): Router {
     limiter({ what: 'requests from your address', limit: config.apiRatePerIp, windowMs: config.rateWindowMs }),
   );
   router.use(requireJsonBody());
+  router.use(classRouter({ ...options.classroom, config, playground, images }));
 
   const createPerSession = limiter({
     what: 'containers created by this session',

@@ -11,7 +11,10 @@ import { raiseOpenFilesLimit } from '../runtime/native.js';
 import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
+import { join } from 'node:path';
+import { Classes } from '../playground/classes.js';
 import { Playground, type PlaygroundRuntime } from '../playground/playground.js';
+import { Recordings } from '../playground/recording.js';
 import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
 import { SessionKeeper } from './sessions.js';
 import { delay, settlesWithin } from '../playground/timing.js';
@@ -35,12 +38,16 @@ export interface RunningServer {
   /** Stops accepting, tells clients, removes every container this server started. */
   close(): Promise<void>;
   readonly playground: Playground;
+  readonly classes: Classes;
   readonly metrics: ServerMetrics;
   readonly http: Server;
 }
 
 /** Open files the server holds per container, roughly (see startServer). */
 const FDS_PER_CONTAINER = 12;
+
+/** Expired recordings and forgotten classes are swept this often. */
+const SWEEP_PERIOD_MS = 10 * 60 * 1000;
 
 /** Sockets that did not close by themselves after shutdown are cut after this. */
 const SOCKET_CLOSE_GRACE_MS = 500;
@@ -71,22 +78,39 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     terminals: () => playground?.terminalCount() ?? 0,
     webSocketClients: () => webSockets?.clientCounts ?? { terminal: 0, stats: 0 },
   });
+  const recordings = new Recordings({
+    dir: join(config.dataDir, 'recordings'),
+    maxBytes: config.recordingMaxBytes,
+    retentionMs: config.recordingRetentionMs,
+    logger,
+  });
   playground = new Playground({
     runtime,
     config,
     logger,
     metrics,
+    recordings,
   });
+  const classes = new Classes({ playground, groups: runtime, config, logger, recordings });
+  const sweep = (): void => {
+    classes.sweep();
+    recordings.sweep().catch((err: unknown) => logger.warn({ err }, 'sweeping recordings failed'));
+  };
+  sweep();
+  const sweeper = setInterval(sweep, SWEEP_PERIOD_MS);
+  sweeper.unref();
   const app = createApp({
     config,
     playground,
+    classes,
+    recordings,
     sessions,
     metrics,
     logger,
     ...(options.images ? { images: options.images } : {}),
   });
   const server = createServer(app);
-  webSockets = new WebSockets({ server, config, sessions, playground, logger });
+  webSockets = new WebSockets({ server, config, sessions, playground, classes, logger });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -118,7 +142,9 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       logger.info({ event: 'server.stopping', containers: playground.containerCount }, 'stopping: removing containers');
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Clients learn it from their terminals' `exit` (reason "shutdown") as containers go.
-      const removed = playground.shutdown();
+      clearInterval(sweeper);
+      // The classes' cgroups go once their containers have.
+      const removed = playground.shutdown().then(() => classes.shutdown());
       const timedOut = !(await settlesWithin(removed, config.shutdownTimeoutMs));
       if (timedOut)
         logger.warn(
@@ -130,6 +156,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       webSockets.terminateAll();
       server.closeAllConnections();
       await serverClosed;
+      await recordings.close();
       if (signalHandler) {
         process.off('SIGINT', signalHandler);
         process.off('SIGTERM', signalHandler);
@@ -159,7 +186,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     process.on('SIGTERM', signalHandler);
   }
 
-  return { url, port, close, playground, metrics, http: server };
+  return { url, port, close, playground, classes, metrics, http: server };
 }
 
 /** The real runtime, with the host it found logged (on cgroup v2 it takes its delegated cgroup now). */

@@ -8,12 +8,19 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { MdockerError, toMdockerError } from '../runtime/errors.js';
-import { checkUpgrade } from './auth.js';
+import { checkUpgrade, hasValidToken } from './auth.js';
 import { clientAddress } from './client-address.js';
 import type { ServeConfig } from './config.js';
 import { closeReason, errorJson, httpStatusFor, wsCloseCodeFor } from './errors.js';
+import type { Classes } from '../playground/classes.js';
 import type { Playground } from '../playground/playground.js';
-import { WS_CLOSE, type StatsServerMessage, type TerminalServerMessage } from '../protocol/index.js';
+import {
+  WS_CLOSE,
+  type AttachMode,
+  type ClassEventMessage,
+  type StatsServerMessage,
+  type TerminalServerMessage,
+} from '../protocol/index.js';
 import type { SessionKeeper } from './sessions.js';
 
 /** Enough for many tabs; a script opening thousands is refused. */
@@ -23,6 +30,9 @@ const HEARTBEAT_MS = 30_000;
 const STATS_BACKLOG_BYTES = 1024 * 1024;
 
 const TERMINAL_PATH = /^\/api\/containers\/([^/]+)\/terminals\/([^/]+)$/;
+const CLASS_EVENTS_PATH = /^\/api\/classes\/([^/]+)\/events$/;
+/** A teacher's event stream this far behind misses samples and screens (they come again). */
+const EVENTS_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 type WebSocketsConfig = Pick<
   ServeConfig,
@@ -40,6 +50,7 @@ export interface WebSocketsOptions {
   config: WebSocketsConfig;
   sessions: SessionKeeper;
   playground: Playground;
+  classes: Classes;
   logger: Logger;
 }
 
@@ -55,7 +66,7 @@ export class WebSockets {
   /** Upgrades per address in the current rate window (a fixed window, as the API's limits). */
   #upgrades = new Map<string, number>();
   #upgradeWindowStart = Date.now();
-  readonly #counts = { terminal: 0, stats: 0 };
+  readonly #counts = { terminal: 0, stats: 0, classEvents: 0 };
   readonly #heartbeat: NodeJS.Timeout;
   #closing = false;
 
@@ -75,7 +86,7 @@ export class WebSockets {
     this.#heartbeat.unref();
   }
 
-  get clientCounts(): { terminal: number; stats: number } {
+  get clientCounts(): { terminal: number; stats: number; classEvents: number } {
     return { ...this.#counts };
   }
 
@@ -96,17 +107,32 @@ export class WebSockets {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://placeholder');
     const terminalMatch = TERMINAL_PATH.exec(url.pathname);
-    if (url.pathname !== '/api/stats' && !terminalMatch) {
+    const eventsMatch = CLASS_EVENTS_PATH.exec(url.pathname);
+    if (url.pathname !== '/api/stats' && !terminalMatch && !eventsMatch) {
       return rejectUpgrade(
         socket,
         new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`),
       );
     }
     if (this.#closing) return rejectUpgrade(socket, new MdockerError('CONFLICT', 'the server is shutting down'));
-    // Refused before the handshake: a hijacking page or a token-less client gets no socket.
-    const denied = checkUpgrade(req, this.#options.config);
-    if (denied) return rejectUpgrade(socket, denied);
+    // Refused before the handshake: a hijacking page or a token-less client gets no socket
+    // (a student of a class comes without the token).
     const sessionId = this.#options.sessions.verify(req.headers.cookie);
+    const student = sessionId !== null && this.#options.classes.isStudent(sessionId);
+    const denied = checkUpgrade(req, this.#options.config, student);
+    if (denied) return rejectUpgrade(socket, denied);
+    const teacher = !student && hasValidToken(req, this.#options.config);
+    const mode = url.searchParams.get('mode');
+    if (mode !== null && mode !== 'watch' && mode !== 'control') {
+      return rejectUpgrade(socket, new MdockerError('INVALID_ARGUMENT', 'mode must be watch or control'));
+    }
+    // Teacher endpoints do not exist for anyone else.
+    if ((eventsMatch || mode !== null) && !teacher) {
+      return rejectUpgrade(
+        socket,
+        new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`),
+      );
+    }
     if (sessionId === null) {
       return rejectUpgrade(
         socket,
@@ -163,7 +189,9 @@ export class WebSockets {
         else this.#perSession.set(sessionId, left);
       });
       if (terminalMatch) {
-        this.#attachTerminal(ws, sessionId, terminalMatch[1]!, terminalMatch[2]!, url.searchParams);
+        this.#attachTerminal(ws, sessionId, terminalMatch[1]!, terminalMatch[2]!, url.searchParams, mode);
+      } else if (eventsMatch) {
+        this.#subscribeClass(ws, eventsMatch[1]!);
       } else {
         this.#subscribeStats(ws, sessionId);
       }
@@ -189,6 +217,7 @@ export class WebSockets {
     containerId: string,
     terminalParam: string,
     query: URLSearchParams,
+    mode: AttachMode | null,
   ): void {
     this.#counts.terminal++;
     ws.once('close', () => this.#counts.terminal--);
@@ -212,13 +241,10 @@ export class WebSockets {
         pauseInput: () => ws.pause(),
         resumeInput: () => ws.resume(),
       };
-      const attachment = this.#options.playground.attachTerminal(
-        sessionId,
-        containerId,
-        Number(terminalParam),
-        sink,
-        size,
-      );
+      const attachment =
+        mode === null
+          ? this.#options.playground.attachTerminal(sessionId, containerId, Number(terminalParam), sink, size)
+          : this.#options.classes.attachAsTeacher(containerId, Number(terminalParam), sink, mode);
       ws.on('message', (data: RawData, isBinary: boolean) => attachment.receive(toBuffer(data), isBinary));
       ws.once('close', () => attachment.detach());
     } catch (err) {
@@ -240,6 +266,26 @@ export class WebSockets {
       this.#counts.stats--;
       unsubscribe();
     });
+  }
+
+  #subscribeClass(ws: WebSocket, classId: string): void {
+    this.#counts.classEvents++;
+    ws.once('close', () => this.#counts.classEvents--);
+    try {
+      const unsubscribe = this.#options.classes.subscribe(classId, {
+        send: (message: ClassEventMessage) => {
+          if (ws.readyState !== WebSocket.OPEN) return;
+          const droppable = message.type === 'sample' || message.type === 'screen' || message.type === 'input';
+          if (droppable && ws.bufferedAmount > EVENTS_BACKLOG_BYTES) return;
+          ws.send(JSON.stringify(message));
+        },
+        close: () => ws.close(WS_CLOSE.NORMAL, 'class ended'),
+      });
+      // One-way, as the stats stream.
+      ws.once('close', unsubscribe);
+    } catch (err) {
+      closeWithError(ws, toMdockerError(err));
+    }
   }
 
   #ping(): void {

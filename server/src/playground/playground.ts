@@ -3,7 +3,7 @@
  * removal (launch, exit with its reason, idle and lifetime reaping, shutdown), their
  * terminals, and who is told when something changes.
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type {
@@ -29,18 +29,27 @@ import {
   type ExecResultJson,
   type ExitReason,
   type InspectJson,
+  type ScreenJson,
   type StatsHistoryJson,
+  type StatsSample,
   type StatsServerMessage,
   type TerminalJson,
 } from '../protocol/index.js';
+import type { RecordingOwner, Recordings } from './recording.js';
 import { StatsSampler, type StatsSource } from './stats.js';
-import { Terminal, type TerminalAttachment, type TerminalSink } from './terminals.js';
+import {
+  Terminal,
+  type AttachRole,
+  type TerminalAttachment,
+  type TerminalRecorder,
+  type TerminalSink,
+} from './terminals.js';
 import { settlesWithin } from './timing.js';
 
 /** What the playground needs of the runtime; Runtime has it, tests may fake it. */
 export type PlaygroundRuntime = Pick<
   Runtime,
-  'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers'
+  'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers' | 'createGroup' | 'removeGroup'
 > & {
   readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
 };
@@ -79,6 +88,38 @@ class Counts {
 
 export interface StatsSubscriber {
   send(message: StatsServerMessage): void;
+}
+
+/**
+ * What a class imposes on its students' containers (playground/classes.ts decides, per
+ * session): the image, the per-student limits (a request may ask for less, never more),
+ * how many containers, the class's cgroup, or that no more may be created.
+ */
+export interface SessionPolicy {
+  classId: string;
+  studentId: string;
+  image: string;
+  limits: Limits;
+  maxContainers: number;
+  /** the runtime group (cgroup) the containers go in */
+  group: string | null;
+  /** set: creating is refused with this reason */
+  closed: string | null;
+}
+
+/** Told of what happens to sessions' containers (the classes module follows its students). */
+export interface PlaygroundObserver {
+  /** everything published to a session's stats stream */
+  message(sessionId: string, message: StatsServerMessage): void;
+  /** someone typed on one of the session's terminals */
+  input(sessionId: string, containerId: string, terminalId: number): void;
+  /** the session's page opened or closed its stats stream (connected: any open) */
+  connection(sessionId: string, connected: boolean): void;
+}
+
+/** A recording's owner key: a hash, so index files on disk name no session. */
+export function recordingOwnerKey(sessionId: string): string {
+  return createHash('sha256').update(`mdocker-recording:${sessionId}`).digest('hex');
 }
 
 const DEFAULT_SHELL = ['/bin/sh'];
@@ -122,6 +163,11 @@ interface Entry {
   markExited: () => void;
   createdAtMs: number;
   lastWatchedAtMs: number;
+  /** the terminal typed on last (the one a teacher's miniature follows) */
+  lastInputTerminal: number;
+  /** cumulative counters of the previous sample: a rise is a recording marker */
+  lastOomKills: number;
+  lastPidsLimitHits: number;
 }
 
 /** Who owned a container the server removed, and why it did: the runtime keeps the rest. */
@@ -136,6 +182,8 @@ export interface PlaygroundOptions {
   config: PlaygroundConfig;
   logger: Logger;
   metrics?: PlaygroundMetrics;
+  /** every terminal is recorded there when given */
+  recordings?: Recordings;
 }
 
 /** The terminal of a process the playground launched with a pty. */
@@ -171,21 +219,36 @@ export class Playground {
   #warmFilling = false;
   #warmRefill: NodeJS.Timeout | null = null;
   #warmFailedAtMs = 0;
+  readonly #recordings: Recordings | null;
+  #policy: (sessionId: string) => SessionPolicy | null = () => null;
+  readonly #observers: PlaygroundObserver[] = [];
 
   constructor(options: PlaygroundOptions) {
     this.#runtime = options.runtime;
     this.#config = options.config;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
+    this.#recordings = options.recordings ?? null;
     this.#sampler = new StatsSampler({
       intervalMs: options.config.statsIntervalMs,
       historySamples: options.config.statsHistorySamples,
       open: (id) => this.#openStats(id),
       onSample: (id, sample) => {
         const entry = this.#entries.get(id);
-        if (entry) this.#publish(entry.sessionId, { type: 'sample', containerId: id, sample });
+        if (!entry) return;
+        this.#record(entry, sample);
+        this.#publish(entry.sessionId, { type: 'sample', containerId: id, sample });
       },
     });
+  }
+
+  /** Who decides sessions' policies (the classes module); by default nobody has one. */
+  setPolicy(policy: (sessionId: string) => SessionPolicy | null): void {
+    this.#policy = policy;
+  }
+
+  observe(observer: PlaygroundObserver): void {
+    this.#observers.push(observer);
   }
 
   start(): void {
@@ -201,17 +264,29 @@ export class Playground {
 
   async create(sessionId: string, request: CreateRequest): Promise<ContainerJson> {
     if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
+    const policy = this.#policy(sessionId);
+    if (policy) request = applyPolicy(policy, request);
     const limits = resolveCreateLimits(this.#config, request.limits);
     // Creations in flight count against the caps, so concurrent requests cannot overshoot.
     // The warm pool yields its places: a warm container is handed out or made way for.
     const address = request.clientAddress ?? null;
+    if (policy) {
+      const count = this.#sessionIds(sessionId).size + (this.#creating.get(sessionId) ?? 0);
+      if (count >= policy.maxContainers) {
+        throw new MdockerError(
+          'LIMIT_EXCEEDED',
+          `your class allows ${policy.maxContainers} container${policy.maxContainers === 1 ? '' : 's'} per student: delete one first`,
+          { cap: 'containersPerStudent', limit: policy.maxContainers },
+        );
+      }
+    }
     checkContainerCounts(
       this.#config,
       this.#sessionIds(sessionId).size + (this.#creating.get(sessionId) ?? 0),
       this.#entries.size - this.#warmCount() + this.#creatingTotal,
       this.#containersByAddress.get(address) + this.#creatingByAddress.get(address),
     );
-    if (this.#isDefaultRequest(request, limits)) {
+    if (policy === null && this.#isDefaultRequest(request, limits)) {
       const warm = this.#takeWarm(sessionId, address);
       if (warm) return warm;
     }
@@ -230,7 +305,7 @@ export class Playground {
       if (left <= 0) this.#creating.delete(sessionId);
       else this.#creating.set(sessionId, left);
     };
-    const creation = this.#create(sessionId, request, limits, release);
+    const creation = this.#create(sessionId, request, limits, release, policy?.group ?? null);
     this.#inFlight.add(creation);
     try {
       return await creation;
@@ -245,12 +320,14 @@ export class Playground {
     request: CreateRequest,
     limits: Limits,
     release: () => void,
+    group: string | null = null,
   ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
     const prepared = await this.#runtime.create({
       image: request.image ?? this.#config.defaultImage,
       ...(request.hostname === undefined ? {} : { hostname: request.hostname }),
+      ...(group === null ? {} : { group }),
       cmd,
       tty: true,
       limits,
@@ -282,6 +359,9 @@ export class Playground {
       markExited,
       createdAtMs: Date.now(),
       lastWatchedAtMs: Date.now(),
+      lastInputTerminal: 0,
+      lastOomKills: 0,
+      lastPidsLimitHits: 0,
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
@@ -373,6 +453,67 @@ export class Playground {
     await this.#remove(entry, 'killed');
   }
 
+  /** Removes every container of a session (a class ended, a student reset), telling why. */
+  async removeAll(sessionId: string, reason: ExitReason): Promise<void> {
+    const entries = [...this.#sessionIds(sessionId)]
+      .map((id) => this.#entries.get(id))
+      .filter((entry): entry is Entry => entry !== undefined);
+    const results = await Promise.allSettled(entries.map((entry) => this.#remove(entry, reason)));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The session that owns a container, or null. */
+  ownerOf(id: string): string | null {
+    const entry = this.#entries.get(id);
+    return entry === undefined || entry.sessionId === WARM_POOL ? null : entry.sessionId;
+  }
+
+  /** The session's page has its stats stream open. */
+  isConnected(sessionId: string): boolean {
+    return (this.#subscribers.get(sessionId)?.size ?? 0) > 0;
+  }
+
+  /** The latest sample of each of the session's running containers. */
+  latestSamples(sessionId: string): Record<string, StatsSample> {
+    const latest: Record<string, StatsSample> = {};
+    for (const id of this.#sessionIds(sessionId)) {
+      const sample = this.#sampler.latest(id);
+      if (sample) latest[id] = sample;
+    }
+    return latest;
+  }
+
+  /**
+   * The terminal a teacher's miniature follows: the one typed on last in the session's
+   * newest running container. `seq` grows with its output, so a caller polling it knows
+   * whether to read the (costlier) text.
+   */
+  currentTerminal(sessionId: string): { containerId: string; terminalId: number; seq: number } | null {
+    let newest: Entry | null = null;
+    for (const id of this.#sessionIds(sessionId)) {
+      const entry = this.#entries.get(id);
+      if (!entry || entry.removing || statusOf(entry) !== 'running') continue;
+      if (newest === null || entry.createdAtMs >= newest.createdAtMs) newest = entry;
+    }
+    if (newest === null) return null;
+    const terminal = newest.terminals.get(newest.lastInputTerminal) ?? newest.terminals.get(0);
+    if (!terminal) return null;
+    return { containerId: newest.id, terminalId: terminal.id, seq: terminal.outputSeq };
+  }
+
+  /** A terminal's visible rows as text, for the session's owner or its teacher. */
+  screen(sessionId: string, id: string, terminalId: number): ScreenJson {
+    const terminal = this.#owned(sessionId, id).terminals.get(terminalId);
+    if (!terminal) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalId}`);
+    return { containerId: id, terminalId, ...terminal.screenText() };
+  }
+
+  /** Sends a message to the session's pages (a teacher's broadcast, the class's end). */
+  tell(sessionId: string, message: StatsServerMessage): void {
+    this.#publish(sessionId, message);
+  }
+
   // ---- terminals ----
 
   async openTerminal(
@@ -428,6 +569,7 @@ export class Playground {
     terminalId: number,
     sink: TerminalSink,
     size: { cols?: number; rows?: number },
+    role: AttachRole = 'owner',
   ): TerminalAttachment {
     const entry = this.#entries.get(id);
     if (!entry || entry.sessionId !== sessionId) {
@@ -442,7 +584,24 @@ export class Playground {
     const terminal = entry.terminals.get(terminalId);
     if (!terminal) throw new MdockerError('NOT_FOUND', `no such terminal: ${terminalId}`);
     entry.lastWatchedAtMs = Date.now();
-    return terminal.attach(sink, size);
+    const attachment = terminal.attach(sink, size, role);
+    if (role !== 'control') return attachment;
+    // The student sees who has the keyboard: told on the teacher's attach and detach.
+    const tellControl = (): void =>
+      this.#publish(entry.sessionId, {
+        type: 'control',
+        containerId: id,
+        terminalId,
+        teacher: terminal.clientsWithRole('control') > 0,
+      });
+    tellControl();
+    return {
+      receive: (data, isBinary) => attachment.receive(data, isBinary),
+      detach: () => {
+        attachment.detach();
+        tellControl();
+      },
+    };
   }
 
   // ---- exec, inspect, stats ----
@@ -518,6 +677,7 @@ export class Playground {
       this.#subscribers.set(sessionId, set);
     }
     set.add(subscriber);
+    if (set.size === 1) for (const observer of this.#observers) observer.connection(sessionId, true);
     for (const id of this.#sessionIds(sessionId)) {
       const entry = this.#entries.get(id);
       if (!entry) continue;
@@ -526,8 +686,10 @@ export class Playground {
       subscriber.send({ type: 'history', containerId: id, samples: this.#sampler.history(id) });
     }
     return () => {
-      set.delete(subscriber);
-      if (set.size === 0) this.#subscribers.delete(sessionId);
+      if (!set.delete(subscriber)) return;
+      if (set.size > 0) return;
+      this.#subscribers.delete(sessionId);
+      for (const observer of this.#observers) observer.connection(sessionId, false);
     };
   }
 
@@ -585,9 +747,49 @@ export class Playground {
       onClientsChanged: () => {
         entry.lastWatchedAtMs = Date.now();
       },
+      onInput: () => {
+        entry.lastInputTerminal = id;
+        for (const observer of this.#observers) observer.input(entry.sessionId, entry.id, id);
+      },
+      recorder: this.#openRecording(entry, id, cols, rows),
     });
     entry.terminals.set(id, terminal);
     return terminal;
+  }
+
+  /** Starts recording a terminal; a recording that cannot start leaves the terminal unrecorded. */
+  #openRecording(entry: Entry, terminalId: number, cols: number, rows: number): TerminalRecorder | null {
+    if (this.#recordings === null) return null;
+    try {
+      return this.#recordings.open(entry.id, terminalId, {
+        cols,
+        rows,
+        title: `${entry.record.hostname} #${terminalId}`,
+        owner: this.#recordingOwner(entry.sessionId),
+      });
+    } catch (err) {
+      this.#logger.warn({ err, containerId: entry.id }, 'cannot record the terminal');
+      return null;
+    }
+  }
+
+  #recordingOwner(sessionId: string): RecordingOwner {
+    const policy = this.#policy(sessionId);
+    return {
+      sessionId: recordingOwnerKey(sessionId),
+      classId: policy?.classId ?? null,
+      studentId: policy?.studentId ?? null,
+    };
+  }
+
+  /** Keeps the sample beside the recordings, and marks the cgroup events it shows. */
+  #record(entry: Entry, sample: StatsSample): void {
+    if (this.#recordings === null) return;
+    this.#recordings.sample(entry.id, sample);
+    if (sample.oomKills > entry.lastOomKills) this.#recordings.marker(entry.id, 'oom-kill');
+    if (sample.pidsLimitHits > entry.lastPidsLimitHits) this.#recordings.marker(entry.id, 'pids-limit');
+    entry.lastOomKills = sample.oomKills;
+    entry.lastPidsLimitHits = sample.pidsLimitHits;
   }
 
   #onInitExit(entry: Entry, { code, error }: ExitOutcome): void {
@@ -647,6 +849,10 @@ export class Playground {
       await settlesWithin(entry.exited, EXIT_SETTLE_MS);
       const json = this.#toJson(entry);
       this.#discardNow(entry, WS_CLOSE.NORMAL, `container removed: ${reason}`);
+      // A class's recordings stay until the class ends; others from now on expire.
+      if (this.#recordings !== null && this.#policy(entry.sessionId) === null) {
+        this.#recordings.expireAt(entry.id, Date.now() + this.#config.recordingRetentionMs);
+      }
       const removed: ContainerJson = {
         ...json,
         state: 'removed',
@@ -876,6 +1082,7 @@ export class Playground {
   }
 
   #publish(sessionId: string, message: StatsServerMessage): void {
+    for (const observer of this.#observers) observer.message(sessionId, message);
     const subscribers = this.#subscribers.get(sessionId);
     if (!subscribers) return;
     for (const subscriber of subscribers) subscriber.send(message);
@@ -934,7 +1141,31 @@ const REMOVAL_REASONS: Record<ExitReason, RemovalReason> = {
   idle: 'idle',
   lifetime: 'lifetime',
   shutdown: 'shutdown',
+  'class-ended': 'kill',
+  reset: 'kill',
 };
+
+/** A student's request within its class: the class's image, at most the class's limits. */
+function applyPolicy(policy: SessionPolicy, request: CreateRequest): CreateRequest {
+  if (policy.closed !== null) throw new MdockerError('CONFLICT', policy.closed);
+  if (request.image !== undefined && request.image !== policy.image) {
+    throw new MdockerError('INVALID_ARGUMENT', `this class uses the image ${policy.image}`, { image: policy.image });
+  }
+  const limits: Limits = { ...policy.limits };
+  for (const key of ['memoryBytes', 'cpus', 'pidsLimit'] as const) {
+    const asked = request.limits[key];
+    const allowed = policy.limits[key];
+    if (asked === null) continue;
+    if (allowed !== null && asked > allowed) {
+      throw new MdockerError('LIMIT_EXCEEDED', `${key} ${asked} is more than your class allows (${allowed})`, {
+        cap: key,
+        limit: allowed,
+      });
+    }
+    limits[key] = asked;
+  }
+  return { ...request, image: policy.image, limits };
+}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

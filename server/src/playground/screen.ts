@@ -270,6 +270,21 @@ export class Screen {
     });
   }
 
+  /** The visible rows as parsed so far, as plain text (trailing blanks trimmed). */
+  text(): { cols: number; rows: number; lines: string[]; cursor: { x: number; y: number } } {
+    const buffer = this.#terminal.buffer.active;
+    const lines: string[] = [];
+    for (let y = 0; y < this.#terminal.rows; y++) {
+      lines.push(buffer.getLine(buffer.viewportY + y)?.translateToString(true) ?? '');
+    }
+    return {
+      cols: this.#terminal.cols,
+      rows: this.#terminal.rows,
+      lines,
+      cursor: { x: buffer.cursorX, y: buffer.cursorY },
+    };
+  }
+
   /** Resolves once everything written so far has been processed. */
   settled(): Promise<void> {
     return new Promise((resolve) => this.#afterPendingWrites(resolve));

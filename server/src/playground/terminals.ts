@@ -88,10 +88,29 @@ export interface TerminalOptions {
   onBytes?: (direction: 'out' | 'in', bytes: number) => void;
   /** any client attached or detached */
   onClientsChanged?: () => void;
+  /** a client typed (input reached the pty) */
+  onInput?: () => void;
+  /** keeps the output, the sizes and the end (playground/recording.ts) */
+  recorder?: TerminalRecorder | null;
 }
+
+/** What a terminal tells its recording. */
+export interface TerminalRecorder {
+  output(chunk: Buffer): void;
+  resize(cols: number, rows: number): void;
+  end(): void;
+}
+
+/**
+ * How a client holds the terminal. `owner`: types and resizes. `control` (the teacher
+ * took the keyboard): types, but its window does not resize the student's terminal.
+ * `watch`: neither; whatever it sends but acks is dropped.
+ */
+export type AttachRole = 'owner' | 'control' | 'watch';
 
 interface Client {
   sink: TerminalSink;
+  role: AttachRole;
   /** waiting for its snapshot: live output queues instead of being sent */
   pending: boolean;
   queue: { chunk: Buffer; firstGround: number }[];
@@ -158,6 +177,10 @@ export class Terminal {
   readonly #stallTimeoutMs: number;
   readonly #onBytes: TerminalOptions['onBytes'];
   readonly #onClientsChanged: TerminalOptions['onClientsChanged'];
+  readonly #onInput: TerminalOptions['onInput'];
+  readonly #recorder: TerminalRecorder | null;
+  /** counts output handed on: a watcher of the screen knows whether it changed */
+  #outputSeq = 0;
   readonly #exitListeners: ((exitCode: number, signal: number | undefined) => void)[] = [];
   #cols: number;
   #rows: number;
@@ -188,6 +211,8 @@ export class Terminal {
     this.#stallTimeoutMs = options.flowStallTimeoutMs;
     this.#onBytes = options.onBytes;
     this.#onClientsChanged = options.onClientsChanged;
+    this.#onInput = options.onInput;
+    this.#recorder = options.recorder ?? null;
     this.#screen = new Screen({
       cols: this.#cols,
       rows: this.#rows,
@@ -233,6 +258,23 @@ export class Terminal {
     return this.#rows;
   }
 
+  /** Grows whenever output reached the screen. */
+  get outputSeq(): number {
+    return this.#outputSeq;
+  }
+
+  /** The visible rows as text, for a miniature (no colours, no scrollback). */
+  screenText(): { cols: number; rows: number; lines: string[]; cursor: { x: number; y: number } } {
+    return this.#screen.text();
+  }
+
+  /** Clients attached with a role (the teacher's `control` ones). */
+  clientsWithRole(role: AttachRole): number {
+    let count = 0;
+    for (const client of this.#clients) if (client.role === role) count++;
+    return count;
+  }
+
   get pid(): number {
     return this.#pty.pid;
   }
@@ -271,10 +313,18 @@ export class Terminal {
    * Attaches a client: `attached`, the screen as one binary frame, then live output; for
    * an exited terminal, the screen then `exit`, and the socket is closed.
    */
-  attach(sink: TerminalSink, size: { cols?: number; rows?: number } = {}): TerminalAttachment {
+  attach(
+    sink: TerminalSink,
+    size: { cols?: number; rows?: number } = {},
+    role: AttachRole = 'owner',
+  ): TerminalAttachment {
     if (this.#disposed) throw new MdockerError('NOT_FOUND', `terminal ${this.id} is closed`);
+    // Only the owner's windows size the terminal: a teacher watching on a projector
+    // must not shrink the student's screen.
+    if (role !== 'owner') size = {};
     const client: Client = {
       sink,
+      role,
       pending: true,
       queue: [],
       unackedBytes: 0,
@@ -316,6 +366,7 @@ export class Terminal {
     // Clients get every byte before the exit.
     this.#flushOutput();
     this.#exit = exit;
+    this.#recorder?.end();
     this.#setPaused(false);
     for (const client of [...this.#clients]) {
       // A pending client gets the exit after its snapshot.
@@ -338,6 +389,7 @@ export class Terminal {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#dropHeldOutput();
+    this.#recorder?.end();
     this.#stopStallTimer();
     this.#stopInputStallTimer();
     if (this.#resizeTimer) clearTimeout(this.#resizeTimer);
@@ -389,6 +441,8 @@ export class Terminal {
   #onOutput(chunk: Buffer): void {
     if (this.#disposed) return;
     this.#onBytes?.('out', chunk.length);
+    this.#outputSeq++;
+    this.#recorder?.output(chunk);
     const firstGround = this.#screen.write(chunk);
     for (const client of this.#clients) this.#deliver(client, chunk, firstGround);
     this.#updateFlow();
@@ -419,8 +473,8 @@ export class Terminal {
     // A dropped client's socket may deliver what it had read before its close.
     if (!this.#clients.has(client)) return;
     if (isBinary) {
-      if (this.#exit !== null || this.#ptyExited || data.length === 0) return;
-      this.#onInput(client, data);
+      if (client.role === 'watch' || this.#exit !== null || this.#ptyExited || data.length === 0) return;
+      this.#writeInput(client, data);
       return;
     }
     const message = parseClientMessage(data);
@@ -434,6 +488,7 @@ export class Terminal {
       this.#updateFlow();
       return;
     }
+    if (client.role !== 'owner') return;
     client.cols = clampCols(message.cols);
     client.rows = clampRows(message.rows);
     if (this.#exit === null) this.#applySizeSoon();
@@ -460,13 +515,14 @@ export class Terminal {
    * that takes the queue over the high-water mark stops being read, and one that pushes
    * it past the cap is closed: the queue stays bounded whatever the clients send.
    */
-  #onInput(client: Client, data: Buffer): void {
+  #writeInput(client: Client, data: Buffer): void {
     if (this.#pty.queuedInputBytes + data.length > INPUT_MAX_BYTES) {
       this.#drop(client, WS_CLOSE.TOO_SLOW, 'input not read: the program is not reading its terminal');
       return;
     }
     if (client.inputPausedAt !== null) client.pushedWhilePaused = true;
     this.#onBytes?.('in', data.length);
+    this.#onInput?.();
     this.#pty.write(data);
     if (this.#pty.queuedInputBytes > INPUT_HIGH_WATER_BYTES && client.inputPausedAt === null) {
       client.inputPausedAt = Date.now();
@@ -570,6 +626,7 @@ export class Terminal {
       }
     }
     this.#screen.resize(nextCols, nextRows);
+    this.#recorder?.resize(nextCols, nextRows);
   }
 
   /**
