@@ -63,7 +63,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${build}node server/dist/src/cli/main.js serve --host 127.0.0.1 --port ${port} --log-level warn`,
+    command: `${build}node server/dist/src/cli/main.js serve --host 127.0.0.1 --port ${port} --log-level warn --data-dir e2e/.data`,
     cwd: repoRoot,
     url: `${baseURL}/healthz`,
     timeout: 90_000,

@@ -58,6 +58,9 @@ export async function startMdockerServer({ repo, logFile, stateRoot, extraArgs =
       '0',
       '--state-root',
       stateRoot,
+      // Recordings of the bench's terminals: beside the state, removed with it.
+      '--data-dir',
+      `${stateRoot}-data`,
       ...extraArgs,
     ],
     { stdio: ['ignore', fd, fd], env: { ...process.env, MDOCKER_STATE_ROOT: stateRoot } },

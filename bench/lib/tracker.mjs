@@ -91,6 +91,8 @@ export class Tracker {
       const names = join(root, 'names');
       if (existsSync(names)) for (const e of readdirSync(names)) left.push(`state name ${join(names, e)}`);
       rmSync(root, { recursive: true, force: true });
+      // A server's recordings (--data-dir beside its state): data, not a leak.
+      rmSync(`${root}-data`, { recursive: true, force: true });
     }
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
     for (const prefix of this.mountPrefixes) {

@@ -1,7 +1,7 @@
 // A playground server without root, for tests: a stand-in runtime whose "containers" are
 // host shells on real ptys, and an HTTP/WebSocket client with its own cookie jar.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -285,6 +285,7 @@ export class Client {
 
 const quiet = pino({ level: 'silent' });
 const running: RunningServer[] = [];
+const dataDirs: string[] = [];
 
 export async function serve(
   options: ServeOptions = {},
@@ -294,7 +295,7 @@ export async function serve(
     {
       port: 0,
       webDir: '/nonexistent',
-      dataDir: mkdtempSync(join(tmpdir(), 'mdocker-data-')),
+      dataDir: dataDirs[dataDirs.push(mkdtempSync(join(tmpdir(), 'mdocker-data-'))) - 1],
       statsInterval: '200ms',
       createRatePerIp: 1000,
       createRatePerSession: 1000,
@@ -315,4 +316,5 @@ export async function serve(
 
 after(async () => {
   await Promise.all(running.map((server) => server.close()));
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });

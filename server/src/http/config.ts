@@ -44,7 +44,7 @@ export interface ServeConfig extends PlaygroundConfig {
   maxSocketsPerAddress: number;
   /** WebSocket upgrades per client address per rate window. */
   upgradeRatePerIp: number;
-  /** join attempts (right or wrong codes) per client address per rate window */
+  /** failed class joins (wrong codes) per client address per rate window */
   joinRatePerIp: number;
   shutdownTimeoutMs: number;
 }
@@ -213,7 +213,7 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec(
     'joinRatePerIp',
     '--join-rate-per-ip <n>',
-    'class join attempts per client address per window (against guessing codes)',
+    'failed class joins (wrong codes) per client address per window; right codes do not count',
     '20',
   ),
 ];

@@ -23,7 +23,10 @@ const servers: RunningServer[] = [];
 let stateRoot = '';
 
 async function serve(options: ServeOptions = {}): Promise<{ server: RunningServer; client: () => Client }> {
-  const config = resolveServeConfig({ port: 0, stateRoot, webDir: '/nonexistent', ...options }, {});
+  const config = resolveServeConfig(
+    { port: 0, stateRoot, dataDir: `${stateRoot}-data`, webDir: '/nonexistent', ...options },
+    {},
+  );
   const server = await startServer(config, { logger: quiet, handleSignals: false, printUrl: false });
   servers.push(server);
   return { server, client: () => new Client(`http://127.0.0.1:${server.port}/`) };
@@ -49,6 +52,7 @@ describe('the playground under attack', { skip }, () => {
   after(async () => {
     for (const s of servers) await s.close();
     if (stateRoot) rmSync(stateRoot, { recursive: true, force: true });
+    if (stateRoot) rmSync(`${stateRoot}-data`, { recursive: true, force: true });
   });
 
   it('refuses a WebSocket upgrade without a session (401)', async () => {

@@ -35,6 +35,8 @@ async function serve(extra: string[] = []): Promise<Served> {
       '0',
       '--state-root',
       stateRoot,
+      '--data-dir',
+      `${stateRoot}-data`,
       '--web-dir',
       '/nonexistent',
       '--log-level',
@@ -219,6 +221,7 @@ before(() => {
 after(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   if (stateRoot) rmSync(stateRoot, { recursive: true, force: true });
+  if (stateRoot) rmSync(`${stateRoot}-data`, { recursive: true, force: true });
 });
 
 describe('mdocker serve as a process', { skip }, () => {

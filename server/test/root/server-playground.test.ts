@@ -43,6 +43,7 @@ async function serve(options: ServeOptions = {}): Promise<{ server: RunningServe
     {
       port: 0,
       stateRoot,
+      dataDir: `${stateRoot}-data`,
       webDir: '/nonexistent',
       statsInterval: '500ms',
       createRatePerSession: 1000,
@@ -90,6 +91,7 @@ after(async () => {
   if (stateRoot) {
     assert.deepEqual(stateIds(), [], 'closing the servers removed every container');
     rmSync(stateRoot, { recursive: true, force: true });
+    rmSync(`${stateRoot}-data`, { recursive: true, force: true });
   }
 });
 
