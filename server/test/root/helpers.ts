@@ -71,7 +71,7 @@ export function launcherProcesses(): string[] {
   return found;
 }
 
-/** Container cgroups (mdocker/<32 hex>) in every hierarchy. */
+/** Container cgroups (mdocker/<32 hex>, or mdocker/class-<id>/<32 hex>) in every hierarchy. */
 export function containerCgroups(ids?: string[]): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
@@ -86,7 +86,8 @@ export function containerCgroups(ids?: string[]): string[] {
     }
     for (const name of entries) {
       const path = join(dir, name);
-      if (/^[0-9a-f]{32}$/.test(name) && dir.endsWith('/mdocker') && (!ids || ids.includes(name))) found.push(path);
+      const parent = dir.endsWith('/mdocker') || /\/mdocker\/class-[a-z0-9-]+$/.test(dir);
+      if (/^[0-9a-f]{32}$/.test(name) && parent && (!ids || ids.includes(name))) found.push(path);
       else walk(path, depth + 1);
     }
   };
