@@ -67,6 +67,27 @@ class FakeV1Kernel extends FakeCgroupFsBase {
     await this.populate(path);
   }
 
+  /** Quota per period, or null for none (-1). */
+  private async quotaRatio(dir: string, quotaUsec?: number): Promise<number | null> {
+    const quota = quotaUsec ?? Number(await read(join(dir, 'cpu.cfs_quota_us')));
+    return quota < 0 ? null : quota / Number(await read(join(dir, 'cpu.cfs_period_us')));
+  }
+
+  /** tg_cfs_schedulable_down() on v1: no quota per period above the parent's, none below above its own. */
+  private async checkQuota(dir: string, quotaUsec: number): Promise<void> {
+    const own = await this.quotaRatio(dir, quotaUsec);
+    if (own === null) return;
+    if (dir !== join(this.root, 'cpu')) {
+      const parent = await this.quotaRatio(dirname(dir));
+      if (parent !== null && own > parent) throw errno('EINVAL');
+    }
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const child = await this.quotaRatio(join(dir, entry.name));
+      if (child !== null && child > own) throw errno('EINVAL');
+    }
+  }
+
   async rmdir(path: string): Promise<void> {
     const procs = await readFile(join(path, 'cgroup.procs'), 'utf8').catch(() => {
       throw errno('ENOENT');
@@ -105,6 +126,7 @@ class FakeV1Kernel extends FakeCgroupFsBase {
       }
       stored = `${bytes}\n`;
     }
+    if (file === 'cpu.cfs_quota_us') await this.checkQuota(dirname(path), Number(data.trim()));
     this.writes.push({ file: relative(this.root, path), data });
     // devices.list: "a" in devices.deny empties it, each devices.allow line joins it.
     const list = join(dirname(path), 'devices.list');
@@ -568,6 +590,96 @@ describe('cgroup v1 driver', () => {
       'INVALID_ARGUMENT',
       /saved cgroup path/,
     );
+  });
+
+  describe('a group (a class) with a budget', () => {
+    const BUDGET = { memoryBytes: 256 * MiB, cpus: 0.5 };
+    const groupPaths = (name: string): string[] => [
+      join(root, 'cpu/mdocker', name),
+      join(root, 'cpuacct/mdocker', name),
+      join(root, 'memory', OWN_MEMORY_CGROUP, 'mdocker', name),
+      join(root, 'pids/mdocker', name),
+    ];
+
+    it('creates the group in every hierarchy with its budget written', async () => {
+      const group = await driver.createGroup('class-3f9a', BUDGET);
+      assert.deepEqual(group, { id: 'class-3f9a', paths: groupPaths('class-3f9a') });
+      const [cpu, , memory, pids] = group.paths as [string, string, string, string];
+      assert.equal(await read(join(cpu, 'cpu.cfs_period_us')), '100000');
+      assert.equal(await read(join(cpu, 'cpu.cfs_quota_us')), '50000');
+      assert.equal(await read(join(memory, 'memory.limit_in_bytes')), String(256 * MiB));
+      assert.equal(await read(join(memory, 'memory.memsw.limit_in_bytes')), String(256 * MiB));
+      assert.equal(await read(join(pids, 'pids.max')), 'max');
+    });
+
+    it('puts a container below the group in every hierarchy, its quota capped at the budget', async () => {
+      await driver.createGroup('class-3f9a', BUDGET);
+      // One whole CPU in a group of half of one: v1 refuses such a quota (EINVAL).
+      const handle = await driver.create('c1', { ...LIMITS, cpus: 1 }, undefined, 'class-3f9a');
+      assert.deepEqual(
+        handle.paths,
+        groupPaths('class-3f9a').map((path) => join(path, 'c1')),
+      );
+      const [cpu, , memory, pids] = handle.paths as [string, string, string, string];
+      assert.equal(await read(join(cpu, 'cpu.cfs_quota_us')), '50000');
+      assert.equal(await read(join(memory, 'memory.limit_in_bytes')), String(64 * MiB));
+      assert.equal(await read(join(pids, 'pids.max')), '100');
+      const small = await driver.create('c2', { ...LIMITS, cpus: 0.2 }, undefined, 'class-3f9a');
+      assert.equal(await read(join(small.paths[0] ?? '', 'cpu.cfs_quota_us')), '20000');
+      assert.deepEqual(driver.handleFromPaths('c1', [...handle.paths]), handle);
+    });
+
+    it('lowers the quota of the containers above a lower budget first, as v1 demands', async () => {
+      await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', { ...LIMITS, cpus: 0.4 }, undefined, 'class-3f9a');
+      const small = await driver.create('c2', { ...LIMITS, cpus: 0.1 }, undefined, 'class-3f9a');
+      await driver.createGroup('class-3f9a', { memoryBytes: 128 * MiB, cpus: 0.25 });
+      assert.equal(await read(join(groupPaths('class-3f9a')[0] ?? '', 'cpu.cfs_quota_us')), '25000');
+      assert.equal(await read(join(handle.paths[0] ?? '', 'cpu.cfs_quota_us')), '25000');
+      assert.equal(await read(join(small.paths[0] ?? '', 'cpu.cfs_quota_us')), '10000');
+      assert.equal(await read(join(groupPaths('class-3f9a')[2] ?? '', 'memory.limit_in_bytes')), String(128 * MiB));
+      await driver.createGroup('class-3f9a', { memoryBytes: null, cpus: null });
+      assert.equal(await read(join(groupPaths('class-3f9a')[0] ?? '', 'cpu.cfs_quota_us')), '-1');
+      assert.equal(await read(join(groupPaths('class-3f9a')[2] ?? '', 'memory.limit_in_bytes')), UNLIMITED);
+    });
+
+    it('refuses a container in a group that does not exist, and makes nothing', async () => {
+      await assertRejectsWith(driver.create('c1', LIMITS, undefined, 'class-none'), 'NOT_FOUND', /no such group/);
+      for (const path of groupPaths('class-none')) assert.equal(await exists(path), false, path);
+    });
+
+    it('refuses names that are not lower-case names, or look like a container id', async () => {
+      for (const name of ['', 'Class-1', 'class.1', '../x', 'a/b', 'x'.repeat(64), 'f'.repeat(32)]) {
+        await assertRejectsWith(driver.createGroup(name, BUDGET), 'INVALID_ARGUMENT', /invalid group name/);
+        await assertRejectsWith(driver.create('c1', LIMITS, undefined, name), 'INVALID_ARGUMENT', /invalid group name/);
+      }
+      assert.equal(await exists(join(root, 'cpu/mdocker')), false);
+    });
+
+    it('removes a container without its group, then the group and the empty mdocker directories', async () => {
+      const group = await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', LIMITS, undefined, 'class-3f9a');
+      await driver.remove(handle);
+      for (const path of group.paths) assert.equal(await exists(path), true, path);
+      assert.deepEqual(await driver.groupHandle('class-3f9a'), group);
+      await driver.remove(group);
+      for (const path of group.paths) {
+        assert.equal(await exists(path), false, path);
+        assert.equal(await exists(dirname(path)), false, dirname(path));
+      }
+      await driver.remove(group);
+    });
+
+    it('lists the empty class groups of the default parents for a reap, and no other cgroup', async () => {
+      await driver.createGroup('class-empty', BUDGET);
+      await driver.createGroup('class-busy', BUDGET);
+      await driver.createGroup('other', BUDGET);
+      await driver.create('c1', LIMITS, undefined, 'class-busy');
+      await driver.create('c2', LIMITS);
+      assert.deepEqual(await driver.listEmptyGroups('class-'), [
+        { id: 'class-empty', paths: groupPaths('class-empty') },
+      ]);
+    });
   });
 });
 

@@ -301,6 +301,85 @@ describe('cgroup v2 driver', () => {
     assert.throws(() => driver.handleFromPaths('c1', []), /expected exactly one saved cgroup path/);
     assert.throws(() => driver.handleFromPaths('c1', ['/tmp/c1']), /saved cgroup path "\/tmp\/c1"/);
   });
+
+  describe('a group (a class) with a budget', () => {
+    const BUDGET = { memoryBytes: 256 * MiB, cpus: 0.5 };
+    const groupDir = (): string => join(root, OWN, 'mdocker/class-3f9a');
+
+    it('creates the group with its budget and hands the controllers on to its containers', async () => {
+      const group = await driver.createGroup('class-3f9a', BUDGET);
+      assert.deepEqual(group, { id: 'class-3f9a', paths: [groupDir()] });
+      assert.equal(await read(join(groupDir(), 'cpu.max')), '50000 100000');
+      assert.equal(await read(join(groupDir(), 'memory.max')), String(256 * MiB));
+      assert.equal(await read(join(groupDir(), 'memory.swap.max')), '0');
+      assert.equal(await read(join(groupDir(), 'pids.max')), 'max');
+      assert.equal(await read(join(groupDir(), 'cgroup.subtree_control')), 'cpu memory pids');
+    });
+
+    it('puts a container below the group, with its own limits as they are', async () => {
+      await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', LIMITS, undefined, 'class-3f9a');
+      assert.deepEqual(handle, { id: 'c1', paths: [join(groupDir(), 'c1')] });
+      assert.equal(await read(join(groupDir(), 'c1/cpu.max')), '150000 100000');
+      assert.equal(await read(join(groupDir(), 'c1/memory.max')), String(64 * MiB));
+      assert.equal(await read(join(groupDir(), 'c1/pids.max')), '100');
+      assert.deepEqual(driver.handleFromPaths('c1', [...handle.paths]), handle);
+    });
+
+    it('refuses a container in a group that does not exist, and makes nothing', async () => {
+      await assertRejectsWith(driver.create('c1', LIMITS, undefined, 'class-none'), 'NOT_FOUND', /no such group/);
+      assert.equal(await exists(join(root, OWN, 'mdocker/class-none')), false);
+    });
+
+    it('refuses names that are not lower-case names, or look like a container id', async () => {
+      for (const name of ['', 'Class-1', 'class_1', '-class', '../x', 'a/b', 'x'.repeat(64), 'a'.repeat(32)]) {
+        await assertRejectsWith(driver.createGroup(name, BUDGET), 'INVALID_ARGUMENT', /invalid group name/);
+        await assertRejectsWith(driver.create('c1', LIMITS, undefined, name), 'INVALID_ARGUMENT', /invalid group name/);
+      }
+      assert.equal(await exists(join(root, OWN, 'mdocker')), false);
+    });
+
+    it('writes a new budget on an existing group, its containers left in place', async () => {
+      await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', LIMITS, undefined, 'class-3f9a');
+      await driver.createGroup('class-3f9a', { memoryBytes: null, cpus: 2 });
+      assert.equal(await read(join(groupDir(), 'cpu.max')), '200000 100000');
+      assert.equal(await read(join(groupDir(), 'memory.max')), 'max');
+      assert.equal(await exists(handle.paths[0] ?? ''), true);
+    });
+
+    it('removes a container without its group, then the group and the empty mdocker directory', async () => {
+      const group = await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', LIMITS, undefined, 'class-3f9a');
+      await driver.remove(handle);
+      assert.equal(await exists(join(groupDir(), 'c1')), false);
+      assert.equal(await exists(groupDir()), true);
+      assert.deepEqual(await driver.groupHandle('class-3f9a'), group);
+      await driver.remove(group);
+      assert.equal(await exists(groupDir()), false);
+      assert.equal(await exists(join(root, OWN, 'mdocker')), false);
+      await driver.remove(group);
+    });
+
+    it('removes a group with containers left in it, deepest first, once their processes are gone', async () => {
+      const group = await driver.createGroup('class-3f9a', BUDGET);
+      const handle = await driver.create('c1', LIMITS, undefined, 'class-3f9a');
+      await kernel.writeFile(join(handle.paths[0] ?? '', 'cgroup.procs'), '4242');
+      setTimeout(() => void writeFile(join(handle.paths[0] ?? '', 'cgroup.procs'), ''), 80);
+      await driver.remove(group);
+      assert.equal(await exists(groupDir()), false);
+    });
+
+    it('lists the empty class groups of the default parent for a reap, and no other cgroup', async () => {
+      await driver.createGroup('class-empty', BUDGET);
+      await driver.createGroup('class-busy', BUDGET);
+      await driver.createGroup('other', BUDGET);
+      await driver.create('c1', LIMITS, undefined, 'class-busy');
+      await driver.create('c2', LIMITS);
+      const listed = await driver.listEmptyGroups('class-');
+      assert.deepEqual(listed, [{ id: 'class-empty', paths: [join(root, OWN, 'mdocker/class-empty')] }]);
+    });
+  });
 });
 
 describe('cgroup detection (v2 hosts)', () => {

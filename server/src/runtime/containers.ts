@@ -11,7 +11,13 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MdockerError, type LauncherErrorJson } from './errors.js';
 import { detectCgroupDriver } from './cgroups/detect.js';
-import type { CgroupDriver, CgroupHandle, CgroupStats } from './cgroups/driver.js';
+import {
+  validateGroupName,
+  type CgroupDriver,
+  type CgroupHandle,
+  type CgroupStats,
+  type GroupBudget,
+} from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
 import { imagesDir as imageStoreDir, resolveImage } from './images.js';
 import {
@@ -26,10 +32,11 @@ import {
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
-import { StateStore, type ContainerRecord } from './state.js';
-import type { Limits } from './units.js';
+import { StateStore, type ContainerRecord, type GroupRecord } from './state.js';
+import { MIN_MEMORY_BYTES, type Limits } from './units.js';
 
-export type { ContainerRecord } from './state.js';
+export type { ContainerRecord, GroupRecord } from './state.js';
+export type { GroupBudget } from './cgroups/driver.js';
 /** What the state store can tell: a container is removed once its state is gone. */
 export type ContainerStatus = 'created' | 'running' | 'exited';
 export type ContainerView = ContainerRecord & { status: ContainerStatus };
@@ -49,6 +56,11 @@ export interface CreateOptions {
   limits: Limits;
   security?: SecurityOptions;
   cgroupParent?: string;
+  /**
+   * The group (createGroup) whose cgroup holds the container's, below the group's own
+   * parent: the container shares the group's budget on top of its own limits.
+   */
+  group?: string;
   autoRemove?: boolean;
   /**
    * A detached container's output goes to its state dir's output.log, kept to this many
@@ -104,6 +116,10 @@ const UNSTARTED_GRACE_MS = 60_000;
 const INIT_PID_POLL_MS = 50;
 /** After its init is killed, the launcher has this long to clean up and exit before SIGKILL. */
 const LAUNCHER_EXIT_WAIT_MS = 5_000;
+/** The groups reapLeftovers looks for in the default parent: the playground's classes. */
+const LEFTOVER_GROUP_PREFIX = 'class-';
+/** How long a reap waits for a leftover group's cgroup to go (it should hold nothing). */
+const GROUP_REAP_TIMEOUT_MS = 1_000;
 
 export interface RuntimeOptions {
   stateRoot?: string;
@@ -190,6 +206,7 @@ export class Runtime {
 
   async create(opts: CreateOptions): Promise<PreparedContainer> {
     if (opts.cmd.length === 0) throw new MdockerError('INVALID_ARGUMENT', 'missing command');
+    const cgroupParent = await this.containerCgroupParent(opts);
     let imagePath: string | null = null;
     let rootfs: string | null = null;
     if (opts.rootfs !== undefined) {
@@ -217,6 +234,7 @@ export class Runtime {
       limits: opts.limits,
       security,
       cgroupPaths: [],
+      group: opts.group ?? null,
       autoRemove: opts.autoRemove ?? false,
       owner: opts.dieWithParent ? refOf(process.pid) : null,
       createdAt: new Date().toISOString(),
@@ -229,7 +247,7 @@ export class Runtime {
     await this.state.createDir(record);
     let handle: CgroupHandle | null = null;
     try {
-      handle = await this.cgroups.create(id, opts.limits, opts.cgroupParent ?? process.env.MDOCKER_CGROUP_PARENT);
+      handle = await this.cgroups.create(id, opts.limits, cgroupParent, opts.group);
       record.cgroupPaths = handle.paths;
       await this.state.write(record);
     } catch (err) {
@@ -262,6 +280,120 @@ export class Runtime {
       cmd: record.cmd,
     });
     return { record, ...command };
+  }
+
+  /** Where a new container's cgroup goes: its group's parent when it has a group. */
+  private async containerCgroupParent(opts: CreateOptions): Promise<string | undefined> {
+    if (opts.group === undefined) return opts.cgroupParent ?? process.env.MDOCKER_CGROUP_PARENT;
+    validateGroupName(opts.group);
+    const group = await this.state.readGroup(opts.group);
+    if (group === null || group.cgroupPaths.length === 0) {
+      throw new MdockerError('NOT_FOUND', `no such group: ${opts.group} (create it first)`);
+    }
+    if (opts.cgroupParent !== undefined && opts.cgroupParent !== (group.cgroupParent ?? undefined)) {
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `a container of group ${opts.group} goes below the group's cgroup parent, not ${JSON.stringify(opts.cgroupParent)}`,
+      );
+    }
+    return group.cgroupParent ?? undefined;
+  }
+
+  /**
+   * Makes the group `name`'s cgroup (below the default parent, or MDOCKER_CGROUP_PARENT)
+   * with a memory and CPU budget all its containers share; create({ group }) puts
+   * containers below it. On an existing group, writes the new budget. The record (with
+   * this process as the owner) is written before the cgroup, so a crash in between still
+   * leaves something for reapLeftovers to go by.
+   */
+  async createGroup(name: string, budget: GroupBudget): Promise<void> {
+    validateGroupName(name);
+    validateBudget(budget);
+    const existing = await this.state.readGroup(name);
+    const record: GroupRecord = {
+      name,
+      budget: { memoryBytes: budget.memoryBytes, cpus: budget.cpus },
+      cgroupParent: existing !== null ? existing.cgroupParent : (process.env.MDOCKER_CGROUP_PARENT ?? null),
+      cgroupPaths: existing?.cgroupPaths ?? [],
+      owner: existing?.owner && isAlive(existing.owner) ? existing.owner : refOf(process.pid),
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+    };
+    await this.state.writeGroup(record);
+    try {
+      const handle = await this.cgroups.createGroup(name, budget, record.cgroupParent ?? undefined);
+      record.cgroupPaths = handle.paths;
+      await this.state.writeGroup(record);
+    } catch (err) {
+      if (existing === null) await this.state.removeGroup(name).catch(() => undefined);
+      throw err;
+    }
+    if (existing !== null && this.cgroups.version === 1) await this.reapplyCpuLimits(name);
+  }
+
+  /** A new budget for an existing group; NOT_FOUND when there is none. */
+  async updateGroup(name: string, budget: GroupBudget): Promise<void> {
+    validateGroupName(name);
+    if ((await this.state.readGroup(name)) === null) throw new MdockerError('NOT_FOUND', `no such group: ${name}`);
+    await this.createGroup(name, budget);
+  }
+
+  /**
+   * On v1 a container's quota is capped at its group's when written (v1.ts): after a
+   * budget change, each running container of the group gets its own quota again, capped
+   * at the new budget.
+   */
+  private async reapplyCpuLimits(name: string): Promise<void> {
+    for (const record of await this.state.readAll()) {
+      if (record.group !== name || record.exitCode !== null || record.limits.cpus === null) continue;
+      const handle = this.cgroups.handleFromPaths(record.id, record.cgroupPaths);
+      await this.cgroups.update(handle, { cpus: record.limits.cpus }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes the group: its containers first (killed if running), then anything left in its
+   * cgroup, then the cgroup and its record. Idempotent. Resolves after the cgroup is gone.
+   */
+  async removeGroup(name: string): Promise<void> {
+    validateGroupName(name);
+    let firstError: unknown;
+    for (const container of await this.state.readAll()) {
+      if (container.group !== name) continue;
+      try {
+        await this.remove(container.id, { force: true, reason: 'kill' });
+      } catch (err) {
+        // Removed meanwhile by its owner: what this call wanted.
+        if (!(err instanceof MdockerError && err.code === 'NOT_FOUND')) firstError ??= err;
+      }
+    }
+    const record = await this.state.readGroup(name);
+    const handle =
+      record !== null && record.cgroupPaths.length > 0
+        ? this.cgroups.handleFromPaths(name, record.cgroupPaths)
+        : await this.cgroups.groupHandle(name, record?.cgroupParent ?? process.env.MDOCKER_CGROUP_PARENT);
+    await this.killGroupProcesses(handle);
+    await this.cgroups.remove(handle);
+    await this.state.removeGroup(name);
+    if (firstError !== undefined) throw firstError;
+  }
+
+  /**
+   * Kills what is left in a group's cgroup: nothing, unless a process got out of its
+   * container's cgroup into the group's. Each is proven to be in the group first.
+   */
+  private async killGroupProcesses(handle: CgroupHandle): Promise<void> {
+    if (await this.cgroups.killAll(handle).catch(() => false)) return;
+    for (const pid of await this.cgroups.procs(handle).catch(() => [])) {
+      const ref = refOf(pid);
+      if (ref === null) continue;
+      try {
+        if (this.cgroups.ownsProcess(handle, readFileSync(`/proc/${pid}/cgroup`, 'utf8')) && isAlive(ref)) {
+          signalProcess(ref, 'SIGKILL');
+        }
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /**
@@ -565,7 +697,38 @@ export class Runtime {
         await this.state.write(record);
       }
     }
+    await this.reapGroups();
     return removed;
+  }
+
+  /**
+   * Groups whose owner is gone lose their cgroup (once no container of theirs lives) and
+   * their record; then any empty `class-*` cgroup in the default parent that no record
+   * explains (a run whose state was lost) goes too. A group of a live owner is left, and
+   * so is any group with a cgroup below it.
+   */
+  private async reapGroups(): Promise<void> {
+    const containers = await this.state.readAll();
+    const explained = new Set<string>();
+    for (const group of await this.state.readAllGroups()) {
+      explained.add(group.name);
+      if (group.owner !== null && isAlive(group.owner)) continue;
+      const live = containers.some((c) => c.group === group.name && c.launcher !== null && isAlive(c.launcher));
+      if (live) continue;
+      try {
+        if (group.cgroupPaths.length > 0) {
+          const handle = this.cgroups.handleFromPaths(group.name, group.cgroupPaths);
+          await this.cgroups.remove(handle, GROUP_REAP_TIMEOUT_MS);
+        }
+        await this.state.removeGroup(group.name);
+      } catch {
+        // Still busy: the next reap tries again.
+      }
+    }
+    for (const handle of await this.cgroups.listEmptyGroups(LEFTOVER_GROUP_PREFIX).catch(() => [])) {
+      if (explained.has(handle.id)) continue;
+      await this.cgroups.remove(handle, GROUP_REAP_TIMEOUT_MS).catch(() => undefined);
+    }
   }
 
   private async mustRead(id: string): Promise<ContainerRecord> {
@@ -590,6 +753,19 @@ export class Runtime {
       }
     }
     return { ...record, exitCode, status: 'exited' };
+  }
+}
+
+function validateBudget(budget: GroupBudget): void {
+  const { memoryBytes, cpus } = budget;
+  if (memoryBytes !== null && !(Number.isSafeInteger(memoryBytes) && memoryBytes >= MIN_MEMORY_BYTES)) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid group memory budget ${memoryBytes}: at least ${MIN_MEMORY_BYTES} bytes`,
+    );
+  }
+  if (cpus !== null && !(Number.isFinite(cpus) && cpus > 0)) {
+    throw new MdockerError('INVALID_ARGUMENT', `invalid group CPU budget ${cpus}: a positive number of CPUs`);
   }
 }
 

@@ -11,6 +11,8 @@
  *   /run/mdocker/<id>/error.json   the launcher's JSON error line, if it failed
  *   /run/mdocker/<id>/exit.json    the exit code, written by the launcher
  *   /run/mdocker/names/<name>      symlink to ../<id>: names are unique
+ *   /run/mdocker/groups/<name>.json a group's record (a class's cgroup and its owner), so
+ *                                  the next start reaps the group of a server killed -9
  */
 // Synchronous calls behind the async methods: one container's state is a few small files
 // on tmpfs, where a synchronous call costs a tenth of a thread-pool round trip and a
@@ -46,6 +48,8 @@ export interface ContainerRecord {
   limits: Limits;
   security: SecurityOptions;
   cgroupPaths: string[];
+  /** The group (createGroup) whose cgroup holds the container's; absent in older records. */
+  group?: string | null;
   /** Removed with all its state when it ends (docker run --rm; every playground container). */
   autoRemove: boolean;
   /** Who started it: its containers die with it (the launcher's --die-with-parent). */
@@ -58,7 +62,26 @@ export interface ContainerRecord {
   exitCode: number | null;
 }
 
+/** A group of containers sharing a budget (a playground class), and who made it. */
+export interface GroupRecord {
+  name: string;
+  budget: { memoryBytes: number | null; cpus: number | null };
+  /** The --cgroup-parent it was made below; null for the default one. */
+  cgroupParent: string | null;
+  /** Its directories, once made (absolute, like a container's). */
+  cgroupPaths: string[];
+  /** The process that made it: the group is a leftover once it is gone. */
+  owner: ProcessRef | null;
+  createdAt: string;
+}
+
 let tmpCounter = 0;
+
+function writeAtomically(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
 
 export const ID_PATTERN = /^[0-9a-f]{32}$/;
 
@@ -131,10 +154,48 @@ export class StateStore {
   }
 
   async write(record: ContainerRecord): Promise<void> {
-    const path = this.file(record.id, 'state.json');
-    const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
-    writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, path);
+    writeAtomically(this.file(record.id, 'state.json'), record);
+  }
+
+  /** The group's record file; the name is checked by the caller (validateGroupName). */
+  private groupFile(name: string): string {
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+      throw new MdockerError('INVALID_ARGUMENT', `invalid group name ${JSON.stringify(name.slice(0, 64))}`);
+    }
+    return join(this.root, 'groups', `${name}.json`);
+  }
+
+  async writeGroup(record: GroupRecord): Promise<void> {
+    mkdirSync(join(this.root, 'groups'), { recursive: true, mode: 0o700 });
+    writeAtomically(this.groupFile(record.name), record);
+  }
+
+  async readGroup(name: string): Promise<GroupRecord | null> {
+    try {
+      return JSON.parse(readFileSync(this.groupFile(name), 'utf8')) as GroupRecord;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || err instanceof SyntaxError) return null;
+      throw err;
+    }
+  }
+
+  async readAllGroups(): Promise<GroupRecord[]> {
+    let files: string[];
+    try {
+      files = readdirSync(join(this.root, 'groups')).filter((file) => file.endsWith('.json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const records = await Promise.all(
+      files.map((file) => this.readGroup(file.slice(0, -'.json'.length)).catch(() => null)),
+    );
+    return records.filter((r): r is GroupRecord => r !== null);
+  }
+
+  async removeGroup(name: string): Promise<void> {
+    rmSync(this.groupFile(name), { force: true });
   }
 
   async read(id: string): Promise<ContainerRecord | null> {

@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { MdockerError, type ErrorCode } from '../errors.js';
+import { MdockerError, isMdockerError, type ErrorCode } from '../errors.js';
 
 export interface CgroupLimits {
   memoryBytes: number | null;
@@ -28,6 +28,12 @@ export interface CgroupStats {
   /** How often a fork failed because pids.max was reached. */
   pidsLimitHits: number;
 }
+
+/**
+ * A group's budget (a playground class's): what all the containers below it share, on top
+ * of each one's own limits.
+ */
+export type GroupBudget = Pick<CgroupLimits, 'memoryBytes' | 'cpus'>;
 
 /** Limits the caller wrote itself and keeps, so a stats reader need not read them back. */
 export type KnownLimits = Pick<CgroupLimits, 'memoryBytes' | 'pidsLimit'>;
@@ -73,10 +79,26 @@ export interface CgroupDriver {
   /** Where containers go without a parent; on v2 this finds (once) the delegated cgroup. */
   describe(): Promise<CgroupPlacement>;
   /**
-   * Creates `<parent>/<id>` and writes the limits before returning. `parent` is relative to
-   * each hierarchy root (the --cgroup-parent); the default is `<own cgroup>/mdocker`.
+   * Creates `<parent>/<id>` (or `<parent>/<group>/<id>`, in a group createGroup made) and
+   * writes the limits before returning. `parent` is relative to each hierarchy root (the
+   * --cgroup-parent); the default is `<own cgroup>/mdocker`. NOT_FOUND when the group is not
+   * there.
    */
-  create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle>;
+  create(id: string, limits: CgroupLimits, parent?: string, group?: string): Promise<CgroupHandle>;
+  /**
+   * Creates the group cgroup `<parent>/<name>` with the budget written and its children's
+   * controllers ready; on an existing group, writes the new budget. The handle's id is the
+   * name; update, stats, procs, killAll and remove take it like a container's.
+   */
+  createGroup(name: string, budget: GroupBudget, parent?: string): Promise<CgroupHandle>;
+  /** Where the group `name` is (or would be), without creating or checking anything. */
+  groupHandle(name: string, parent?: string): Promise<CgroupHandle>;
+  /**
+   * The groups whose name starts with `prefix` directly in the default parent(s) with no
+   * cgroup below them, each with every directory it has there: what a crashed run may
+   * have left. A group with a container's cgroup below is never listed, whoever made it.
+   */
+  listEmptyGroups(prefix: string): Promise<CgroupHandle[]>;
   /** Changes only the limits given; null removes a limit. */
   update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void>;
   /** One reading: openStats, read with the kernel's limits, close. */
@@ -200,6 +222,21 @@ const CGROUP_PARENT_SEGMENT_PATTERN = /^[a-zA-Z0-9_@:][a-zA-Z0-9_.@:-]*$/;
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
+}
+
+// A group shares the parent directory with containers: a name that looks like a container
+// id (32 hex digits) could name one's cgroup, and would get a budget written into it.
+const GROUP_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const CONTAINER_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+export function validateGroupName(name: string): void {
+  if (!GROUP_NAME_PATTERN.test(name) || CONTAINER_ID_PATTERN.test(name)) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid group name ${JSON.stringify(name.slice(0, 64))}: expected [a-z0-9][a-z0-9-]*, ` +
+        'at most 63 characters, not 32 hex digits (a container id)',
+    );
+  }
 }
 
 export function validateCgroupId(id: string): void {
@@ -330,6 +367,57 @@ export async function makeCgroupDirs(fs: CgroupFs, root: string, segments: strin
       if (errnoCode(err) !== 'EEXIST') throw cgroupFileError('creating cgroup', path, err);
     }
   }
+}
+
+/** Creates a group's directory; an existing one is the same group (createGroup is idempotent). Returns whether it made it. */
+export async function makeGroupCgroupDir(fs: CgroupFs, path: string): Promise<boolean> {
+  try {
+    await fs.mkdir(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw cgroupFileError('creating cgroup', path, err);
+  }
+}
+
+/** A container's directory in a group: the group must be there already (createGroup), never made here. */
+export async function makeGroupMemberCgroupDir(fs: CgroupFs, groupPath: string, path: string): Promise<void> {
+  if (!(await fs.exists(groupPath))) {
+    throw new MdockerError('NOT_FOUND', `no such group: cgroup ${groupPath} does not exist (create the group first)`, {
+      path: groupPath,
+    });
+  }
+  try {
+    await makeContainerCgroupDir(fs, path);
+  } catch (err) {
+    if (isMdockerError(err) && err.code === 'NOT_FOUND') {
+      throw new MdockerError('NOT_FOUND', `no such group: cgroup ${groupPath} was removed meanwhile`, {
+        path: groupPath,
+      });
+    }
+    throw err;
+  }
+}
+
+/** The names of the directories in `dir` that start with `prefix`; none when `dir` is missing. */
+export async function listPrefixedDirs(fs: CgroupFs, dir: string, prefix: string): Promise<string[]> {
+  try {
+    return (await fs.listDirectories(dir)).filter((name) => name.startsWith(prefix));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw cgroupFileError('listing', dir, err);
+  }
+}
+
+/** The handles none of whose directories has a directory (a cgroup) below it. */
+export async function withoutChildren(fs: CgroupFs, handles: CgroupHandle[]): Promise<CgroupHandle[]> {
+  const empty: CgroupHandle[] = [];
+  for (const handle of handles) {
+    let children = 0;
+    for (const path of handle.paths) children += (await listPrefixedDirs(fs, path, '')).length;
+    if (children === 0) empty.push(handle);
+  }
+  return empty;
 }
 
 /** Creates the container's own directory; it must not exist yet, or two containers would share it. */

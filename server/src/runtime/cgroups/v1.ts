@@ -3,7 +3,7 @@
  * and pids hierarchies (co-mounted hierarchies such as "cpu,cpuacct" share one directory),
  * and in the devices hierarchy when one is mounted, with the container's device allowlist.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MdockerError, isMdockerError } from '../errors.js';
 import {
   CPU_PERIOD_USEC,
@@ -13,8 +13,11 @@ import {
   cgroupPathSegments,
   cpuQuotaUsec,
   isPathWithin,
+  listPrefixedDirs,
   makeCgroupDirs,
   makeContainerCgroupDir,
+  makeGroupCgroupDir,
+  makeGroupMemberCgroupDir,
   nodeCgroupFs,
   parseLimitValue,
   parseProcs,
@@ -22,6 +25,8 @@ import {
   readCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
+  validateGroupName,
+  withoutChildren,
   writeCgroupFile,
   type CgroupDriver,
   type CgroupFs,
@@ -30,6 +35,7 @@ import {
   type CgroupPlacement,
   type CgroupStats,
   type CgroupStatsReader,
+  type GroupBudget,
   type KnownLimits,
 } from './driver.js';
 import {
@@ -157,19 +163,25 @@ export class CgroupV1Driver implements CgroupDriver {
     this.fs = options.fs ?? nodeCgroupFs;
   }
 
-  async create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle> {
+  async create(id: string, limits: CgroupLimits, parent?: string, group?: string): Promise<CgroupHandle> {
     validateCgroupId(id);
-    const parentSegments = parent === undefined ? undefined : cgroupParentSegments(parent);
-    const hierarchies = this.usedHierarchies();
-    const placements = hierarchies.map((hierarchy) => {
-      const parentRelative = parentSegments ?? this.defaultParentSegments(hierarchy);
-      return { hierarchy, parentRelative, path: join(hierarchy.mountPoint, ...parentRelative, id) };
-    });
-
+    if (group !== undefined) validateGroupName(group);
+    const placements = this.placements(id, parent, group);
     const created: string[] = [];
     try {
       for (const placement of placements) {
-        await this.makeDirs(placement.hierarchy.mountPoint, placement.parentRelative, placement.path);
+        if (group !== undefined) {
+          // The group's createGroup made everything above the container's directory.
+          const groupPath = join(placement.hierarchy.mountPoint, ...placement.parentRelative);
+          await makeGroupMemberCgroupDir(this.fs, groupPath, placement.path);
+        } else {
+          await this.makeDirs(
+            placement.hierarchy.mountPoint,
+            placement.parentRelative,
+            (path) => makeContainerCgroupDir(this.fs, path),
+            placement.path,
+          );
+        }
         created.push(placement.path);
       }
       const handle: CgroupHandle = { id, paths: created };
@@ -180,6 +192,66 @@ export class CgroupV1Driver implements CgroupDriver {
       await removeCgroupPaths(this.fs, created, this.defaultParents(), 500).catch(() => undefined);
       throw err;
     }
+  }
+
+  async createGroup(name: string, budget: GroupBudget, parent?: string): Promise<CgroupHandle> {
+    validateGroupName(name);
+    const placements = this.placements(name, parent);
+    const made: string[] = [];
+    try {
+      for (const placement of placements) {
+        const isNew = await this.makeDirs(
+          placement.hierarchy.mountPoint,
+          placement.parentRelative,
+          (path) => makeGroupCgroupDir(this.fs, path),
+          placement.path,
+        );
+        if (isNew) made.push(placement.path);
+      }
+      const handle: CgroupHandle = { id: name, paths: placements.map((placement) => placement.path) };
+      // Once only: denying "a" again on a group with containers below would take their
+      // devices away too, and re-allowing at the group gives nothing back to them.
+      if (made.length === placements.length) await this.writeDeviceAllowlist(handle);
+      await this.writeGroupBudget(handle, budget);
+      return handle;
+    } catch (err) {
+      await removeCgroupPaths(this.fs, made, this.defaultParents(), 500).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async groupHandle(name: string, parent?: string): Promise<CgroupHandle> {
+    validateGroupName(name);
+    return { id: name, paths: this.placements(name, parent).map((placement) => placement.path) };
+  }
+
+  async listEmptyGroups(prefix: string): Promise<CgroupHandle[]> {
+    const byName = new Map<string, string[]>();
+    for (const dir of this.defaultParents()) {
+      for (const name of await listPrefixedDirs(this.fs, dir, prefix)) {
+        byName.set(name, [...(byName.get(name) ?? []), join(dir, name)]);
+      }
+    }
+    return withoutChildren(
+      this.fs,
+      [...byName].map(([id, paths]) => ({ id, paths })),
+    );
+  }
+
+  /** Where `name` goes in each hierarchy: `<parent>[/<group>]/<name>`. */
+  private placements(
+    name: string,
+    parent: string | undefined,
+    group?: string,
+  ): { hierarchy: V1Hierarchy; parentRelative: string[]; path: string }[] {
+    const parentSegments = parent === undefined ? undefined : cgroupParentSegments(parent);
+    return this.usedHierarchies().map((hierarchy) => {
+      const parentRelative = [
+        ...(parentSegments ?? this.defaultParentSegments(hierarchy)),
+        ...(group === undefined ? [] : [group]),
+      ];
+      return { hierarchy, parentRelative, path: join(hierarchy.mountPoint, ...parentRelative, name) };
+    });
   }
 
   async describe(): Promise<CgroupPlacement> {
@@ -298,12 +370,16 @@ export class CgroupV1Driver implements CgroupDriver {
    * A concurrent remove() of the last other container may rmdir the shared parent between
    * our mkdirs, which surfaces as ENOENT: create the parent again and retry.
    */
-  private async makeDirs(mountPoint: string, parentRelative: string[], path: string): Promise<void> {
+  private async makeDirs<T>(
+    mountPoint: string,
+    parentRelative: string[],
+    make: (path: string) => Promise<T>,
+    path: string,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       await makeCgroupDirs(this.fs, mountPoint, parentRelative);
       try {
-        await makeContainerCgroupDir(this.fs, path);
-        return;
+        return await make(path);
       } catch (err) {
         if (!(isMdockerError(err) && err.code === 'NOT_FOUND' && attempt < CREATE_ATTEMPTS)) throw err;
       }
@@ -326,21 +402,61 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   private async writeLimits(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
-    if (limits.cpus !== undefined) {
-      const cpuDir = this.pathFor(handle, 'cpu');
-      // The quota is only meaningful against this period; set it rather than assume the default.
-      await writeCgroupFile(this.fs, join(cpuDir, 'cpu.cfs_period_us'), CPU_PERIOD_USEC);
-      await writeCgroupFile(
-        this.fs,
-        join(cpuDir, 'cpu.cfs_quota_us'),
-        limits.cpus === null ? -1 : cpuQuotaUsec(limits.cpus),
-        { EINVAL: "cgroup v1 refuses a quota above the parent cgroup's quota" },
-      );
-    }
+    if (limits.cpus !== undefined) await this.writeCpuQuota(this.pathFor(handle, 'cpu'), limits.cpus);
     if (limits.memoryBytes !== undefined) await this.writeMemoryLimit(handle, limits.memoryBytes);
     if (limits.pidsLimit !== undefined) {
       await writeCgroupFile(this.fs, join(this.pathFor(handle, 'pids'), 'pids.max'), limits.pidsLimit ?? 'max');
     }
+  }
+
+  /**
+   * A group's budget. Lowering its quota below a container's is refused (EINVAL, see
+   * writeCpuQuota), so the containers above the new quota come down to it first.
+   */
+  private async writeGroupBudget(handle: CgroupHandle, budget: GroupBudget): Promise<void> {
+    const cpuDir = this.pathFor(handle, 'cpu');
+    if (budget.cpus !== null) {
+      const quotaUsec = cpuQuotaUsec(budget.cpus);
+      for (const child of await this.fs.listDirectories(cpuDir)) {
+        const childDir = join(cpuDir, child);
+        const { quotaUsec: childQuotaUsec, periodUsec } = await this.readCpuQuota(childDir);
+        const capUsec = Math.floor((quotaUsec * periodUsec) / CPU_PERIOD_USEC);
+        if (childQuotaUsec !== null && childQuotaUsec > capUsec) {
+          await writeCgroupFile(this.fs, join(childDir, 'cpu.cfs_quota_us'), capUsec);
+        }
+      }
+    }
+    await this.writeCpuQuota(cpuDir, budget.cpus);
+    await this.writeMemoryLimit(handle, budget.memoryBytes);
+  }
+
+  /**
+   * The kernel's rule on v1 (tg_cfs_schedulable_down): a cgroup's quota per period may not
+   * exceed its parent's, unlike v2 where the smaller simply wins. A container asking more
+   * than its group's budget gets the budget: that is all it could use anyway.
+   */
+  private async writeCpuQuota(cpuDir: string, cpus: number | null): Promise<void> {
+    let quotaUsec = cpus === null ? -1 : cpuQuotaUsec(cpus);
+    if (quotaUsec > 0) {
+      const parent = await this.readCpuQuota(dirname(cpuDir)).catch(() => null);
+      if (parent !== null && parent.quotaUsec !== null) {
+        quotaUsec = Math.min(quotaUsec, Math.floor((parent.quotaUsec * CPU_PERIOD_USEC) / parent.periodUsec));
+      }
+    }
+    // The quota is only meaningful against this period; set it rather than assume the default.
+    await writeCgroupFile(this.fs, join(cpuDir, 'cpu.cfs_period_us'), CPU_PERIOD_USEC);
+    await writeCgroupFile(this.fs, join(cpuDir, 'cpu.cfs_quota_us'), quotaUsec, {
+      EINVAL: "cgroup v1 refuses a quota above the parent cgroup's quota",
+    });
+  }
+
+  /** A cgroup's CFS quota (null: none) and period. */
+  private async readCpuQuota(dir: string): Promise<{ quotaUsec: number | null; periodUsec: number }> {
+    const quotaPath = join(dir, 'cpu.cfs_quota_us');
+    const periodPath = join(dir, 'cpu.cfs_period_us');
+    const quotaUsec = parseLimitValue(await readCgroupFile(this.fs, quotaPath), quotaPath);
+    const periodUsec = parseLimitValue(await readCgroupFile(this.fs, periodPath), periodPath) ?? CPU_PERIOD_USEC;
+    return { quotaUsec: quotaUsec === null || quotaUsec < 0 ? null : quotaUsec, periodUsec };
   }
 
   /**

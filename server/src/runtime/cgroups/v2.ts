@@ -12,14 +12,19 @@ import {
   cgroupPathSegments,
   cpuQuotaUsec,
   isPathWithin,
+  listPrefixedDirs,
   makeCgroupDirs,
   makeContainerCgroupDir,
+  makeGroupCgroupDir,
+  makeGroupMemberCgroupDir,
   nodeCgroupFs,
   parseProcs,
   procCgroupPath,
   readCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
+  validateGroupName,
+  withoutChildren,
   writeCgroupFile,
   type CgroupDriver,
   type CgroupFs,
@@ -28,6 +33,7 @@ import {
   type CgroupPlacement,
   type CgroupStats,
   type CgroupStatsReader,
+  type GroupBudget,
   type KnownLimits,
 } from './driver.js';
 import {
@@ -126,19 +132,19 @@ export class CgroupV2Driver implements CgroupDriver {
     this.delegate = options.delegate;
   }
 
-  async create(id: string, limits: CgroupLimits, parent?: string): Promise<CgroupHandle> {
+  async create(id: string, limits: CgroupLimits, parent?: string, group?: string): Promise<CgroupHandle> {
     validateCgroupId(id);
+    if (group !== undefined) validateGroupName(group);
     const parentSegments = parent === undefined ? await this.defaultParentSegments() : cgroupParentSegments(parent);
-    const path = join(this.mountPoint, ...parentSegments, id);
-    for (let attempt = 1; ; attempt++) {
-      await this.prepareParent(parentSegments, parent === undefined);
-      try {
-        await makeContainerCgroupDir(this.fs, path);
-        break;
-      } catch (err) {
-        // A concurrent remove() may have taken the shared parent away between the two steps.
-        if (!(isMdockerError(err) && err.code === 'NOT_FOUND' && attempt < CREATE_ATTEMPTS)) throw err;
-      }
+    let path: string;
+    if (group !== undefined) {
+      // The group's createGroup prepared everything above the container's directory.
+      const groupPath = join(this.mountPoint, ...parentSegments, group);
+      path = join(groupPath, id);
+      await makeGroupMemberCgroupDir(this.fs, groupPath, path);
+    } else {
+      path = join(this.mountPoint, ...parentSegments, id);
+      await this.makeDir(parentSegments, parent === undefined, (dir) => makeContainerCgroupDir(this.fs, dir), path);
     }
     const handle: CgroupHandle = { id, paths: [path] };
     try {
@@ -148,6 +154,67 @@ export class CgroupV2Driver implements CgroupDriver {
       throw err;
     }
     return handle;
+  }
+
+  async createGroup(name: string, budget: GroupBudget, parent?: string): Promise<CgroupHandle> {
+    validateGroupName(name);
+    const parentSegments = parent === undefined ? await this.defaultParentSegments() : cgroupParentSegments(parent);
+    const path = join(this.mountPoint, ...parentSegments, name);
+    const made = await this.makeDir(
+      parentSegments,
+      parent === undefined,
+      (dir) => makeGroupCgroupDir(this.fs, dir),
+      path,
+    );
+    const handle: CgroupHandle = { id: name, paths: [path] };
+    try {
+      // The group holds no process of its own, so it may hand the controllers on to the
+      // containers' cgroups below it (the no-internal-processes rule).
+      await this.enableChildControllers(path);
+      await this.writeLimits(handle, budget);
+    } catch (err) {
+      if (made) await removeCgroupPaths(this.fs, handle.paths, this.defaultParents(), 500).catch(() => undefined);
+      throw err;
+    }
+    return handle;
+  }
+
+  async groupHandle(name: string, parent?: string): Promise<CgroupHandle> {
+    validateGroupName(name);
+    const parentSegments = parent === undefined ? await this.defaultParentSegments() : cgroupParentSegments(parent);
+    return { id: name, paths: [join(this.mountPoint, ...parentSegments, name)] };
+  }
+
+  /**
+   * Looks only in the default parents known without asking for a delegation: finding one
+   * may move this process (a systemd scope), which a reaping `mdocker ps` must not do.
+   */
+  async listEmptyGroups(prefix: string): Promise<CgroupHandle[]> {
+    const handles: CgroupHandle[] = [];
+    for (const dir of this.defaultParents()) {
+      for (const name of await listPrefixedDirs(this.fs, dir, prefix)) {
+        handles.push({ id: name, paths: [join(dir, name)] });
+      }
+    }
+    return withoutChildren(this.fs, handles);
+  }
+
+  /** Makes `path` below the prepared parent, again when a concurrent remove() took the parent away. */
+  private async makeDir<T>(
+    parentSegments: string[],
+    isDefaultParent: boolean,
+    make: (path: string) => Promise<T>,
+    path: string,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await this.prepareParent(parentSegments, isDefaultParent);
+      try {
+        return await make(path);
+      } catch (err) {
+        // A concurrent remove() may have taken the shared parent away between the two steps.
+        if (!(isMdockerError(err) && err.code === 'NOT_FOUND' && attempt < CREATE_ATTEMPTS)) throw err;
+      }
+    }
   }
 
   async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
@@ -272,18 +339,16 @@ export class CgroupV2Driver implements CgroupDriver {
     // Level by level: a child cgroup gets exactly the controllers its parent enables.
     for (let depth = firstOwnedDepth; depth <= parentSegments.length; depth++) {
       await makeCgroupDirs(this.fs, this.mountPoint, parentSegments.slice(0, depth));
-      const dir = join(this.mountPoint, ...parentSegments.slice(0, depth));
-      const toEnable = await this.missingControllers(dir);
-      if (toEnable.length === 0) continue;
-      await writeCgroupFile(
-        this.fs,
-        join(dir, 'cgroup.subtree_control'),
-        toEnable.map((name) => `+${name}`).join(' '),
-        {
-          EBUSY: 'cgroup v2 cannot enable controllers for children of a cgroup that has processes of its own',
-        },
-      );
+      await this.enableChildControllers(join(this.mountPoint, ...parentSegments.slice(0, depth)));
     }
+  }
+
+  private async enableChildControllers(dir: string): Promise<void> {
+    const toEnable = await this.missingControllers(dir);
+    if (toEnable.length === 0) return;
+    await writeCgroupFile(this.fs, join(dir, 'cgroup.subtree_control'), toEnable.map((name) => `+${name}`).join(' '), {
+      EBUSY: 'cgroup v2 cannot enable controllers for children of a cgroup that has processes of its own',
+    });
   }
 
   private async missingControllers(dir: string): Promise<string[]> {
