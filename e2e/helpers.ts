@@ -112,3 +112,15 @@ export async function readout(page: Page, label: 'Current pids' | 'Current memor
 export function eventLog(page: Page): Locator {
   return page.getByRole('log', { name: 'Events' });
 }
+
+/** The rendered rows of any xterm inside `scope` (a teacher's watch view, a replay). */
+export async function xtermText(scope: Locator): Promise<string> {
+  return scope
+    .locator('.xterm-rows')
+    .first()
+    .evaluate((el) =>
+      Array.from(el.children)
+        .map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd())
+        .join('\n'),
+    );
+}

@@ -4,7 +4,12 @@
  * refused (a cap, a bad unit, an unknown image) instead of "something went wrong".
  */
 import type {
+  AttachMode,
+  BroadcastBody,
+  BroadcastJson,
+  ClassJson,
   ContainerJson,
+  CreateClassBody,
   CreateContainerBody,
   CreateTerminalBody,
   ErrorJson,
@@ -12,6 +17,11 @@ import type {
   ExecResultJson,
   ImageJson,
   InspectJson,
+  JoinBody,
+  JoinJson,
+  MeJson,
+  RecordingJson,
+  RecordingStatsJson,
   StatsHistoryJson,
   TerminalJson,
   UpdateContainerBody,
@@ -88,6 +98,31 @@ export function errorText(err: unknown): string {
 }
 
 const containerPath = (id: string): string => `/api/containers/${encodeURIComponent(id)}`;
+const classPath = (id: string): string => `/api/classes/${encodeURIComponent(id)}`;
+
+/** Where a terminal's asciicast recording is served (also the "Download .cast" link). */
+export function recordingPath(containerId: string, terminalId: number): string {
+  return `${containerPath(containerId)}/terminals/${terminalId}/recording`;
+}
+
+/** Fetches a text resource (an asciicast) with the same error handling as the JSON API. */
+async function requestText(path: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(path, { credentials: 'same-origin', headers: { accept: 'application/x-asciicast, */*' } });
+  } catch (err) {
+    throw new ApiError('NETWORK', `The server cannot be reached (${errorText(err)}).`, 0);
+  }
+  const text = await response.text();
+  if (response.ok) return text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (isErrorJson(parsed)) throw new ApiError(parsed.error.code, parsed.error.message, response.status);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+  }
+  throw new ApiError(`HTTP_${response.status}`, `GET ${path} failed: ${response.status}.`, response.status);
+}
 
 export const api = {
   listContainers: () => request<ContainerJson[]>('GET', '/api/containers'),
@@ -104,7 +139,27 @@ export const api = {
   inspect: (id: string) => request<InspectJson>('GET', `${containerPath(id)}/inspect`),
   stats: (id: string) => request<StatsHistoryJson>('GET', `${containerPath(id)}/stats`),
   images: () => request<ImageJson[]>('GET', '/api/images'),
+
+  // ---- classes ----
+  me: () => request<MeJson>('GET', '/api/me'),
+  join: (body: JoinBody) => request<JoinJson>('POST', '/api/join', body),
+  listClasses: () => request<ClassJson[]>('GET', '/api/classes'),
+  getClass: (id: string) => request<ClassJson>('GET', classPath(id)),
+  createClass: (body: CreateClassBody) => request<ClassJson>('POST', '/api/classes', body),
+  endClass: (id: string) => request<unknown>('DELETE', classPath(id)),
+  rotateCode: (id: string) => request<ClassJson>('POST', `${classPath(id)}/code`),
+  broadcast: (id: string, body: BroadcastBody) => request<BroadcastJson>('POST', `${classPath(id)}/broadcast`, body),
+  resetStudent: (id: string, studentId: string) =>
+    request<ContainerJson>('POST', `${classPath(id)}/students/${encodeURIComponent(studentId)}/reset`),
+  recordings: (id: string) => request<RecordingJson[]>('GET', `${classPath(id)}/recordings`),
+  recording: (containerId: string, terminalId: number) => requestText(recordingPath(containerId, terminalId)),
+  recordingStats: (containerId: string) =>
+    request<RecordingStatsJson>('GET', `${containerPath(containerId)}/recording-stats`),
 };
+
+export function classEventsUrl(classId: string): string {
+  return socketUrl(`${classPath(classId)}/events`);
+}
 
 /** A request that only renews the session cookie if the server no longer knows it. */
 export async function renewSession(): Promise<void> {
@@ -117,12 +172,20 @@ export function socketUrl(path: string): string {
   return `${scheme}//${location.host}${path}`;
 }
 
-/** The size travels with the attach so the pty starts at the browser's size. */
+/** The size travels with the attach so the pty starts at the browser's size; a teacher's
+ * attach names its mode instead and never sizes the student's pty. */
 export function terminalSocketUrl(
   containerId: string,
   terminalId: number,
   size?: { cols: number; rows: number },
+  mode?: AttachMode,
 ): string {
-  const query = size ? `?cols=${size.cols}&rows=${size.rows}` : '';
+  const params = new URLSearchParams();
+  if (mode) params.set('mode', mode);
+  else if (size) {
+    params.set('cols', String(size.cols));
+    params.set('rows', String(size.rows));
+  }
+  const query = params.size > 0 ? `?${params.toString()}` : '';
   return socketUrl(`${containerPath(containerId)}/terminals/${terminalId}${query}`);
 }

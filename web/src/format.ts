@@ -76,6 +76,8 @@ export function describeExit(exitCode: number | null, reason: ExitReason | null)
     idle: 'no one was attached for longer than the idle timeout',
     lifetime: 'it reached the maximum lifetime',
     shutdown: 'the server is shutting down',
+    'class-ended': 'the teacher ended the class',
+    reset: 'the teacher reset the container',
     'launch-failed': 'the container could not be started',
   };
   return `${status}${signal}${reason ? ` — ${why[reason] ?? reason}` : ''}`;

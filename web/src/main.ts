@@ -1,344 +1,58 @@
 /**
- * The page: wires the container list, the terminal tabs, the graphs and the inspector to
- * the API and to the stats stream, and keeps the selected container and terminal in the
- * URL so a reload comes back to the same shell.
+ * One bundle, several pages: the path picks the view (the server answers index.html for
+ * any GET outside /api). Each view is its own chunk, loaded on demand.
  */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
-import type { ContainerJson, StatsServerMessage } from '../../server/src/protocol/index';
-import { ApiError, api, renewSession, socketUrl } from './api';
-import { ContainerList, LimitsEditor, describeError } from './containers';
-import { byId, h } from './dom';
-import { describeExit } from './format';
-import { Graphs } from './graphs';
-import { Inspector } from './inspector';
-import {
-  type ThemeChoice,
-  chartPalette,
-  clampFontSize,
-  loadFontSize,
-  loadThemeChoice,
-  onSystemThemeChange,
-  resolveTheme,
-  saveFontSize,
-  saveThemeChoice,
-  terminalTheme,
-} from './prefs';
-import { ReconnectingSocket } from './socket';
-import { StatsStore } from './stats-store';
-import { TerminalTabs } from './terminal-tabs';
 
-// ---- preferences -----------------------------------------------------------------------
+type Route =
+  | { page: 'student' }
+  | { page: 'join'; code: string }
+  | { page: 'console' }
+  | { page: 'class'; classId: string }
+  | { page: 'spotlight'; classId: string; studentId: string }
+  | { page: 'replay'; classId: string; containerId: string; terminalId: number };
 
-let themeChoice: ThemeChoice = loadThemeChoice();
-let fontSize = loadFontSize();
-const mode = (): ReturnType<typeof resolveTheme> => resolveTheme(themeChoice);
-document.documentElement.dataset.theme = mode();
-
-// ---- state -----------------------------------------------------------------------------
-
-const containers = new Map<string, ContainerJson>();
-let selectedId: string | null = null;
-const store = new StatsStore();
-
-// ---- notices ---------------------------------------------------------------------------
-
-const notice = byId('notice');
-let noticeTimer: number | null = null;
-function showNotice(text: string, kind: 'error' | 'info' = 'error'): void {
-  notice.replaceChildren(
-    h('span', { class: 'notice-text' }, text),
-    h(
-      'button',
-      { type: 'button', class: 'button small', 'aria-label': 'Dismiss message', onClick: hideNotice },
-      'Dismiss',
-    ),
-  );
-  notice.dataset.kind = kind;
-  notice.hidden = false;
-  if (noticeTimer !== null) window.clearTimeout(noticeTimer);
-  noticeTimer = window.setTimeout(hideNotice, kind === 'error' ? 15_000 : 10_000);
-}
-function hideNotice(): void {
-  notice.hidden = true;
+export function route(pathname: string): Route {
+  const parts = pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map((p) => decodeURIComponent(p));
+  const [first, second, third, fourth, fifth, sixth] = parts;
+  if (first === 'join' && second !== undefined && parts.length === 2) return { page: 'join', code: second };
+  if (first !== 'teacher') return { page: 'student' };
+  if (parts.length === 1) return { page: 'console' };
+  if (second !== 'classes' || third === undefined) return { page: 'console' };
+  if (parts.length === 3) return { page: 'class', classId: third };
+  if (fourth === 'spotlight' && fifth !== undefined && parts.length === 5)
+    return { page: 'spotlight', classId: third, studentId: fifth };
+  if (fourth === 'replay' && fifth !== undefined && sixth !== undefined && /^\d+$/.test(sixth) && parts.length === 6)
+    return { page: 'replay', classId: third, containerId: fifth, terminalId: Number(sixth) };
+  return { page: 'class', classId: third };
 }
 
-// ---- URL: #/containers/<id>/terminals/<tid> ----------------------------------------------
-
-function readLocation(): { containerId: string | null; terminalId: number | undefined } {
-  const match = /^#\/containers\/([^/]+)(?:\/terminals\/(\d+))?$/.exec(location.hash);
-  if (!match) return { containerId: null, terminalId: undefined };
-  return {
-    containerId: decodeURIComponent(match[1]!),
-    terminalId: match[2] === undefined ? undefined : Number(match[2]),
-  };
-}
-
-function writeLocation(containerId: string | null, terminalId?: number): void {
-  const hash = containerId
-    ? `#/containers/${encodeURIComponent(containerId)}${terminalId ? `/terminals/${terminalId}` : ''}`
-    : '';
-  if (location.hash !== hash) history.replaceState(null, '', hash || location.pathname + location.search);
-}
-
-// ---- components ------------------------------------------------------------------------
-
-const list = new ContainerList({
-  onSelect: (id) => select(id),
-  onCreated: (container) => {
-    upsert(container);
-    select(container.id);
-  },
-  onDeleted: (id) => remove(id),
-});
-
-const tabs = new TerminalTabs({
-  fontSize,
-  theme: terminalTheme(mode()),
-  onNotice: (message) => showNotice(message),
-  onTerminalSelected: (containerId, terminalId) => writeLocation(containerId, terminalId),
-  // The stats stream tells of state changes too; the list is the fallback that never 404s.
-  onInitExited: () => window.setTimeout(() => void refreshContainers(), 500),
-});
-
-const limits = new LimitsEditor({ onUpdated: (container) => upsert(container) });
-const graphs = new Graphs(store, chartPalette(mode()));
-const inspector = new Inspector();
-
-byId('containers').append(list.element);
-byId('terminal-pane').append(tabs.element);
-
-// The details panel: Stats (limits + graphs) and Inspector, as tabs.
-const detailsTitle = h('h2', { class: 'panel-title' }, 'Details');
-const detailsEmpty = h(
-  'p',
-  { class: 'muted details-empty' },
-  'Select a container to watch its CPU, memory and pids, and to inspect its namespaces.',
-);
-const statsPanel = h(
-  'div',
-  { class: 'details-panel', role: 'tabpanel', id: 'details-stats', 'aria-labelledby': 'details-tab-stats' },
-  limits.element,
-  graphs.element,
-);
-const inspectorPanel = h(
-  'div',
-  {
-    class: 'details-panel',
-    role: 'tabpanel',
-    id: 'details-inspector',
-    'aria-labelledby': 'details-tab-inspector',
-    hidden: true,
-  },
-  inspector.element,
-);
-const detailTabs = [
-  h(
-    'button',
-    { type: 'button', role: 'tab', id: 'details-tab-stats', 'aria-controls': 'details-stats', class: 'tab' },
-    'Stats',
-  ),
-  h(
-    'button',
-    { type: 'button', role: 'tab', id: 'details-tab-inspector', 'aria-controls': 'details-inspector', class: 'tab' },
-    'Inspector',
-  ),
-];
-const detailPanels = [statsPanel, inspectorPanel];
-function selectDetailTab(index: number, focus: boolean): void {
-  detailTabs.forEach((tab, i) => {
-    tab.setAttribute('aria-selected', String(i === index));
-    tab.tabIndex = i === index ? 0 : -1;
-    detailPanels[i]!.hidden = i !== index;
-  });
-  inspector.setActive(index === 1);
-  if (focus) detailTabs[index]!.focus();
-}
-detailTabs.forEach((tab, i) => tab.addEventListener('click', () => selectDetailTab(i, false)));
-const detailTablist = h('div', { class: 'tablist', role: 'tablist', 'aria-label': 'Container details' }, ...detailTabs);
-detailTablist.addEventListener('keydown', (event) => {
-  const current = detailTabs.findIndex((t) => t.getAttribute('aria-selected') === 'true');
-  if (event.key === 'ArrowRight' || event.key === 'ArrowLeft') {
-    event.preventDefault();
-    selectDetailTab((current + 1) % detailTabs.length, true);
-  }
-});
-const detailsBody = h('div', { class: 'details-body' }, statsPanel, inspectorPanel);
-byId('details').append(h('div', { class: 'details-header' }, detailsTitle, detailTablist), detailsEmpty, detailsBody);
-selectDetailTab(0, false);
-
-// ---- state changes ---------------------------------------------------------------------
-
-function upsert(container: ContainerJson): void {
-  if (container.state === 'removed') {
-    // Removed by the server (idle, lifetime, shutdown) rather than by this page: say why,
-    // or the student's shell just vanishes.
-    const known = containers.get(container.id);
-    if (known && !list.isDeleting(container.id)) {
-      const why = container.exitReason ? ` (${describeExit(container.exitCode, container.exitReason)})` : '';
-      showNotice(`${known.name} was removed${why}.`, 'info');
-    }
-    remove(container.id);
-    return;
-  }
-  containers.set(container.id, container);
-  render();
-}
-
-function remove(id: string): void {
-  containers.delete(id);
-  store.forget(id);
-  if (selectedId === id) {
-    selectedId = null;
-    writeLocation(null);
-  }
-  render();
-}
-
-function select(id: string | null, terminalId?: number): void {
-  selectedId = id && containers.has(id) ? id : null;
-  writeLocation(selectedId, terminalId);
-  render(terminalId);
-  tabs.focusActive();
-  if (selectedId) void loadHistory(selectedId);
-}
-
-function render(terminalId?: number): void {
-  const selected = selectedId ? (containers.get(selectedId) ?? null) : null;
-  list.render([...containers.values()], selectedId);
-  tabs.show(selected, terminalId);
-  limits.show(selected);
-  graphs.show(selected?.id ?? null, selected?.limits.cpus ?? null);
-  inspector.show(selected?.id ?? null);
-  detailsTitle.textContent = selected ? `Details: ${selected.name}` : 'Details';
-  detailsEmpty.hidden = selected !== null;
-  detailsBody.hidden = selected === null;
-}
-
-async function loadHistory(id: string): Promise<void> {
-  if (store.samples(id).length > 0) return; // the stats stream already sent it
-  try {
-    store.setHistory(id, (await api.stats(id)).samples);
-  } catch {
-    /* the live stream fills the graphs anyway */
-  }
-}
-
-// ---- preferences controls -------------------------------------------------------------
-
-const fontInput = byId<HTMLInputElement>('font-size');
-fontInput.value = String(fontSize);
-fontInput.addEventListener('change', () => {
-  fontSize = clampFontSize(Number(fontInput.value));
-  fontInput.value = String(fontSize);
-  saveFontSize(fontSize);
-  tabs.setFontSize(fontSize);
-});
-
-const themeSelect = byId<HTMLSelectElement>('theme');
-themeSelect.value = themeChoice;
-function applyTheme(): void {
-  const m = mode();
-  document.documentElement.dataset.theme = m;
-  tabs.setTheme(terminalTheme(m));
-  graphs.setPalette(chartPalette(m));
-}
-themeSelect.addEventListener('change', () => {
-  themeChoice = themeSelect.value as ThemeChoice;
-  saveThemeChoice(themeChoice);
-  applyTheme();
-});
-onSystemThemeChange(() => {
-  if (themeChoice === 'system') applyTheme();
-});
-
-// ---- stats stream ---------------------------------------------------------------------
-
-const connection = byId('connection');
-function onStatsMessage(event: MessageEvent): void {
-  if (typeof event.data !== 'string') return;
-  let message: StatsServerMessage;
-  try {
-    message = JSON.parse(event.data) as StatsServerMessage;
-  } catch {
-    return;
-  }
-  switch (message.type) {
-    case 'history':
-      store.setHistory(message.containerId, message.samples);
+async function start(): Promise<void> {
+  const r = route(location.pathname);
+  switch (r.page) {
+    case 'student':
+      await import('./student-page');
       break;
-    case 'sample':
-      store.add(message.containerId, message.sample);
+    case 'join':
+      (await import('./join')).startJoinPage(r.code);
       break;
-    case 'container':
-      upsert(message.container);
+    case 'console':
+      (await import('./teacher/console')).startConsolePage();
+      break;
+    case 'class':
+      (await import('./teacher/class-page')).startClassPage(r.classId);
+      break;
+    case 'spotlight':
+      (await import('./teacher/spotlight')).startSpotlightPage(r.classId, r.studentId);
+      break;
+    case 'replay':
+      (await import('./replay')).startReplayPage(r.classId, r.containerId, r.terminalId);
       break;
   }
 }
 
-let statsOpenedBefore = false;
-function connectStats(): void {
-  new ReconnectingSocket({
-    url: () => socketUrl('/api/stats'),
-    onMessage: onStatsMessage,
-    shouldReconnect: () => true,
-    beforeReconnect: renewSession,
-    // After a drop, states may have changed unseen (a container exited, another tab deleted one).
-    onOpen: () => {
-      if (statsOpenedBefore) void refreshContainers();
-      statsOpenedBefore = true;
-    },
-    onStateChange: (state, detail) => {
-      connection.dataset.state = state;
-      if (state === 'open') connection.textContent = 'Live';
-      else if (state === 'waiting')
-        connection.textContent = `Offline, retrying in ${Math.max(1, Math.round((detail.retryInMs ?? 0) / 1000))} s`;
-      else if (state === 'connecting') connection.textContent = 'Connecting…';
-      else connection.textContent = 'Disconnected';
-    },
-  });
-}
-
-// ---- start -----------------------------------------------------------------------------
-
-let firstLoad = true;
-async function refreshContainers(): Promise<void> {
-  try {
-    const fresh = await api.listContainers();
-    const ids = new Set(fresh.map((c) => c.id));
-    for (const id of [...containers.keys()]) if (!ids.has(id)) containers.delete(id);
-    for (const c of fresh) containers.set(c.id, c);
-  } catch (err) {
-    // Unreachable: the connection indicator says so already, and the stream retries.
-    if (!(err instanceof ApiError && err.code === 'NETWORK'))
-      showNotice(`Cannot list your containers: ${describeError(err)}`);
-    return;
-  }
-  if (firstLoad) {
-    firstLoad = false;
-    // Back to where the reload left: the container and terminal in the URL, else the
-    // newest running container.
-    const wanted = readLocation();
-    const newestRunning = [...containers.values()]
-      .filter((c) => c.state === 'running')
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-    const id =
-      wanted.containerId && containers.has(wanted.containerId) ? wanted.containerId : (newestRunning?.id ?? null);
-    if (id) select(id, id === wanted.containerId ? wanted.terminalId : undefined);
-    else {
-      render();
-      list.focusNewContainer();
-    }
-    return;
-  }
-  if (selectedId && !containers.has(selectedId)) selectedId = null;
-  render();
-}
-
-// The stream starts after the first REST answer, which carries the session cookie (under
-// `npm run dev` the page itself comes from Vite, without one).
-void refreshContainers().finally(connectStats);
-api
-  .images()
-  .then((images) => list.setImages(images))
-  .catch((err: unknown) => showNotice(`Cannot list images: ${describeError(err)}`));
+void start();

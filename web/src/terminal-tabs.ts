@@ -39,6 +39,8 @@ export class TerminalTabs {
   private readonly tabbar: HTMLElement;
   private readonly hint: HTMLElement;
   private readonly views = new Map<number, { view: TerminalView; panel: HTMLElement }>();
+  /** "containerId:terminalId" of the terminals whose keyboard the teacher holds. */
+  private readonly teacherControlled = new Set<string>();
   private container: ContainerJson | null = null;
   private terminals: TerminalJson[] = [];
   private activeId = 0;
@@ -114,6 +116,14 @@ export class TerminalTabs {
     if (terminalId !== undefined && this.terminals.some((t) => t.id === terminalId)) this.activeId = terminalId;
     if (!this.terminals.some((t) => t.id === this.activeId)) this.activeId = this.terminals[0]?.id ?? 0;
     this.render();
+  }
+
+  /** A class's teacher took (or gave back) the keyboard of one of this page's terminals. */
+  setTeacherControl(containerId: string, terminalId: number, teacher: boolean): void {
+    const key = `${containerId}:${terminalId}`;
+    if (teacher) this.teacherControlled.add(key);
+    else this.teacherControlled.delete(key);
+    if (this.container?.id === containerId) this.views.get(terminalId)?.view.setTeacherControl(teacher);
   }
 
   focusActive(): void {
@@ -235,6 +245,7 @@ export class TerminalTabs {
     this.panels.appendChild(panel);
     this.views.set(t.id, { view, panel });
     view.open();
+    if (this.teacherControlled.has(`${c.id}:${t.id}`)) view.setTeacherControl(true);
   }
 
   private onTerminalInfo(containerId: string, info: TerminalJson): void {

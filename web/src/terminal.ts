@@ -9,6 +9,7 @@ import { SearchAddon } from '@xterm/addon-search';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import type {
+  AttachMode,
   ExitReason,
   TerminalClientMessage,
   TerminalJson,
@@ -30,6 +31,13 @@ export interface TerminalViewOptions {
   onAttached?: (terminal: TerminalJson) => void;
   onExit?: (exitCode: number | null, reason: ExitReason | null) => void;
   onNotice?: (message: string) => void;
+  /** A teacher's attach to a student's terminal. The student's pty keeps the student's
+   * size: the view never sends a resize and takes the size the server announces. In
+   * `watch` mode the keyboard is off too (the server drops input anyway). */
+  mode?: AttachMode;
+  /** With `mode`: scale the font so the student's whole screen fits the box (up to
+   * `fontSize`), instead of the page's fixed size. */
+  fitFontToBox?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -51,6 +59,7 @@ export class TerminalView {
   private readonly bannerButton: HTMLButtonElement;
   private readonly searchBar: HTMLElement;
   private readonly searchInput: HTMLInputElement;
+  private readonly controlBadge: HTMLElement;
   private readonly resizeObserver: ResizeObserver;
   private socket: ReconnectingSocket | null = null;
   private snapshotPending = false;
@@ -91,10 +100,16 @@ export class TerminalView {
       h('button', { type: 'button', class: 'button small', onClick: () => this.findNext() }, 'Next match'),
       h('button', { type: 'button', class: 'button small', onClick: () => this.closeSearch() }, 'Close search'),
     );
+    this.controlBadge = h(
+      'div',
+      { class: 'terminal-control-badge', role: 'status', hidden: true },
+      h('strong', {}, 'The teacher has the keyboard.'),
+      ' What they type appears here; your typing waits until they give it back.',
+    );
     this.element = h(
       'div',
       {
-        class: 'terminal-view',
+        class: options.mode ? `terminal-view teacher-${options.mode}` : 'terminal-view',
         role: 'group',
         'aria-label': options.label,
         'data-container-id': options.containerId,
@@ -102,6 +117,7 @@ export class TerminalView {
         'data-state': 'connecting',
       },
       this.banner,
+      this.controlBadge,
       this.searchBar,
       this.host,
     );
@@ -125,7 +141,9 @@ export class TerminalView {
     this.term.onData((data) => this.sendInput(encoder.encode(data)));
     // onBinary carries mouse reports that are not valid UTF-8: one char per byte.
     this.term.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
-    this.term.onResize(({ cols, rows }) => this.sendControl({ type: 'resize', cols, rows }));
+    this.term.onResize(({ cols, rows }) => {
+      if (!this.options.mode) this.sendControl({ type: 'resize', cols, rows });
+    });
 
     this.resizeObserver = new ResizeObserver(() => this.scheduleFit());
   }
@@ -152,6 +170,12 @@ export class TerminalView {
   setFontSize(size: number): void {
     this.term.options.fontSize = size;
     this.scheduleFit();
+  }
+
+  /** The student's side: says so while the teacher types into this terminal. */
+  setTeacherControl(teacher: boolean): void {
+    this.controlBadge.hidden = !teacher;
+    this.element.classList.toggle('teacher-has-keyboard', teacher);
   }
 
   setTheme(theme: ITheme): void {
@@ -184,7 +208,7 @@ export class TerminalView {
 
   private connect(): void {
     this.socket = new ReconnectingSocket({
-      url: () => terminalSocketUrl(this.containerId, this.terminalId, this.size),
+      url: () => terminalSocketUrl(this.containerId, this.terminalId, this.size, this.options.mode),
       onOpen: () => {
         this.unackedBytes = 0;
       },
@@ -261,7 +285,7 @@ export class TerminalView {
         this.lastError = null;
         this.element.dataset.state = 'open';
         if (message.terminal.state === 'exited') this.markEnded(message.terminal.exitCode, null);
-        else this.term.options.disableStdin = false;
+        else this.term.options.disableStdin = this.options.mode === 'watch';
         this.options.onAttached?.(message.terminal);
         break;
       case 'exit':
@@ -298,7 +322,7 @@ export class TerminalView {
   }
 
   private sendInput(bytes: Uint8Array): void {
-    if (this.ended) return;
+    if (this.ended || this.options.mode === 'watch') return;
     this.socket?.send(bytes);
   }
 
@@ -407,6 +431,10 @@ export class TerminalView {
    * after an attach the pty may be at another client's size. */
   private fitNow(announce = false): void {
     if (this.disposed || this.host.clientWidth === 0 || this.host.clientHeight === 0) return;
+    if (this.options.mode) {
+      if (this.options.fitFontToBox) this.fitFontToBox();
+      return;
+    }
     const before = `${this.term.cols}x${this.term.rows}`;
     const dims = this.fit.proposeDimensions();
     if (!dims || !Number.isFinite(dims.cols) || !Number.isFinite(dims.rows)) return;
@@ -415,4 +443,41 @@ export class TerminalView {
       this.sendControl({ type: 'resize', cols: this.term.cols, rows: this.term.rows });
     }
   }
+
+  /** A teacher's view has the student's cols x rows: the font is what gives. */
+  private fitFontToBox(): void {
+    // Cell sizes are not exactly linear in the font size: check again once drawn.
+    if (scaleFontToFit(this.term, this.host, this.options.fontSize)) this.scheduleFit();
+  }
+}
+
+/** Per terminal: a font size found too big for the box, and the box it was found in. */
+const fontCeilings = new WeakMap<Terminal, { box: string; ceiling: number }>();
+
+/**
+ * Scales a terminal's font so its cols x rows fill `host` (at most `maxFontSize`), for
+ * views whose size is someone else's (a watched student, a replay). The rendered screen's
+ * size is roughly proportional to the font size, so one measurement gives the scale; cell
+ * sizes snap to whole pixels, so a size that overflowed is remembered as a ceiling for
+ * this box (else the font would flip between two sizes forever). Returns whether the font
+ * changed (measure again after the next frame).
+ */
+export function scaleFontToFit(term: Terminal, host: HTMLElement, maxFontSize: number): boolean {
+  const screen = host.querySelector<HTMLElement>('.xterm-screen');
+  if (!screen || host.clientWidth === 0 || host.clientHeight === 0) return false;
+  const { width, height } = screen.getBoundingClientRect();
+  if (width <= 0 || height <= 0) return false;
+  const box = `${host.clientWidth}x${host.clientHeight}:${term.cols}x${term.rows}`;
+  let known = fontCeilings.get(term);
+  if (known?.box !== box) {
+    known = { box, ceiling: Infinity };
+    fontCeilings.set(term, known);
+  }
+  const current = term.options.fontSize ?? maxFontSize;
+  const scale = Math.min((host.clientWidth - 12) / width, (host.clientHeight - 8) / height);
+  if (scale < 1) known.ceiling = Math.min(known.ceiling, current);
+  const wanted = Math.max(6, Math.min(maxFontSize, known.ceiling - 0.5, Math.floor(current * scale * 2) / 2));
+  if (Math.abs(wanted - current) < 0.5) return false;
+  term.options.fontSize = wanted;
+  return true;
 }
