@@ -10,6 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <string>
 #include <sys/ioctl.h>
@@ -18,6 +21,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -477,6 +481,133 @@ Napi::Value RaiseOpenFilesLimit(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// ---- Reading a container's state for lessons ----
+
+void CloseFd(const int* fd) {
+  if (*fd >= 0) close(*fd);
+}
+#define cleanup_fd __attribute__((cleanup(CloseFd)))
+
+// Reads the pid and start time arguments shared by the lesson calls; false after throwing.
+bool ProcessArgs(const Napi::CallbackInfo& info, size_t count, const char* usage, pid_t* pid,
+                 unsigned long long* start_time) {
+  Napi::Env env = info.Env();
+  if (info.Length() != count || !info[0].IsNumber() || !info[1].IsNumber()) {
+    ThrowTypeError(env, usage);
+    return false;
+  }
+  *pid = info[0].As<Napi::Number>().Int32Value();
+  *start_time = static_cast<unsigned long long>(info[1].As<Napi::Number>().Int64Value());
+  if (*pid <= 1) {
+    ThrowRangeError(env, "pid must be > 1");
+    return false;
+  }
+  return true;
+}
+
+struct UtsLookup {
+  int pidfd;
+  int err;
+  struct utsname name;
+};
+
+// Runs on a thread of its own that ends right after: setns moves only the calling
+// thread, and no thread of Node's (the loop, the libuv pool, V8's) may ever change
+// namespace, or later work on it would see the container's.
+void* UtsLookupThread(void* arg) {
+  auto* lookup = static_cast<UtsLookup*>(arg);
+  if (setns(lookup->pidfd, CLONE_NEWUTS) < 0 || uname(&lookup->name) < 0) lookup->err = errno;
+  return nullptr;
+}
+
+// utsHostname(pid, startTime) -> the hostname the process sees now (its UTS namespace's),
+// or null when that process is gone. The pidfd is taken only if the start time matches,
+// and setns through a pidfd reaches that process or fails (ESRCH): a reused pid cannot
+// make this answer with another namespace's name.
+Napi::Value UtsHostname(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  if (!ProcessArgs(info, 2, "utsHostname(pid, startTime)", &pid, &expected)) return env.Undefined();
+  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
+  if (pidfd == -1) return env.Null();
+  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
+  UtsLookup lookup;
+  memset(&lookup, 0, sizeof(lookup));
+  lookup.pidfd = pidfd;
+  pthread_t thread;
+  int err = pthread_create(&thread, nullptr, UtsLookupThread, &lookup);
+  if (err != 0) return ThrowErrno(env, "pthread_create", err);
+  pthread_join(thread, nullptr);
+  if (lookup.err == ESRCH) return env.Null();
+  if (lookup.err != 0) return ThrowErrno(env, "setns", lookup.err);
+  lookup.name.nodename[sizeof(lookup.name.nodename) - 1] = '\0';
+  return Napi::String::New(env, lookup.name.nodename);
+}
+
+// readFileInRoot(pid, startTime, path, maxBytes) -> a Buffer with the file's first
+// maxBytes bytes (empty for anything but a regular file, which is never read), or null
+// when there is no such file or the process is gone.
+//
+// The path is the container's: a host-side open of /proc/PID/root/PATH would follow an
+// absolute symlink the container planted (ln -s /etc/shadow /tmp/x) to the host's file.
+// openat2 with RESOLVE_IN_ROOT resolves every "/" and ".." of the walk, symlinks'
+// included, at the container's root; RESOLVE_NO_MAGICLINKS refuses /proc/*/root-style
+// links, which jump anywhere. The root fd is of the process with this start time: the
+// start time read after opening it proves the pid was not reused in between. O_NONBLOCK
+// so a FIFO cannot hold the server's thread; nothing but a regular file is read.
+Napi::Value ReadFileInRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  const char* usage = "readFileInRoot(pid, startTime, path, maxBytes)";
+  if (!ProcessArgs(info, 4, usage, &pid, &expected)) return env.Undefined();
+  if (!info[2].IsString() || !info[3].IsNumber()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  std::string path = info[2].As<Napi::String>().Utf8Value();
+  int64_t max_bytes = info[3].As<Napi::Number>().Int64Value();
+  if (path.empty() || path.find('\0') != std::string::npos || max_bytes < 0 || max_bytes > 16 * 1024 * 1024) {
+    ThrowRangeError(env, "path must be a non-empty string and maxBytes 0..16 MiB");
+    return env.Undefined();
+  }
+  char root_path[64];
+  snprintf(root_path, sizeof(root_path), "/proc/%d/root", pid);
+  cleanup_fd int root = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) {
+    if (errno == ENOENT || errno == ESRCH) return env.Null();
+    return ThrowErrno(env, "open", errno);
+  }
+  unsigned long long actual = 0;
+  if (!ReadStartTime(pid, &actual) || actual != expected) return env.Null();
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  cleanup_fd int fd = static_cast<int>(syscall(SYS_openat2, root, path.c_str(), &how, sizeof(how)));
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES) return env.Null();
+    return ThrowErrno(env, "openat2", errno);
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) return ThrowErrno(env, "fstat", errno);
+  std::vector<char> data;
+  if (S_ISREG(st.st_mode)) {
+    data.resize(static_cast<size_t>(max_bytes));
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = read(fd, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ThrowErrno(env, "read", errno);
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    data.resize(done);
+  }
+  return Napi::Buffer<char>::Copy(env, data.data(), data.size());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
@@ -485,6 +616,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("raiseOpenFilesLimit", Napi::Function::New(env, RaiseOpenFilesLimit));
+  exports.Set("utsHostname", Napi::Function::New(env, UtsHostname));
+  exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRoot));
   return exports;
 }
 

@@ -12,6 +12,7 @@ import type { ServeConfig } from './config.js';
 import { errorMiddleware, notFoundHandler } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Classes } from '../playground/classes.js';
+import type { Lessons } from '../playground/lessons/engine.js';
 import type { Playground } from '../playground/playground.js';
 import type { Recordings } from '../playground/recording.js';
 import type { HealthJson, ImageJson } from '../protocol/index.js';
@@ -27,6 +28,7 @@ export interface AppOptions {
   metrics: ServerMetrics;
   logger: Logger;
   images?: () => Promise<ImageJson[]>;
+  lessons?: Lessons;
 }
 
 /** A Host value fit to appear in a CSP source expression. */
@@ -123,6 +125,7 @@ export function createApp(options: AppOptions): Express {
       playground,
       ...(options.images ? { images: options.images } : {}),
       classroom: { classes, sessions, recordings: options.recordings },
+      ...(options.lessons ? { lessons: options.lessons } : {}),
     }),
   );
   app.use('/api', notFoundHandler());

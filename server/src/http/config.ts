@@ -30,6 +30,8 @@ export interface ServeConfig extends PlaygroundConfig {
   webDir: string;
   stateRoot: string | undefined;
   logLevel: LogLevel;
+  /** lessons beside the built-in ones (lessons/README.md); null: the built-in ones only */
+  lessonsDir: string | null;
 
   rateWindowMs: number;
   createRatePerSession: number;
@@ -58,6 +60,7 @@ export type ServeOptionKey =
   | 'trustProxy'
   | 'webDir'
   | 'stateRoot'
+  | 'lessonsDir'
   | 'logLevel'
   | 'maxContainersPerSession'
   | 'maxContainersPerAddress'
@@ -136,6 +139,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   ),
   spec('webDir', '--web-dir <dir>', 'the built web UI to serve at /', 'web/dist'),
   spec('stateRoot', '--state-root <dir>', "the runtime's state directory", '/run/mdocker'),
+  spec(
+    'lessonsDir',
+    '--lessons-dir <dir>',
+    'more lessons beside the built-in ones (lessons/README.md); they may ask for capabilities, as built-in ones do',
+    'none',
+  ),
   spec('logLevel', '--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info'),
   spec('maxContainersPerSession', '--max-containers-per-session <n>', 'containers one browser session may have', '5'),
   spec(
@@ -363,6 +372,7 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     trustProxy: hops('trustProxy'),
     webDir: text('webDir', DEFAULT_WEB_DIR),
     stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
+    lessonsDir: raw('lessonsDir') == null || String(raw('lessonsDir')) === '' ? null : String(raw('lessonsDir')),
     logLevel,
     maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),
     maxContainersPerAddress: integer('maxContainersPerAddress', 100, 1, 100_000),

@@ -13,6 +13,8 @@ import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
 import type { ImageJson } from '../protocol/index.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
+import type { Lessons } from '../playground/lessons/engine.js';
+import { lessonRouter } from './lesson-routes.js';
 
 type RoutesConfig = Pick<
   ServeConfig,
@@ -25,7 +27,9 @@ export interface RoutesOptions {
   playground: Playground;
   images?: () => Promise<ImageJson[]>;
   /** the classroom's routes (classes, join, recordings) */
-  classroom: Omit<ClassRoutesOptions, 'config' | 'playground' | 'images'>;
+  classroom: Omit<ClassRoutesOptions, 'config' | 'playground' | 'images' | 'lessons'>;
+  /** the lessons' routes and a create's `lesson`; none: no lessons */
+  lessons?: Lessons;
 }
 
 const MAX_ARGS = 256;
@@ -46,6 +50,7 @@ export const createContainerSchema = z
     cpus: limitValueSchema.optional(),
     pidsLimit: limitValueSchema.optional(),
     cmd: boundedCmdSchema.optional(),
+    lesson: z.string().max(64).optional(),
   })
   .strict();
 
@@ -134,7 +139,17 @@ export function apiRouter(options: RoutesOptions): Router {
     limiter({ what: 'requests from your address', limit: config.apiRatePerIp, windowMs: config.rateWindowMs }),
   );
   router.use(requireJsonBody());
-  router.use(classRouter({ ...options.classroom, config, playground, images }));
+  const lessons = options.lessons;
+  router.use(
+    classRouter({
+      ...options.classroom,
+      config,
+      playground,
+      images,
+      ...(lessons ? { lessons: () => lessons.ids() } : {}),
+    }),
+  );
+  if (lessons) router.use(lessonRouter({ playground, lessons }));
 
   const createPerSession = limiter({
     what: 'containers created by this session',
@@ -161,6 +176,7 @@ export function apiRouter(options: RoutesOptions): Router {
       ...(input.image === undefined ? {} : { image: input.image }),
       ...(input.hostname === undefined ? {} : { hostname: input.hostname }),
       ...(input.cmd === undefined ? {} : { cmd: input.cmd }),
+      ...(input.lesson === undefined ? {} : { lesson: input.lesson }),
       limits,
       ...(req.ip === undefined ? {} : { clientAddress: req.ip }),
     });

@@ -12,7 +12,10 @@ import { createApp } from './app.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Classes } from '../playground/classes.js';
+import { Lessons } from '../playground/lessons/engine.js';
+import { loadLessons, type LessonSource } from '../playground/lessons/loader.js';
 import { Playground, type PlaygroundRuntime } from '../playground/playground.js';
 import { Recordings } from '../playground/recording.js';
 import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
@@ -39,9 +42,13 @@ export interface RunningServer {
   close(): Promise<void>;
   readonly playground: Playground;
   readonly classes: Classes;
+  readonly lessons: Lessons;
   readonly metrics: ServerMetrics;
   readonly http: Server;
 }
+
+/** The built-in lessons: lessons/ of the repository (server/dist/src/http/ → four levels up). */
+export const BUILTIN_LESSONS_DIR = fileURLToPath(new URL('../../../../lessons', import.meta.url));
 
 /** Open files the server holds per container, roughly (see startServer). */
 const FDS_PER_CONTAINER = 12;
@@ -62,6 +69,11 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       `the open files limit (${files.soft}) is low for --max-containers ${config.maxContainers}: raise the hard limit (ulimit -Hn)`,
     );
   }
+  // A bad lesson stops the start with its file and line, before anything is touched.
+  const lessonDirs: { dir: string; source: LessonSource }[] = [{ dir: BUILTIN_LESSONS_DIR, source: 'builtin' }];
+  if (config.lessonsDir !== null) lessonDirs.push({ dir: config.lessonsDir, source: 'lessons-dir' });
+  const catalog = loadLessons(lessonDirs);
+  logger.info({ event: 'server.lessons', lessons: [...catalog.keys()] }, `${catalog.size} lessons loaded`);
   const runtime = options.runtime ?? (await openRuntime(config, logger));
   const reaped = await runtime.reapLeftovers();
   if (reaped.length > 0)
@@ -92,6 +104,8 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     recordings,
   });
   const classes = new Classes({ playground, groups: runtime, config, logger, recordings });
+  const lessons = new Lessons({ catalog, logger });
+  lessons.attach(playground);
   const sweep = (): void => {
     classes.sweep();
     recordings.sweep().catch((err: unknown) => logger.warn({ err }, 'sweeping recordings failed'));
@@ -107,6 +121,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     sessions,
     metrics,
     logger,
+    lessons,
     ...(options.images ? { images: options.images } : {}),
   });
   const server = createServer(app);
@@ -145,6 +160,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       clearInterval(sweeper);
       // The classes' cgroups go once their containers have.
       const removed = playground.shutdown().then(() => classes.shutdown());
+      void removed.finally(() => lessons.close());
       const timedOut = !(await settlesWithin(removed, config.shutdownTimeoutMs));
       if (timedOut)
         logger.warn(
@@ -186,7 +202,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     process.on('SIGTERM', signalHandler);
   }
 
-  return { url, port, close, playground, classes, metrics, http: server };
+  return { url, port, close, playground, classes, lessons, metrics, http: server };
 }
 
 /** The real runtime, with the host it found logged (on cgroup v2 it takes its delegated cgroup now). */

@@ -14,6 +14,7 @@ import type {
   ClassEventMessage,
   ClassJson,
   ContainerJson,
+  LessonProgressJson,
   MeJson,
   StatsServerMessage,
   StudentJson,
@@ -79,6 +80,9 @@ interface Student {
   lastInputToldAtMs: number;
   /** what the teacher's miniature last showed: container, terminal and output count */
   screenKey: string;
+  /** the lesson's progress in the student's newest lesson container */
+  progress: LessonProgressJson | null;
+  progressContainer: string | null;
 }
 
 interface ClassState {
@@ -364,6 +368,8 @@ export class Classes {
       lastInputAtMs: null,
       lastInputToldAtMs: 0,
       screenKey: '',
+      progress: null,
+      progressContainer: null,
     };
     state.students.set(student.id, student);
     this.#bySession.set(sessionId, student);
@@ -416,6 +422,7 @@ export class Classes {
       maxContainers: settings.maxContainersPerStudent,
       group: state.group,
       closed: state.endedAtMs === null ? null : 'the class has ended',
+      lesson: settings.lesson,
     };
   }
 
@@ -423,7 +430,15 @@ export class Classes {
     const student = this.#bySession.get(sessionId);
     if (!student) return;
     const state = this.#classes.get(student.classId);
-    if (!state || state.subscribers.size === 0) return;
+    if (!state) return;
+    if (message.type === 'lesson') {
+      // The newest container's lesson is the one the student works on.
+      student.progress = message.lesson.progress;
+      student.progressContainer = message.containerId;
+      this.#emit(state, { type: 'progress', studentId: student.id, progress: message.lesson.progress });
+      return;
+    }
+    if (state.subscribers.size === 0) return;
     if (message.type === 'container') {
       this.#emit(state, { type: 'container', studentId: student.id, container: message.container });
     } else if (message.type === 'sample') {
@@ -553,7 +568,7 @@ export class Classes {
       lastInputAt: student.lastInputAtMs === null ? null : new Date(student.lastInputAtMs).toISOString(),
       containers: this.#playground.list(student.sessionId),
       latest: this.#playground.latestSamples(student.sessionId),
-      progress: null,
+      progress: student.progress,
     };
   }
 

@@ -19,6 +19,8 @@ import { MdockerError, launcherError, type LauncherErrorJson } from '../runtime/
 import type { Limits } from '../runtime/units.js';
 import { checkContainerCounts, checkExecCounts, checkLimits, checkTerminalCount, resolveCreateLimits } from './caps.js';
 import { captureExec } from '../runtime/exec.js';
+import { DEFAULT_SECURITY, type SecurityOptions } from '../runtime/launcher.js';
+import type { ProcessRef } from '../runtime/native.js';
 import { inspectContainer } from '../runtime/inspect.js';
 import type { PtyProcess } from '../runtime/pty.js';
 import type { PlaygroundConfig, PlaygroundMetrics } from './config.js';
@@ -68,6 +70,37 @@ export interface CreateRequest {
   limits: Limits;
   /** The client's address (sessions are free; an address's containers are capped together). */
   clientAddress?: string;
+  /** a lesson's id: its container settings apply (setLessons) */
+  lesson?: string;
+}
+
+/**
+ * What a lesson asks of its container: set fields override the request's defaults, and
+ * capabilities or an unconfined seccomp are granted only with a private user namespace.
+ */
+export interface LessonContainerSettings {
+  image: string | null;
+  limits: Limits;
+  capAdd: string[];
+  seccomp: SecurityOptions['seccomp'];
+}
+
+/** Who knows the lessons (playground/lessons); throws NOT_FOUND for an unknown id. */
+export type LessonSettingsProvider = (lessonId: string) => LessonContainerSettings;
+
+/** A session's running container, as observers that follow containers see it. */
+export interface ObservedContainer {
+  id: string;
+  sessionId: string;
+  lesson: string | null;
+  init: ProcessRef;
+  hostname: string;
+  /** the limits now (they follow updates) */
+  limits(): Limits;
+  /** host pids of its cgroup */
+  procs(): Promise<number[]>;
+  /** a command without a tty, collected, killed at timeoutMs (lessons' script checks) */
+  exec(cmd: string[], timeoutMs: number): Promise<ExecResultJson>;
 }
 
 /** Counts by key that forget a key at zero. */
@@ -105,6 +138,8 @@ export interface SessionPolicy {
   group: string | null;
   /** set: creating is refused with this reason */
   closed: string | null;
+  /** the class's lesson: its container settings apply to the students' containers */
+  lesson?: string | null;
 }
 
 /** Told of what happens to sessions' containers (the classes module follows its students). */
@@ -115,6 +150,12 @@ export interface PlaygroundObserver {
   input(sessionId: string, containerId: string, terminalId: number): void;
   /** the session's page opened or closed its stats stream (connected: any open) */
   connection(sessionId: string, connected: boolean): void;
+  /** a container was created for a session and runs */
+  started?(container: ObservedContainer): void;
+  /** one of the container's terminals printed something */
+  output?(sessionId: string, containerId: string): void;
+  /** the container is forgotten (removed, or failed to start) */
+  removed?(sessionId: string, containerId: string): void;
 }
 
 /** A recording's owner key: a hash, so index files on disk name no session. */
@@ -133,6 +174,8 @@ const WARM_REFILL_DELAY_MS = 250;
 /** After a warm start fails, the pool waits this long before trying again. */
 const WARM_RETRY_MS = 60_000;
 const DEFAULT_COLS = 80;
+/** An observer's exec (a lesson's script check) keeps this much of each output. */
+const OBSERVED_EXEC_MAX_OUTPUT_BYTES = 64 * 1024;
 const DEFAULT_ROWS = 24;
 /** The launcher's own environment: the container's is passed with --env. */
 /** How long a removal waits for the init's exit to be processed after the runtime is done. */
@@ -165,6 +208,8 @@ interface Entry {
   lastWatchedAtMs: number;
   /** the terminal typed on last (the one a teacher's miniature follows) */
   lastInputTerminal: number;
+  /** the lesson its container was made for */
+  lesson: string | null;
   /** cumulative counters of the previous sample: a rise is a recording marker */
   lastOomKills: number;
   lastPidsLimitHits: number;
@@ -221,6 +266,9 @@ export class Playground {
   #warmFailedAtMs = 0;
   readonly #recordings: Recordings | null;
   #policy: (sessionId: string) => SessionPolicy | null = () => null;
+  #lessonSettings: LessonSettingsProvider = (id) => {
+    throw new MdockerError('INVALID_ARGUMENT', `no such lesson: ${id.slice(0, 64)}`);
+  };
   readonly #observers: PlaygroundObserver[] = [];
 
   constructor(options: PlaygroundOptions) {
@@ -247,6 +295,11 @@ export class Playground {
     this.#policy = policy;
   }
 
+  /** Who resolves a create's lesson into its container settings (playground/lessons). */
+  setLessons(provider: LessonSettingsProvider): void {
+    this.#lessonSettings = provider;
+  }
+
   observe(observer: PlaygroundObserver): void {
     this.#observers.push(observer);
   }
@@ -265,6 +318,9 @@ export class Playground {
   async create(sessionId: string, request: CreateRequest): Promise<ContainerJson> {
     if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
     const policy = this.#policy(sessionId);
+    const lessonId = policy?.lesson ?? request.lesson;
+    const lesson = lessonId === undefined || lessonId === null ? null : this.#lessonSettings(lessonId);
+    if (lesson) request = applyLesson(lessonId!, lesson, request, policy);
     if (policy) request = applyPolicy(policy, request);
     const limits = resolveCreateLimits(this.#config, request.limits);
     // Creations in flight count against the caps, so concurrent requests cannot overshoot.
@@ -305,7 +361,10 @@ export class Playground {
       if (left <= 0) this.#creating.delete(sessionId);
       else this.#creating.set(sessionId, left);
     };
-    const creation = this.#create(sessionId, request, limits, release, policy?.group ?? null);
+    const security: SecurityOptions | null = lesson
+      ? { ...DEFAULT_SECURITY, capAdd: lesson.capAdd, seccomp: lesson.seccomp }
+      : null;
+    const creation = this.#create(sessionId, request, limits, release, policy?.group ?? null, security);
     this.#inFlight.add(creation);
     try {
       return await creation;
@@ -321,6 +380,7 @@ export class Playground {
     limits: Limits,
     release: () => void,
     group: string | null = null,
+    security: SecurityOptions | null = null,
   ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
@@ -328,6 +388,7 @@ export class Playground {
       image: request.image ?? this.#config.defaultImage,
       ...(request.hostname === undefined ? {} : { hostname: request.hostname }),
       ...(group === null ? {} : { group }),
+      ...(security === null ? {} : { security }),
       cmd,
       tty: true,
       limits,
@@ -337,6 +398,16 @@ export class Playground {
       autoRemove: true,
     });
     const id = prepared.record.id;
+    // The runtime falls back to the host's user namespace where the image store cannot be
+    // idmapped: there CAP_SYS_ADMIN would be the host's own. A lesson's relaxations are
+    // granted only to a container whose root is an unprivileged host uid (SECURITY.md).
+    if (security !== null && relaxed(security) && (prepared.record.security.userns ?? 'private') !== 'private') {
+      await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      throw new MdockerError(
+        'UNSUPPORTED',
+        "this lesson needs capabilities that are granted only in a container with a user namespace of its own, and this host's image store cannot be idmapped (SECURITY.md)",
+      );
+    }
     if (this.#shuttingDown) {
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
       throw new MdockerError('CONFLICT', 'the server is shutting down');
@@ -360,6 +431,7 @@ export class Playground {
       createdAtMs: Date.now(),
       lastWatchedAtMs: Date.now(),
       lastInputTerminal: 0,
+      lesson: request.lesson ?? null,
       lastOomKills: 0,
       lastPidsLimitHits: 0,
     };
@@ -413,7 +485,34 @@ export class Playground {
     );
     entry.announced = true;
     this.#notify(entry);
+    if (sessionId !== WARM_POOL && entry.record.init !== null && statusOf(entry) === 'running') {
+      const observed = this.#observed(entry, entry.record.init);
+      for (const observer of this.#observers) observer.started?.(observed);
+    }
     return this.#toJson(entry);
+  }
+
+  #observed(entry: Entry, init: ProcessRef): ObservedContainer {
+    const handle = this.#runtime.cgroups.handleFromPaths(entry.id, entry.record.cgroupPaths);
+    return {
+      id: entry.id,
+      sessionId: entry.sessionId,
+      lesson: entry.lesson,
+      init,
+      hostname: entry.record.hostname,
+      limits: () => ({ ...entry.record.limits }),
+      procs: () => this.#runtime.cgroups.procs(handle),
+      exec: async (cmd, timeoutMs) => {
+        if (statusOf(entry) !== 'running' || entry.removing)
+          throw new MdockerError('CONFLICT', `container ${entry.id.slice(0, 12)} is not running`);
+        const exec = await this.#runtime.exec(
+          entry.id,
+          { cmd, tty: false, dieWithParent: true },
+          { kind: 'pipes', stdin: 'ignore', output: 'pipe' },
+        );
+        return captureExec(exec, { timeoutMs, maxOutputBytes: OBSERVED_EXEC_MAX_OUTPUT_BYTES });
+      },
+    };
   }
 
   list(sessionId: string): ContainerJson[] {
@@ -743,7 +842,10 @@ export class Playground {
       rows,
       scrollbackLines: this.#config.scrollbackLines,
       flowStallTimeoutMs: this.#config.flowStallTimeoutMs,
-      onBytes: (direction, bytes) => this.#metrics?.bytesStreamed.inc({ direction }, bytes),
+      onBytes: (direction, bytes) => {
+        this.#metrics?.bytesStreamed.inc({ direction }, bytes);
+        if (direction === 'out') for (const observer of this.#observers) observer.output?.(entry.sessionId, entry.id);
+      },
       onClientsChanged: () => {
         entry.lastWatchedAtMs = Date.now();
       },
@@ -903,6 +1005,7 @@ export class Playground {
       (request.image === undefined || request.image === config.defaultImage) &&
       request.cmd === undefined &&
       request.hostname === undefined &&
+      request.lesson === undefined &&
       limits.memoryBytes === config.defaultMemoryBytes &&
       limits.cpus === config.defaultCpus &&
       limits.pidsLimit === config.defaultPidsLimit
@@ -997,7 +1100,10 @@ export class Playground {
 
   #forget(entry: Entry): void {
     this.#sampler.forget(entry.id);
-    if (this.#entries.delete(entry.id)) this.#containersByAddress.add(entry.clientAddress, -1);
+    if (this.#entries.delete(entry.id)) {
+      this.#containersByAddress.add(entry.clientAddress, -1);
+      for (const observer of this.#observers) observer.removed?.(entry.sessionId, entry.id);
+    }
     const ids = this.#bySession.get(entry.sessionId);
     ids?.delete(entry.id);
     if (ids?.size === 0) this.#bySession.delete(entry.sessionId);
@@ -1098,6 +1204,7 @@ export class Playground {
       // The record as last read (its limits follow updates).
       limits: { ...entry.record.limits },
       startedAt: entry.record.startedAt,
+      lesson: entry.lesson,
       terminals: [...entry.terminals.values()].map((terminal) => terminal.toJson()),
     };
   }
@@ -1144,6 +1251,31 @@ const REMOVAL_REASONS: Record<ExitReason, RemovalReason> = {
   'class-ended': 'kill',
   reset: 'kill',
 };
+
+/**
+ * A lesson's container settings over the request: its image, its limits where the request
+ * gave none (within a class, never above the class's).
+ */
+function applyLesson(
+  lessonId: string,
+  lesson: LessonContainerSettings,
+  request: CreateRequest,
+  policy: SessionPolicy | null,
+): CreateRequest {
+  const limits: Limits = { ...request.limits };
+  for (const key of ['memoryBytes', 'cpus', 'pidsLimit'] as const) {
+    const wanted = lesson.limits[key];
+    if (limits[key] !== null || wanted === null) continue;
+    const allowed = policy?.limits[key] ?? null;
+    limits[key] = allowed === null ? wanted : Math.min(wanted, allowed);
+  }
+  const image = policy ? request.image : (request.image ?? lesson.image ?? undefined);
+  return { ...request, ...(image === undefined ? {} : { image }), limits, lesson: lessonId };
+}
+
+function relaxed(security: SecurityOptions): boolean {
+  return security.capAdd.length > 0 || security.seccomp !== 'default';
+}
 
 /** A student's request within its class: the class's image, at most the class's limits. */
 function applyPolicy(policy: SessionPolicy, request: CreateRequest): CreateRequest {

@@ -32,6 +32,8 @@ export interface CreateContainerBody {
   cpus?: number | string;
   pidsLimit?: number;
   cmd?: string[];
+  /** a lesson's id (GET /api/lessons): its image, limits and capabilities apply */
+  lesson?: string;
 }
 
 export type UpdateContainerBody = Partial<Pick<CreateContainerBody, 'memory' | 'cpus' | 'pidsLimit'>>;
@@ -62,6 +64,8 @@ export interface ContainerJson {
   exitCode: number | null;
   exitReason: ExitReason | null;
   terminals: TerminalJson[];
+  /** the lesson it was made for (GET /api/containers/:id/lesson) */
+  lesson?: string | null;
 }
 
 export interface ExecBody {
@@ -170,7 +174,43 @@ export type StatsServerMessage =
   | { type: 'container'; container: ContainerJson }
   | { type: 'broadcast'; broadcast: BroadcastJson }
   | { type: 'control'; containerId: string; terminalId: number; teacher: boolean }
-  | { type: 'class-ended'; classId: string; reason: string };
+  | { type: 'class-ended'; classId: string; reason: string }
+  /** a step of the container's lesson was done (and once on the first check) */
+  | { type: 'lesson'; containerId: string; lesson: ContainerLessonJson };
+
+// ---- lessons ----
+// GET /api/lessons → LessonJson[]; GET /api/containers/:id/lesson → ContainerLessonJson;
+// POST /api/containers/:id/lesson/check → ContainerLessonJson (checks run now).
+
+export interface LessonJson {
+  id: string;
+  title: string;
+  description: string;
+  steps: { id: string; title: string }[];
+}
+
+export interface LessonStepJson {
+  id: string;
+  title: string;
+  done: boolean;
+  /** when its checks first all held (ISO) */
+  doneAt: string | null;
+  /** Markdown source: render it safely (no raw HTML) */
+  text: string;
+}
+
+export interface ContainerLessonJson {
+  /** the lesson's id */
+  lesson: string;
+  title: string;
+  description: string;
+  containerId: string;
+  /** steps in the lesson's order; any may be done first */
+  steps: LessonStepJson[];
+  /** index of the first step not done (steps.length when all are) */
+  current: number;
+  progress: LessonProgressJson;
+}
 
 // ---- classes ----
 // Roles: whoever holds the server's access token (on a token-less loopback server, the

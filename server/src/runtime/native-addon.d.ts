@@ -27,6 +27,13 @@ export interface MdockerNativeAddon {
   resizePty(fd: number, cols: number, rows: number): void;
   /** Calls onExit once pid (with this start time) has exited; false when it is gone already. */
   watchExit(pid: number, startTime: number, onExit: () => void): boolean;
+  /** The hostname pid sees now (uname in its UTS namespace, from a short-lived thread of
+   * our own), or null when the process with this start time is gone. */
+  utsHostname(pid: number, startTime: number): string | null;
+  /** The first maxBytes bytes of path resolved inside pid's root (openat2 RESOLVE_IN_ROOT |
+   * RESOLVE_NO_MAGICLINKS: symlinks and .. never leave it); empty for anything but a regular
+   * file; null when there is no such file or the process with this start time is gone. */
+  readFileInRoot(pid: number, startTime: number, path: string, maxBytes: number): Buffer | null;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
 }

@@ -81,6 +81,20 @@ export function exited(ref: ProcessRef, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** The hostname a process sees now (its UTS namespace's), or null when it is gone. */
+export function utsHostname(ref: ProcessRef): string | null {
+  return load().utsHostname(ref.pid, ref.startTime);
+}
+
+/**
+ * A file of a process's root, read as that process would resolve it (symlinks and ..
+ * stay inside the root): its first maxBytes bytes, empty for a directory or any other
+ * non-regular file, null when missing or when the process is gone.
+ */
+export function readFileInRoot(ref: ProcessRef, path: string, maxBytes: number): Buffer | null {
+  return load().readFileInRoot(ref.pid, ref.startTime, path, maxBytes);
+}
+
 /** The soft limit on open files raised to the hard one (see the addon); both returned. */
 export function raiseOpenFilesLimit(): { soft: number; hard: number } {
   return load().raiseOpenFilesLimit();
