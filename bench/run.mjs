@@ -8,11 +8,16 @@
 //                            that writes bench/work/RESULTS-quick.md
 //   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
 //   BENCH_OUT=PATH           where to write the markdown instead
-//   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, density
+//   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, classroom,
+//                            density; or name them as arguments: `node bench/run.mjs classroom`
+//   BENCH_CLASSROOM_PAGE=worktree  the classroom's teacher console built from the working tree (default: HEAD)
 //
 //   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
 //       (default bench/work/results.json, the last run) with the current bench/PROFILE.md,
 //       measuring nothing
+//
+// A run of only the classroom (`node bench/run.mjs classroom`) replaces its own section of
+// the markdown and leaves the rest as the last full run wrote it.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -39,6 +44,8 @@ const SCALES = {
     density: 1000,
     checkpoints: [10, 100, 1000],
     cpuWindowMs: 10_000,
+    classroomStudents: 60,
+    classroomWindowMs: 30_000,
   },
   quick: {
     maxMinutes: 5,
@@ -54,6 +61,8 @@ const SCALES = {
     density: 50,
     checkpoints: [10, 50],
     cpuWindowMs: 3000,
+    classroomStudents: 10,
+    classroomWindowMs: 5000,
   },
 };
 
@@ -63,7 +72,10 @@ if (!S) {
   console.error(`bench: BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}`);
   process.exit(2);
 }
-const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const phaseArgs = process.argv.slice(2).filter((arg) => /^[a-z]+$/.test(arg));
+const onlyList = phaseArgs.length ? phaseArgs : process.env.BENCH_ONLY?.split(',');
+const only = onlyList ? new Set(onlyList) : null;
+const onlyClassroom = only !== null && [...only].every((name) => name === 'classroom');
 const wanted = (phase) => only === null || only.has(phase);
 const maxMinutes = Number(process.env.BENCH_MAX_MINUTES ?? S.maxMinutes);
 const startedAt = Date.now();
@@ -83,7 +95,12 @@ if (process.argv.includes('--render')) {
   const target =
     process.env.BENCH_OUT ?? (last.scale === 'full' ? join(benchDir, 'RESULTS.md') : join(work, 'RESULTS-quick.md'));
   const { renderResults } = await import('./lib/report.mjs');
-  writeFileSync(target, renderResults(last));
+  const { renderClassroom, withClassroomSection } = await import('./lib/classroom.mjs');
+  const markdown = renderResults(last);
+  writeFileSync(
+    target,
+    last.classroom ? withClassroomSection(markdown, renderClassroom(last.classroom, last.versions)) : markdown,
+  );
   console.log(`bench: wrote ${target} from ${from} (${last.scale} run of ${last.startedAt})`);
   process.exit(0);
 }
@@ -590,6 +607,23 @@ async function densityPhase() {
   }
 }
 
+/** issue 18: a class of students typing, with and without the teacher watching (bench/lib/classroom.mjs). */
+async function classroomPhase() {
+  await stopServer();
+  const { measureClassroom } = await import('./lib/classroom.mjs');
+  results.classroom = await measureClassroom({
+    repo,
+    work,
+    stateRoot: `${stateRoot}-classroom`,
+    students: S.classroomStudents,
+    windowMs: S.classroomWindowMs,
+    pageSource: process.env.BENCH_CLASSROOM_PAGE === 'worktree' ? 'worktree' : 'HEAD',
+    tracker,
+    log,
+  });
+  for (const l of results.classroom.leftovers) results.leftovers.push(`classroom: ${l}`);
+}
+
 // ---------------------------------------------------------------- main
 
 let finishing = false;
@@ -644,6 +678,7 @@ await phase('warm', warmStartPhase);
 await phase('echo', echoPhase);
 await phase('wetty', wettyPhase);
 await phase('throughput', throughputPhase);
+await phase('classroom', classroomPhase);
 await phase('density', densityPhase);
 
 await finish(0);
@@ -653,8 +688,23 @@ results.durationS = (Date.now() - startedAt) / 1000;
 results.phases = phaseLog;
 const notes = join(benchDir, 'PROFILE.md');
 results.profileNotes = existsSync(notes) ? readFileSync(notes, 'utf8').replace(/^# .*\n+/, '') : null;
-writeFileSync(join(work, 'results.json'), JSON.stringify(results, null, 1));
+const rawPath = join(work, 'results.json');
+// Alone, the classroom goes into the last run's raw numbers (of the same scale), as into its markdown.
+const lastRun = onlyClassroom && existsSync(rawPath) ? JSON.parse(readFileSync(rawPath, 'utf8')) : null;
+writeFileSync(
+  rawPath,
+  JSON.stringify(lastRun?.scale === results.scale ? { ...lastRun, classroom: results.classroom } : results, null, 1),
+);
 const { renderResults } = await import('./lib/report.mjs');
-writeFileSync(outPath, renderResults(results));
+let markdown = renderResults(results);
+if (results.classroom || onlyClassroom) {
+  const { renderClassroom, withClassroomSection } = await import('./lib/classroom.mjs');
+  const classroom = results.classroom ?? { error: results.classroomError ?? 'skipped' };
+  writeFileSync(join(work, 'classroom.json'), JSON.stringify(classroom, null, 1));
+  // Alone, the classroom replaces its section of what the last full run wrote.
+  const base = onlyClassroom && existsSync(outPath) ? readFileSync(outPath, 'utf8') : markdown;
+  markdown = withClassroomSection(base, renderClassroom(classroom, results.versions));
+}
+writeFileSync(outPath, markdown);
 log(`wrote ${outPath} (raw: bench/work/results.json) in ${(results.durationS / 60).toFixed(1)} min`);
 process.exit(results.leftovers.length === 0 ? 0 : 3);
