@@ -251,11 +251,13 @@ describe('recordings as asciicast v2', () => {
     const dir = tempDir();
     const recordings = new Recordings({ dir, maxBytes: 1 << 20, retentionMs: 60_000 });
     const rec = recordings.open(ID_A, 0, { cols: 80, rows: 24, owner: OWNER });
-    await sleep(20);
-    rec.output(Buffer.from('typed'));
     const path = join(dir, ID_A, '0.cast');
+    // The file is created asynchronously, header first.
+    for (let i = 0; i < 500 && !(existsSync(path) && readFileSync(path, 'utf8').includes('\n')); i++) await sleep(10);
+    rec.output(Buffer.from('typed'));
     assert.ok(!readFileSync(path, 'utf8').includes('typed'), 'held, not written per read');
-    await sleep(250);
+    // The batch timer writes it ~100 ms later (longer on a loaded machine).
+    for (let i = 0; i < 200 && !readFileSync(path, 'utf8').includes('typed'); i++) await sleep(10);
     assert.ok(readFileSync(path, 'utf8').includes('typed'), 'the batch timer wrote it');
     rec.output(Buffer.from('again'));
     assert.equal(await recordings.castPath(ID_A, 0), path);
