@@ -53,7 +53,8 @@ async function joinAsStudent(browser: Browser, joinPath: string, name: string, t
 }
 
 test('a class: join, watch, spotlight, broadcast, replay to a marker, end', async ({ page, browser, context }) => {
-  test.setTimeout(240_000);
+  // Real containers for four sessions on a shared CI host: generous, each wait has its own bound.
+  test.setTimeout(420_000);
   const students: Student[] = [];
   try {
     // ---- the teacher opens a class --------------------------------------------------
@@ -141,6 +142,18 @@ test('a class: join, watch, spotlight, broadcast, replay to a marker, end', asyn
     expect(await activeTerminal(ada.page).textContent()).not.toContain('pids.current');
     await screenshot(students[1]!.page, 'student-broadcast');
 
+    // ---- a reset gives the student a fresh container, and their page switches to it -----
+    const linus = students[1]!;
+    await card(linus).getByRole('button', { name: 'Watch Linus’s terminal' }).click();
+    const linusDialog = page.getByRole('dialog', { name: 'Linus' });
+    await linusDialog.getByRole('button', { name: 'Reset container' }).click();
+    await linusDialog.getByRole('button', { name: 'Click again to reset' }).click();
+    await expect(page.getByText('Linus has a fresh container.')).toBeVisible();
+    await expect(linus.page).not.toHaveURL(new RegExp(linus.containerId), { timeout: 20_000 });
+    await waitForPrompt(linus.page);
+    await expect(activeTerminal(linus.page)).not.toContainText('hello-linus');
+    await linusDialog.getByRole('button', { name: 'Close' }).click();
+
     // ---- a fork loop under the class's pids limit leaves a marker --------------------
     await run(ada.page, FORK_LOOP);
     await waitForTerminalText(ada.page, /can't fork|Resource temporarily unavailable/i, 30_000);
@@ -150,7 +163,7 @@ test('a class: join, watch, spotlight, broadcast, replay to a marker, end', asyn
           const response = await page.request.get(`/api/containers/${ada.containerId}/terminals/0/recording`);
           return response.ok() ? await response.text() : '';
         },
-        { timeout: 30_000, message: 'the recording gets a pids-limit marker' },
+        { timeout: 60_000, message: 'the recording gets a pids-limit marker' },
       )
       .toMatch(/"m",\s*"pids-limit"/);
 

@@ -186,7 +186,14 @@ function upsert(container: ContainerJson): void {
     remove(container.id);
     return;
   }
+  const isNew = !containers.has(container.id);
   containers.set(container.id, container);
+  // A container the page did not create (the teacher reset this student's) is the one to
+  // show when none is.
+  if (isNew && selectedId === null && container.state === 'running' && !firstLoad) {
+    select(container.id);
+    return;
+  }
   render();
 }
 

@@ -237,6 +237,7 @@ class ClassPage {
         const current = currentContainer(card.student);
         // The miniature follows the student's current container (any of its terminals).
         if (!current || current.id === screen.containerId) card.setScreen(screen);
+        this.detail.onScreen(studentId, screen);
       },
       onInput: (studentId, at) => this.cards.get(studentId)?.setLastInput(at),
       onBroadcast: (b) => this.addSent(b),

@@ -5,7 +5,7 @@
  * and give it back, put them on the projector (spotlight), reset their container, replay
  * their terminal.
  */
-import type { ContainerJson, StudentJson } from '../../../server/src/protocol/index';
+import type { ContainerJson, ScreenJson, StudentJson } from '../../../server/src/protocol/index';
 import { api } from '../api';
 import { describeError } from '../containers';
 import { h, replaceChildren } from '../dom';
@@ -38,6 +38,9 @@ export class StudentDetail {
   private view: TerminalView | null = null;
   private student: StudentJson | null = null;
   private attachedTo: string | null = null;
+  /** The student's terminal size as the last `attached` said. */
+  private attachedSize: string | null = null;
+  private reattachTimer: number | null = null;
   private controlling = false;
   private theme: ThemeMode;
 
@@ -132,8 +135,24 @@ export class StudentDetail {
     this.renderKeyboardButton();
   }
 
+  /**
+   * The terminal protocol tells a watcher nothing when the student's pty changes size, but
+   * the miniature screens carry it: a new size means attach again, which brings the screen
+   * at the new size (output laid out for one size garbles a terminal of another).
+   */
+  onScreen(studentId: string, screen: ScreenJson): void {
+    if (this.openStudentId !== studentId || screen.containerId !== this.attachedTo || screen.terminalId !== 0) return;
+    if (this.attachedSize === null || this.attachedSize === `${screen.cols}x${screen.rows}`) return;
+    if (this.reattachTimer !== null) return;
+    this.reattachTimer = window.setTimeout(() => {
+      this.reattachTimer = null;
+      if (this.dialog.open) this.attach(this.attachedTo);
+    }, 300);
+  }
+
   private attach(containerId: string | null): void {
     this.detach();
+    this.attachedSize = null;
     this.attachedTo = containerId;
     const student = this.student;
     if (!containerId || !student) {
@@ -149,6 +168,9 @@ export class StudentDetail {
       mode: this.controlling ? 'control' : 'watch',
       fitFontToBox: true,
       onNotice: (text) => this.options.onNotice(text),
+      onAttached: (terminal) => {
+        this.attachedSize = `${terminal.cols}x${terminal.rows}`;
+      },
     });
     replaceChildren(this.terminalBox, view.element);
     this.view = view;
