@@ -10,7 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { resolveServeConfig } from '../../src/http/config.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
-import type { ContainerLessonJson, LessonJson, StatsServerMessage } from '../../src/protocol/index.js';
+import type {
+  ClassEventMessage,
+  ClassJson,
+  ContainerLessonJson,
+  LessonJson,
+  StatsServerMessage,
+} from '../../src/protocol/index.js';
 import { rootOnly, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 
@@ -55,8 +61,10 @@ class LessonSession {
     this.client = new Client(base);
   }
 
+  /** A new container of the lesson (a student's gets its class's lesson without asking). */
   async open(lesson: string): Promise<ContainerLessonJson> {
-    const container = await this.client.create({ lesson });
+    const student = (await this.client.request('GET', '/api/me')).body?.role === 'student';
+    const container = await this.client.create(student ? {} : { lesson });
     assert.equal(container.lesson, lesson);
     this.containerId = container.id;
     this.stats = new Frames(this.client.socket('/api/stats'));
@@ -289,6 +297,35 @@ describe('lessons on real containers', { skip }, () => {
       assert.equal(steps.find((step) => step.id === 'inside')?.done, true);
     } finally {
       await session.close();
+    }
+  });
+
+  it("gives a class's lesson to its students' containers and shows their progress on the teacher's events", async () => {
+    const teacher = new Client(base());
+    await teacher.request('GET', '/healthz');
+    const refused = await teacher.request('POST', '/api/classes', { name: 'x', lesson: 'no-such-lesson' });
+    assert.equal(refused.status, 400, refused.text);
+    const created = await teacher.request('POST', '/api/classes', { name: 'UTS', lesson: 'uts-namespace' });
+    assert.equal(created.status, 201, created.text);
+    const cls = created.body as ClassJson;
+    const events = new Frames(teacher.socket(`/api/classes/${cls.id}/events`));
+    const session = new LessonSession(base());
+    try {
+      const joined = await session.client.request('POST', '/api/join', { code: cls.joinCode, name: 'Ana' });
+      assert.equal(joined.status, 201, joined.text);
+      await session.open('uts-namespace');
+      await session.step('rename', 'hostname my-box\r');
+      await events.until('the progress event', () =>
+        (events.control as unknown as ClassEventMessage[]).some(
+          (m) => m.type === 'progress' && m.progress.lesson === 'uts-namespace' && m.progress.step === 1,
+        ),
+      );
+      const board = await teacher.request('GET', `/api/classes/${cls.id}`);
+      assert.equal((board.body as ClassJson).students[0]?.progress?.step, 1);
+    } finally {
+      events.ws.close();
+      await session.close();
+      await teacher.request('DELETE', `/api/classes/${cls.id}`);
     }
   });
 
