@@ -104,7 +104,7 @@ export class TerminalView {
       'div',
       { class: 'terminal-control-badge', role: 'status', hidden: true },
       h('strong', {}, 'The teacher has the keyboard.'),
-      ' What they type appears here; your typing waits until they give it back.',
+      ' What they type appears here; wait until they give it back before you type.',
     );
     this.element = h(
       'div',
