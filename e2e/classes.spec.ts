@@ -11,6 +11,7 @@ import {
   run,
   screenshot,
   test,
+  unnamedControls,
   waitForPrompt,
   waitForTerminalText,
   watchConsole,
@@ -90,6 +91,7 @@ test('a class: join, watch, spotlight, broadcast, replay to a marker, end', asyn
     await expect(card(xss).getByRole('button', { name: `Watch ${XSS_NAME}’s terminal` })).toHaveText(XSS_NAME);
     await expect(grid.locator('img')).toHaveCount(0);
     await screenshot(page, 'teacher-console');
+    expect(await unnamedControls(page)).toEqual([]);
 
     // ---- up close, then the spotlight on the projector --------------------------------
     const ada = students[0]!;
@@ -166,6 +168,10 @@ test('a class: join, watch, spotlight, broadcast, replay to a marker, end', asyn
         { timeout: 60_000, message: 'the recording gets a pids-limit marker' },
       )
       .toMatch(/"m",\s*"pids-limit"/);
+    // Typed after the marker (a builtin: the sleepers hold every pid): the replay at the
+    // marker must not show it yet.
+    await run(ada.page, 'echo after-$((1+1))');
+    await waitForTerminalText(ada.page, /^after-2$/m);
 
     // ---- the replay, from the class's recordings list ---------------------------------
     await page.getByRole('button', { name: 'Refresh' }).click();
@@ -183,8 +189,10 @@ test('a class: join, watch, spotlight, broadcast, replay to a marker, end', asyn
     const replay = page.getByRole('group', { name: 'Replayed terminal (read-only)' });
     await expect.poll(() => xtermText(replay)).toContain('echo hello-ada');
     await expect.poll(() => xtermText(replay)).toContain('seq 300');
+    expect(await xtermText(replay)).not.toContain('after-2');
     await expect(page.getByRole('link', { name: 'Download .cast' })).toBeVisible();
     await screenshot(page, 'replay');
+    expect(await unnamedControls(page)).toEqual([]);
 
     // ---- nothing ran from the XSS name anywhere ---------------------------------------
     for (const p of [page, ...students.map((s) => s.page)]) {

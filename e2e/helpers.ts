@@ -124,3 +124,20 @@ export async function xtermText(scope: Locator): Promise<string> {
         .join('\n'),
     );
 }
+
+/** Visible controls without an accessible name (their outerHTML, cut short). */
+export async function unnamedControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const missing: string[] = [];
+    for (const el of document.querySelectorAll<HTMLElement>('button, input, select, textarea, a[href], [role="tab"]')) {
+      if (el.closest('[hidden]') || el.getAttribute('aria-hidden') === 'true' || el.offsetParent === null) continue;
+      const labelled =
+        (el.getAttribute('aria-label') ?? '').trim() !== '' ||
+        el.getAttribute('aria-labelledby') !== null ||
+        ((el as HTMLInputElement).labels?.length ?? 0) > 0 ||
+        ((el.tagName === 'BUTTON' || el.tagName === 'A') && (el.textContent ?? '').trim() !== '');
+      if (!labelled) missing.push(el.outerHTML.slice(0, 120));
+    }
+    return missing;
+  });
+}

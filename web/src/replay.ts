@@ -87,6 +87,7 @@ function markerText(label: string): string {
 // ---- the player ------------------------------------------------------------------------
 
 const SPEEDS = [0.5, 1, 2, 4];
+const IDLE_LIMIT_S = 2;
 const CHART_HEIGHT_PX = 110;
 const MIB = 1024 * 1024;
 
@@ -96,6 +97,9 @@ class CastPlayer {
   time = 0;
   playing = false;
   speed = 1;
+  /** Play a silence longer than IDLE_LIMIT_S as IDLE_LIMIT_S (asciinema's idle_time_limit):
+   * a student thinking for five minutes is not worth five minutes of a class's time. */
+  skipIdle = true;
   private next = 0;
   private frame: number | null = null;
   private lastFrameAt = 0;
@@ -154,7 +158,13 @@ class CastPlayer {
     if (!this.playing) return;
     const elapsed = (now - this.lastFrameAt) / 1000;
     this.lastFrameAt = now;
-    this.time = Math.min(this.cast.duration, this.time + elapsed * this.speed);
+    let advanced = this.time + elapsed * this.speed;
+    const upcoming = this.cast.events[this.next];
+    if (this.skipIdle && upcoming && upcoming.t - this.time > IDLE_LIMIT_S && advanced < upcoming.t) {
+      // Inside a long silence: jump to IDLE_LIMIT_S before its end.
+      advanced = Math.max(advanced, upcoming.t - IDLE_LIMIT_S);
+    }
+    this.time = Math.min(this.cast.duration, advanced);
     this.applyUntil(this.time);
     this.onTime(this.time);
     if (this.time >= this.cast.duration) {
@@ -248,6 +258,7 @@ class ReplayView {
   private readonly palette: ChartPalette;
   private lastChartRedraw = 0;
   private fitFrame: number | null = null;
+  private readonly skipIdleField: HTMLElement;
 
   constructor(
     root: HTMLElement,
@@ -262,6 +273,7 @@ class ReplayView {
     this.player.term.options.theme = terminalTheme(theme);
     this.host = h('div', {
       class: 'replay-terminal',
+      tabindex: 0,
       role: 'group',
       'aria-label': 'Replayed terminal (read-only)',
     });
@@ -283,6 +295,20 @@ class ReplayView {
       'select',
       { id: 'replay-speed' },
       ...SPEEDS.map((s) => h('option', { value: String(s), selected: s === 1 }, `${s}×`)),
+    );
+    const skipIdle = h('input', { type: 'checkbox', id: 'replay-skip-idle', checked: true });
+    skipIdle.addEventListener('change', () => {
+      this.player.skipIdle = skipIdle.checked;
+    });
+    this.skipIdleField = h(
+      'label',
+      {
+        class: 'inline-field',
+        for: 'replay-skip-idle',
+        title: `Pauses longer than ${IDLE_LIMIT_S} s play as ${IDLE_LIMIT_S} s`,
+      },
+      skipIdle,
+      'Skip pauses',
     );
     speed.addEventListener('change', () => {
       this.player.speed = Number(speed.value);
@@ -336,6 +362,7 @@ class ReplayView {
             this.clock,
             h('label', { class: 'inline-field', for: 'replay-speed' }, 'Speed'),
             speed,
+            this.skipIdleField,
           ),
         ),
         h(
@@ -351,6 +378,7 @@ class ReplayView {
       ),
     );
     this.player.term.open(this.host);
+    this.player.term.textarea?.setAttribute('aria-label', 'Replayed terminal (read-only)');
     new ResizeObserver(() => this.scheduleFit()).observe(this.host);
     this.scheduleFit();
     if (samples.length) this.buildCharts(charts, samples);
@@ -459,7 +487,7 @@ class ReplayView {
           },
           axes: [
             axis({ space: 50, values: (_u, ticks) => ticks.map((t) => clockDuration(t - this.start)) }),
-            axis({ size: 58, values: (_u, ticks) => ticks.map((t) => spec.fmt(t)) }),
+            axis({ size: 58, space: 20, values: (_u, ticks) => ticks.map((t) => spec.fmt(t)) }),
           ],
           series: [
             {},
