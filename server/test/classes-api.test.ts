@@ -131,6 +131,21 @@ describe('classes', () => {
     const size = await student.request('GET', `/api/containers/${container.id}/terminals`);
     assert.equal(size.body[0].cols, 100, "a watcher cannot resize the student's terminal");
     assert.equal(size.body[0].rows, 30);
+    // The student's own window does, and the watcher is told.
+    own.ws.send(JSON.stringify({ type: 'resize', cols: 90, rows: 25 }));
+    await watch.until('told of the new size', () =>
+      watch.control.some((m) => (m as { type: string }).type === 'resize' && 'cols' in m && m.cols === 90),
+    );
+    // The teacher reads the student's container (its state, terminals, samples); writes stay the owner's.
+    for (const path of ['', '/terminals', '/stats']) {
+      const read = await teacher.request('GET', `/api/containers/${container.id}${path}`);
+      assert.equal(read.status, 200, `${path}: ${read.text}`);
+    }
+    assert.equal((await teacher.request('DELETE', `/api/containers/${container.id}`)).status, 404);
+    assert.equal(
+      (await teacher.request('POST', `/api/containers/${container.id}/exec`, { json: { cmd: ['true'] } })).status,
+      404,
+    );
 
     const control = new Frames(teacher.socket(`/api/containers/${container.id}/terminals/0?mode=control`));
     await control.until('attached', () => control.control.some((m) => m.type === 'attached'));

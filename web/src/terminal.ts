@@ -298,6 +298,13 @@ export class TerminalView {
         this.options.onNotice?.(`${this.options.label}: ${message.message}`);
         if (message.code === 'NOT_FOUND') this.ended = true;
         break;
+      case 'resize':
+        // A teacher's view follows the student's pty; an owner's own size drives it.
+        if (this.options.mode && message.cols > 0 && message.rows > 0) {
+          this.term.resize(message.cols, message.rows);
+          this.scheduleFit();
+        }
+        break;
       default:
         console.warn('terminal: ignoring an unknown control frame', message);
     }

@@ -2,7 +2,7 @@
  * The REST routes under /api: each validates its input (unknown fields refused), calls the
  * playground for the caller's session, and answers JSON.
  */
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import { z } from 'zod';
 import { MdockerError } from '../runtime/errors.js';
@@ -12,6 +12,7 @@ import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
 import type { ImageJson } from '../protocol/index.js';
+import { hasValidToken } from './auth.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
 import { lessonRouter } from './lesson-routes.js';
@@ -131,6 +132,17 @@ export function limiter(
 
 export function apiRouter(options: RoutesOptions): Router {
   const { config, playground } = options;
+  const { classes } = options.classroom;
+  /**
+   * The session a read acts as: the caller's own, or for the teacher the student's whose
+   * container it is (the teacher reads, never writes, through these routes).
+   */
+  const readerOf = (req: Request, id: string): string => {
+    if (playground.ownerOf(id) === req.sessionId) return req.sessionId;
+    const student = classes.studentContainerOwner(id);
+    const teacher = hasValidToken(req, config) && !classes.isStudent(req.sessionId);
+    return student !== null && teacher ? student : req.sessionId;
+  };
   const images =
     options.images ?? (async () => (await listImages()).map(({ name, sizeBytes }) => ({ name, sizeBytes })));
   const router = Router();
@@ -188,7 +200,7 @@ export function apiRouter(options: RoutesOptions): Router {
   });
 
   router.get('/containers/:id', (req, res) => {
-    res.json(playground.get(req.sessionId, idOf(req.params.id)));
+    res.json(playground.get(readerOf(req, idOf(req.params.id)), idOf(req.params.id)));
   });
 
   router.patch('/containers/:id', async (req, res) => {
@@ -208,7 +220,7 @@ export function apiRouter(options: RoutesOptions): Router {
   });
 
   router.get('/containers/:id/terminals', (req, res) => {
-    res.json(playground.listTerminals(req.sessionId, idOf(req.params.id)));
+    res.json(playground.listTerminals(readerOf(req, idOf(req.params.id)), idOf(req.params.id)));
   });
 
   router.delete('/containers/:id/terminals/:tid', (req, res) => {
@@ -228,11 +240,11 @@ export function apiRouter(options: RoutesOptions): Router {
   });
 
   router.get('/containers/:id/inspect', async (req, res) => {
-    res.json(await playground.inspect(req.sessionId, idOf(req.params.id)));
+    res.json(await playground.inspect(readerOf(req, idOf(req.params.id)), idOf(req.params.id)));
   });
 
   router.get('/containers/:id/stats', (req, res) => {
-    res.json(playground.statsHistory(req.sessionId, idOf(req.params.id)));
+    res.json(playground.statsHistory(readerOf(req, idOf(req.params.id)), idOf(req.params.id)));
   });
 
   router.get('/images', async (_req, res) => {

@@ -556,6 +556,7 @@ export class Classes {
       image: settings.image,
       lesson: settings.lesson,
       students: [...state.students.values()].map((student) => this.#studentJson(student)),
+      broadcasts: [...state.broadcasts],
     };
   }
 

@@ -627,6 +627,12 @@ export class Terminal {
     }
     this.#screen.resize(nextCols, nextRows);
     this.#recorder?.resize(nextCols, nextRows);
+    // A teacher's client never sizes the pty: it follows it. One still waiting for its
+    // snapshot learns the size from its `attached`.
+    for (const client of this.#clients) {
+      if (client.role !== 'owner' && !client.pending)
+        this.#send(client, { type: 'resize', cols: nextCols, rows: nextRows });
+    }
   }
 
   /**

@@ -162,7 +162,10 @@ export type TerminalServerMessage =
    * then the live stream. The client resets its terminal before writing the screen. */
   | { type: 'attached'; terminal: TerminalJson; cols: number; rows: number }
   | { type: 'exit'; exitCode: number | null; reason: ExitReason | null }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  /** To a teacher's watch or control client: the owner's window resized the pty; output
+   * after this message is laid out at the new size. */
+  | { type: 'resize'; cols: number; rows: number };
 
 // ---- WebSocket /api/stats ----
 // Messages for a student's page ride on its stats stream: `broadcast` (the teacher's
@@ -269,6 +272,8 @@ export interface ClassJson {
   image: string;
   lesson: string | null;
   students: StudentJson[];
+  /** the latest broadcasts, oldest first */
+  broadcasts: BroadcastJson[];
 }
 
 export interface StudentJson {
