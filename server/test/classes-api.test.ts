@@ -74,6 +74,11 @@ describe('classes', () => {
     const ada = students[0]!;
     assert.equal((await ada.request('POST', '/api/containers', { json: { image: 'alpine' } })).status, 400);
     assert.equal((await ada.request('POST', '/api/containers', { json: { memory: '1g' } })).status, 403);
+    // Changed live, too: within the class's limits only.
+    const mine = containers[0]!.id;
+    assert.equal((await ada.request('PATCH', `/api/containers/${mine}`, { json: { pidsLimit: 40 } })).status, 200);
+    assert.equal((await ada.request('PATCH', `/api/containers/${mine}`, { json: { pidsLimit: 51 } })).status, 403);
+    assert.equal((await ada.request('PATCH', `/api/containers/${mine}`, { json: { memory: '1g' } })).status, 403);
     const second = await ada.request('POST', '/api/containers', { json: {} });
     assert.equal(second.status, 403);
     assert.equal(second.body.error.code, 'LIMIT_EXCEEDED');

@@ -537,6 +537,8 @@ export class Playground {
   async update(sessionId: string, id: string, limits: Partial<Limits>): Promise<ContainerJson> {
     const entry = this.#owned(sessionId, id);
     checkLimits(this.#config, limits);
+    const policy = this.#policy(sessionId);
+    if (policy) checkWithinPolicy(policy, limits);
     if (statusOf(entry) !== 'running' || entry.removing)
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     const view = await this.#runtime.update(id, limits);
@@ -1286,17 +1288,26 @@ function applyPolicy(policy: SessionPolicy, request: CreateRequest): CreateReque
   const limits: Limits = { ...policy.limits };
   for (const key of ['memoryBytes', 'cpus', 'pidsLimit'] as const) {
     const asked = request.limits[key];
-    const allowed = policy.limits[key];
-    if (asked === null) continue;
-    if (allowed !== null && asked > allowed) {
-      throw new MdockerError('LIMIT_EXCEEDED', `${key} ${asked} is more than your class allows (${allowed})`, {
-        cap: key,
-        limit: allowed,
-      });
-    }
-    limits[key] = asked;
+    if (asked !== null) limits[key] = asked;
   }
+  checkWithinPolicy(policy, limits);
   return { ...request, image: policy.image, limits };
+}
+
+/** A student's limits, at create or changed live, stay within the class's. */
+function checkWithinPolicy(policy: SessionPolicy, limits: Partial<Limits>): void {
+  for (const key of ['memoryBytes', 'cpus', 'pidsLimit'] as const) {
+    const asked = limits[key];
+    const allowed = policy.limits[key];
+    if (asked === undefined || allowed === null) continue;
+    if (asked === null || asked > allowed) {
+      throw new MdockerError(
+        'LIMIT_EXCEEDED',
+        `${asked === null ? `no ${key}` : `${key} ${asked}`} is more than your class allows (${allowed})`,
+        { cap: key, limit: allowed },
+      );
+    }
+  }
 }
 
 function errorMessage(err: unknown): string {
