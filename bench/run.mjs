@@ -46,6 +46,7 @@ const SCALES = {
     cpuWindowMs: 10_000,
     classroomStudents: 60,
     classroomWindowMs: 30_000,
+    classroomRounds: 2,
   },
   quick: {
     maxMinutes: 5,
@@ -63,6 +64,7 @@ const SCALES = {
     cpuWindowMs: 3000,
     classroomStudents: 10,
     classroomWindowMs: 5000,
+    classroomRounds: 1,
   },
 };
 
@@ -617,6 +619,7 @@ async function classroomPhase() {
     stateRoot: `${stateRoot}-classroom`,
     students: S.classroomStudents,
     windowMs: S.classroomWindowMs,
+    rounds: S.classroomRounds,
     pageSource: process.env.BENCH_CLASSROOM_PAGE === 'worktree' ? 'worktree' : 'HEAD',
     tracker,
     log,

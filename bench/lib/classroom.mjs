@@ -426,18 +426,21 @@ export async function measureClassroom({
   windowMs,
   tracker,
   log,
+  rounds = 1,
   pageSource = 'HEAD',
   nodeArgs = [],
 }) {
   const result = {
     students: count,
     windowMs,
+    rounds,
     typing: {
       commands: COMMANDS,
       keyGapMs: KEY_GAP_MS,
       thinkMs: THINK_MS,
     },
-    windows: {},
+    /** in the order measured: { condition, round, ... } */
+    windows: [],
     leftovers: [],
     errors: [],
     machine: {
@@ -505,7 +508,7 @@ export async function measureClassroom({
     await sleep(3000 + SETTLE_MS);
 
     /** One measured window: CPU of the server, the class's shells, this client, the host. */
-    const measure = async (name, { extra } = {}) => {
+    const measure = async (condition, round) => {
       for (const s of students) {
         s.echoMs = [];
         s.keys0 = s.keys;
@@ -524,6 +527,8 @@ export async function measureClassroom({
       await sleep(windowMs);
       const seconds = (performance.now() - t0) / 1000;
       const w = {
+        condition,
+        round,
         seconds,
         // CLOCK_MONOTONIC, as a `node --cpu-prof` profile's timestamps: a profile can be cut by window.
         monotonicUs: [mono0, monotonicUs()],
@@ -576,10 +581,9 @@ export async function measureClassroom({
           bytesPerSecond: (consolePage.frames.bytes - pageFrames0.bytes) / seconds,
         };
       }
-      Object.assign(w, extra);
-      result.windows[name] = w;
+      result.windows.push(w);
       log(
-        `  ${name}: server ${w.serverCpuPercent.toFixed(1)} % of a core, shells ${w.classShellsCpuPercent.toFixed(1)} %, ` +
+        `  ${condition} ${round}: server ${w.serverCpuPercent.toFixed(1)} % of a core, shells ${w.classShellsCpuPercent.toFixed(1)} %, ` +
           `${w.keysPerSecond.toFixed(0)} keys/s, ${w.commandsPerSecond.toFixed(1)} commands/s, echo p50 ${fmtMs(w.echo.median)} p99 ${fmtMs(w.echo.p99)} ms` +
           (w.teacherStream
             ? `; teacher stream ${w.teacherStream.messagesPerSecond.toFixed(1)} msg/s ${fmtBytes(w.teacherStream.bytesPerSecond)}/s`
@@ -592,14 +596,15 @@ export async function measureClassroom({
 
     // (a) nobody watching; (b) the teacher's event stream; (c) the console page; (a) again,
     // to see how much the machine drifted over the run.
-    await measure('noTeacher');
-    stream = openEventStream(teacher, klass.id);
-    await stream.opened;
-    await sleep(SETTLE_MS);
-    await measure('eventStream');
-    stream.ws.close();
-    stream = null;
-    if (page.webDir) {
+    for (let round = 1; round <= rounds; round++) {
+      await measure('noTeacher', round);
+      stream = openEventStream(teacher, klass.id);
+      await stream.opened;
+      await sleep(SETTLE_MS);
+      await measure('eventStream', round);
+      stream.ws.close();
+      stream = null;
+      if (!page.webDir || result.page.error) continue;
       try {
         consolePage = await openConsolePage({
           baseUrl: server.url,
@@ -609,10 +614,10 @@ export async function measureClassroom({
         });
         result.page.chromium = consolePage.version;
         result.page.url = consolePage.url.replace(server.url.origin, '');
-        result.page.ready = consolePage.ready;
+        result.page.ready = consolePage.ready && (result.page.ready ?? true);
         result.page.sockets = consolePage.frames.sockets;
         await sleep(SETTLE_MS);
-        await measure('consolePage');
+        await measure('consolePage', round);
         result.page.errors = consolePage.errors.slice(0, 5);
       } catch (err) {
         result.page.error = String(err.message ?? err).slice(0, 500);
@@ -623,7 +628,8 @@ export async function measureClassroom({
       }
       await sleep(SETTLE_MS);
     }
-    await measure('noTeacherAgain');
+    // Nobody watching once more: the machine's drift over the run shows between the first and this.
+    await measure('noTeacher', rounds + 1);
   } catch (err) {
     // What was measured before the failure is kept, and said to be partial.
     result.error = String(err.message ?? err).slice(0, 500);
@@ -657,16 +663,51 @@ export async function measureClassroom({
       else rmSync(groups, { recursive: true, force: true });
     }
   }
-  const a = [result.windows.noTeacher, result.windows.noTeacherAgain].filter(Boolean);
-  const baseline = a.reduce((sum, w) => sum + w.serverCpuPercent, 0) / a.length;
-  result.baselineServerCpuPercent = baseline;
+  result.summary = summarizeConditions(result.windows);
+  const mean = (condition) => result.summary[condition]?.serverCpuPercent.mean;
+  result.baselineServerCpuPercent = mean('noTeacher');
   result.ratios = {
-    eventStreamOverNoTeacher: result.windows.eventStream?.serverCpuPercent / baseline,
-    consolePageOverNoTeacher: result.windows.consolePage?.serverCpuPercent / baseline,
-    consolePageOverEventStream:
-      result.windows.consolePage?.serverCpuPercent / result.windows.eventStream?.serverCpuPercent,
+    eventStreamOverNoTeacher: mean('eventStream') / mean('noTeacher'),
+    consolePageOverNoTeacher: mean('consolePage') / mean('noTeacher'),
+    consolePageOverEventStream: mean('consolePage') / mean('eventStream'),
   };
   return result;
+}
+
+/** Per condition: each figure's mean, min and max over its windows. */
+function summarizeConditions(windows) {
+  const out = {};
+  for (const condition of new Set(windows.map((w) => w.condition))) {
+    const ws = windows.filter((w) => w.condition === condition);
+    const figure = (get) => {
+      const xs = ws.map(get).filter(Number.isFinite);
+      return {
+        mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+        min: Math.min(...xs),
+        max: Math.max(...xs),
+        n: xs.length,
+      };
+    };
+    out[condition] = {
+      serverCpuPercent: figure((w) => w.serverCpuPercent),
+      classShellsCpuPercent: figure((w) => w.classShellsCpuPercent),
+      echoP50Ms: figure((w) => w.echo.median),
+      echoP99Ms: figure((w) => w.echo.p99),
+      ...(ws[0].teacherStream
+        ? {
+            messagesPerSecond: figure((w) => w.teacherStream.messagesPerSecond),
+            bytesPerSecond: figure((w) => w.teacherStream.bytesPerSecond),
+          }
+        : {}),
+      ...(ws[0].page
+        ? {
+            pageTaskPercent: figure((w) => w.page.taskPercent),
+            chromiumAllProcessesPercent: figure((w) => w.page.chromiumAllProcessesPercent),
+          }
+        : {}),
+    };
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- the report
@@ -676,19 +717,22 @@ const pct = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} %` : '–');
 /** The section of RESULTS.md for the classroom run `c`, with the run's versions `v`. */
 export function renderClassroom(c, versions = {}) {
   const out = [SECTION_HEADING, ''];
-  if (!c || !c.windows || Object.keys(c.windows).length === 0) {
+  if (!c?.windows?.length) {
     out.push(`Not measured: ${c?.error ?? 'skipped'}`, '');
     return out.join('\n');
   }
   if (c.error) out.push(`**The run failed part way** (what follows is what it measured before): ${c.error}`, '');
-  const w = c.windows;
-  const target = w.consolePage ?? w.eventStream;
+  const sum = c.summary;
+  const meanOf = (condition) => sum[condition]?.serverCpuPercent.mean;
+  const spread = (f) => (f.n > 1 ? ` (${f.min.toFixed(1)}–${f.max.toFixed(1)})` : '');
+  const watched = sum.consolePage ? 'consolePage' : sum.eventStream ? 'eventStream' : null;
   const limit = 20;
-  const verdict = !target
+  const measured = watched ? meanOf(watched) : NaN;
+  const verdict = !watched
     ? 'not measured'
-    : target.serverCpuPercent <= limit
-      ? `**met** (${(target.serverCpuPercent / limit).toFixed(2)} of the limit)`
-      : `**missed** by ${((target.serverCpuPercent / limit - 1) * 100).toFixed(0)} %`;
+    : measured <= limit
+      ? `**met** (${(measured / limit).toFixed(2)} of the limit)`
+      : `**missed** by ${((measured / limit - 1) * 100).toFixed(0)} %`;
   out.push(
     `Measured ${c.startedAt} by \`node bench/run.mjs classroom\` (bench/lib/classroom.mjs) on ${c.machine.cpuModel}, ${c.machine.nproc} CPUs, ` +
       `${fmtBytes(c.machine.memTotal)}, kernel ${c.machine.kernel}, node ${c.machine.node}; mdocker ${versions.mdocker ?? '?'}` +
@@ -700,8 +744,8 @@ export function renderClassroom(c, versions = {}) {
       [
         [
           `teacher console, ${c.students} students typing: server CPU under ${limit} % of a core`,
-          target
-            ? `${pct(target.serverCpuPercent)} with the ${w.consolePage ? 'console page open' : 'event stream alone (the page not measured)'}; nobody watching ${pct(c.baselineServerCpuPercent)}`
+          watched
+            ? `${pct(measured)}${spread(sum[watched].serverCpuPercent)} with the ${watched === 'consolePage' ? 'console page open' : 'event stream alone (the page not measured)'}; nobody watching ${pct(meanOf('noTeacher'))}${spread(sum.noTeacher.serverCpuPercent)}`
             : '–',
           verdict,
         ],
@@ -709,32 +753,17 @@ export function renderClassroom(c, versions = {}) {
     ),
     '',
   );
-  const rows = [];
-  const add = (label, x) => {
-    if (!x) return;
-    rows.push([
-      label,
-      pct(x.serverCpuPercent),
-      fmtRatio(x.serverCpuPercent / c.baselineServerCpuPercent),
-      pct(x.classShellsCpuPercent),
-      pct(x.clientCpuPercent),
-      pct(x.hostBusyPercent),
-      x.keysPerSecond.toFixed(0),
-      x.commandsPerSecond.toFixed(1),
-      `${fmtMs(x.echo.median)} / ${fmtMs(x.echo.p99)}`,
-      x.load.map((l) => l.toFixed(1)).join(' '),
-    ]);
+  const label = {
+    noTeacher: '(a) nobody watching',
+    eventStream: "(b) the teacher's event stream (a WebSocket client)",
+    consolePage: '(c) the console page open in Chromium',
   };
-  add('(a) nobody watching', w.noTeacher);
-  add("(b) the teacher's event stream (a WebSocket client)", w.eventStream);
-  add('(c) the console page open in Chromium', w.consolePage);
-  add('(a) nobody watching, again at the end', w.noTeacherAgain);
   out.push(
     table(
       [
         'window',
         'server CPU (% of one core)',
-        '÷ nobody watching',
+        '÷ nobody watching (mean)',
         "students' shells (the class cgroup)",
         'bench client',
         'host busy (both cores)',
@@ -743,9 +772,24 @@ export function renderClassroom(c, versions = {}) {
         'echo p50 / p99 ms',
         'load average',
       ],
-      rows,
+      c.windows.map((x) => [
+        `${label[x.condition]}, ${x.round > c.rounds ? 'at the end' : `round ${x.round}`}`,
+        pct(x.serverCpuPercent),
+        fmtRatio(x.serverCpuPercent / c.baselineServerCpuPercent),
+        pct(x.classShellsCpuPercent),
+        pct(x.clientCpuPercent),
+        pct(x.hostBusyPercent),
+        x.keysPerSecond.toFixed(0),
+        x.commandsPerSecond.toFixed(1),
+        `${fmtMs(x.echo.median)} / ${fmtMs(x.echo.p99)}`,
+        x.load.map((l) => l.toFixed(1)).join(' '),
+      ]),
     ),
     '',
+  );
+  const means = Object.entries(sum).map(
+    ([condition, f]) =>
+      `${label[condition].slice(0, 3)} ${pct(f.serverCpuPercent.mean)}${spread(f.serverCpuPercent)} over ${f.serverCpuPercent.n} window${f.serverCpuPercent.n === 1 ? '' : 's'}`,
   );
   const ratios = [];
   if (Number.isFinite(c.ratios.eventStreamOverNoTeacher))
@@ -754,45 +798,69 @@ export function renderClassroom(c, versions = {}) {
     ratios.push(`console page ÷ nobody watching **${fmtRatio(c.ratios.consolePageOverNoTeacher)}**`);
   if (Number.isFinite(c.ratios.consolePageOverEventStream))
     ratios.push(`console page ÷ event stream ${fmtRatio(c.ratios.consolePageOverEventStream)}`);
-  if (ratios.length)
+  const a = sum.noTeacher?.serverCpuPercent;
+  const inNoise = ['eventStream', 'consolePage'].filter(
+    (condition) =>
+      a &&
+      sum[condition] &&
+      sum[condition].serverCpuPercent.mean >= a.min &&
+      sum[condition].serverCpuPercent.mean <= a.max,
+  );
+  out.push(
+    `Server CPU, mean (min–max): ${means.join('; ')}. Ratios of the means: ${ratios.join(', ') || '–'}.` +
+      (inNoise.length
+        ? ` The mean${inNoise.length > 1 ? 's' : ''} with ${inNoise.map((x) => label[x].slice(0, 3)).join(' and ')} ${inNoise.length > 1 ? 'lie' : 'lies'} within the spread of the (a) windows: ` +
+          'what a teacher watching costs the server is below what this machine resolves from one window to the next.'
+        : ''),
+    '',
+  );
+  const streams = c.windows.filter((x) => x.teacherStream);
+  if (streams.length) {
+    const avg = (get) => streams.reduce((a, x) => a + get(x), 0) / streams.length;
+    const types = [...new Set(streams.flatMap((x) => Object.keys(x.teacherStream.byType)))];
+    const byType = types.map((type) => [
+      type,
+      avg((x) => x.teacherStream.byType[type]?.messagesPerSecond ?? 0),
+      avg((x) => x.teacherStream.byType[type]?.bytesPerSecond ?? 0),
+    ]);
     out.push(
-      `Server CPU, ${ratios.join(', ')} ("nobody watching" is the mean of the two (a) windows, ${pct(c.baselineServerCpuPercent)}).`,
-      '',
-    );
-  const ts = w.eventStream?.teacherStream;
-  if (ts) {
-    out.push(
-      `What the teacher's event stream received in (b): **${ts.messagesPerSecond.toFixed(1)} messages/s, ${fmtBytes(ts.bytesPerSecond)}/s**; by type:`,
+      `What the teacher's event stream received in (b), mean of its windows: **${avg((x) => x.teacherStream.messagesPerSecond).toFixed(1)} messages/s, ` +
+        `${fmtBytes(avg((x) => x.teacherStream.bytesPerSecond))}/s**; by type:`,
       '',
       table(
         ['type', 'messages/s', 'bytes/s', 'bytes per message'],
-        Object.entries(ts.byType)
-          .sort((x, y) => y[1].bytesPerSecond - x[1].bytesPerSecond)
-          .map(([type, t]) => [
+        byType
+          .sort((x, y) => y[2] - x[2])
+          .map(([type, messages, bytes]) => [
             `\`${type}\``,
-            t.messagesPerSecond.toFixed(1),
-            fmtBytes(t.bytesPerSecond),
-            fmtBytes(t.bytesPerSecond / t.messagesPerSecond),
+            messages.toFixed(1),
+            fmtBytes(bytes),
+            fmtBytes(bytes / messages),
           ]),
       ),
       '',
     );
   }
-  const p = w.consolePage?.page;
-  if (p) {
+  const pages = c.windows.filter((x) => x.page);
+  if (pages.length) {
+    const avg = (get) => pages.reduce((a, x) => a + get(x), 0) / pages.length;
+    const last = pages[pages.length - 1].page;
+    const types = [...new Set(pages.flatMap((x) => Object.keys(x.page.chromiumByTypePercent ?? {})))];
     out.push(
-      `The console page in (c), from CDP \`Performance.getMetrics\` deltas over the window (the renderer's main thread, in its own CPU time: \`timeDomain: threadTicks\`): ` +
-        `**${pct(p.taskPercent)} of one core** in tasks, of which script ${pct(p.scriptPercent)}, layout ${pct(p.layoutPercent)}, ` +
-        `style ${pct(p.recalcStylePercent)} (${p.layoutsPerSecond.toFixed(1)} layouts/s); every Chromium process together ` +
-        `(utime+stime from /proc) ${pct(p.chromiumAllProcessesPercent)}: ${Object.entries(p.chromiumByTypePercent ?? {})
+      `The console page in (c), mean of its windows, from CDP \`Performance.getMetrics\` deltas over each window (the renderer's main thread, in its own CPU time: \`timeDomain: threadTicks\`): ` +
+        `**${pct(avg((x) => x.page.taskPercent))} of one core** in tasks${pages.length > 1 ? ` (${pages.map((x) => pct(x.page.taskPercent)).join(', ')})` : ''}, ` +
+        `of which script ${pct(avg((x) => x.page.scriptPercent))}, layout ${pct(avg((x) => x.page.layoutPercent))}, ` +
+        `style ${pct(avg((x) => x.page.recalcStylePercent))} (${avg((x) => x.page.layoutsPerSecond).toFixed(1)} layouts/s); the rest is paint, layer updates and commits. ` +
+        `Every Chromium process together (utime+stime from /proc): **${pct(avg((x) => x.page.chromiumAllProcessesPercent))}**, ${types
+          .map((type) => [type, avg((x) => x.page.chromiumByTypePercent?.[type] ?? 0)])
           .sort((x, y) => y[1] - x[1])
           .map(([type, x]) => `${type} ${pct(x)}`)
           .join(', ')}. ` +
-        `It received ${p.framesPerSecond.toFixed(1)} WebSocket frames/s, ${fmtBytes(p.bytesPerSecond)}/s ` +
-        `(sockets opened: ${Object.entries(c.page.sockets ?? {})
-          .map(([path, n]) => `\`${path}\`${n > 1 ? ` ×${n}` : ''}`)
-          .join(', ')}); JS heap ${fmtBytes(p.jsHeapUsedBytes)}, ${p.domNodes} DOM nodes at the end. ` +
-        `Headless Chromium (\`--disable-gpu\`: software compositing) at 1920×1080 on \`${c.page.url}\`` +
+        `It received ${avg((x) => x.page.framesPerSecond).toFixed(1)} WebSocket frames/s, ${fmtBytes(avg((x) => x.page.bytesPerSecond))}/s ` +
+        `(sockets it opened: ${Object.entries(c.page.sockets ?? {})
+          .map(([path, n]) => `\`${path.replace(/[0-9a-f]{16}/, ':id')}\`${n > 1 ? ` ×${n}` : ''}`)
+          .join(', ')}); JS heap ${fmtBytes(last.jsHeapUsedBytes)}, ${last.domNodes} DOM nodes at the end. ` +
+        `Headless Chromium (\`--disable-gpu\`: software compositing) at 1920×1080 on \`${c.page.url?.replace(/[0-9a-f]{16}/, ':id')}\`, launched for each (c) window and closed after it` +
         `${c.page.ready ? ', every student shown before the window opened' : ', **not every student was shown after 30 s**'}` +
         `${c.page.errors?.length ? `; page errors: ${c.page.errors.join('; ')}` : ''}.`,
       '',
@@ -808,10 +876,11 @@ export function renderClassroom(c, versions = {}) {
       `(join p50 ${fmtMs(c.setup?.join.median)} ms, create→prompt p50 ${fmtMs(c.setup?.createToPrompt.median)} ms, p99 ${fmtMs(c.setup?.createToPrompt.p99)} ms; all in ${c.setup?.seconds.toFixed(1)} s). ` +
       `Then each types short commands (${c.typing.commands.map((x) => `\`${x.replace(/\|/g, '\\|')}\``).join(', ')}) a key at a time, ` +
       `${c.typing.keyGapMs.join('–')} ms between keys (about 5 a second), Enter, ${c.typing.thinkMs.join('–')} ms before the next: staggered: measured, ${perStudent(c, 'keysPerSecond').toFixed(1)} keys/s and a command every ${(1 / perStudent(c, 'commandsPerSecond')).toFixed(1)} s per student. ` +
-      `Each window is ${(c.windowMs / 1000).toFixed(0)} s, opened ${SETTLE_MS / 1000} s after the change of watchers; server CPU is utime+stime of its process (/proc/PID/stat, all its threads), ` +
+      `Windows of ${(c.windowMs / 1000).toFixed(0)} s, ${c.rounds} round${c.rounds === 1 ? '' : 's'} of (a), (b), (c), then (a) once more, each opened ${SETTLE_MS / 1000} s after the change of watchers; server CPU is utime+stime of its process (/proc/PID/stat, all its threads), ` +
       "the shells' from the class cgroup's cpuacct.usage, the client's is this bench's Node process (the students' sockets and the teacher's). " +
       'Echo: keystroke sent → the next output frame on that terminal. ' +
-      `The machine has ${c.machine.nproc} cores for the server, ${c.setup?.joined ?? 0} shells, the bench client and Chromium together. ` +
+      `The machine has ${c.machine.nproc} cores for the server, ${c.setup?.joined ?? 0} shells, the bench client and Chromium together (and other engineers' work): ` +
+      'in (c) Chromium takes its share of them, the server gets a core later and handles more per wake-up (the echo times rise), so its CPU in (c) may read lower than with the page on another machine; (b) ÷ (a) is the cleaner cost of a teacher watching. ' +
       `Ending the class took ${Number.isFinite(c.endClassSeconds) ? c.endClassSeconds.toFixed(1) : '–'} s; then the server stopped on SIGTERM.` +
       (c.errors.length ? ` Errors: ${c.errors.slice(0, 5).join('; ')}.` : '') +
       (c.leftovers.length ? ` **Left over**: ${c.leftovers.join('; ')}.` : ' Nothing of the class was left.'),
@@ -822,8 +891,7 @@ export function renderClassroom(c, versions = {}) {
 
 /** A window figure per student, averaged over the windows. */
 function perStudent(c, key) {
-  const ws = Object.values(c.windows);
-  return ws.reduce((sum, w) => sum + w[key], 0) / ws.length / (c.setup?.joined || c.students);
+  return c.windows.reduce((sum, w) => sum + w[key], 0) / c.windows.length / (c.setup?.joined || c.students);
 }
 
 function table(header, rows) {
