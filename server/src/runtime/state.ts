@@ -24,6 +24,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  rmdirSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -50,6 +51,8 @@ export interface ContainerRecord {
   cgroupPaths: string[];
   /** The group (createGroup) whose cgroup holds the container's; absent in older records. */
   group?: string | null;
+  /** The network it is on and its address there; null or absent: none (only lo). */
+  network?: { name: string; ip: string } | null;
   /** Removed with all its state when it ends (docker run --rm; every playground container). */
   autoRemove: boolean;
   /** Who started it: its containers die with it (the launcher's --die-with-parent). */
@@ -166,8 +169,16 @@ export class StateStore {
   }
 
   async writeGroup(record: GroupRecord): Promise<void> {
-    mkdirSync(join(this.root, 'groups'), { recursive: true, mode: 0o700 });
-    writeAtomically(this.groupFile(record.name), record);
+    // The directory goes with its last record: a removal may take it between the two steps.
+    for (let attempt = 0; ; attempt++) {
+      mkdirSync(join(this.root, 'groups'), { recursive: true, mode: 0o700 });
+      try {
+        writeAtomically(this.groupFile(record.name), record);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
   }
 
   async readGroup(name: string): Promise<GroupRecord | null> {
@@ -196,6 +207,11 @@ export class StateStore {
 
   async removeGroup(name: string): Promise<void> {
     rmSync(this.groupFile(name), { force: true });
+    try {
+      rmdirSync(join(this.root, 'groups'));
+    } catch {
+      // others' records are still there (ENOTEMPTY), or it is gone already
+    }
   }
 
   async read(id: string): Promise<ContainerRecord | null> {
