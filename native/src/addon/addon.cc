@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
@@ -19,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -608,6 +612,112 @@ Napi::Value ReadFileInRoot(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, data.data(), data.size());
 }
 
+struct NetnsConnect {
+  int pidfd;
+  int port;
+  int fd;
+  int err;
+  const char* syscall_name;
+};
+
+// Loopback completes the handshake inside connect() when the listener has room in its
+// backlog; a listener that never accepts (a full backlog drops the SYN) must not hold
+// the server's main thread, which waits for this thread: give up after this long.
+constexpr int kNetnsConnectTimeoutMs = 100;
+
+// One non-blocking connect to addr in the calling thread's network namespace: the fd, or
+// -1 with errno and *syscall_name set.
+int ConnectLoopback(const struct sockaddr* addr, socklen_t len, const char** syscall_name) {
+  *syscall_name = "socket";
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  *syscall_name = "connect";
+  if (connect(fd, addr, len) == 0) return fd;
+  if (errno == EINPROGRESS) {
+    struct pollfd pfd = {fd, POLLOUT, 0};
+    int r;
+    do {
+      r = poll(&pfd, 1, kNetnsConnectTimeoutMs);
+    } while (r < 0 && errno == EINTR);
+    int soerr = 0;
+    socklen_t soerr_len = sizeof(soerr);
+    if (r == 0) {
+      errno = ETIMEDOUT;
+    } else if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) == 0) {
+      if (soerr == 0) return fd;
+      errno = soerr;
+    }
+  }
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return -1;
+}
+
+// On a thread of its own that ends right after (see UtsLookupThread): a socket belongs
+// to the network namespace of the thread that creates it, for its whole life, so the fd
+// handed back to Node talks inside the container while no Node thread ever moved.
+void* NetnsConnectThread(void* arg) {
+  auto* job = static_cast<NetnsConnect*>(arg);
+  if (setns(job->pidfd, CLONE_NEWNET) < 0) {
+    job->err = errno;
+    job->syscall_name = "setns";
+    return nullptr;
+  }
+  struct sockaddr_in v4;
+  memset(&v4, 0, sizeof(v4));
+  v4.sin_family = AF_INET;
+  v4.sin_port = htons(static_cast<uint16_t>(job->port));
+  v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  job->fd = ConnectLoopback(reinterpret_cast<struct sockaddr*>(&v4), sizeof(v4), &job->syscall_name);
+  if (job->fd >= 0) return nullptr;
+  // A server listening on [::1] only (or IPV6_V6ONLY on ::) refuses 127.0.0.1.
+  int v4_err = errno;
+  struct sockaddr_in6 v6;
+  memset(&v6, 0, sizeof(v6));
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = htons(static_cast<uint16_t>(job->port));
+  v6.sin6_addr = in6addr_loopback;
+  job->fd = ConnectLoopback(reinterpret_cast<struct sockaddr*>(&v6), sizeof(v6), &job->syscall_name);
+  if (job->fd < 0) job->err = v4_err == ECONNREFUSED ? errno : v4_err;
+  if (job->fd < 0 && job->err == EADDRNOTAVAIL) job->err = v4_err;  // no ::1 in the namespace
+  return nullptr;
+}
+
+// connectInNetns(pid, startTime, port) -> a connected TCP socket fd (non-blocking,
+// close-on-exec) to 127.0.0.1:port, else [::1]:port, inside the network namespace of the
+// process with this start time; null when that process is gone. A port nobody listens on
+// throws ECONNREFUSED; a listener that does not answer within 100 ms throws ETIMEDOUT.
+// The caller owns the fd. The server reaches the port without any route from the host
+// to the container's addresses.
+Napi::Value ConnectInNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  const char* usage = "connectInNetns(pid, startTime, port)";
+  if (!ProcessArgs(info, 3, usage, &pid, &expected)) return env.Undefined();
+  if (!info[2].IsNumber()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  int port = info[2].As<Napi::Number>().Int32Value();
+  if (port < 1 || port > 65535) {
+    ThrowRangeError(env, "port must be 1..65535");
+    return env.Undefined();
+  }
+  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
+  if (pidfd == -1) return env.Null();
+  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
+  NetnsConnect job = {pidfd, port, -1, 0, "setns"};
+  pthread_t thread;
+  int err = pthread_create(&thread, nullptr, NetnsConnectThread, &job);
+  if (err != 0) return ThrowErrno(env, "pthread_create", err);
+  pthread_join(thread, nullptr);
+  if (job.fd >= 0) return Napi::Number::New(env, job.fd);
+  if (job.err == ESRCH) return env.Null();
+  return ThrowErrno(env, job.syscall_name, job.err);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
@@ -618,6 +728,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("raiseOpenFilesLimit", Napi::Function::New(env, RaiseOpenFilesLimit));
   exports.Set("utsHostname", Napi::Function::New(env, UtsHostname));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRoot));
+  exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns));
   return exports;
 }
 

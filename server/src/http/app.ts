@@ -14,6 +14,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { Classes } from '../playground/classes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
 import type { Playground } from '../playground/playground.js';
+import type { Previews } from '../playground/previews.js';
 import type { Recordings } from '../playground/recording.js';
 import type { HealthJson, ImageJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
@@ -29,6 +30,8 @@ export interface AppOptions {
   logger: Logger;
   images?: () => Promise<ImageJson[]>;
   lessons?: Lessons;
+  /** GET /api/containers/:id/ports; none: no previews */
+  previews?: Previews;
 }
 
 /** A Host value fit to appear in a CSP source expression. */
@@ -126,6 +129,7 @@ export function createApp(options: AppOptions): Express {
       ...(options.images ? { images: options.images } : {}),
       classroom: { classes, sessions, recordings: options.recordings },
       ...(options.lessons ? { lessons: options.lessons } : {}),
+      ...(options.previews ? { previews: options.previews } : {}),
     }),
   );
   app.use('/api', notFoundHandler());

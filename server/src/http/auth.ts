@@ -12,7 +12,7 @@ import { isLoopbackHost, type ServeConfig } from './config.js';
 
 export const TOKEN_COOKIE = 'mdocker_token';
 
-type AuthConfig = Pick<ServeConfig, 'token' | 'allowedHosts'>;
+type AuthConfig = Pick<ServeConfig, 'token' | 'allowedHosts'> & Partial<Pick<ServeConfig, 'previewDomain'>>;
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -59,11 +59,23 @@ function hostnameOf(hostHeader: string): string {
 /**
  * A token-less server trusts whoever reaches it, which on loopback means local users.
  * DNS rebinding lets a web page reach loopback under its own name (evil.example resolves
- * to 127.0.0.1), so without a token only loopback names are accepted in Host.
+ * to 127.0.0.1), so without a token only loopback names are accepted in Host. The
+ * preview domain's names are the previews' (http/preview.ts takes them before the app):
+ * the playground never answers on them, token or not.
  */
 export function checkHost(req: IncomingMessage, config: AuthConfig): MdockerError | null {
-  if (config.token !== null) return null;
   const host = req.headers.host;
+  const domain = config.previewDomain;
+  if (host && domain !== undefined) {
+    const name = hostnameOf(host);
+    if (name === domain || name.endsWith(`.${domain}`)) {
+      return new MdockerError(
+        'FORBIDDEN',
+        `Host ${JSON.stringify(name.slice(0, 64))} is a preview's, not the playground's`,
+      );
+    }
+  }
+  if (config.token !== null) return null;
   if (!host) return new MdockerError('FORBIDDEN', 'missing Host header');
   const name = hostnameOf(host);
   if (config.allowedHosts.includes(name) || isLoopbackHost(name) || name.endsWith('.localhost')) return null;

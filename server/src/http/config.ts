@@ -32,6 +32,12 @@ export interface ServeConfig extends PlaygroundConfig {
   logLevel: LogLevel;
   /** lessons beside the built-in ones (lessons/README.md); null: the built-in ones only */
   lessonsDir: string | null;
+  /** Previews are served on <token>-<port>.<previewDomain> (never the playground's origin). */
+  previewDomain: string;
+  /** How a browser reaches a preview host: its scheme, and its port (null: the server's own
+   * for the default domain, the scheme's default for a given one). */
+  previewScheme: 'http' | 'https';
+  previewPort: number | null;
 
   rateWindowMs: number;
   createRatePerSession: number;
@@ -57,6 +63,7 @@ export type ServeOptionKey =
   | 'port'
   | 'token'
   | 'allowedHosts'
+  | 'previewDomain'
   | 'trustProxy'
   | 'webDir'
   | 'stateRoot'
@@ -130,6 +137,13 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '--allowed-hosts <list>',
     'comma-separated Host names accepted without a token',
     'localhost, loopback addresses',
+  ),
+  spec(
+    'previewDomain',
+    '--preview-domain <domain>',
+    "previews of containers' ports are served on https://<token>-<port>.DOMAIN/ (a wildcard DNS name to this " +
+      "server, never the playground's own domain); http://DOMAIN:PORT to say how browsers reach it",
+    'http://preview.localhost:<server port>',
   ),
   spec(
     'trustProxy',
@@ -359,6 +373,8 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     .filter((name) => name !== '');
   const allowedHosts = [...new Set(['localhost', '127.0.0.1', '::1', host.toLowerCase(), ...extraHosts])];
 
+  const preview = parsePreviewDomain(raw('previewDomain'), allowedHosts);
+
   const hostCpus = availableParallelism();
   const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   const logLevel = text('logLevel', 'info') as LogLevel;
@@ -369,6 +385,9 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     port: integer('port', 8080, 0, 65535),
     token,
     allowedHosts,
+    previewDomain: preview.domain,
+    previewScheme: preview.scheme,
+    previewPort: preview.port,
     trustProxy: hops('trustProxy'),
     webDir: text('webDir', DEFAULT_WEB_DIR),
     stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
@@ -441,6 +460,51 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
   checkDefaultWithinCap(config.defaultCpus, config.maxCpus, '--default-cpus', '--max-cpus');
   checkDefaultWithinCap(config.defaultPidsLimit, config.maxPidsLimit, '--default-pids-limit', '--max-pids-limit');
   return config;
+}
+
+export const DEFAULT_PREVIEW_DOMAIN = 'preview.localhost';
+
+const DNS_NAME = /^(?=.{1,200}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/**
+ * --preview-domain: a DNS name (previews on https://<token>-<port>.NAME/) or an origin
+ * http(s)://NAME[:PORT]. Browsers resolve *.localhost to loopback themselves, so the
+ * default needs no DNS. It must not cover a name the playground answers to: a preview
+ * would then share the playground's origin.
+ */
+function parsePreviewDomain(
+  value: unknown,
+  allowedHosts: string[],
+): { domain: string; scheme: 'http' | 'https'; port: number | null } {
+  if (value === undefined || value === null || String(value).trim() === '') {
+    return { domain: DEFAULT_PREVIEW_DOMAIN, scheme: 'http', port: null };
+  }
+  const text = String(value).trim().toLowerCase();
+  let domain = text;
+  let scheme: 'http' | 'https' = 'https';
+  let port: number | null = null;
+  if (/^https?:\/\//.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw invalidOption('--preview-domain', value, 'expected a DNS name or http(s)://NAME[:PORT]');
+    }
+    if (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '') {
+      throw invalidOption('--preview-domain', value, 'expected http(s)://NAME[:PORT] with nothing after it');
+    }
+    domain = url.hostname;
+    scheme = url.protocol === 'http:' ? 'http' : 'https';
+    port = url.port === '' ? null : Number(url.port);
+  }
+  if (!DNS_NAME.test(domain))
+    throw invalidOption('--preview-domain', value, 'expected a DNS name such as preview.example.com');
+  for (const name of allowedHosts) {
+    if (name === domain || name.endsWith(`.${domain}`)) {
+      throw invalidOption('--preview-domain', value, `it covers ${name}, a name of the playground itself`);
+    }
+  }
+  return { domain, scheme, port };
 }
 
 function checkDefaultWithinCap(value: number | null, cap: number | null, flag: string, capFlag: string): void {

@@ -11,6 +11,7 @@ import { cmdSchema, hostnameSchema, imageNameSchema, limitsUpdateSchema, validat
 import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
+import type { Previews } from '../playground/previews.js';
 import type { ImageJson } from '../protocol/index.js';
 import { hasValidToken } from './auth.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
@@ -31,6 +32,8 @@ export interface RoutesOptions {
   classroom: Omit<ClassRoutesOptions, 'config' | 'playground' | 'images' | 'lessons'>;
   /** the lessons' routes and a create's `lesson`; none: no lessons */
   lessons?: Lessons;
+  /** GET /containers/:id/ports; none: no previews */
+  previews?: Previews;
 }
 
 const MAX_ARGS = 256;
@@ -246,6 +249,16 @@ export function apiRouter(options: RoutesOptions): Router {
   router.get('/containers/:id/stats', (req, res) => {
     res.json(playground.statsHistory(readerOf(req, idOf(req.params.id)), idOf(req.params.id)));
   });
+
+  const previews = options.previews;
+  if (previews) {
+    router.get('/containers/:id/ports', async (req, res) => {
+      const id = idOf(req.params.id);
+      const reader = readerOf(req, id);
+      playground.get(reader, id);
+      res.json(await previews.ports(reader, id));
+    });
+  }
 
   router.get('/images', async (_req, res) => {
     res.json(await images());

@@ -9,6 +9,8 @@ import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { raiseOpenFilesLimit } from '../runtime/native.js';
 import { createApp } from './app.js';
+import { PREVIEW_MAX_CONNECTIONS_PER_CONTAINER, PreviewProxy, previewUrl, routeUpgradesByHost } from './preview.js';
+import { Previews } from '../playground/previews.js';
 import { serverUrl, type ServeConfig } from './config.js';
 import { ServerMetrics } from './metrics.js';
 import { join } from 'node:path';
@@ -106,6 +108,15 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   const classes = new Classes({ playground, groups: runtime, config, logger, recordings });
   const lessons = new Lessons({ catalog, logger });
   lessons.attach(playground);
+  // The default preview URL names the server's port, known once it listens.
+  let boundPort = config.port;
+  const previews = new Previews({
+    playground,
+    logger,
+    urlOf: (token, port) => previewUrl(config, boundPort, token, port),
+    maxConnectionsPerContainer: PREVIEW_MAX_CONNECTIONS_PER_CONTAINER,
+  });
+  const previewProxy = new PreviewProxy({ previews, config, logger });
   const sweep = (): void => {
     classes.sweep();
     recordings.sweep().catch((err: unknown) => logger.warn({ err }, 'sweeping recordings failed'));
@@ -122,10 +133,15 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     metrics,
     logger,
     lessons,
+    previews,
     ...(options.images ? { images: options.images } : {}),
   });
-  const server = createServer(app);
+  // A preview host never reaches the app: not its routes, sessions, token or cookies.
+  const server = createServer((req, res) =>
+    previewProxy.handles(req) ? previewProxy.request(req, res) : app(req, res),
+  );
   webSockets = new WebSockets({ server, config, sessions, playground, classes, logger });
+  routeUpgradesByHost(server, previewProxy);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -136,6 +152,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   });
   playground.start();
   const port = (server.address() as AddressInfo).port;
+  boundPort = port;
   const url = serverUrl(config, port);
   logger.info(
     { event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null },

@@ -570,6 +570,13 @@ export class Playground {
     return entry === undefined || entry.sessionId === WARM_POOL ? null : entry.sessionId;
   }
 
+  /** The init of a running container (pid and start time: it pins the process), or null. */
+  initOf(id: string): ProcessRef | null {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.removing || statusOf(entry) !== 'running') return null;
+    return entry.record.init;
+  }
+
   /** The session's page has its stats stream open. */
   isConnected(sessionId: string): boolean {
     return (this.#subscribers.get(sessionId)?.size ?? 0) > 0;

@@ -179,7 +179,20 @@ export type StatsServerMessage =
   | { type: 'control'; containerId: string; terminalId: number; teacher: boolean }
   | { type: 'class-ended'; classId: string; reason: string }
   /** a step of the container's lesson was done (and once on the first check) */
-  | { type: 'lesson'; containerId: string; lesson: ContainerLessonJson };
+  | { type: 'lesson'; containerId: string; lesson: ContainerLessonJson }
+  /** the container's listening TCP ports changed (checked on each sample); all of them */
+  | { type: 'ports'; containerId: string; ports: PortJson[] };
+
+// ---- previews ----
+// GET /api/containers/:id/ports → PortJson[]: every TCP port listening in the container's
+// network namespace, with the URL that serves it on an origin of its own (README: Previews).
+
+export interface PortJson {
+  port: number;
+  protocol: 'tcp';
+  /** http://<token>-<port>.preview.localhost:<server port>/ by default (--preview-domain) */
+  previewUrl: string;
+}
 
 // ---- lessons ----
 // GET /api/lessons → LessonJson[]; GET /api/containers/:id/lesson → ContainerLessonJson;

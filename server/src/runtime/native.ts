@@ -95,6 +95,16 @@ export function readFileInRoot(ref: ProcessRef, path: string, maxBytes: number):
   return load().readFileInRoot(ref.pid, ref.startTime, path, maxBytes);
 }
 
+/**
+ * A connected TCP socket fd to the port on the loopback of the process's network
+ * namespace (the container's), or null when the process is gone. Throws the errno's
+ * error (code ECONNREFUSED: nothing listens there; ETIMEDOUT: the listener's backlog is
+ * full). Wrap it with `new net.Socket({ fd })`.
+ */
+export function connectInNetns(ref: ProcessRef, port: number): number | null {
+  return load().connectInNetns(ref.pid, ref.startTime, port);
+}
+
 /** The soft limit on open files raised to the hard one (see the addon); both returned. */
 export function raiseOpenFilesLimit(): { soft: number; hard: number } {
   return load().raiseOpenFilesLimit();
