@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { resolveServeConfig } from '../../src/http/config.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
-import type { PortJson, StatsServerMessage } from '../../src/protocol/index.js';
+import type { ClassJson, PortJson, StatsServerMessage } from '../../src/protocol/index.js';
 import { rootOnly, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 
@@ -236,10 +236,52 @@ describe('previews of a container port', { skip }, () => {
     for (const socket of open) socket.destroy();
     await waitFor('room again', async () => (await get(host, '/')).status === 200, 5000);
 
+    // A listed port nobody listens on any more: 502, the link stays valid.
+    await exec(['killall', 'httpd']);
+    const closed = await get(host, '/');
+    assert.equal(closed.status, 502, closed.text);
+    assert.match(closed.text, /nothing listens on port 8000/);
+
     // The preview dies with the container.
     stats.ws.close();
     assert.equal((await owner.request('DELETE', `/api/containers/${id}`)).status, 204);
     const stale = await get(host, '/');
     assert.equal(stale.status, 404, stale.text);
+  });
+
+  it("lets the teacher read a student's ports, and nobody else", async () => {
+    const base = `http://127.0.0.1:${server.port}/`;
+    // A token-less loopback server: the local user is the teacher.
+    const teacher = new Client(base);
+    await teacher.request('GET', '/healthz');
+    const created = await teacher.request('POST', '/api/classes', { name: 'previews' });
+    assert.equal(created.status, 201, created.text);
+    const cls = created.body as ClassJson;
+    const student = new Client(base);
+    assert.equal((await student.request('POST', '/api/join', { code: cls.joinCode, name: 'ada' })).status, 201);
+    const container = await student.create();
+    const started = await student.request('POST', `/api/containers/${container.id}/exec`, {
+      cmd: ['sh', '-c', 'mkdir -p /tmp/www && echo student-page > /tmp/www/index.html && httpd -p 8000 -h /tmp/www'],
+    });
+    assert.equal(started.status, 200, started.text);
+    const listed = await waitFor('the teacher sees 8000', async () => {
+      const reply = await teacher.request('GET', `/api/containers/${container.id}/ports`);
+      assert.equal(reply.status, 200, reply.text);
+      const ports = reply.body as PortJson[];
+      return ports.length > 0 ? ports : null;
+    });
+    assert.deepEqual(
+      listed.map((p) => p.port),
+      [8000],
+    );
+    const own = (await student.request('GET', `/api/containers/${container.id}/ports`)).body as PortJson[];
+    assert.deepEqual(own, listed, 'one link per container and port, whoever asks');
+    const page = await get(hostOf(listed[0]!.previewUrl), '/');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /student-page/);
+    const classmate = new Client(base);
+    assert.equal((await classmate.request('POST', '/api/join', { code: cls.joinCode, name: 'bob' })).status, 201);
+    assert.equal((await classmate.request('GET', `/api/containers/${container.id}/ports`)).status, 404);
+    assert.equal((await teacher.request('DELETE', `/api/classes/${cls.id}`)).status, 204);
   });
 });
