@@ -694,6 +694,19 @@ test_rules_between_options (struct t *t)
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--pid, --pid-start-time and --host-userns are for exec");
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--workdir", "home", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--workdir must be absolute: home");
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "/n", "--network-address",
+              "10.89.0.2/24", "--network-hosts", "/h", NULL);
+  CHECK_OK (t, &p);
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "/n", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
+                 "--network-netns and --network-address go together (--network-hosts with them)");
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-hosts", "/h", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
+                 "--network-netns and --network-address go together (--network-hosts with them)");
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "n", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--network-netns must be absolute: n");
+  check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--network-address", "10.89.0.2/24", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "exec joins the container's network: no --network-*");
 
   check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--env", "A=1", NULL);
   CHECK_OK (t, &p);

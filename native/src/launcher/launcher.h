@@ -105,6 +105,9 @@ struct md_opts
   int target_host_userns;               /* exec: the container shares the host's user namespace */
   const char *log_file;                 /* run: the output goes here, through a relay (log.c) */
   unsigned long long log_max_bytes;     /* run: the log's size cap (default 8 MiB) */
+  const char *network_netns;            /* run: the network's namespace (nsfs mount) to join */
+  const char *network_address;          /* run: eth0's address, A.B.C.D/LEN */
+  const char *network_hosts;            /* run: the network's hosts file, bound read-only on /etc/hosts */
   char **argv;                          /* the command */
   struct md_security sec;
 };
@@ -120,11 +123,18 @@ int md_check_idmap (const char *dir, md_error_t *err);
  * mount to; no process lives in it (idmap.c). */
 int md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err);
 
+/* network.c: a network's namespace held at netns_path with its bridge; its removal;
+ * a container's veth pair and eth0, made by the parent before the child's go-ahead. */
+int md_network_create (const char *netns_path, md_error_t *err);
+void md_network_remove (const char *netns_path);
+int md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err);
+
 /* mounts.c: in the child, in its new mount namespace; ends inside the new root.
  * layer_fd: --layer-dir, opened by the child before it became container root (the
  * host's state directory is closed to it afterwards). image_fd: the detached mount of
- * the image or rootfs that the parent made (idmapped with a user namespace). */
-int md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_error_t *err);
+ * the image or rootfs that the parent made (idmapped with a user namespace). hosts_fd:
+ * --network-hosts, opened as layer_fd was, or -1. */
+int md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hosts_fd, md_error_t *err);
 int md_loopback_up (md_error_t *err);
 
 /* devices.c: attaches the device allowlist program to each cgroup v2 directory of

@@ -300,8 +300,34 @@ bind_layer_file (int layer_mnt, const char *name, const char *content, int rootf
   return bind_file_beneath (rootfd, rel, source, 0, err);
 }
 
+/* The network's hosts file (hosts_fd, opened before we became the container's root),
+ * read-only on /etc/hosts: the runtime rewrites it in place as members come and go, and
+ * a bind mount of the file follows its inode. Made read-only before it is attached. */
 static int
-setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, md_error_t *err)
+bind_network_hosts (int rootfd, int hosts_fd, md_error_t *err)
+{
+  struct md_mount_attr attr
+      = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+  cleanup_close int target = -1;
+  cleanup_close int tree = -1;
+
+  target = open_beneath (rootfd, "etc/hosts", O_CREAT | O_WRONLY | O_NOFOLLOW, 0644);
+  if (target < 0)
+    target = open_beneath (rootfd, "etc/hosts", O_PATH | O_NOFOLLOW, 0);
+  if (target < 0)
+    return md_make_error (err, errno, "openat2", "cannot create /etc/hosts in the container");
+  tree = (int) syscall (SYS_open_tree, hosts_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0)
+    return md_make_error (err, errno, "open_tree", "cannot bind the network's hosts file");
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof (attr)) < 0)
+    return md_make_error (err, errno, "mount_setattr", "cannot make the network's hosts file read-only");
+  if (syscall (SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return md_make_error (err, errno, "move_mount", "cannot bind the network's hosts file on /etc/hosts");
+  return 0;
+}
+
+static int
+setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, int hosts_fd, md_error_t *err)
 {
   char content[1024];
   const char *name = opts->hostname ? opts->hostname : "localhost";
@@ -311,6 +337,8 @@ setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, md_error_t *er
   snprintf (content, sizeof (content), "%s\n", name);
   if (bind_layer_file (layer_mnt, "hostname", content, rootfd, "etc/hostname", err) < 0)
     return -1;
+  if (hosts_fd >= 0)
+    return bind_network_hosts (rootfd, hosts_fd, err);
   snprintf (content, sizeof (content), "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", name);
   return bind_layer_file (layer_mnt, "hosts", content, rootfd, "etc/hosts", err);
 }
@@ -397,7 +425,7 @@ mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
 }
 
 int
-md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_error_t *err)
+md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hosts_fd, md_error_t *err)
 {
   struct cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
   size_t n_cgroup_mounts;
@@ -445,7 +473,7 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, md_erro
     return -1;
   if (mount_dir_beneath (rootfd, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
     return -1;
-  if (setup_etc (rootfd, layer_mnt, opts, err) < 0)
+  if (setup_etc (rootfd, layer_mnt, opts, hosts_fd, err) < 0)
     return -1;
 
   /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves

@@ -376,6 +376,17 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         opts->exit_file = val;
       else if (strcmp (opt, "--cleanup-dir") == 0)
         opts->cleanup_dir = val;
+      else if (strcmp (opt, "--network-netns") == 0 || strcmp (opt, "--network-hosts") == 0)
+        {
+          if (val[0] != '/')
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "%s must be absolute: %s", opt, val);
+          if (opt[10] == 'n')
+            opts->network_netns = val;
+          else
+            opts->network_hosts = val;
+        }
+      else if (strcmp (opt, "--network-address") == 0)
+        opts->network_address = val;
       else if (strcmp (opt, "--userns") == 0)
         {
           if (strcmp (val, "host") == 0)
@@ -493,6 +504,10 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs --layer-dir");
       if (opts->log_max_bytes && opts->log_file == NULL)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-max-bytes needs --log-file");
+      if ((opts->network_netns == NULL) != (opts->network_address == NULL)
+          || (opts->network_netns == NULL && opts->network_hosts != NULL))
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
+                                   "--network-netns and --network-address go together (--network-hosts with them)");
       if (opts->target_pid || opts->target_start_time || opts->target_host_userns)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "--pid, --pid-start-time and --host-userns are for exec");
@@ -512,6 +527,8 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
                                    "exec joins the container's user namespace, whatever it is: no --userns options");
       if (opts->log_file)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-file is for run");
+      if (opts->network_netns || opts->network_address || opts->network_hosts)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec joins the container's network: no --network-*");
     }
   if (opts->workdir && opts->workdir[0] != '/')
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--workdir must be absolute: %s", opts->workdir);

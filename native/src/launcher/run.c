@@ -261,7 +261,7 @@ __attribute__ ((noreturn)) static void
 child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigset_t *old_mask)
 {
   md_error_t err;
-  int image_fd, layer_fd;
+  int image_fd, layer_fd, hosts_fd = -1;
 
   /* The container never outlives its launcher: if the launcher dies (even by SIGKILL)
    * the init is killed, and with it the whole PID namespace. */
@@ -286,6 +286,15 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
       md_make_error (&err, errno, "open", "cannot open the layer directory %s", opts->layer_dir);
       md_child_fail (opts, &err);
     }
+  if (opts->network_hosts)
+    {
+      hosts_fd = open (opts->network_hosts, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (hosts_fd < 0)
+        {
+          md_make_error (&err, errno, "open", "cannot open the network's hosts file %s", opts->network_hosts);
+          md_child_fail (opts, &err);
+        }
+    }
   if (uses_userns (opts) && md_become_container_root (sock, &err) < 0)
     md_child_fail (opts, &err);
 
@@ -296,10 +305,12 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
     }
   if (md_loopback_up (&err) < 0)
     md_child_fail (opts, &err);
-  if (md_setup_rootfs (opts, layer_fd, image_fd, &err) < 0)
+  if (md_setup_rootfs (opts, layer_fd, image_fd, hosts_fd, &err) < 0)
     md_child_fail (opts, &err);
   /* Nothing of the host stays open past this point (CVE-2024-21626). */
   close (layer_fd);
+  if (hosts_fd >= 0)
+    close (hosts_fd);
   close (image_fd);
   close (sock);
   if (md_security_mask_paths (&opts->sec, &err) < 0)
@@ -365,6 +376,9 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
     }
   image_fd = detached_image_mount (opts, child, err);
   if (image_fd < 0)
+    goto fail;
+  /* Its network too: eth0 is up with its address before the first instruction. */
+  if (opts->network_netns && md_network_attach (opts, child, err) < 0)
     goto fail;
   /* The container's first instruction must already run inside its limits, and its
    * device allowlist. */

@@ -1,4 +1,4 @@
-/** `mdocker ps`: the containers, with the host PID of each init. */
+/** `mdocker ps`: the containers, with the host PID of each init and its network address. */
 import type { Command } from 'commander';
 import type { ContainerView } from '../runtime/containers.js';
 import { ago, duration, quoteCommand, shortId, table } from './format.js';
@@ -31,8 +31,11 @@ export function registerPs(program: Command): void {
         ago(c.createdAt),
         statusText(c),
         String(c.init?.pid ?? ''),
+        c.network ? `${c.network.ip} (${c.network.name})` : '',
         c.name,
       ]);
-      process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PID', 'NAMES'], rows));
+      process.stdout.write(
+        table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PID', 'ADDRESS', 'NAMES'], rows),
+      );
     });
 }

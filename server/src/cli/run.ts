@@ -25,6 +25,7 @@ interface RunFlags {
   securityOpt: string[];
   logOpt: string[];
   userns?: string;
+  network?: string;
 }
 
 /** Docker's --userns: "host" turns the user namespace off (for teaching the difference). */
@@ -84,6 +85,7 @@ export function registerRun(program: Command): void {
     .option('--cap-add <capability>', 'add a Linux capability (repeatable), e.g. SYS_ADMIN', collect, [])
     .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
     .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
+    .option('--network <name>', 'connect the container to a network (mdocker network create); default none: only lo')
     .option('--userns <mode>', "host: the container's root is the host's (for teaching); default private")
     .option(
       '--log-opt <option>',
@@ -142,6 +144,7 @@ export function registerRun(program: Command): void {
           userns: usernsFrom(flags.userns),
         },
         autoRemove: flags.rm ?? false,
+        ...(flags.network === undefined ? {} : { network: flags.network }),
         dieWithParent: !flags.detach,
         ...(flags.detach ? { outputLogMaxBytes: logMaxBytesFrom(flags.logOpt) } : {}),
       });

@@ -31,6 +31,7 @@ import {
 } from './launcher.js';
 import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
 import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
+import { Networks, type NetworkAttachment } from './networks.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
 import { StateStore, type ContainerRecord, type GroupRecord } from './state.js';
 import { MIN_MEMORY_BYTES, type Limits } from './units.js';
@@ -62,6 +63,8 @@ export interface CreateOptions {
    */
   group?: string;
   autoRemove?: boolean;
+  /** The network (Runtime.networks) to join; absent or 'none': the container has only lo. */
+  network?: string;
   /**
    * A detached container's output goes to its state dir's output.log, kept to this many
    * bytes (the host's /run is a small tmpfs).
@@ -125,6 +128,8 @@ export interface RuntimeOptions {
   stateRoot?: string;
   cgroups?: CgroupDriver;
   imagesDir?: string;
+  /** Where networks' subnets come from (default 10.89.0.0/16, or MDOCKER_NETWORK_RANGE). */
+  networkRange?: string;
   /** Told about a weaker setting the host forced (default: a line on stderr). */
   warn?: (message: string) => void;
 }
@@ -132,6 +137,7 @@ export interface RuntimeOptions {
 export class Runtime {
   readonly state: StateStore;
   readonly cgroups: CgroupDriver;
+  readonly networks: Networks;
   private readonly imagesDir: string | undefined;
   private readonly locks = new Map<string, Promise<void>>();
   private readonly warn: (message: string) => void;
@@ -146,8 +152,10 @@ export class Runtime {
     cgroups: CgroupDriver,
     imagesDir: string | undefined,
     warn: (message: string) => void,
+    networks: Networks,
   ) {
     this.state = state;
+    this.networks = networks;
     this.cgroups = cgroups;
     this.imagesDir = imagesDir;
     this.warn = warn;
@@ -158,11 +166,13 @@ export class Runtime {
       throw new MdockerError('NOT_ROOT', 'mdocker needs root: namespaces, cgroups and mounts are root-only (try sudo)');
     }
     assertLauncherBuilt();
+    const state = new StateStore(opts.stateRoot);
     return new Runtime(
-      new StateStore(opts.stateRoot),
+      state,
       opts.cgroups ?? detectCgroupDriver(),
       opts.imagesDir,
       opts.warn ?? ((message) => process.stderr.write(`mdocker: warning: ${message}\n`)),
+      new Networks(state.root, opts.networkRange),
     );
   }
 
@@ -218,7 +228,14 @@ export class Runtime {
       imagePath = (await resolveImage(opts.image ?? DEFAULT_IMAGE, { imagesDir: this.imagesDir })).path;
     }
     await assertOverlayfs(imagePath !== null);
-    const security = await this.usableSecurity(opts.security ?? DEFAULT_SECURITY, imagePath ?? rootfs ?? '/');
+    const network = opts.network === undefined || opts.network === 'none' ? null : opts.network;
+    if (network !== null && (await this.networks.get(network)) === null) {
+      throw new MdockerError('NOT_FOUND', `no such network: ${network}`);
+    }
+    const security = withNetRaw(
+      await this.usableSecurity(opts.security ?? DEFAULT_SECURITY, imagePath ?? rootfs ?? '/'),
+      network !== null,
+    );
 
     const id = randomBytes(16).toString('hex');
     const record: ContainerRecord = {
@@ -235,6 +252,7 @@ export class Runtime {
       security,
       cgroupPaths: [],
       group: opts.group ?? null,
+      network: null,
       autoRemove: opts.autoRemove ?? false,
       owner: opts.dieWithParent ? refOf(process.pid) : null,
       createdAt: new Date().toISOString(),
@@ -246,12 +264,18 @@ export class Runtime {
     };
     await this.state.createDir(record);
     let handle: CgroupHandle | null = null;
+    let attachment: NetworkAttachment | null = null;
     try {
       handle = await this.cgroups.create(id, opts.limits, cgroupParent, opts.group);
       record.cgroupPaths = handle.paths;
+      if (network !== null) {
+        attachment = await this.networks.attach(network, record);
+        record.network = { name: network, ip: attachment.ip };
+      }
       await this.state.write(record);
     } catch (err) {
       if (handle) await this.cgroups.remove(handle).catch(() => undefined);
+      if (attachment) await this.networks.detach(attachment.name, id).catch(() => undefined);
       await this.state.remove(record);
       throw err;
     }
@@ -277,6 +301,7 @@ export class Runtime {
           : { path: this.state.file(id, 'output.log'), maxBytes: opts.outputLogMaxBytes },
       dieWithParent: opts.dieWithParent ?? false,
       security: record.security,
+      network: attachment,
       cmd: record.cmd,
     });
     return { record, ...command };
@@ -526,6 +551,7 @@ export class Runtime {
       r.finishedAt = new Date().toISOString();
     });
     await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
+    await this.leaveNetwork(record);
     if (record.autoRemove) await this.state.remove(record);
     return { record, error };
   }
@@ -607,6 +633,7 @@ export class Runtime {
       const wasRunning = record.status === 'running';
       await this.stopProcesses(record);
       await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
+      await this.leaveNetwork(record);
       await this.state.remove(record);
       this.lifecycles.removed(record.id, opts.reason ?? (wasRunning ? 'kill' : 'exit'));
     } finally {
@@ -698,7 +725,38 @@ export class Runtime {
       }
     }
     await this.reapGroups();
+    await this.reapNetworks();
     return removed;
+  }
+
+  /** The container's names leave its network's hosts file and its address is free again. */
+  private async leaveNetwork(record: ContainerRecord): Promise<void> {
+    if (record.network) await this.networks.detach(record.network.name, record.id).catch(() => undefined);
+  }
+
+  /**
+   * Members whose container is not running leave their networks; networks whose owner
+   * (a server) is gone are removed: their namespace's mount, and with it the bridge and
+   * every veth.
+   */
+  private async reapNetworks(): Promise<void> {
+    const holders = await this.addressHolders();
+    await this.networks.reap((id) => holders.has(id));
+  }
+
+  /** The containers that exist and have not exited: each holds its network address. */
+  private async addressHolders(): Promise<Set<string>> {
+    const holders = new Set<string>();
+    for (const record of await this.state.readAll()) {
+      if ((await this.view(record)).status !== 'exited') holders.add(record.id);
+    }
+    return holders;
+  }
+
+  /** `network rm`: CONFLICT while a container that has not exited is on it. */
+  async removeNetwork(name: string): Promise<void> {
+    const holders = await this.addressHolders();
+    await this.networks.remove(name, { isLive: (id) => holders.has(id) });
   }
 
   /**
@@ -754,6 +812,19 @@ export class Runtime {
     }
     return { ...record, exitCode, status: 'exited' };
   }
+}
+
+/**
+ * Docker's default set keeps NET_RAW; ours drops it (parse.c says why), except on a
+ * network: busybox's ping opens a raw ICMP socket, and in a container's own user
+ * namespace the capability covers only its own network namespace (SECURITY.md).
+ * An explicit --cap-drop NET_RAW (or ALL) wins.
+ */
+function withNetRaw(security: SecurityOptions, networked: boolean): SecurityOptions {
+  if (!networked) return security;
+  const named = (list: string[]) => list.some((c) => /^(cap_)?(net_raw|all)$/i.test(c));
+  if (named(security.capDrop) || named(security.capAdd)) return security;
+  return { ...security, capAdd: [...security.capAdd, 'NET_RAW'] };
 }
 
 function validateBudget(budget: GroupBudget): void {

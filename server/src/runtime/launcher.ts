@@ -201,6 +201,8 @@ export interface RunLaunch {
   outputLog: { path: string; maxBytes: number } | null;
   dieWithParent: boolean;
   security: SecurityOptions;
+  /** The network to join (a veth on its bridge, eth0 with this address, its hosts file), or none: only lo. */
+  network: { netnsPath: string; address: string; hostsPath: string } | null;
   cmd: string[];
 }
 
@@ -253,6 +255,10 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
   common(args, launch);
   args.push('--pid-file', launch.pidFile, '--error-file', launch.errorFile, '--exit-file', launch.exitFile);
   if (launch.cleanupDir) args.push('--cleanup-dir', launch.cleanupDir);
+  if (launch.network) {
+    const { netnsPath, address, hostsPath } = launch.network;
+    args.push('--network-netns', netnsPath, '--network-address', address, '--network-hosts', hostsPath);
+  }
   if (launch.outputLog) {
     args.push('--log-file', launch.outputLog.path, '--log-max-bytes', String(launch.outputLog.maxBytes));
   }

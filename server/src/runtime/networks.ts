@@ -1,0 +1,434 @@
+/**
+ * Container networks: a network namespace of its own with a bridge (made by the
+ * launcher's `network-create`, over rtnetlink), a subnet, its members' addresses and a
+ * hosts file every member sees at /etc/hosts. State under the state root:
+ *
+ *   networks/<name>/network.json   the record (subnet, owner)
+ *   networks/<name>/netns          the nsfs mount holding the network's namespace
+ *   networks/<name>/hosts          the members' names, rewritten in place (members bind it)
+ *   networks/<name>/members/<ip>   one member: created exclusively, so two runtimes never
+ *                                  hand out one address
+ *   networks/subnets/<a.b.c.d>_<n> a subnet taken, created exclusively, for the same reason
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MdockerError, launcherError } from './errors.js';
+import { isAlive, launcherPath, refOf, type ProcessRef } from './native.js';
+
+export const DEFAULT_NETWORK_RANGE = '10.89.0.0/16';
+/** Each network's subnet when none is given: the next free one of this size in the range. */
+const DEFAULT_SUBNET_PREFIX = 24;
+/** A network directory without its record this long is a crashed create's, not one under way. */
+const ORPHAN_GRACE_MS = 60_000;
+const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+export interface NetworkRecord {
+  name: string;
+  /** "10.89.3.0/24" */
+  subnet: string;
+  /** The process that made it (a server): the network is a leftover once it is gone. Null: kept until `network rm`. */
+  owner: ProcessRef | null;
+  createdAt: string;
+}
+
+export interface NetworkMember {
+  id: string;
+  name: string;
+  hostname: string;
+  ip: string;
+}
+
+/** What the launcher needs to put a container on a network. */
+export interface NetworkAttachment {
+  name: string;
+  ip: string;
+  /** "10.89.3.2/24" */
+  address: string;
+  netnsPath: string;
+  hostsPath: string;
+}
+
+export interface Cidr {
+  base: number;
+  prefix: number;
+}
+
+export function ipToNumber(ip: string): number {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
+    throw new MdockerError('INVALID_ARGUMENT', `invalid IPv4 address ${JSON.stringify(ip)}`);
+  }
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+export function numberToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** "10.89.0.0/16" → base and prefix; the base must be the subnet's first address. */
+export function parseCidr(text: string, what = 'subnet'): Cidr {
+  const match = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
+  const prefix = match ? Number(match[2]) : NaN;
+  if (!match || prefix < 8 || prefix > 30) {
+    throw new MdockerError('INVALID_ARGUMENT', `invalid ${what} ${JSON.stringify(text)}: A.B.C.D/LEN, LEN 8 to 30`);
+  }
+  const base = ipToNumber(match[1]!);
+  const size = 2 ** (32 - prefix);
+  if (base % size !== 0) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid ${what} ${text}: ${match[1]} is not the first address of a /${prefix}`,
+    );
+  }
+  return { base, prefix };
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${numberToIp(cidr.base)}/${cidr.prefix}`;
+}
+
+function overlaps(a: Cidr, b: Cidr): boolean {
+  const aEnd = a.base + 2 ** (32 - a.prefix);
+  const bEnd = b.base + 2 ** (32 - b.prefix);
+  return a.base < bEnd && b.base < aEnd;
+}
+
+/** The /24s (or smaller, for a smaller range) of range, in order, that overlap none of taken. */
+export function nextFreeSubnet(range: Cidr, taken: Cidr[]): Cidr | null {
+  const prefix = Math.max(range.prefix, DEFAULT_SUBNET_PREFIX);
+  const size = 2 ** (32 - prefix);
+  for (let base = range.base; base < range.base + 2 ** (32 - range.prefix); base += size) {
+    const candidate = { base, prefix };
+    if (!taken.some((t) => overlaps(t, candidate))) return candidate;
+  }
+  return null;
+}
+
+/** The member addresses of a subnet: .1 stays free (a gateway, when egress comes), and the broadcast. */
+export function memberAddresses(subnet: Cidr): { first: number; last: number } {
+  return { first: subnet.base + 2, last: subnet.base + 2 ** (32 - subnet.prefix) - 2 };
+}
+
+/** The hosts file of a network: localhost, then each member's address, hostname and name. */
+export function hostsFile(members: NetworkMember[]): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+  const sorted = [...members].sort((a, b) => ipToNumber(a.ip) - ipToNumber(b.ip));
+  for (const m of sorted) lines.push(`${m.ip}\t${[...new Set([m.hostname, m.name])].join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+export function validateNetworkName(name: string): void {
+  if (!NAME_PATTERN.test(name) || name === 'none' || name === 'subnets') {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid network name ${JSON.stringify(name.slice(0, 64))}: letters, digits, _ . -, up to 63, not "none"`,
+    );
+  }
+}
+
+function askLauncher(verb: 'network-create' | 'network-remove', path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(launcherPath, [verb, path], { timeout: 10_000 }, (err, stdout) => {
+      if (err === null) {
+        resolve();
+        return;
+      }
+      try {
+        const parsed = JSON.parse(stdout) as { code: string; message: string; errno?: number; syscall?: string };
+        reject(launcherError(parsed));
+      } catch {
+        reject(new MdockerError('RUNTIME', `mdocker-init ${verb} failed: ${stdout.trim() || err.message}`));
+      }
+    });
+  });
+}
+
+let tmpCounter = 0;
+
+export class Networks {
+  readonly dir: string;
+  private readonly range: Cidr;
+  /** Creates and member changes of one network, one at a time in this process. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(stateRoot: string, range: string = process.env.MDOCKER_NETWORK_RANGE ?? DEFAULT_NETWORK_RANGE) {
+    this.dir = join(stateRoot, 'networks');
+    this.range = parseCidr(range, 'network range');
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(work, work);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private path(name: string, file?: 'network.json' | 'netns' | 'hosts' | 'members'): string {
+    validateNetworkName(name);
+    return file === undefined ? join(this.dir, name) : join(this.dir, name, file);
+  }
+
+  private subnetFile(cidr: Cidr): string {
+    return join(this.dir, 'subnets', `${numberToIp(cidr.base)}_${cidr.prefix}`);
+  }
+
+  async get(name: string): Promise<NetworkRecord | null> {
+    try {
+      return JSON.parse(readFileSync(this.path(name, 'network.json'), 'utf8')) as NetworkRecord;
+    } catch (err) {
+      if (err instanceof MdockerError) throw err;
+      return null;
+    }
+  }
+
+  async list(): Promise<NetworkRecord[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n !== 'subnets' && NAME_PATTERN.test(n));
+    } catch {
+      return [];
+    }
+    const records = await Promise.all(names.map((n) => this.get(n)));
+    return records.filter((r): r is NetworkRecord => r !== null).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** CONFLICT when the name or the subnet is taken. `owner`: the network dies with that process (reap). */
+  create(name: string, opts: { subnet?: string; owner?: boolean } = {}): Promise<NetworkRecord> {
+    validateNetworkName(name);
+    return this.serial(async () => {
+      mkdirSync(join(this.dir, 'subnets'), { recursive: true, mode: 0o700 });
+      try {
+        mkdirSync(this.path(name), { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new MdockerError('CONFLICT', `network ${name} already exists`);
+        }
+        throw err;
+      }
+      let subnet: Cidr | null = null;
+      try {
+        subnet = this.takeSubnet(opts.subnet);
+        const record: NetworkRecord = {
+          name,
+          subnet: formatCidr(subnet),
+          owner: opts.owner ? refOf(process.pid) : null,
+          createdAt: new Date().toISOString(),
+        };
+        // The record first: a crash after it leaves something for reap() to go by.
+        this.writeRecord(record);
+        mkdirSync(this.path(name, 'members'), { mode: 0o700 });
+        writeFileSync(this.path(name, 'hosts'), hostsFile([]), { mode: 0o644 });
+        await askLauncher('network-create', this.path(name, 'netns'));
+        return record;
+      } catch (err) {
+        if (subnet) rmSync(this.subnetFile(subnet), { force: true });
+        rmSync(this.path(name), { recursive: true, force: true });
+        throw err;
+      }
+    });
+  }
+
+  private writeRecord(record: NetworkRecord): void {
+    const file = this.path(record.name, 'network.json');
+    const tmp = `${file}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
+    writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
+  /** Reserves the subnet given, or the next free one of the range (a file created exclusively). */
+  private takeSubnet(given: string | undefined): Cidr {
+    const taken = (): Cidr[] => {
+      try {
+        return readdirSync(join(this.dir, 'subnets')).map((f) => {
+          const [ip, prefix] = f.split('_');
+          return { base: ipToNumber(ip ?? ''), prefix: Number(prefix) };
+        });
+      } catch {
+        return [];
+      }
+    };
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const all = taken();
+      const cidr = given !== undefined ? parseCidr(given) : nextFreeSubnet(this.range, all);
+      if (cidr === null) {
+        throw new MdockerError('UNAVAILABLE', `no free subnet left in the network range ${formatCidr(this.range)}`);
+      }
+      const clash = all.find((t) => overlaps(t, cidr));
+      if (clash && given !== undefined) {
+        throw new MdockerError('CONFLICT', `subnet ${given} overlaps ${formatCidr(clash)}, another network's`);
+      }
+      try {
+        writeFileSync(this.subnetFile(cidr), '', { flag: 'wx', mode: 0o600 });
+        return cidr;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    throw new MdockerError('UNAVAILABLE', 'could not reserve a subnet (too many at once)');
+  }
+
+  members(name: string): NetworkMember[] {
+    let files: string[];
+    try {
+      files = readdirSync(this.path(name, 'members'));
+    } catch {
+      return [];
+    }
+    const members: NetworkMember[] = [];
+    for (const file of files) {
+      try {
+        members.push(JSON.parse(readFileSync(join(this.path(name, 'members'), file), 'utf8')) as NetworkMember);
+      } catch {
+        // half written by a crashed runtime: its container is gone with it
+      }
+    }
+    return members;
+  }
+
+  /** Reserves an address for the container and adds its names to the hosts file. */
+  attach(name: string, container: { id: string; name: string; hostname: string }): Promise<NetworkAttachment> {
+    return this.serial(async () => {
+      const record = await this.get(name);
+      if (record === null) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
+      const subnet = parseCidr(record.subnet);
+      const { first, last } = memberAddresses(subnet);
+      const used = new Set(this.members(name).map((m) => m.ip));
+      for (let n = first; n <= last; n++) {
+        const ip = numberToIp(n);
+        if (used.has(ip)) continue;
+        try {
+          const member: NetworkMember = { id: container.id, name: container.name, hostname: container.hostname, ip };
+          writeFileSync(join(this.path(name, 'members'), ip), JSON.stringify(member), { flag: 'wx', mode: 0o600 });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw err;
+        }
+        this.rewriteHosts(name);
+        return {
+          name,
+          ip,
+          address: `${ip}/${subnet.prefix}`,
+          netnsPath: this.path(name, 'netns'),
+          hostsPath: this.path(name, 'hosts'),
+        };
+      }
+      throw new MdockerError('UNAVAILABLE', `network ${name} has no free address left (${record.subnet})`);
+    });
+  }
+
+  /** Takes the container's address back and its names out of the hosts file. */
+  detach(name: string, id: string): Promise<void> {
+    return this.serial(async () => {
+      let changed = false;
+      for (const member of this.members(name)) {
+        if (member.id !== id) continue;
+        rmSync(join(this.path(name, 'members'), member.ip), { force: true });
+        changed = true;
+      }
+      if (changed) this.rewriteHosts(name);
+    });
+  }
+
+  /**
+   * In place (truncate and write, never a rename): each member's /etc/hosts is a bind
+   * mount of this inode, and would keep showing a replaced file's old one.
+   */
+  private rewriteHosts(name: string): void {
+    try {
+      writeFileSync(this.path(name, 'hosts'), hostsFile(this.members(name)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /**
+   * Removes the network: its namespace's mount (the kernel then frees the bridge and the
+   * veths once no member is left), its hosts file, its subnet. CONFLICT while a member
+   * whose container `isLive` says is running remains, unless forced.
+   */
+  remove(name: string, opts: { force?: boolean; isLive?: (id: string) => boolean } = {}): Promise<void> {
+    return this.serial(async () => {
+      const record = await this.get(name);
+      if (record === null && !this.exists(name)) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
+      const live = this.members(name).filter((m) => opts.isLive?.(m.id) ?? true);
+      if (live.length > 0 && !opts.force) {
+        throw new MdockerError(
+          'CONFLICT',
+          `network ${name} is in use by ${live.length} container${live.length === 1 ? '' : 's'} (${live
+            .map((m) => m.name)
+            .slice(0, 5)
+            .join(', ')}): remove them first`,
+        );
+      }
+      await askLauncher('network-remove', this.path(name, 'netns'));
+      if (record !== null) {
+        try {
+          rmSync(this.subnetFile(parseCidr(record.subnet)), { force: true });
+        } catch {
+          // a hand-edited record: its subnet file stays
+        }
+      }
+      rmSync(this.path(name), { recursive: true, force: true });
+    });
+  }
+
+  private ageMs(name: string): number {
+    try {
+      return Date.now() - statSync(this.path(name)).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+
+  private exists(name: string): boolean {
+    try {
+      readdirSync(this.path(name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * After a crash: members whose container is gone leave the hosts file; networks whose
+   * owner is gone are removed (their containers, owned by the same process, were reaped
+   * first). Returns the names removed.
+   */
+  async reap(isLive: (id: string) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n !== 'subnets' && NAME_PATTERN.test(n));
+    } catch {
+      return removed;
+    }
+    for (const name of names) {
+      const record = await this.get(name);
+      for (const member of this.members(name)) if (!isLive(member.id)) await this.detach(name, member.id);
+      // No record a minute after its directory (a create that crashed before writing it),
+      // or an owner gone (a killed server's).
+      const orphan =
+        record === null ? this.ageMs(name) > ORPHAN_GRACE_MS : record.owner !== null && !isAlive(record.owner);
+      if (!orphan) continue;
+      try {
+        await this.remove(name, { force: true });
+        removed.push(name);
+      } catch {
+        // the next reap tries again
+      }
+    }
+    return removed;
+  }
+
+  /** Removes the network once no member is left (a session's, after its last container). */
+  async removeIfEmpty(name: string): Promise<boolean> {
+    if (this.members(name).length > 0 || (await this.get(name)) === null) return false;
+    try {
+      await this.remove(name, { isLive: () => true });
+      return true;
+    } catch (err) {
+      if (err instanceof MdockerError && (err.code === 'CONFLICT' || err.code === 'NOT_FOUND')) return false;
+      throw err;
+    }
+  }
+}

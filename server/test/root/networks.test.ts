@@ -1,0 +1,135 @@
+/**
+ * Container networks on a real kernel, through the CLI: names resolve and packets flow
+ * inside a network; nothing crosses to another network, the host's loopback or the
+ * network's own gateway address; `--network none` keeps only lo; nothing is left after
+ * `network rm`. Packets go only to loopback and to addresses inside namespaces made here.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mdocker, rootOnly } from './helpers.js';
+
+const skip = rootOnly();
+const stateRoot = process.env.MDOCKER_STATE_ROOT ?? '/run/mdocker';
+const tag = `t${process.pid}`;
+const netA = `${tag}-a`;
+const netB = `${tag}-b`;
+const names = [`${tag}-web1`, `${tag}-web2`, `${tag}-other`];
+
+async function ok(args: string[]): Promise<string> {
+  const r = await mdocker(args);
+  assert.equal(r.code, 0, `mdocker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A shell in a fresh --rm container on `network`; its output and exit code. */
+async function sh(network: string, script: string): Promise<{ code: number; out: string }> {
+  const r = await mdocker(['run', '--rm', '--network', network, 'busybox', 'sh', '-c', script]);
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
+/** The nsfs mounts below the state root: each is a network's namespace. */
+function netnsMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(' - nsfs ') && l.split(' ')[4]?.startsWith(stateRoot));
+}
+
+describe('networks (CLI)', { skip }, () => {
+  let hostServer: Server | undefined;
+  after(async () => {
+    hostServer?.close();
+    for (const name of names) await mdocker(['rm', '-f', name]);
+    await mdocker(['network', 'rm', netA, netB]);
+  });
+
+  test('two containers of a network reach each other by name; another network and the host stay out of reach', async () => {
+    await ok(['network', 'create', netA]);
+    await ok(['network', 'create', '--subnet', '10.89.250.0/24', netB]);
+    const ls = await ok(['network', 'ls']);
+    assert.match(ls, new RegExp(`${netB}\\s+10\\.89\\.250\\.0/24`));
+    for (const name of names.slice(0, 2)) {
+      await ok([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '-h',
+        name,
+        '--network',
+        netA,
+        'busybox',
+        'sh',
+        '-c',
+        `echo page-of-${name} > /tmp/index.html; exec httpd -f -p 8000 -h /tmp`,
+      ]);
+    }
+    await ok(['run', '-d', '--name', names[2]!, '--network', netB, 'busybox', 'sleep', '1000']);
+
+    // From web2 (exec) and from a third container: names, pages, ping (NET_RAW on a network).
+    const both = await sh(
+      netA,
+      `for n in ${names[0]} ${names[1]}; do wget -qO- http://$n:8000/ || exit 1; done; ping -c 1 -W 3 ${names[0]} >/dev/null && echo pinged`,
+    );
+    assert.equal(both.code, 0, both.out);
+    assert.match(both.out, new RegExp(`page-of-${names[0]}`));
+    assert.match(both.out, new RegExp(`page-of-${names[1]}`));
+    assert.match(both.out, /pinged/);
+    const fromWeb2 = await mdocker(['exec', names[1]!, 'wget', '-qO-', `http://${names[0]}:8000/`]);
+    assert.equal(fromWeb2.code, 0, fromWeb2.stderr);
+    assert.match(fromWeb2.stdout, /page-of/);
+
+    // ps and inspect show the addresses.
+    const inspect = JSON.parse(await ok(['inspect', names[0]!])) as { network: { name: string; ip: string } }[];
+    assert.equal(inspect[0]?.network.name, netA);
+    const web1Ip = inspect[0]!.network.ip;
+    assert.match(web1Ip, /^10\.89\./);
+    assert.match(await ok(['ps']), new RegExp(`${web1Ip.replace(/\./g, '\\.')} \\(${netA}\\)`));
+
+    // The other network: neither its names nor its addresses.
+    const cross = await sh(
+      netB,
+      `grep -q ${names[0]} /etc/hosts && echo NAME-KNOWN; timeout 3 wget -qO- http://${web1Ip}:8000/ && echo REACHED-IP; timeout 3 wget -qO- http://${names[0]}:8000/ && echo REACHED-NAME; true`,
+    );
+    assert.doesNotMatch(cross.out, /REACHED|page-of|NAME-KNOWN/);
+
+    // The host: its loopback service, and the network's gateway address (nobody holds it).
+    hostServer = createServer((s) => s.end('HTTP/1.0 200 OK\r\n\r\nHOST-SERVICE\n'));
+    await new Promise<void>((resolve) => hostServer!.listen(0, '127.0.0.1', resolve));
+    const port = (hostServer.address() as { port: number }).port;
+    const gateway = web1Ip.replace(/\.\d+$/, '.1');
+    const host = await sh(
+      netA,
+      `ip route; timeout 3 wget -qO- http://127.0.0.1:${port}/ && echo REACHED; timeout 3 wget -qO- http://${gateway}:${port}/ && echo REACHED; true`,
+    );
+    assert.doesNotMatch(host.out, /REACHED|HOST-SERVICE/);
+    assert.doesNotMatch(host.out, /default/, 'no default route');
+  });
+
+  test('--network none keeps only lo', async () => {
+    const r = await mdocker(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'lo');
+    const byDefault = await mdocker(['run', '--rm', 'busybox', 'ls', '/sys/class/net']);
+    assert.equal(byDefault.stdout.trim(), 'lo');
+  });
+
+  test('network rm is refused while a container uses it, and leaves nothing', async () => {
+    const refused = await mdocker(['network', 'rm', netA]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /in use by 2 containers/);
+    for (const name of names) await ok(['rm', '-f', name]);
+    await ok(['network', 'rm', netA, netB]);
+    assert.ok(!existsSync(`${stateRoot}/networks/${netA}`));
+    assert.ok(!existsSync(`${stateRoot}/networks/${netB}`));
+    assert.deepEqual(
+      netnsMounts().filter((l) => l.includes(tag)),
+      [],
+    );
+    assert.deepEqual(
+      readdirSync(`${stateRoot}/networks/subnets`).filter((f) => f.startsWith('10.89.250.')),
+      [],
+    );
+  });
+});
