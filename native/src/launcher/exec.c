@@ -75,6 +75,31 @@ read_start_time (pid_t pid, unsigned long long *out)
   return 0;
 }
 
+/* Whether the pinned init has exited. A zombie still takes signals, but its namespaces
+ * went at its exit (setns through its pidfd fails with ESRCH): its state in
+ * /proc/PID/stat tells, and while it is a zombie its pid cannot be reused. */
+static int
+init_has_exited (int init_fd, pid_t pid)
+{
+  char path[64], buf[512];
+  cleanup_close int fd = -1;
+  ssize_t n;
+  char *p;
+
+  if (syscall (SYS_pidfd_send_signal, init_fd, 0, NULL, 0) < 0)
+    return errno == ESRCH;
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 1;
+  n = read (fd, buf, sizeof (buf) - 1);
+  if (n <= 0)
+    return 1;
+  buf[n] = '\0';
+  p = strrchr (buf, ')');
+  return p != NULL && (p[2] == 'Z' || p[2] == 'X');
+}
+
 /* The container's init, pinned: a pidfd of the process that has the given pid and start
  * time now. NOT_FOUND when it is gone. */
 static int
@@ -212,9 +237,10 @@ out:
   for (i = 0; i < 2; i++)
     if (alive_pipe[i] >= 0)
       close (alive_pipe[i]);
-  /* A step that failed because the init exited meanwhile (its cgroup removed, its PID
-   * namespace closed to new processes) reports that, not the step's own errno. */
-  if (ret < 0 && child < 0 && syscall (SYS_pidfd_send_signal, init_fd, 0, NULL, 0) < 0 && errno == ESRCH)
+  /* A step that failed because the init exited meanwhile (setns's ESRCH, its cgroup
+   * removed, its PID namespace closed to new processes) reports that, not the step's own
+   * errno. */
+  if (ret < 0 && child < 0 && init_fd >= 0 && init_has_exited (init_fd, opts->target_pid))
     md_make_error_code (err, MD_E_NOT_FOUND, "the container's init (pid %d) is gone", (int) opts->target_pid);
   return ret;
 }
