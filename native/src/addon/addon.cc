@@ -621,9 +621,9 @@ struct NetnsConnect {
 };
 
 // Loopback completes the handshake inside connect() when the listener has room in its
-// backlog; a listener that never accepts (a full backlog drops the SYN) must not hold
-// the server's main thread, which waits for this thread: give up after this long.
-constexpr int kNetnsConnectTimeoutMs = 100;
+// backlog; a listener that never accepts (a full backlog drops the SYN) is given up on
+// after this long.
+constexpr int kNetnsConnectTimeoutMs = 1000;
 
 // One non-blocking connect to addr in the calling thread's network namespace: the fd, or
 // -1 with errno and *syscall_name set.
@@ -684,19 +684,64 @@ void* NetnsConnectThread(void* arg) {
   return nullptr;
 }
 
-// connectInNetns(pid, startTime, port) -> a connected TCP socket fd (non-blocking,
-// close-on-exec) to 127.0.0.1:port, else [::1]:port, inside the network namespace of the
-// process with this start time; null when that process is gone. A port nobody listens on
-// throws ECONNREFUSED; a listener that does not answer within 100 ms throws ETIMEDOUT.
-// The caller owns the fd. The server reaches the port without any route from the host
-// to the container's addresses.
+// The connect runs on a thread of its own, never the event loop's (a listener that does
+// not accept would hold it) nor libuv's pool (a student's server could then starve the
+// server's file reads); the result comes back through a thread-safe function.
+struct AsyncNetnsConnect {
+  NetnsConnect job;
+  Napi::ThreadSafeFunction done;
+};
+
+void DeliverNetnsConnect(Napi::Env env, Napi::Function callback, AsyncNetnsConnect* request) {
+  NetnsConnect job = request->job;
+  delete request;
+  if (env == nullptr || callback.IsEmpty()) {
+    if (job.fd >= 0) close(job.fd);
+    return;
+  }
+  if (job.fd >= 0) {
+    callback.Call({env.Null(), Napi::Number::New(env, job.fd)});
+  } else if (job.err == ESRCH) {
+    callback.Call({env.Null(), env.Null()});
+  } else {
+    const char* name = strerrorname_np(job.err);
+    Napi::Error e = Napi::Error::New(env, std::string(job.syscall_name) + ": " + strerror(job.err));
+    e.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
+    e.Set("errno", Napi::Number::New(env, job.err));
+    e.Set("syscall", Napi::String::New(env, job.syscall_name));
+    callback.Call({e.Value(), env.Null()});
+  }
+}
+
+void* AsyncNetnsConnectThread(void* arg) {
+  auto* request = static_cast<AsyncNetnsConnect*>(arg);
+  NetnsConnectThread(&request->job);
+  close(request->job.pidfd);
+  request->job.pidfd = -1;
+  Napi::ThreadSafeFunction done = request->done;
+  if (done.BlockingCall(request, DeliverNetnsConnect) != napi_ok) {
+    // The environment is going away: nobody will take the fd.
+    if (request->job.fd >= 0) close(request->job.fd);
+    delete request;
+  }
+  done.Release();
+  return nullptr;
+}
+
+// connectInNetns(pid, startTime, port, done(err, fd)) -> true when started, false when
+// the process with this start time is gone. done gets a connected TCP socket fd
+// (non-blocking, close-on-exec, the caller's to close) to 127.0.0.1:port, else
+// [::1]:port, made inside that process's network namespace; or null when the process
+// went meanwhile; or an error: ECONNREFUSED when nothing listens there, ETIMEDOUT when
+// the listener does not answer within a second. The server reaches the port without
+// any route from the host to the container's addresses.
 Napi::Value ConnectInNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   pid_t pid = 0;
   unsigned long long expected = 0;
-  const char* usage = "connectInNetns(pid, startTime, port)";
-  if (!ProcessArgs(info, 3, usage, &pid, &expected)) return env.Undefined();
-  if (!info[2].IsNumber()) {
+  const char* usage = "connectInNetns(pid, startTime, port, done)";
+  if (!ProcessArgs(info, 4, usage, &pid, &expected)) return env.Undefined();
+  if (!info[2].IsNumber() || !info[3].IsFunction()) {
     ThrowTypeError(env, usage);
     return env.Undefined();
   }
@@ -705,17 +750,25 @@ Napi::Value ConnectInNetns(const Napi::CallbackInfo& info) {
     ThrowRangeError(env, "port must be 1..65535");
     return env.Undefined();
   }
-  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
-  if (pidfd == -1) return env.Null();
+  int pidfd = PinnedPidfd(pid, expected);
+  if (pidfd == -1) return Napi::Boolean::New(env, false);
   if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
-  NetnsConnect job = {pidfd, port, -1, 0, "setns"};
+  auto* request = new AsyncNetnsConnect();
+  request->job = {pidfd, port, -1, 0, "setns"};
+  request->done = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "connectInNetns", 0, 1);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t thread;
-  int err = pthread_create(&thread, nullptr, NetnsConnectThread, &job);
-  if (err != 0) return ThrowErrno(env, "pthread_create", err);
-  pthread_join(thread, nullptr);
-  if (job.fd >= 0) return Napi::Number::New(env, job.fd);
-  if (job.err == ESRCH) return env.Null();
-  return ThrowErrno(env, job.syscall_name, job.err);
+  int err = pthread_create(&thread, &attr, AsyncNetnsConnectThread, request);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    request->done.Release();
+    close(pidfd);
+    delete request;
+    return ThrowErrno(env, "pthread_create", err);
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

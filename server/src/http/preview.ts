@@ -194,7 +194,7 @@ function rejectSocket(socket: Duplex, status: number, text: string): void {
   );
 }
 
-type Opened = { socket: Socket; release: () => void } | { status: number; text: string };
+type Opened = { socket: Socket } | { status: number; text: string };
 
 export interface PreviewProxyOptions {
   previews: Previews;
@@ -225,15 +225,27 @@ export class PreviewProxy {
       req.resume();
       return;
     }
-    const opened = this.#open(req);
-    if ('status' in opened) {
-      plain(res, opened.status, opened.text);
-      req.resume();
-      return;
-    }
-    const { socket, release } = opened;
+    void this.#open(req).then(
+      (opened) => {
+        if ('status' in opened) {
+          plain(res, opened.status, opened.text);
+          req.resume();
+        } else if (res.destroyed || req.destroyed) {
+          opened.socket.destroy();
+        } else {
+          this.#forward(req, res, opened.socket);
+        }
+      },
+      (err: unknown) => {
+        this.#logger.warn({ err }, 'opening a preview connection failed');
+        plain(res, 502, 'the container could not be reached');
+      },
+    );
+  }
+
+  /** The exchange over the container's socket (released when the socket closes). */
+  #forward(req: IncomingMessage, res: ServerResponse, socket: Socket): void {
     socket.setTimeout(PREVIEW_IDLE_TIMEOUT_MS, () => socket.destroy());
-    socket.once('close', release);
     // No agent: one connection per request, closed after it (Connection: close). Lenient
     // parsing of the container's answer (bare LF line ends, as a CGI or a shell script in
     // busybox writes them, and browsers accept): the connection carries this one response
@@ -284,13 +296,21 @@ export class PreviewProxy {
       rejectSocket(client, 400, 'a preview upgrades to WebSocket only');
       return;
     }
-    const opened = this.#open(req);
-    if ('status' in opened) {
-      rejectSocket(client, opened.status, opened.text);
-      return;
-    }
-    const { socket, release } = opened;
-    socket.once('close', release);
+    void this.#open(req).then(
+      (opened) => {
+        if ('status' in opened) rejectSocket(client, opened.status, opened.text);
+        else if (client.destroyed) opened.socket.destroy();
+        else this.#tunnel(req, client, head, opened.socket);
+      },
+      (err: unknown) => {
+        this.#logger.warn({ err }, 'opening a preview connection failed');
+        rejectSocket(client, 502, 'the container could not be reached');
+      },
+    );
+  }
+
+  /** The upgrade request written to the container, then bytes both ways. */
+  #tunnel(req: IncomingMessage, client: Duplex, head: Buffer, socket: Socket): void {
     const close = (): void => {
       socket.destroy();
       client.destroy();
@@ -336,7 +356,7 @@ export class PreviewProxy {
   }
 
   /** The container's port for this request's host, connected; or the status to answer. */
-  #open(req: IncomingMessage): Opened {
+  async #open(req: IncomingMessage): Promise<Opened> {
     const named = parsePreviewHost(req.headers.host, this.#domain);
     const target: PreviewTarget | null = named === null ? null : this.#previews.resolve(named.token, named.port);
     if (target === null) return { status: 404, text: 'no such preview (a wrong link, or its container is gone)' };
@@ -349,7 +369,7 @@ export class PreviewProxy {
     }
     let fd: number | null;
     try {
-      fd = connectInNetns(target.init, target.port);
+      fd = await connectInNetns(target.init, target.port);
     } catch (err) {
       release();
       const code = (err as NodeJS.ErrnoException).code;
@@ -365,7 +385,9 @@ export class PreviewProxy {
     }
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.on('error', () => socket.destroy());
-    return { socket, release };
+    // The connection counts until its socket closes, whatever closed it.
+    socket.once('close', release);
+    return { socket };
   }
 }
 

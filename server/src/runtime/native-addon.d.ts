@@ -34,11 +34,17 @@ export interface MdockerNativeAddon {
    * RESOLVE_NO_MAGICLINKS: symlinks and .. never leave it); empty for anything but a regular
    * file; null when there is no such file or the process with this start time is gone. */
   readFileInRoot(pid: number, startTime: number, path: string, maxBytes: number): Buffer | null;
-  /** A connected TCP socket (non-blocking, close-on-exec fd, ours to close) to 127.0.0.1:port,
-   * else [::1]:port, made inside pid's network namespace on a short-lived thread of our own;
-   * null when the process with this start time is gone. Throws ECONNREFUSED when nothing
-   * listens there, ETIMEDOUT when the listener does not answer within 100 ms. */
-  connectInNetns(pid: number, startTime: number, port: number): number | null;
+  /** Connects to 127.0.0.1:port, else [::1]:port, inside pid's network namespace, on a
+   * short-lived thread of our own (never the loop's or libuv's pool); false when the process
+   * with this start time is gone, else done(null, fd) with a connected TCP socket
+   * (non-blocking, close-on-exec, ours to close), done(null, null) when the process went
+   * meanwhile, done(err) with ECONNREFUSED (nothing listens) or ETIMEDOUT (no answer in 1 s). */
+  connectInNetns(
+    pid: number,
+    startTime: number,
+    port: number,
+    done: (err: NodeJS.ErrnoException | null, fd: number | null) => void,
+  ): boolean;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
 }

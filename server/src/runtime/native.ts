@@ -97,12 +97,18 @@ export function readFileInRoot(ref: ProcessRef, path: string, maxBytes: number):
 
 /**
  * A connected TCP socket fd to the port on the loopback of the process's network
- * namespace (the container's), or null when the process is gone. Throws the errno's
- * error (code ECONNREFUSED: nothing listens there; ETIMEDOUT: the listener's backlog is
- * full). Wrap it with `new net.Socket({ fd })`.
+ * namespace (the container's), or null when the process is gone. Rejects with the
+ * errno's error (code ECONNREFUSED: nothing listens there; ETIMEDOUT: the listener's
+ * backlog is full). Wrap it with `new net.Socket({ fd })`.
  */
-export function connectInNetns(ref: ProcessRef, port: number): number | null {
-  return load().connectInNetns(ref.pid, ref.startTime, port);
+export function connectInNetns(ref: ProcessRef, port: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const started = load().connectInNetns(ref.pid, ref.startTime, port, (err, fd) => {
+      if (err) reject(err);
+      else resolve(fd);
+    });
+    if (!started) resolve(null);
+  });
 }
 
 /** The soft limit on open files raised to the hard one (see the addon); both returned. */
