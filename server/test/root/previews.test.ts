@@ -38,7 +38,7 @@ echo
 /**
  * A WebSocket server in busybox sh, one connection per run (nc -ll -e): it records the
  * request's headers, answers the handshake (and tries a wide cookie), sends "hello",
- * reads one 5-byte masked frame from the client and answers "got it".
+ * reads one 5-byte masked frame from the client, answers "got it" and ends.
  */
 const WS_SERVER = `#!/bin/sh
 key=
@@ -57,7 +57,6 @@ printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection
 printf '\\201\\005hello'
 dd bs=11 count=1 of=/tmp/ws-frame 2>/dev/null
 printf '\\201\\006got it'
-sleep 2
 `;
 
 interface Plain {
@@ -217,7 +216,9 @@ describe('previews of a container port', { skip }, () => {
     await waitFor('both messages through the tunnel', () => messages.length === 2, 10_000);
     assert.deepEqual(messages, ['hello', 'got it']);
     assert.equal(upgradeCookies, undefined, "the 101's Domain cookie was dropped");
-    ws.close();
+    // The script ends after its answer: the tunnel closes (and its connection is released
+    // by then) before the client hears of it.
+    await new Promise((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve(null) : ws.once('close', resolve)));
     const seen = await exec(['cat', '/tmp/ws-headers']);
     assert.match(seen, /^Upgrade: websocket$/im);
     assert.match(seen, /^cookie: other=3$/im, seen);
@@ -240,6 +241,11 @@ describe('previews of a container port', { skip }, () => {
 
     // A listed port nobody listens on any more: 502, the link stays valid.
     await exec(['killall', 'httpd']);
+    // killall returns once the signal is sent; the socket closes as httpd exits.
+    await waitFor('8000 closed', async () => {
+      const ports = (await owner.request('GET', `/api/containers/${id}/ports`)).body as PortJson[];
+      return !ports.some((p) => p.port === 8000);
+    });
     const closed = await get(host, '/');
     assert.equal(closed.status, 502, closed.text);
     assert.match(closed.text, /nothing listens on port 8000/);
