@@ -671,16 +671,24 @@ void* NetnsConnectThread(void* arg) {
   v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   job->fd = ConnectLoopback(reinterpret_cast<struct sockaddr*>(&v4), sizeof(v4), &job->syscall_name);
   if (job->fd >= 0) return nullptr;
-  // A server listening on [::1] only (or IPV6_V6ONLY on ::) refuses 127.0.0.1.
-  int v4_err = errno;
+  job->err = errno;
+  // A server listening on [::1] only (or IPV6_V6ONLY on ::) refuses 127.0.0.1; any other
+  // failure (a full backlog's timeout) is the answer.
+  if (job->err != ECONNREFUSED) return nullptr;
   struct sockaddr_in6 v6;
   memset(&v6, 0, sizeof(v6));
   v6.sin6_family = AF_INET6;
   v6.sin6_port = htons(static_cast<uint16_t>(job->port));
   v6.sin6_addr = in6addr_loopback;
+  const char* v4_syscall = job->syscall_name;
   job->fd = ConnectLoopback(reinterpret_cast<struct sockaddr*>(&v6), sizeof(v6), &job->syscall_name);
-  if (job->fd < 0) job->err = v4_err == ECONNREFUSED ? errno : v4_err;
-  if (job->fd < 0 && job->err == EADDRNOTAVAIL) job->err = v4_err;  // no ::1 in the namespace
+  if (job->fd >= 0) return nullptr;
+  // No IPv6 in the namespace (disabled, no ::1) says nothing about the port: refused.
+  if (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == ENETUNREACH) {
+    job->syscall_name = v4_syscall;
+    return nullptr;
+  }
+  job->err = errno;
   return nullptr;
 }
 

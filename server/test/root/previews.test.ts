@@ -239,6 +239,16 @@ describe('previews of a container port', { skip }, () => {
     for (const socket of open) socket.destroy();
     await waitFor('room again', async () => (await get(host, '/')).status === 200, 5000);
 
+    // A server on [::1] only: 127.0.0.1 is refused, the proxy tries ::1.
+    await exec(['httpd', '-p', '[::1]:8002', '-h', '/tmp/www']);
+    const port8002 = await waitFor('8002 listed', async () => {
+      const ports = (await owner.request('GET', `/api/containers/${id}/ports`)).body as PortJson[];
+      return ports.find((p) => p.port === 8002);
+    });
+    const v6 = await get(hostOf(port8002.previewUrl), '/');
+    assert.equal(v6.status, 200, v6.text);
+    assert.match(v6.text, /hello from httpd/);
+
     // A listed port nobody listens on any more: 502, the link stays valid.
     await exec(['killall', 'httpd']);
     // killall returns once the signal is sent; the socket closes as httpd exits.
