@@ -9,6 +9,7 @@ import type {
   BroadcastJson,
   ClassJson,
   ContainerJson,
+  ContainerLessonJson,
   CreateClassBody,
   CreateContainerBody,
   CreateTerminalBody,
@@ -19,6 +20,7 @@ import type {
   InspectJson,
   JoinBody,
   JoinJson,
+  LessonJson,
   MeJson,
   RecordingJson,
   RecordingStatsJson,
@@ -139,6 +141,11 @@ export const api = {
   inspect: (id: string) => request<InspectJson>('GET', `${containerPath(id)}/inspect`),
   stats: (id: string) => request<StatsHistoryJson>('GET', `${containerPath(id)}/stats`),
   images: () => request<ImageJson[]>('GET', '/api/images'),
+
+  // ---- lessons ----
+  lessons: () => request<LessonJson[]>('GET', '/api/lessons'),
+  lesson: (id: string) => request<ContainerLessonJson>('GET', `${containerPath(id)}/lesson`),
+  checkLesson: (id: string) => request<ContainerLessonJson>('POST', `${containerPath(id)}/lesson/check`),
 
   // ---- classes ----
   me: () => request<MeJson>('GET', '/api/me'),

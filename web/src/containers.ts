@@ -7,6 +7,7 @@ import type {
   ContainerJson,
   CreateContainerBody,
   ImageJson,
+  LessonJson,
   UpdateContainerBody,
 } from '../../server/src/protocol/index';
 import { ApiError, api, errorText } from './api';
@@ -51,6 +52,11 @@ export class ContainerList {
   readonly element: HTMLElement;
   private readonly form: HTMLFormElement;
   private readonly image: HTMLSelectElement;
+  private readonly lesson: HTMLSelectElement;
+  private readonly lessonField: HTMLElement;
+  private lessons: LessonJson[] = [];
+  /** The class's lesson: the server gives it to every container of a student. */
+  private classLesson: string | null = null;
   private readonly hostname: HTMLInputElement;
   private readonly memory: HTMLInputElement;
   private readonly cpus: HTMLInputElement;
@@ -67,6 +73,9 @@ export class ContainerList {
 
   constructor(private readonly options: ContainerListOptions) {
     this.image = h('select', { name: 'image' }, h('option', { value: '' }, 'default'));
+    this.lesson = h('select', { name: 'lesson' }, h('option', { value: '' }, 'none (a plain shell)'));
+    this.lessonField = field('Lesson', this.lesson, 'its steps tick as you do them');
+    this.lessonField.hidden = true;
     this.hostname = textInput({
       name: 'hostname',
       placeholder: 'default',
@@ -90,6 +99,7 @@ export class ContainerList {
     this.form = h(
       'form',
       { class: 'create-form', 'aria-label': 'Create a container', novalidate: true, onSubmit: (e) => this.onSubmit(e) },
+      this.lessonField,
       this.submit,
       advanced,
       this.formError,
@@ -115,6 +125,37 @@ export class ContainerList {
       h('option', { value: img.name }, `${img.name} (${formatBytesHuman(img.sizeBytes)})`),
     );
     replaceChildren(this.image, h('option', { value: '' }, 'default'), ...options);
+  }
+
+  /** The lessons one may pick (GET /api/lessons); none: the field stays hidden. */
+  setLessons(lessons: LessonJson[]): void {
+    this.lessons = lessons;
+    this.renderLessons();
+    this.rerender();
+  }
+
+  /** A student whose class has a lesson gets it on every container: shown, not chosen. */
+  setClassLesson(lessonId: string | null): void {
+    this.classLesson = lessonId;
+    this.renderLessons();
+  }
+
+  private renderLessons(): void {
+    const chosen = this.lesson.value;
+    if (this.classLesson !== null) {
+      const title = this.lessons.find((l) => l.id === this.classLesson)?.title ?? this.classLesson;
+      replaceChildren(this.lesson, h('option', { value: '' }, `${title} (your class’s lesson)`));
+      this.lesson.disabled = true;
+    } else {
+      replaceChildren(
+        this.lesson,
+        h('option', { value: '' }, 'none (a plain shell)'),
+        ...this.lessons.map((l) => h('option', { value: l.id, title: l.description }, l.title)),
+      );
+      this.lesson.disabled = false;
+      this.lesson.value = this.lessons.some((l) => l.id === chosen) ? chosen : '';
+    }
+    this.lessonField.hidden = this.lessons.length === 0 && this.classLesson === null;
   }
 
   render(containers: readonly ContainerJson[], selectedId: string | null): void {
@@ -151,6 +192,7 @@ export class ContainerList {
       h('span', { class: 'container-name' }, title),
       h('span', { class: `state state-${c.state}` }, stateSummary(c)),
       h('span', { class: 'container-limits' }, `${c.image} · ${limitsSummary(c)}`),
+      c.lesson ? h('span', { class: 'container-lesson' }, `Lesson: ${this.lessonTitle(c.lesson)}`) : null,
     );
     const remove = h(
       'button',
@@ -174,6 +216,10 @@ export class ContainerList {
       open,
       remove,
     );
+  }
+
+  private lessonTitle(id: string): string {
+    return this.lessons.find((l) => l.id === id)?.title ?? id;
   }
 
   private async onDeleteClick(c: ContainerJson): Promise<void> {
@@ -213,6 +259,7 @@ export class ContainerList {
     this.formError.hidden = true;
     const body: CreateContainerBody = {};
     if (this.image.value) body.image = this.image.value;
+    if (this.lesson.value && this.classLesson === null) body.lesson = this.lesson.value;
     if (this.hostname.value.trim()) body.hostname = this.hostname.value.trim();
     const memory = parseMemoryInput(this.memory.value);
     if (memory !== undefined) body.memory = memory;

@@ -13,6 +13,7 @@ import { byId, h } from './dom';
 import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
+import { LessonPanel } from './lesson';
 import {
   type ThemeChoice,
   chartPalette,
@@ -105,6 +106,7 @@ const tabs = new TerminalTabs({
 const limits = new LimitsEditor({ onUpdated: (container) => upsert(container) });
 const graphs = new Graphs(store, chartPalette(mode()));
 const inspector = new Inspector();
+const lessonPanel = new LessonPanel();
 
 const classroom = new Classroom();
 document.querySelector('.app-title')?.after(classroom.identity);
@@ -113,64 +115,76 @@ byId('notice').after(classroom.banners);
 byId('containers').append(list.element);
 byId('terminal-pane').append(tabs.element);
 
-// The details panel: Stats (limits + graphs) and Inspector, as tabs.
+// The details panel: Lesson (when the container has one), Stats (limits + graphs) and
+// Inspector, as tabs.
 const detailsTitle = h('h2', { class: 'panel-title' }, 'Details');
 const detailsEmpty = h(
   'p',
   { class: 'muted details-empty' },
   'Select a container to watch its CPU, memory and pids, and to inspect its namespaces.',
 );
-const statsPanel = h(
-  'div',
-  { class: 'details-panel', role: 'tabpanel', id: 'details-stats', 'aria-labelledby': 'details-tab-stats' },
-  limits.element,
-  graphs.element,
-);
-const inspectorPanel = h(
-  'div',
-  {
-    class: 'details-panel',
-    role: 'tabpanel',
-    id: 'details-inspector',
-    'aria-labelledby': 'details-tab-inspector',
-    hidden: true,
-  },
-  inspector.element,
-);
-const detailTabs = [
-  h(
-    'button',
-    { type: 'button', role: 'tab', id: 'details-tab-stats', 'aria-controls': 'details-stats', class: 'tab' },
-    'Stats',
-  ),
-  h(
-    'button',
-    { type: 'button', role: 'tab', id: 'details-tab-inspector', 'aria-controls': 'details-inspector', class: 'tab' },
-    'Inspector',
-  ),
+type DetailTab = 'lesson' | 'stats' | 'inspector';
+const DETAIL_TABS: { name: DetailTab; label: string; content: HTMLElement[] }[] = [
+  { name: 'lesson', label: 'Lesson', content: [lessonPanel.element] },
+  { name: 'stats', label: 'Stats', content: [limits.element, graphs.element] },
+  { name: 'inspector', label: 'Inspector', content: [inspector.element] },
 ];
-const detailPanels = [statsPanel, inspectorPanel];
-function selectDetailTab(index: number, focus: boolean): void {
-  detailTabs.forEach((tab, i) => {
-    tab.setAttribute('aria-selected', String(i === index));
-    tab.tabIndex = i === index ? 0 : -1;
-    detailPanels[i]!.hidden = i !== index;
+const detailTabs = DETAIL_TABS.map(({ name, label }) =>
+  h(
+    'button',
+    { type: 'button', role: 'tab', id: `details-tab-${name}`, 'aria-controls': `details-${name}`, class: 'tab' },
+    label,
+  ),
+);
+const detailPanels = DETAIL_TABS.map(({ name, content }) =>
+  h(
+    'div',
+    {
+      class: `details-panel details-panel-${name}`,
+      role: 'tabpanel',
+      id: `details-${name}`,
+      'aria-labelledby': `details-tab-${name}`,
+      hidden: true,
+    },
+    ...content,
+  ),
+);
+let detailTab: DetailTab = 'stats';
+function selectDetailTab(name: DetailTab, focus: boolean): void {
+  detailTab = name;
+  DETAIL_TABS.forEach((tab, i) => {
+    const selected = tab.name === name;
+    detailTabs[i]!.setAttribute('aria-selected', String(selected));
+    detailTabs[i]!.tabIndex = selected ? 0 : -1;
+    detailPanels[i]!.hidden = !selected;
   });
-  inspector.setActive(index === 1);
-  if (focus) detailTabs[index]!.focus();
+  inspector.setActive(name === 'inspector');
+  if (focus) detailTabs[DETAIL_TABS.findIndex((t) => t.name === name)]!.focus();
 }
-detailTabs.forEach((tab, i) => tab.addEventListener('click', () => selectDetailTab(i, false)));
+/** The Lesson tab exists only for a container made for a lesson. */
+function setLessonTab(available: boolean): void {
+  detailTabs[0]!.hidden = !available;
+  if (!available && detailTab === 'lesson') selectDetailTab('stats', false);
+}
+DETAIL_TABS.forEach((tab, i) => detailTabs[i]!.addEventListener('click', () => selectDetailTab(tab.name, false)));
 const detailTablist = h('div', { class: 'tablist', role: 'tablist', 'aria-label': 'Container details' }, ...detailTabs);
 detailTablist.addEventListener('keydown', (event) => {
-  const current = detailTabs.findIndex((t) => t.getAttribute('aria-selected') === 'true');
-  if (event.key === 'ArrowRight' || event.key === 'ArrowLeft') {
-    event.preventDefault();
-    selectDetailTab((current + 1) % detailTabs.length, true);
-  }
+  if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+  event.preventDefault();
+  const shown = DETAIL_TABS.filter((_, i) => !detailTabs[i]!.hidden);
+  const at = shown.findIndex((t) => t.name === detailTab);
+  const step = event.key === 'ArrowRight' ? 1 : shown.length - 1;
+  selectDetailTab(shown[(at + step) % shown.length]!.name, true);
 });
-const detailsBody = h('div', { class: 'details-body' }, statsPanel, inspectorPanel);
-byId('details').append(h('div', { class: 'details-header' }, detailsTitle, detailTablist), detailsEmpty, detailsBody);
-selectDetailTab(0, false);
+const detailsBody = h('div', { class: 'details-body' }, ...detailPanels);
+byId('details').append(
+  h('div', { class: 'details-header' }, detailsTitle, detailTablist),
+  lessonPanel.announcer,
+  detailsEmpty,
+  detailsBody,
+);
+setLessonTab(false);
+selectDetailTab('stats', false);
 
 // ---- state changes ---------------------------------------------------------------------
 
@@ -200,6 +214,7 @@ function upsert(container: ContainerJson): void {
 function remove(id: string): void {
   containers.delete(id);
   store.forget(id);
+  lessonPanel.forget(id);
   if (selectedId === id) {
     selectedId = null;
     writeLocation(null);
@@ -222,9 +237,20 @@ function render(terminalId?: number): void {
   limits.show(selected);
   graphs.show(selected?.id ?? null, selected?.limits.cpus ?? null);
   inspector.show(selected?.id ?? null);
+  showLesson(selected);
   detailsTitle.textContent = selected ? `Details: ${selected.name}` : 'Details';
   detailsEmpty.hidden = selected !== null;
   detailsBody.hidden = selected === null;
+}
+
+let lessonShownFor: string | null = null;
+function showLesson(selected: ContainerJson | null): void {
+  const hasLesson = Boolean(selected?.lesson);
+  setLessonTab(hasLesson);
+  // A container made for a lesson opens on it; the student's later choice of tab stays.
+  if (hasLesson && selected && lessonShownFor !== selected.id) selectDetailTab('lesson', false);
+  lessonShownFor = selected?.id ?? null;
+  lessonPanel.show(selected);
 }
 
 async function loadHistory(id: string): Promise<void> {
@@ -294,6 +320,9 @@ function onStatsMessage(event: MessageEvent): void {
     case 'class-ended':
       classroom.classEnded();
       break;
+    case 'lesson':
+      lessonPanel.update(message.lesson);
+      break;
   }
 }
 
@@ -306,7 +335,10 @@ function connectStats(): void {
     beforeReconnect: renewSession,
     // After a drop, states may have changed unseen (a container exited, another tab deleted one).
     onOpen: () => {
-      if (statsOpenedBefore) void refreshContainers();
+      if (statsOpenedBefore) {
+        void refreshContainers();
+        lessonPanel.reload();
+      }
       statsOpenedBefore = true;
     },
     onStateChange: (state, detail) => {
@@ -357,8 +389,10 @@ async function refreshContainers(): Promise<void> {
 }
 
 function showRole(me: MeJson): void {
-  if (me.role === 'student') classroom.showStudent(me.student);
-  else if (me.role === 'teacher') {
+  if (me.role === 'student') {
+    classroom.showStudent(me.student);
+    list.setClassLesson(me.student.lesson);
+  } else if (me.role === 'teacher') {
     document
       .querySelector('.header-controls')
       ?.prepend(h('a', { class: 'button small', href: '/teacher' }, 'Teacher console'));
@@ -381,3 +415,9 @@ api
   .images()
   .then((images) => list.setImages(images))
   .catch((err: unknown) => showNotice(`Cannot list images: ${describeError(err)}`));
+api
+  .lessons()
+  .then((lessons) => list.setLessons(lessons))
+  .catch(() => {
+    /* a server without lessons: the form offers none */
+  });

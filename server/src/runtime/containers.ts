@@ -119,8 +119,6 @@ const UNSTARTED_GRACE_MS = 60_000;
 const INIT_PID_POLL_MS = 50;
 /** After its init is killed, the launcher has this long to clean up and exit before SIGKILL. */
 const LAUNCHER_EXIT_WAIT_MS = 5_000;
-/** The groups reapLeftovers looks for in the default parent: the playground's classes. */
-const LEFTOVER_GROUP_PREFIX = 'class-';
 /** How long a reap waits for a leftover group's cgroup to go (it should hold nothing). */
 const GROUP_REAP_TIMEOUT_MS = 1_000;
 
@@ -761,15 +759,13 @@ export class Runtime {
 
   /**
    * Groups whose owner is gone lose their cgroup (once no container of theirs lives) and
-   * their record; then any empty `class-*` cgroup in the default parent that no record
-   * explains (a run whose state was lost) goes too. A group of a live owner is left, and
-   * so is any group with a cgroup below it.
+   * their record. A group of a live owner is left, and so is a `class-*` cgroup no record
+   * here explains: another runtime (a server with a state root of its own) may own it and
+   * be about to put its first container there.
    */
   private async reapGroups(): Promise<void> {
     const containers = await this.state.readAll();
-    const explained = new Set<string>();
     for (const group of await this.state.readAllGroups()) {
-      explained.add(group.name);
       if (group.owner !== null && isAlive(group.owner)) continue;
       const live = containers.some((c) => c.group === group.name && c.launcher !== null && isAlive(c.launcher));
       if (live) continue;
@@ -782,10 +778,6 @@ export class Runtime {
       } catch {
         // Still busy: the next reap tries again.
       }
-    }
-    for (const handle of await this.cgroups.listEmptyGroups(LEFTOVER_GROUP_PREFIX).catch(() => [])) {
-      if (explained.has(handle.id)) continue;
-      await this.cgroups.remove(handle, GROUP_REAP_TIMEOUT_MS).catch(() => undefined);
     }
   }
 

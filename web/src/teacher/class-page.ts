@@ -22,7 +22,7 @@ import { chartPalette } from '../prefs';
 import { pageShell, type Shell } from '../shell';
 import { StatsStore } from '../stats-store';
 import { ClassEvents } from './class-events';
-import { StudentCard, stepLabel, stuckSince } from './student-card';
+import { type StepTitles, StudentCard, stepLabel, stuckSince } from './student-card';
 import { StudentDetail } from './student-detail';
 import { confirmButton, currentContainer, joinLink, replayUrl, requireTeacher } from './widgets';
 
@@ -63,6 +63,9 @@ class ClassPage {
   private readonly broadcastForm: HTMLFormElement;
   private readonly sent = new Map<number, BroadcastJson>();
   private klass: ClassJson | null = null;
+  /** Each lesson's step titles (GET /api/lessons), for "step 2/3: Raise the limit". */
+  private readonly stepTitles = new Map<string, string[]>();
+  private readonly lessonTitles = new Map<string, string>();
   private recordingsTimer: number | null = null;
 
   constructor(
@@ -237,7 +240,6 @@ class ClassPage {
         const current = currentContainer(card.student);
         // The miniature follows the student's current container (any of its terminals).
         if (!current || current.id === screen.containerId) card.setScreen(screen);
-        this.detail.onScreen(studentId, screen);
       },
       onInput: (studentId, at) => this.cards.get(studentId)?.setLastInput(at),
       onBroadcast: (b) => this.addSent(b),
@@ -263,13 +265,34 @@ class ClassPage {
       if (this.sortSelect.value === 'stuck') this.arrange();
     }, RESORT_EVERY_MS);
     void this.loadRecordings();
+    api
+      .lessons()
+      .then((lessons) => {
+        for (const l of lessons) {
+          this.stepTitles.set(
+            l.id,
+            l.steps.map((step) => step.title),
+          );
+          this.lessonTitles.set(l.id, l.title);
+        }
+        for (const card of this.cards.values()) card.refreshStep();
+        this.renderHead();
+        this.arrange();
+      })
+      .catch(() => {
+        /* steps are shown by number */
+      });
   }
+
+  private readonly titlesOf = (lessonId: string): readonly string[] | undefined => this.stepTitles.get(lessonId);
 
   // ---- the class ----------------------------------------------------------------------
 
   private onClass(c: ClassJson): void {
     this.klass = c;
     this.renderHead();
+    // A reloaded console shows what it sent before.
+    for (const b of c.broadcasts) this.addSent(b);
     const ids = new Set(c.students.map((s) => s.id));
     for (const [id, card] of this.cards) {
       if (!ids.has(id)) {
@@ -294,7 +317,7 @@ class ClassPage {
     this.title.textContent = c.name;
     document.title = `${c.name} · mdocker`;
     const online = [...this.cards.values()].filter((card) => card.student.connected).length;
-    this.summary.textContent = `${this.cards.size} student${this.cards.size === 1 ? '' : 's'}, ${online} online · ${c.image}${c.lesson ? ` · lesson ${c.lesson}` : ''}`;
+    this.summary.textContent = `${this.cards.size} student${this.cards.size === 1 ? '' : 's'}, ${online} online · ${c.image}${c.lesson ? ` · lesson: ${this.lessonTitle(c.lesson)}` : ''}`;
     if (c.endedAt !== null) {
       replaceChildren(this.codeBox);
       return;
@@ -334,6 +357,10 @@ class ClassPage {
     );
   }
 
+  private lessonTitle(lessonId: string): string {
+    return this.lessonTitles.get(lessonId) ?? lessonId;
+  }
+
   private async endClass(): Promise<void> {
     try {
       await api.endClass(this.classId);
@@ -362,7 +389,7 @@ class ClassPage {
   private onStudent(s: StudentJson, arrange = true): void {
     let card = this.cards.get(s.id);
     if (!card) {
-      card = new StudentCard(s, chartPalette(this.shell.theme()), (id) => this.openStudent(id));
+      card = new StudentCard(s, chartPalette(this.shell.theme()), (id) => this.openStudent(id), this.titlesOf);
       this.cards.set(s.id, card);
     } else {
       card.update(s);
@@ -434,10 +461,15 @@ class ClassPage {
 
   private renderStepFilter(): void {
     const keys = new Map<string, string>();
-    for (const card of this.cards.values()) keys.set(stepKey(card.student), stepFilterLabel(card.student));
+    const lessons = new Set([...this.cards.values()].map((card) => card.student.progress?.lesson ?? null));
+    lessons.delete(null);
+    const prefix = lessons.size > 1 ? (id: string) => this.lessonTitle(id) : undefined;
+    for (const card of this.cards.values())
+      keys.set(stepKey(card.student), stepFilterLabel(card.student, this.titlesOf, prefix));
     const wanted = ['', ...[...keys.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))];
-    const existing = [...this.stepSelect.options].map((o) => o.value);
-    if (wanted.join('|') === existing.join('|')) return;
+    const existing = [...this.stepSelect.options].map((o) => `${o.value}=${o.textContent}`);
+    const labels = wanted.map((k) => `${k}=${k === '' ? 'All steps' : (keys.get(k) ?? k)}`);
+    if (labels.join('|') === existing.join('|')) return;
     const selected = this.stepSelect.value;
     replaceChildren(
       this.stepSelect,
@@ -538,14 +570,18 @@ class ClassPage {
   }
 }
 
+/** The filter's value for a student: the lesson and its step (students of a class without
+ * a lesson may each have picked their own), "done" or "none". */
 function stepKey(s: StudentJson): string {
   const p = s.progress;
   if (!p) return 'none';
-  return p.done ? 'done' : `step-${p.step}`;
+  return p.done ? `${p.lesson}:done` : `${p.lesson}:${String(p.step + 1).padStart(3, '0')}`;
 }
 
-function stepFilterLabel(s: StudentJson): string {
+/** "Step 2/3: Raise the limit"; with `lessonTitle` (students on different lessons) prefixed by it. */
+function stepFilterLabel(s: StudentJson, titles: StepTitles, lessonTitle?: (id: string) => string): string {
   const p = s.progress;
-  if (!p) return 'No lesson step';
-  return p.done ? 'Done' : `Step ${stepLabel(s)}`;
+  if (!p) return 'No lesson';
+  const label = p.done ? 'Done' : stepLabel(s, titles).replace(/^step/, 'Step');
+  return lessonTitle ? `${lessonTitle(p.lesson)}: ${label}` : label;
 }

@@ -1,6 +1,6 @@
 /**
  * /teacher: the teacher's classes, the form that opens one (per-student limits, image,
- * the class's whole budget), and for each its join link and code in large type for the
+ * lesson, the class's whole budget), and for each its join link and code in large type for the
  * projector, a new code, and the end of the class.
  */
 import type { ClassJson, CreateClassBody } from '../../../server/src/protocol/index';
@@ -39,11 +39,14 @@ class TeacherConsole {
   private readonly list: HTMLElement;
   private readonly empty: HTMLElement;
   private readonly image: HTMLSelectElement;
+  private readonly lesson: HTMLSelectElement;
   private classes: ClassJson[] = [];
+  private lessonTitles = new Map<string, string>();
 
   constructor(private readonly shell: Shell) {
     const name = text('name', 'e.g. Containers 101, Tuesday', { required: 'true', maxlength: '80' });
     this.image = h('select', { name: 'image' }, h('option', { value: '' }, 'server default'));
+    this.lesson = h('select', { name: 'lesson' }, h('option', { value: '' }, 'none'));
     const memory = text('memory', 'default, e.g. 128m');
     const cpus = text('cpus', 'default, e.g. 0.5', { inputmode: 'decimal' });
     const pids = text('pidsLimit', 'default, e.g. 64', { inputmode: 'numeric' });
@@ -58,6 +61,7 @@ class TeacherConsole {
       h('h2', { class: 'panel-title' }, 'New class'),
       field('Class name', name),
       field('Image', this.image),
+      field('Lesson', this.lesson, 'every student’s container gets it; its steps show on the board'),
       h(
         'fieldset',
         { class: 'field-group' },
@@ -97,6 +101,7 @@ class TeacherConsole {
       const max = parsePidsInput(perStudent.value);
       if (max !== undefined) body.maxContainersPerStudent = max;
       if (this.image.value) body.image = this.image.value;
+      if (this.lesson.value) body.lesson = this.lesson.value;
       const budget: NonNullable<CreateClassBody['budget']> = {};
       const bMem = parseMemoryInput(budgetMemory.value);
       if (bMem !== undefined) budget.memory = bMem;
@@ -150,6 +155,16 @@ class TeacherConsole {
       .catch(() => {
         /* the server default still works */
       });
+    api
+      .lessons()
+      .then((lessons) => {
+        this.lessonTitles = new Map(lessons.map((l) => [l.id, l.title]));
+        this.lesson.append(...lessons.map((l) => h('option', { value: l.id, title: l.description }, l.title)));
+        this.render();
+      })
+      .catch(() => {
+        /* a server without lessons: classes without one */
+      });
   }
 
   private async load(): Promise<void> {
@@ -198,7 +213,7 @@ class TeacherConsole {
           'span',
           { class: 'muted' },
           open
-            ? `${c.students.length} student${c.students.length === 1 ? '' : 's'} (${connected} online) · ${c.image}${limits ? ` · ${limits}` : ''}`
+            ? `${c.students.length} student${c.students.length === 1 ? '' : 's'} (${connected} online) · ${c.image}${limits ? ` · ${limits}` : ''}${c.lesson ? ` · lesson: ${this.lessonTitles.get(c.lesson) ?? c.lesson}` : ''}`
             : `ended ${new Date(c.endedAt ?? c.createdAt).toLocaleString()}`,
         ),
       ),

@@ -1,7 +1,8 @@
 /**
  * /teacher/classes/:id/spotlight/:studentId: one student's terminal for the projector,
  * read-only, in the largest font that fits the window. It follows the student: after a
- * reset or a new container it reattaches to their current terminal 0.
+ * reset or a new container it reattaches to their current terminal 0, and the server's
+ * `resize` messages keep it at the size of the student's pty.
  */
 import type { StudentJson } from '../../../server/src/protocol/index';
 import { h } from '../dom';
@@ -29,8 +30,7 @@ export function startSpotlightPage(classId: string, studentId: string): void {
 
     let view: TerminalView | null = null;
     let attachedTo: string | null = null;
-    let attachedSize: string | null = null;
-    const follow = (student: StudentJson | undefined, again = false): void => {
+    const follow = (student: StudentJson | undefined): void => {
       if (!student) {
         status.textContent = 'This student is not in the class.';
         return;
@@ -40,11 +40,10 @@ export function startSpotlightPage(classId: string, studentId: string): void {
       const c = currentContainer(student);
       const target = c && c.state === 'running' ? c.id : null;
       status.textContent = target ? (student.connected ? '' : 'offline') : 'no running container';
-      if (target === attachedTo && !again) return;
+      if (target === attachedTo) return;
       view?.dispose();
       view = null;
       attachedTo = target;
-      attachedSize = null;
       box.replaceChildren();
       if (!target) return;
       view = new TerminalView({
@@ -56,9 +55,6 @@ export function startSpotlightPage(classId: string, studentId: string): void {
         mode: 'watch',
         fitFontToBox: true,
         onNotice: (text) => shell.showNotice(text),
-        onAttached: (terminal) => {
-          attachedSize = `${terminal.cols}x${terminal.rows}`;
-        },
       });
       box.append(view.element);
       view.open();
@@ -72,15 +68,6 @@ export function startSpotlightPage(classId: string, studentId: string): void {
       },
       onLeft: (id) => {
         if (id === studentId) follow(undefined);
-      },
-      // The student's pty changed size (the terminal protocol does not tell watchers):
-      // attach again to get the screen at its new size.
-      onScreen: (id, screen) => {
-        if (id !== studentId || screen.containerId !== attachedTo || screen.terminalId !== 0) return;
-        if (attachedSize !== null && attachedSize !== `${screen.cols}x${screen.rows}`) {
-          attachedSize = null;
-          follow(events.students.get(studentId), true);
-        }
       },
       onEnded: () => {
         status.textContent = 'The class has ended.';

@@ -1,7 +1,8 @@
 /**
  * One student in the class grid: name, container state, the live miniature of their
  * terminal (the server's plain-text screen rows in a <pre>, not an xterm), CPU, memory
- * and pids sparklines, their lesson step and how long since they last typed. Built once
+ * and pids sparklines, their lesson step ("step 2/3: title") and how long they have been on
+ * it, and how long since they last typed. Built once
  * and updated in place: a grid of 60 redraws only what changed.
  */
 import type { ScreenJson, StatsSample, StudentJson } from '../../../server/src/protocol/index';
@@ -21,11 +22,16 @@ export function stuckSince(student: StudentJson): number {
   return Number.isFinite(t) ? t : Date.now();
 }
 
-export function stepLabel(student: StudentJson): string {
+/** The titles of a lesson's steps, once GET /api/lessons answered. */
+export type StepTitles = (lessonId: string) => readonly string[] | undefined;
+
+/** "step 2/3: Raise the limit" (progress.step counts from 0), "done (3/3)", or "—". */
+export function stepLabel(student: StudentJson, titles?: StepTitles): string {
   const p = student.progress;
   if (!p) return '—';
   if (p.done) return `done (${p.steps}/${p.steps})`;
-  return `${p.step}/${p.steps}`;
+  const title = titles?.(p.lesson)?.[p.step];
+  return `step ${p.step + 1}/${p.steps}${title ? `: ${title}` : ''}`;
 }
 
 export class StudentCard {
@@ -35,6 +41,8 @@ export class StudentCard {
   private readonly state: HTMLElement;
   private readonly screen: HTMLPreElement;
   private readonly step: HTMLElement;
+  private readonly stepLine: HTMLElement;
+  private readonly stepFor: HTMLElement;
   private readonly idle: HTMLElement;
   private readonly cpu: Sparkline;
   private readonly memory: Sparkline;
@@ -44,7 +52,12 @@ export class StudentCard {
   private readonly pidsText: HTMLElement;
   private screenKey = '';
 
-  constructor(student: StudentJson, palette: ChartPalette, onOpen: (studentId: string) => void) {
+  constructor(
+    student: StudentJson,
+    palette: ChartPalette,
+    onOpen: (studentId: string) => void,
+    private readonly titles: StepTitles = () => undefined,
+  ) {
     this.student = student;
     this.nameButton = h('button', { type: 'button', class: 'student-name-button' });
     this.nameButton.addEventListener('click', (event) => {
@@ -54,6 +67,8 @@ export class StudentCard {
     this.state = h('span', { class: 'state' });
     this.screen = h('pre', { class: 'mini-screen', 'aria-hidden': 'true' });
     this.step = h('span', { class: 'student-step' });
+    this.stepFor = h('span', { class: 'student-step-for' });
+    this.stepLine = h('div', { class: 'student-lesson' }, this.step, this.stepFor);
     this.idle = h('span', { class: 'student-idle' });
     this.cpu = new Sparkline('CPU over the last minute', {
       color: palette.cpu,
@@ -84,12 +99,8 @@ export class StudentCard {
         spark('Mem', this.memory, this.memoryText),
         spark('Pids', this.pids, this.pidsText),
       ),
-      h(
-        'div',
-        { class: 'student-card-foot' },
-        h('span', {}, 'Step ', this.step),
-        h('span', {}, 'Last input ', this.idle),
-      ),
+      this.stepLine,
+      h('div', { class: 'student-card-foot' }, h('span', {}, 'Last input ', this.idle)),
     );
     // The whole card opens the student; the name button is the keyboard's way in.
     this.element.addEventListener('click', () => onOpen(this.student.id));
@@ -105,9 +116,19 @@ export class StudentCard {
     const state = c ? c.state : 'no container';
     this.state.textContent = student.connected ? state : `${state} · offline`;
     this.state.className = `state state-${c ? c.state : 'none'}`;
-    this.step.textContent = stepLabel(student);
+    this.refreshStep();
     if (!c && this.screenKey === '') this.screen.textContent = 'No container yet.';
     this.tick();
+  }
+
+  /** The lesson's step titles arrived (or changed): say the step by its name. */
+  refreshStep(): void {
+    const p = this.student.progress;
+    this.stepLine.hidden = p === null;
+    const label = stepLabel(this.student, this.titles);
+    this.step.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+    this.step.title = this.step.textContent;
+    this.stepLine.classList.toggle('done', p?.done === true);
   }
 
   setScreen(screen: ScreenJson): void {
@@ -156,6 +177,8 @@ export class StudentCard {
 
   /** Once a second: the "since" texts. */
   tick(now = Date.now()): void {
+    const p = this.student.progress;
+    this.stepFor.textContent = p && !p.done ? `for ${since(p.stepSince, now)}` : '';
     this.idle.textContent = this.student.lastInputAt === null ? 'never' : `${since(this.student.lastInputAt, now)} ago`;
   }
 

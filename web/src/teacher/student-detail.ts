@@ -1,11 +1,12 @@
 /**
  * One student up close, in a modal dialog over the grid: their current terminal at full
- * size, read-only (attached with ?mode=watch, at the student's own cols x rows), their
+ * size, read-only (attached with ?mode=watch, at the student's own cols x rows, following
+ * the `resize` the server sends when the student's window changes it), their
  * graphs, and what the teacher can do: take the keyboard (reattach with ?mode=control)
  * and give it back, put them on the projector (spotlight), reset their container, replay
  * their terminal.
  */
-import type { ContainerJson, ScreenJson, StudentJson } from '../../../server/src/protocol/index';
+import type { ContainerJson, StudentJson } from '../../../server/src/protocol/index';
 import { api } from '../api';
 import { describeError } from '../containers';
 import { h, replaceChildren } from '../dom';
@@ -38,10 +39,9 @@ export class StudentDetail {
   private view: TerminalView | null = null;
   private student: StudentJson | null = null;
   private attachedTo: string | null = null;
-  /** The student's terminal size as the last `attached` said. */
-  private attachedSize: string | null = null;
-  private reattachTimer: number | null = null;
   private controlling = false;
+  /** Containers whose stats history was fetched: once each, the live samples follow. */
+  private readonly historyLoaded = new Set<string>();
   private theme: ThemeMode;
 
   constructor(private readonly options: StudentDetailOptions) {
@@ -116,14 +116,19 @@ export class StudentDetail {
     if (c) this.replayLink.href = replayUrl(this.options.classId, c.id, 0);
     this.resetButton.disabled = false;
     this.graphs.show(c?.id ?? null, c?.limits.cpus ?? null);
-    if (c && this.options.store.samples(c.id).length === 0) {
-      // The stats route is the owner's; the samples kept with the recording are the teacher's too.
+    if (c && !this.historyLoaded.has(c.id)) {
+      // The grid holds only the samples since the console opened: the student's history
+      // (up to 10 minutes, GET …/stats, which the teacher may read) goes before them.
+      this.historyLoaded.add(c.id);
+      const store = this.options.store;
       api
-        .recordingStats(c.id)
+        .stats(c.id)
         .then((history) => {
-          if (this.options.store.samples(c.id).length === 0) this.options.store.setHistory(c.id, history.samples);
+          const last = history.samples[history.samples.length - 1]?.t ?? 0;
+          store.setHistory(c.id, [...history.samples, ...store.samples(c.id).filter((x) => x.t > last)]);
         })
         .catch(() => {
+          this.historyLoaded.delete(c.id);
           /* the live samples fill the graphs */
         });
     }
@@ -135,24 +140,8 @@ export class StudentDetail {
     this.renderKeyboardButton();
   }
 
-  /**
-   * The terminal protocol tells a watcher nothing when the student's pty changes size, but
-   * the miniature screens carry it: a new size means attach again, which brings the screen
-   * at the new size (output laid out for one size garbles a terminal of another).
-   */
-  onScreen(studentId: string, screen: ScreenJson): void {
-    if (this.openStudentId !== studentId || screen.containerId !== this.attachedTo || screen.terminalId !== 0) return;
-    if (this.attachedSize === null || this.attachedSize === `${screen.cols}x${screen.rows}`) return;
-    if (this.reattachTimer !== null) return;
-    this.reattachTimer = window.setTimeout(() => {
-      this.reattachTimer = null;
-      if (this.dialog.open) this.attach(this.attachedTo);
-    }, 300);
-  }
-
   private attach(containerId: string | null): void {
     this.detach();
-    this.attachedSize = null;
     this.attachedTo = containerId;
     const student = this.student;
     if (!containerId || !student) {
@@ -168,9 +157,6 @@ export class StudentDetail {
       mode: this.controlling ? 'control' : 'watch',
       fitFontToBox: true,
       onNotice: (text) => this.options.onNotice(text),
-      onAttached: (terminal) => {
-        this.attachedSize = `${terminal.cols}x${terminal.rows}`;
-      },
     });
     replaceChildren(this.terminalBox, view.element);
     this.view = view;
