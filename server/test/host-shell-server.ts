@@ -37,7 +37,24 @@ export class HostShellRuntime implements PlaygroundRuntime {
   /** class groups as the runtime would make them: name → budget, and each container's group */
   readonly groups = new Map<string, { memoryBytes: number | null; cpus: number | null }>();
   readonly groupOf = new Map<string, string>();
+  /** networks as the runtime would make them: name → the ids of the containers on it */
+  readonly networkMembers = new Map<string, Set<string>>();
+  /** every network made, in order, and every one removed */
+  readonly networksMade: string[] = [];
+  readonly networksRemoved: string[] = [];
   #counter = 0;
+
+  readonly networks = {
+    create: async (name: string): Promise<void> => {
+      if (this.networkMembers.has(name)) throw new MdockerError('CONFLICT', `network ${name} already exists`);
+      this.networkMembers.set(name, new Set());
+      this.networksMade.push(name);
+    },
+    remove: async (name: string): Promise<void> => {
+      if (!this.networkMembers.delete(name)) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
+      this.networksRemoved.push(name);
+    },
+  };
 
   readonly cgroups = {
     openStats: (handle: CgroupHandle): CgroupStatsReader => ({
@@ -76,6 +93,10 @@ export class HostShellRuntime implements PlaygroundRuntime {
     }
     const id = (++this.#counter).toString(16).padStart(32, '0') + '';
     if (opts.group !== undefined) this.groupOf.set(id.slice(-32), opts.group);
+    const network = opts.network === undefined || opts.network === 'none' ? null : opts.network;
+    const members = network === null ? undefined : this.networkMembers.get(network);
+    if (network !== null && members === undefined) throw new MdockerError('NOT_FOUND', `no such network: ${network}`);
+    members?.add(id);
     // Only the fields the server reads; the runtime's record grows as it learns more.
     const record = {
       security: undefined,
@@ -90,6 +111,7 @@ export class HostShellRuntime implements PlaygroundRuntime {
       tty: opts.tty,
       limits: opts.limits,
       cgroupPaths: [`/fake/${id}`],
+      network: network === null ? null : { name: network, ip: `10.89.0.${(this.#counter % 250) + 2}` },
       autoRemove: true,
       owner: null,
       createdAt: new Date().toISOString(),
@@ -141,6 +163,7 @@ export class HostShellRuntime implements PlaygroundRuntime {
     const record = this.#get(id);
     record.exitCode = code;
     this.records.delete(id);
+    this.#leaveNetwork(record);
     const error = code === 125 ? { code: 'LAUNCH_FAILED', message: 'pivot_root: EINVAL' } : null;
     return { record, error };
   }
@@ -168,6 +191,7 @@ export class HostShellRuntime implements PlaygroundRuntime {
       for (let i = 0; i < 200 && alive(pid); i++) await sleep(10);
     }
     this.records.delete(id);
+    this.#leaveNetwork(record);
     this.removed.push(id);
     this.lifecycles.removed(id, opts.reason ?? 'kill');
   }
@@ -191,6 +215,10 @@ export class HostShellRuntime implements PlaygroundRuntime {
       if (group === name && this.records.has(id)) throw new MdockerError('CONFLICT', `group ${name} is not empty`);
     }
     this.groups.delete(name);
+  }
+
+  #leaveNetwork(record: ContainerRecord): void {
+    if (record.network) this.networkMembers.get(record.network.name)?.delete(record.id);
   }
 
   #get(id: string): ContainerRecord {

@@ -84,6 +84,7 @@ const createClassSchema = z
     image: imageNameSchema.optional(),
     lesson: z.string().max(64).optional(),
     budget: z.object({ memory: limitValueSchema.optional(), cpus: limitValueSchema.optional() }).strict().optional(),
+    network: z.enum(['per-student', 'class']).optional(),
   })
   .strict();
 
@@ -173,6 +174,7 @@ export function classRouter(options: ClassRoutesOptions): Router {
       image,
       lesson: input.lesson ?? null,
       budget,
+      network: input.network ?? 'per-student',
     });
     res.status(201).json(created);
   });

@@ -29,6 +29,8 @@ export interface ServeConfig extends PlaygroundConfig {
   trustProxy: number;
   webDir: string;
   stateRoot: string | undefined;
+  /** where networks' subnets come from (the runtime checks it); undefined: the runtime's default */
+  networkRange: string | undefined;
   logLevel: LogLevel;
   /** lessons beside the built-in ones (lessons/README.md); null: the built-in ones only */
   lessonsDir: string | null;
@@ -67,6 +69,7 @@ export type ServeOptionKey =
   | 'trustProxy'
   | 'webDir'
   | 'stateRoot'
+  | 'networkRange'
   | 'lessonsDir'
   | 'logLevel'
   | 'maxContainersPerSession'
@@ -153,6 +156,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   ),
   spec('webDir', '--web-dir <dir>', 'the built web UI to serve at /', 'web/dist'),
   spec('stateRoot', '--state-root <dir>', "the runtime's state directory", '/run/mdocker'),
+  spec(
+    'networkRange',
+    '--network-range <cidr>',
+    "private range the containers' networks take their subnets from (a /24 each: each session's, each class's)",
+    '10.89.0.0/16',
+  ),
   spec(
     'lessonsDir',
     '--lessons-dir <dir>',
@@ -391,6 +400,7 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     trustProxy: hops('trustProxy'),
     webDir: text('webDir', DEFAULT_WEB_DIR),
     stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
+    networkRange: raw('networkRange') == null ? undefined : String(raw('networkRange')),
     lessonsDir: raw('lessonsDir') == null || String(raw('lessonsDir')) === '' ? null : String(raw('lessonsDir')),
     logLevel,
     maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),

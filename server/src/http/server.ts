@@ -227,6 +227,7 @@ async function openRuntime(config: ServeConfig, logger: Logger): Promise<Playgro
   const { Runtime } = await import('../runtime/containers.js');
   const runtime = await Runtime.open({
     ...(config.stateRoot === undefined ? {} : { stateRoot: config.stateRoot }),
+    ...(config.networkRange === undefined ? {} : { networkRange: config.networkRange }),
     warn: (message) => logger.warn({ event: 'runtime.warning' }, message),
   });
   const host = await runtime.info();

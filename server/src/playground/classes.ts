@@ -13,6 +13,7 @@ import type {
   ClassBudgetJson,
   ClassEventMessage,
   ClassJson,
+  ClassNetworkMode,
   ContainerJson,
   LessonProgressJson,
   MeJson,
@@ -62,6 +63,7 @@ export interface ClassSettings {
   image: string;
   lesson: string | null;
   budget: ClassBudgetJson;
+  network: ClassNetworkMode;
 }
 
 /** A teacher's event socket. */
@@ -93,6 +95,8 @@ interface ClassState {
   endedAtMs: number | null;
   /** the runtime group its containers go in; null once removed */
   group: string | null;
+  /** the network every student's containers join ('class'); null: each student's own, or removed */
+  network: string | null;
   students: Map<string, Student>;
   broadcasts: BroadcastJson[];
   nextBroadcastId: number;
@@ -154,6 +158,15 @@ export class Classes {
     const id = randomBytes(8).toString('hex');
     const group = `class-${id}`;
     await this.#groups.createGroup(group, settings.budget);
+    let network: string | null = null;
+    if (settings.network === 'class') {
+      try {
+        network = await this.#playground.createNetwork(`class-${id}`);
+      } catch (err) {
+        await this.#groups.removeGroup(group).catch(() => undefined);
+        throw err;
+      }
+    }
     const state: ClassState = {
       id,
       settings,
@@ -161,6 +174,7 @@ export class Classes {
       createdAtMs: Date.now(),
       endedAtMs: null,
       group,
+      network,
       students: new Map(),
       broadcasts: [],
       nextBroadcastId: 1,
@@ -220,6 +234,11 @@ export class Classes {
         this.#logger.error({ err: result.reason, classId: state.id }, 'removing a student container failed');
     }
     await this.#removeGroup(state);
+    if (state.network !== null) {
+      // Its students' containers are gone: the class's hold was the last one.
+      await this.#playground.releaseNetwork(state.network);
+      state.network = null;
+    }
     const expiresAtMs = Date.now() + this.#config.recordingRetentionMs;
     for (const recording of this.#recordings?.find((owner) => owner.classId === state.id) ?? []) {
       this.#recordings?.expireAt(recording.containerId, expiresAtMs);
@@ -423,6 +442,7 @@ export class Classes {
       group: state.group,
       closed: state.endedAtMs === null ? null : 'the class has ended',
       lesson: settings.lesson,
+      network: state.network,
     };
   }
 
@@ -555,6 +575,7 @@ export class Classes {
       maxContainersPerStudent: settings.maxContainersPerStudent,
       image: settings.image,
       lesson: settings.lesson,
+      network: settings.network,
       students: [...state.students.values()].map((student) => this.#studentJson(student)),
       broadcasts: [...state.broadcasts],
     };

@@ -3,7 +3,7 @@
  * removal (launch, exit with its reason, idle and lifetime reaping, shutdown), their
  * terminals, and who is told when something changes.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CgroupDriver } from '../runtime/cgroups/driver.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   ContainerProcess,
   ContainerRecord,
   ExitOutcome,
+  PreparedContainer,
   RemovalReason,
   Runtime,
   StartedContainer,
@@ -54,6 +55,11 @@ export type PlaygroundRuntime = Pick<
   'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers' | 'createGroup' | 'removeGroup'
 > & {
   readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
+  readonly networks: {
+    /** owner: the network dies with this process (the next start reaps it after a crash) */
+    create(name: string, opts: { owner: boolean }): Promise<unknown>;
+    remove(name: string, opts: { force: boolean }): Promise<void>;
+  };
 };
 
 export type { PlaygroundConfig } from './config.js';
@@ -140,6 +146,8 @@ export interface SessionPolicy {
   closed: string | null;
   /** the class's lesson: its container settings apply to the students' containers */
   lesson?: string | null;
+  /** the class's network (Playground.createNetwork) the containers join; null: the session's own */
+  network?: string | null;
 }
 
 /** Told of what happens to sessions' containers (the classes module follows its students). */
@@ -213,6 +221,17 @@ interface Entry {
   /** cumulative counters of the previous sample: a rise is a recording marker */
   lastOomKills: number;
   lastPidsLimitHits: number;
+  /** the network it is on: the entry holds it (#releaseNetwork when forgotten) */
+  network: string;
+}
+
+/** One of the server's networks and who holds it: each container on it, and a class. */
+interface NetworkUse {
+  holds: number;
+  /** the session whose containers join it by default (null: a warm container's, a class's) */
+  session: string | null;
+  /** settles once the runtime has made it */
+  ready: Promise<void>;
 }
 
 /** Who owned a container the server removed, and why it did: the runtime keeps the rest. */
@@ -270,6 +289,10 @@ export class Playground {
     throw new MdockerError('INVALID_ARGUMENT', `no such lesson: ${id.slice(0, 64)}`);
   };
   readonly #observers: PlaygroundObserver[] = [];
+  readonly #networks = new Map<string, NetworkUse>();
+  /** Each session's network, from its first container's create until its last is gone. */
+  readonly #sessionNetworks = new Map<string, string>();
+  readonly #networkRemovals = new Set<Promise<void>>();
 
   constructor(options: PlaygroundOptions) {
     this.#runtime = options.runtime;
@@ -342,7 +365,9 @@ export class Playground {
       this.#entries.size - this.#warmCount() + this.#creatingTotal,
       this.#containersByAddress.get(address) + this.#creatingByAddress.get(address),
     );
-    if (policy === null && this.#isDefaultRequest(request, limits)) {
+    // A warm container's network becomes the session's: a session that has one already
+    // creates on it instead (a network is joined before the first instruction, never later).
+    if (policy === null && !this.#sessionNetworks.has(sessionId) && this.#isDefaultRequest(request, limits)) {
       const warm = this.#takeWarm(sessionId, address);
       if (warm) return warm;
     }
@@ -364,7 +389,15 @@ export class Playground {
     const security: SecurityOptions | null = lesson
       ? { ...DEFAULT_SECURITY, capAdd: lesson.capAdd, seccomp: lesson.seccomp }
       : null;
-    const creation = this.#create(sessionId, request, limits, release, policy?.group ?? null, security);
+    const creation = this.#create(
+      sessionId,
+      request,
+      limits,
+      release,
+      policy?.group ?? null,
+      security,
+      policy?.network ?? null,
+    );
     this.#inFlight.add(creation);
     try {
       return await creation;
@@ -381,28 +414,39 @@ export class Playground {
     release: () => void,
     group: string | null = null,
     security: SecurityOptions | null = null,
+    classNetwork: string | null = null,
   ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
-    const prepared = await this.#runtime.create({
-      image: request.image ?? this.#config.defaultImage,
-      ...(request.hostname === undefined ? {} : { hostname: request.hostname }),
-      ...(group === null ? {} : { group }),
-      ...(security === null ? {} : { security }),
-      cmd,
-      tty: true,
-      limits,
-      // The server owns its containers: if it dies (even by SIGKILL) they die with it,
-      // and the next start reaps what is left.
-      dieWithParent: true,
-      autoRemove: true,
-    });
+    // Held from here: by the entry once it exists, else released below.
+    const network = await this.#holdNetwork(sessionId, classNetwork);
+    let prepared: PreparedContainer;
+    try {
+      prepared = await this.#runtime.create({
+        image: request.image ?? this.#config.defaultImage,
+        ...(request.hostname === undefined ? {} : { hostname: request.hostname }),
+        ...(group === null ? {} : { group }),
+        ...(security === null ? {} : { security }),
+        cmd,
+        tty: true,
+        limits,
+        network,
+        // The server owns its containers: if it dies (even by SIGKILL) they die with it,
+        // and the next start reaps what is left.
+        dieWithParent: true,
+        autoRemove: true,
+      });
+    } catch (err) {
+      void this.#releaseNetwork(network);
+      throw err;
+    }
     const id = prepared.record.id;
     // The runtime falls back to the host's user namespace where the image store cannot be
     // idmapped: there CAP_SYS_ADMIN would be the host's own. A lesson's relaxations are
     // granted only to a container whose root is an unprivileged host uid (SECURITY.md).
     if (security !== null && relaxed(security) && (prepared.record.security.userns ?? 'private') !== 'private') {
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      void this.#releaseNetwork(network);
       throw new MdockerError(
         'UNSUPPORTED',
         "this lesson needs capabilities that are granted only in a container with a user namespace of its own, and this host's image store cannot be idmapped (SECURITY.md)",
@@ -410,6 +454,7 @@ export class Playground {
     }
     if (this.#shuttingDown) {
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      void this.#releaseNetwork(network);
       throw new MdockerError('CONFLICT', 'the server is shutting down');
     }
     let markExited: () => void = () => undefined;
@@ -434,6 +479,7 @@ export class Playground {
       lesson: request.lesson ?? null,
       lastOomKills: 0,
       lastPidsLimitHits: 0,
+      network,
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
@@ -444,8 +490,9 @@ export class Playground {
     try {
       run = this.#runtime.start(prepared, { kind: 'pty', cols: DEFAULT_COLS, rows: DEFAULT_ROWS });
     } catch (err) {
-      this.#forget(entry);
+      // Removed first: the network goes with the entry's hold, once nobody is on it.
       await this.#runtime.remove(id, { force: true }).catch(() => undefined);
+      this.#forget(entry);
       this.#metrics?.createSeconds.observe({ outcome: 'failed' }, (performance.now() - startedAtMs) / 1000);
       throw new MdockerError('LAUNCH_FAILED', `could not start the launcher: ${errorMessage(err)}`, undefined, {
         cause: err,
@@ -829,6 +876,7 @@ export class Playground {
     // A create in flight finishes (or sees the flag and undoes itself) before the sweep.
     await Promise.allSettled([...this.#inFlight]);
     await Promise.allSettled([...this.#entries.values()].map((entry) => this.#remove(entry, 'shutdown')));
+    await Promise.allSettled([...this.#networkRemovals]);
   }
 
   /** Closes every terminal client (the server is going away) without waiting for anything. */
@@ -1001,6 +1049,83 @@ export class Playground {
     this.#forget(entry);
   }
 
+  // ---- networks ----
+
+  /**
+   * Makes a network for a class's containers (SessionPolicy.network); it stays until
+   * releaseNetwork and the last container on it are gone.
+   */
+  async createNetwork(name: string): Promise<string> {
+    if (this.#networks.has(name)) throw new MdockerError('CONFLICT', `network ${name} already exists`);
+    const use = this.#newNetwork(name, null);
+    try {
+      await use.ready;
+    } catch (err) {
+      void this.#releaseNetwork(name);
+      throw err;
+    }
+    return name;
+  }
+
+  /** Drops one hold of the network; the last one removes it. Resolves once it is removed. */
+  releaseNetwork(name: string): Promise<void> {
+    return this.#releaseNetwork(name);
+  }
+
+  #newNetwork(name: string, session: string | null): NetworkUse {
+    // owner: a killed server's networks are reaped by its next start, like its containers.
+    const ready = this.#runtime.networks.create(name, { owner: true }).then(() => undefined);
+    ready.catch(() => undefined);
+    const use: NetworkUse = { holds: 1, session, ready };
+    this.#networks.set(name, use);
+    if (session !== null) this.#sessionNetworks.set(session, name);
+    return use;
+  }
+
+  /**
+   * The network a new container joins, held for it: the class's, or the session's (made
+   * with its first container; a warm container gets one of its own).
+   */
+  async #holdNetwork(sessionId: string, classNetwork: string | null): Promise<string> {
+    let name = classNetwork ?? (sessionId === WARM_POOL ? undefined : this.#sessionNetworks.get(sessionId));
+    let use = name === undefined ? undefined : this.#networks.get(name);
+    if (name !== undefined && use !== undefined) {
+      use.holds++;
+    } else if (classNetwork !== null) {
+      throw new MdockerError('CONFLICT', 'the class has ended');
+    } else {
+      name = `pg-${randomBytes(6).toString('hex')}`;
+      use = this.#newNetwork(name, sessionId === WARM_POOL ? null : sessionId);
+    }
+    try {
+      await use.ready;
+    } catch (err) {
+      void this.#releaseNetwork(name);
+      throw err;
+    }
+    return name;
+  }
+
+  #releaseNetwork(name: string): Promise<void> {
+    const use = this.#networks.get(name);
+    if (use === undefined || --use.holds > 0) return Promise.resolve();
+    this.#networks.delete(name);
+    if (use.session !== null && this.#sessionNetworks.get(use.session) === name)
+      this.#sessionNetworks.delete(use.session);
+    const removal = use.ready
+      .then(
+        () => this.#runtime.networks.remove(name, { force: true }),
+        () => undefined, // never made
+      )
+      .catch((err: unknown) => {
+        if (err instanceof MdockerError && err.code === 'NOT_FOUND') return;
+        this.#logger.warn({ err, network: name }, 'removing a network failed; the next start reaps it');
+      })
+      .finally(() => this.#networkRemovals.delete(removal));
+    this.#networkRemovals.add(removal);
+    return removal;
+  }
+
   // ---- the warm pool ----
 
   #warmCount(): number {
@@ -1034,6 +1159,9 @@ export class Playground {
       if (ids!.size === 0) this.#bySession.delete(WARM_POOL);
       entry.sessionId = sessionId;
       entry.clientAddress = clientAddress;
+      const use = this.#networks.get(entry.network);
+      if (use) use.session = sessionId;
+      this.#sessionNetworks.set(sessionId, entry.network);
       this.#containersByAddress.add(clientAddress, 1);
       this.#sessionIds(sessionId).add(id);
       entry.createdAtMs = Date.now();
@@ -1111,6 +1239,7 @@ export class Playground {
     this.#sampler.forget(entry.id);
     if (this.#entries.delete(entry.id)) {
       this.#containersByAddress.add(entry.clientAddress, -1);
+      void this.#releaseNetwork(entry.network);
       for (const observer of this.#observers) observer.removed?.(entry.sessionId, entry.id);
     }
     const ids = this.#bySession.get(entry.sessionId);
@@ -1245,6 +1374,7 @@ function toContainerJson(
     exitCode: lifecycle.exitCode,
     exitReason,
     terminals: [],
+    network: record.network ?? null,
   };
 }
 

@@ -66,6 +66,13 @@ export interface ContainerJson {
   terminals: TerminalJson[];
   /** the lesson it was made for (GET /api/containers/:id/lesson) */
   lesson?: string | null;
+  /** the network it is on (its session's, or its class's) and its address there; null: only lo */
+  network: ContainerNetworkJson | null;
+}
+
+export interface ContainerNetworkJson {
+  name: string;
+  ip: string;
 }
 
 export interface ExecBody {
@@ -263,7 +270,16 @@ export interface CreateClassBody {
   lesson?: string;
   /** the whole class together, in its own cgroup */
   budget?: { memory?: number | string; cpus?: number | string };
+  /** default 'per-student' */
+  network?: ClassNetworkMode;
 }
+
+/**
+ * 'per-student': each student's containers share a network of their own, apart from the
+ * others'; 'class': every student's containers join the class's one network and reach
+ * each other by hostname.
+ */
+export type ClassNetworkMode = 'per-student' | 'class';
 
 export interface ClassBudgetJson {
   memoryBytes: number | null;
@@ -284,6 +300,7 @@ export interface ClassJson {
   maxContainersPerStudent: number;
   image: string;
   lesson: string | null;
+  network: ClassNetworkMode;
   students: StudentJson[];
   /** the latest broadcasts, oldest first */
   broadcasts: BroadcastJson[];
