@@ -40,7 +40,7 @@ export function startClassPage(classId: string): void {
   });
 }
 
-type SortKey = 'stuck' | 'name';
+type SortKey = 'stuck' | 'name' | 'cpu' | 'memory';
 
 class ClassPage {
   private readonly store = new StatsStore();
@@ -84,6 +84,8 @@ class ClassPage {
       { id: 'grid-sort' },
       h('option', { value: 'stuck' }, 'Stuck longest first'),
       h('option', { value: 'name' }, 'Name'),
+      h('option', { value: 'cpu' }, 'Most CPU first'),
+      h('option', { value: 'memory' }, 'Most memory first'),
     );
     this.sortSelect.addEventListener('change', () => this.arrange());
     this.stepSelect = h('select', { id: 'grid-step' }, h('option', { value: '' }, 'All steps'));
@@ -262,7 +264,7 @@ class ClassPage {
       for (const card of this.cards.values()) card.tick(now);
     }, 1000);
     window.setInterval(() => {
-      if (this.sortSelect.value === 'stuck') this.arrange();
+      if (this.sortSelect.value !== ('name' satisfies SortKey)) this.arrange();
     }, RESORT_EVERY_MS);
     void this.loadRecordings();
     api
@@ -438,8 +440,18 @@ class ClassPage {
     const cards = [...this.cards.values()];
     const byName = (a: StudentCard, b: StudentCard): number =>
       a.student.name.localeCompare(b.student.name, undefined, { sensitivity: 'base' });
-    if (this.sortSelect.value === ('name' satisfies SortKey)) cards.sort(byName);
-    else {
+    const sort = this.sortSelect.value as SortKey;
+    if (sort === 'name') cards.sort(byName);
+    else if (sort === 'cpu' || sort === 'memory') {
+      // Who uses the most of the class's budget, by the latest sample.
+      const usage = (card: StudentCard): number => {
+        const current = currentContainer(card.student);
+        const latest = current ? this.store.samples(current.id).at(-1) : undefined;
+        if (!latest) return -1;
+        return sort === 'cpu' ? latest.cpuPercent : latest.memoryBytes;
+      };
+      cards.sort((a, b) => usage(b) - usage(a) || byName(a, b));
+    } else {
       cards.sort((a, b) => {
         const doneA = a.student.progress?.done === true;
         const doneB = b.student.progress?.done === true;
