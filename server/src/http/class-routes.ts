@@ -37,10 +37,12 @@ export interface ClassRoutesOptions {
 }
 
 /**
- * Text a person reads on someone else's screen: no control characters, no invisible
- * formatting (a right-to-left override would let a name disguise another one).
+ * Text a person reads on someone else's screen: no control characters (but newlines in a
+ * message of several lines), no invisible formatting (a right-to-left override would let
+ * a name disguise another one).
  */
-function plainText(what: string, max: number) {
+function textSchema(what: string, max: number, lines: 'one line' | 'lines' = 'one line') {
+  const forbidden = lines === 'lines' ? /[\p{Cf}\p{Zl}\p{Zp}]|[^\P{Cc}\n]/u : /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
   return z
     .string()
     .transform((text) => text.normalize('NFC').trim())
@@ -49,21 +51,10 @@ function plainText(what: string, max: number) {
         .string()
         .min(1, `${what} must not be empty`)
         .max(max, `${what} must be at most ${max} characters`)
-        .refine((text) => !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(text), `${what} must be plain text on one line`),
-    );
-}
-
-/** A message may span lines; nothing else invisible. */
-function messageText(what: string, max: number) {
-  return z
-    .string()
-    .transform((text) => text.normalize('NFC').trim())
-    .pipe(
-      z
-        .string()
-        .min(1, `${what} must not be empty`)
-        .max(max, `${what} must be at most ${max} characters`)
-        .refine((text) => !/[\p{Cf}\p{Zl}\p{Zp}]|[^\P{Cc}\n]/u.test(text), `${what} must be plain text`),
+        .refine(
+          (text) => !forbidden.test(text),
+          `${what} must be plain text${lines === 'one line' ? ' on one line' : ''}`,
+        ),
     );
 }
 
@@ -71,7 +62,7 @@ const limitValueSchema = z.union([z.string().max(64), z.number()]);
 
 const createClassSchema = z
   .object({
-    name: plainText('the class name', 80),
+    name: textSchema('the class name', 80),
     limits: z
       .object({
         memory: limitValueSchema.optional(),
@@ -91,14 +82,14 @@ const createClassSchema = z
 const joinSchema = z
   .object({
     code: z.string().max(64, 'invalid join code'),
-    name: plainText('your name', 40),
+    name: textSchema('your name', 40),
   })
   .strict();
 
 const broadcastSchema = z
   .object({
-    message: messageText('the message', 1000),
-    command: plainText('the command', 500).optional(),
+    message: textSchema('the message', 1000, 'lines'),
+    command: textSchema('the command', 500).optional(),
   })
   .strict();
 

@@ -2,19 +2,15 @@
 // class's limits, a refused fork marked in the terminal's recording, and the end of the
 // class leaving no container, cgroup or state behind.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { resolveServeConfig } from '../../src/http/config.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
 import type { ClassJson, StatsServerMessage } from '../../src/protocol/index.js';
 import { containerCgroups, launcherProcesses, rootOnly, stateDirs, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
+import { startRealServer, type RealServer } from './real-server.js';
 
 const skip = rootOnly();
-let stateRoot = '';
-let server: RunningServer;
 
 /** Directories named class-<id> under any hierarchy. */
 function classCgroups(classId: string): string[] {
@@ -39,31 +35,14 @@ function classCgroups(classId: string): string[] {
 }
 
 describe('a class on real containers', { skip }, () => {
+  let real: RealServer;
   before(async () => {
-    stateRoot = mkdtempSync('/run/mdocker-classes-test-');
-    const config = resolveServeConfig(
-      {
-        port: 0,
-        stateRoot,
-        dataDir: `${stateRoot}-data`,
-        webDir: '/nonexistent',
-        statsInterval: '250ms',
-      },
-      {},
-    );
-    server = await startServer(config, { logger: pino({ level: 'silent' }), handleSignals: false, printUrl: false });
+    real = await startRealServer('classes-test');
   });
-
-  after(async () => {
-    await server?.close();
-    if (stateRoot) {
-      rmSync(stateRoot, { recursive: true, force: true });
-      rmSync(`${stateRoot}-data`, { recursive: true, force: true });
-    }
-  });
+  after(() => real?.close());
 
   it("puts students' containers in the class's cgroup with its limits, marks a refused fork in the recording, and ends without a trace", async () => {
-    const base = `http://127.0.0.1:${server.port}/`;
+    const base = real.base;
     // A token-less loopback server: the local user is the teacher.
     const teacher = new Client(base);
     await teacher.request('GET', '/healthz');

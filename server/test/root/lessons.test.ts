@@ -7,9 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { resolveServeConfig } from '../../src/http/config.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
 import type {
   ClassEventMessage,
   ClassJson,
@@ -19,12 +16,11 @@ import type {
 } from '../../src/protocol/index.js';
 import { rootOnly, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
+import { startRealServer, type RealServer } from './real-server.js';
 
 const skip = rootOnly();
 const STEP_WITHIN_MS = 3000;
-let stateRoot = '';
 let lessonsDir = '';
-let server: RunningServer;
 
 /** Test lessons beside the built-in ones (--lessons-dir). */
 function writeTestLessons(dir: string): void {
@@ -127,37 +123,24 @@ class LessonSession {
 }
 
 describe('lessons on real containers', { skip }, () => {
+  let real: RealServer;
   before(async () => {
-    stateRoot = mkdtempSync('/run/mdocker-lessons-test-');
     lessonsDir = mkdtempSync('/tmp/mdocker-lessons-');
     writeTestLessons(lessonsDir);
-    const config = resolveServeConfig(
-      {
-        port: 0,
-        stateRoot,
-        dataDir: `${stateRoot}-data`,
-        webDir: '/nonexistent',
-        statsInterval: '250ms',
-        lessonsDir,
-        maxContainersPerSession: 20,
-        createRatePerSession: 1000,
-        createRatePerIp: 1000,
-      },
-      {},
-    );
-    server = await startServer(config, { logger: pino({ level: 'silent' }), handleSignals: false, printUrl: false });
+    real = await startRealServer('lessons-test', {
+      lessonsDir,
+      maxContainersPerSession: 20,
+      createRatePerSession: 1000,
+      createRatePerIp: 1000,
+    });
   });
 
   after(async () => {
-    await server?.close();
-    if (stateRoot) {
-      rmSync(stateRoot, { recursive: true, force: true });
-      rmSync(`${stateRoot}-data`, { recursive: true, force: true });
-    }
+    await real?.close();
     if (lessonsDir) rmSync(lessonsDir, { recursive: true, force: true });
   });
 
-  const base = (): string => `http://127.0.0.1:${server.port}/`;
+  const base = (): string => real.base;
 
   /** Runs one lesson's script: each [step, action] in turn. */
   async function drive(

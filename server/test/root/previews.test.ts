@@ -3,20 +3,18 @@
 // the container's network namespace), on an origin that never carries the playground's
 // session.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import { resolveServeConfig } from '../../src/http/config.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
+import type { RunningServer } from '../../src/http/server.js';
 import type { ClassJson, PortJson, StatsServerMessage } from '../../src/protocol/index.js';
 import { rootOnly, waitFor } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
+import { startRealServer, type RealServer } from './real-server.js';
 
 const skip = rootOnly();
-let stateRoot = '';
+let real: RealServer;
 let server: RunningServer;
 
 /** A CGI that shows the Cookie header the container received and tries to set cookies. */
@@ -106,21 +104,10 @@ function rawUpgrade(host: string): Promise<{ socket: Socket; head: string }> {
 
 describe('previews of a container port', { skip }, () => {
   before(async () => {
-    stateRoot = mkdtempSync('/run/mdocker-previews-test-');
-    const config = resolveServeConfig(
-      { port: 0, stateRoot, dataDir: `${stateRoot}-data`, webDir: '/nonexistent', statsInterval: '250ms' },
-      {},
-    );
-    server = await startServer(config, { logger: pino({ level: 'silent' }), handleSignals: false, printUrl: false });
+    real = await startRealServer('previews-test');
+    server = real.server;
   });
-
-  after(async () => {
-    await server?.close();
-    if (stateRoot) {
-      rmSync(stateRoot, { recursive: true, force: true });
-      rmSync(`${stateRoot}-data`, { recursive: true, force: true });
-    }
-  });
+  after(() => real?.close());
 
   it('lists a listening port within a second and serves it over HTTP and WebSocket on its own origin, never with the playground session', async () => {
     const base = `http://127.0.0.1:${server.port}/`;
