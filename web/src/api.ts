@@ -22,6 +22,7 @@ import type {
   JoinJson,
   LessonJson,
   MeJson,
+  PortJson,
   RecordingJson,
   RecordingStatsJson,
   StatsHistoryJson,
@@ -140,6 +141,7 @@ export const api = {
   exec: (id: string, body: ExecBody) => request<ExecResultJson>('POST', `${containerPath(id)}/exec`, body),
   inspect: (id: string) => request<InspectJson>('GET', `${containerPath(id)}/inspect`),
   stats: (id: string) => request<StatsHistoryJson>('GET', `${containerPath(id)}/stats`),
+  ports: (id: string) => request<PortJson[]>('GET', `${containerPath(id)}/ports`),
   images: () => request<ImageJson[]>('GET', '/api/images'),
 
   // ---- lessons ----

@@ -14,6 +14,7 @@ import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
 import { LessonPanel } from './lesson';
+import { PortsPanel } from './ports';
 import {
   type ThemeChoice,
   chartPalette,
@@ -107,6 +108,7 @@ const limits = new LimitsEditor({ onUpdated: (container) => upsert(container) })
 const graphs = new Graphs(store, chartPalette(mode()));
 const inspector = new Inspector();
 const lessonPanel = new LessonPanel();
+const portsPanel = new PortsPanel();
 
 const classroom = new Classroom();
 document.querySelector('.app-title')?.after(classroom.identity);
@@ -176,7 +178,8 @@ detailTablist.addEventListener('keydown', (event) => {
   const step = event.key === 'ArrowRight' ? 1 : shown.length - 1;
   selectDetailTab(shown[(at + step) % shown.length]!.name, true);
 });
-const detailsBody = h('div', { class: 'details-body' }, ...detailPanels);
+// The ports sit above the tabs: a student following a lesson opens the preview from there too.
+const detailsBody = h('div', { class: 'details-body' }, portsPanel.element, ...detailPanels);
 byId('details').append(
   h('div', { class: 'details-header' }, detailsTitle, detailTablist),
   lessonPanel.announcer,
@@ -215,6 +218,7 @@ function remove(id: string): void {
   containers.delete(id);
   store.forget(id);
   lessonPanel.forget(id);
+  portsPanel.forget(id);
   if (selectedId === id) {
     selectedId = null;
     writeLocation(null);
@@ -238,6 +242,7 @@ function render(terminalId?: number): void {
   graphs.show(selected?.id ?? null, selected?.limits.cpus ?? null);
   inspector.show(selected?.id ?? null);
   showLesson(selected);
+  portsPanel.show(selected);
   detailsTitle.textContent = selected ? `Details: ${selected.name}` : 'Details';
   detailsEmpty.hidden = selected !== null;
   detailsBody.hidden = selected === null;
@@ -323,6 +328,9 @@ function onStatsMessage(event: MessageEvent): void {
     case 'lesson':
       lessonPanel.update(message.lesson);
       break;
+    case 'ports':
+      portsPanel.update(message.containerId, message.ports);
+      break;
   }
 }
 
@@ -338,6 +346,7 @@ function connectStats(): void {
       if (statsOpenedBefore) {
         void refreshContainers();
         lessonPanel.reload();
+        portsPanel.reload();
       }
       statsOpenedBefore = true;
     },
