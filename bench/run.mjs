@@ -9,15 +9,15 @@
 //   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
 //   BENCH_OUT=PATH           where to write the markdown instead
 //   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, classroom,
-//                            density; or name them as arguments: `node bench/run.mjs classroom`
+//                            networks, density; or name them as arguments: `node bench/run.mjs classroom`
 //   BENCH_CLASSROOM_PAGE=worktree  the classroom's teacher console built from the working tree (default: HEAD)
 //
 //   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
 //       (default bench/work/results.json, the last run) with the current bench/PROFILE.md,
 //       measuring nothing
 //
-// A run of only the classroom (`node bench/run.mjs classroom`) replaces its own section of
-// the markdown and leaves the rest as the last full run wrote it.
+// A run of only the classroom or the networks (`node bench/run.mjs classroom`, `... networks`)
+// replaces its own sections of the markdown and leaves the rest as the last full run wrote it.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -47,6 +47,17 @@ const SCALES = {
     classroomStudents: 60,
     classroomWindowMs: 30_000,
     classroomRounds: 2,
+    networks: {
+      startRounds: 100,
+      tcpBytes: 200 * 1024 * 1024,
+      tcpRounds: 3,
+      pingCount: 20,
+      httpRequests: 200,
+      wgetRounds: 3,
+      bigBytes: 50 * 1024 * 1024,
+      bigRepeat: 4,
+      bigRounds: 3,
+    },
   },
   quick: {
     maxMinutes: 5,
@@ -65,6 +76,17 @@ const SCALES = {
     classroomStudents: 10,
     classroomWindowMs: 5000,
     classroomRounds: 1,
+    networks: {
+      startRounds: 10,
+      tcpBytes: 16 * 1024 * 1024,
+      tcpRounds: 1,
+      pingCount: 5,
+      httpRequests: 20,
+      wgetRounds: 1,
+      bigBytes: 8 * 1024 * 1024,
+      bigRepeat: 1,
+      bigRounds: 1,
+    },
   },
 };
 
@@ -77,7 +99,9 @@ if (!S) {
 const phaseArgs = process.argv.slice(2).filter((arg) => /^[a-z]+$/.test(arg));
 const onlyList = phaseArgs.length ? phaseArgs : process.env.BENCH_ONLY?.split(',');
 const only = onlyList ? new Set(onlyList) : null;
-const onlyClassroom = only !== null && [...only].every((name) => name === 'classroom');
+// Phases with a section of their own, which a run of only them replaces in place.
+const SECTION_PHASES = ['classroom', 'networks'];
+const onlySections = only !== null && [...only].every((name) => SECTION_PHASES.includes(name));
 const wanted = (phase) => only === null || only.has(phase);
 const maxMinutes = Number(process.env.BENCH_MAX_MINUTES ?? S.maxMinutes);
 const startedAt = Date.now();
@@ -98,11 +122,11 @@ if (process.argv.includes('--render')) {
     process.env.BENCH_OUT ?? (last.scale === 'full' ? join(benchDir, 'RESULTS.md') : join(work, 'RESULTS-quick.md'));
   const { renderResults } = await import('./lib/report.mjs');
   const { renderClassroom, withClassroomSection } = await import('./lib/classroom.mjs');
-  const markdown = renderResults(last);
-  writeFileSync(
-    target,
-    last.classroom ? withClassroomSection(markdown, renderClassroom(last.classroom, last.versions)) : markdown,
-  );
+  const { renderNetworks, withNetworksSection } = await import('./lib/networks.mjs');
+  let markdown = renderResults(last);
+  if (last.classroom) markdown = withClassroomSection(markdown, renderClassroom(last.classroom, last.versions));
+  if (last.networks) markdown = withNetworksSection(markdown, renderNetworks(last.networks, last.versions));
+  writeFileSync(target, markdown);
   console.log(`bench: wrote ${target} from ${from} (${last.scale} run of ${last.startedAt})`);
   process.exit(0);
 }
@@ -117,7 +141,14 @@ mkdirSync(work, { recursive: true });
 
 const { Tracker } = await import('./lib/tracker.mjs');
 const tracker = new Tracker();
-tracker.stateRoots.push(stateRoot, `${stateRoot}-serve`, `${stateRoot}-warm`, `${stateRoot}-density`);
+tracker.stateRoots.push(
+  stateRoot,
+  `${stateRoot}-serve`,
+  `${stateRoot}-warm`,
+  `${stateRoot}-density`,
+  `${stateRoot}-net`,
+  `${stateRoot}-preview`,
+);
 tracker.cgroupParents.push(cgroupParent);
 tracker.mountPrefixes.push(work, stateRoot);
 
@@ -627,6 +658,25 @@ async function classroomPhase() {
   for (const l of results.classroom.leftovers) results.leftovers.push(`classroom: ${l}`);
 }
 
+/** issue 14: start with a network, container↔container, previews (bench/lib/networks.mjs). */
+async function networksPhase() {
+  await stopServer();
+  const { measureNetworks } = await import('./lib/networks.mjs');
+  results.networks = await measureNetworks({
+    repo,
+    work,
+    stateRoot,
+    cgroupParent,
+    scale: S.networks,
+    tracker,
+    log,
+    deadlineAt: budget(600_000),
+  });
+  results.networks.at = new Date().toISOString();
+  for (const l of results.networks.leftovers) results.leftovers.push(`networks: ${l}`);
+  if (results.networks.preview?.leftover) results.leftovers.push(`networks: ${results.networks.preview.leftover}`);
+}
+
 // ---------------------------------------------------------------- main
 
 let finishing = false;
@@ -682,6 +732,7 @@ await phase('echo', echoPhase);
 await phase('wetty', wettyPhase);
 await phase('throughput', throughputPhase);
 await phase('classroom', classroomPhase);
+await phase('networks', networksPhase);
 await phase('density', densityPhase);
 
 await finish(0);
@@ -692,21 +743,29 @@ results.phases = phaseLog;
 const notes = join(benchDir, 'PROFILE.md');
 results.profileNotes = existsSync(notes) ? readFileSync(notes, 'utf8').replace(/^# .*\n+/, '') : null;
 const rawPath = join(work, 'results.json');
-// Alone, the classroom goes into the last run's raw numbers (of the same scale), as into its markdown.
-const lastRun = onlyClassroom && existsSync(rawPath) ? JSON.parse(readFileSync(rawPath, 'utf8')) : null;
+// Alone, the classroom and the networks go into the last run's raw numbers (of the same scale), as into its markdown.
+const lastRun = onlySections && existsSync(rawPath) ? JSON.parse(readFileSync(rawPath, 'utf8')) : null;
+const sectionsOnly = Object.fromEntries(
+  SECTION_PHASES.filter((name) => results[name]).map((name) => [name, results[name]]),
+);
 writeFileSync(
   rawPath,
-  JSON.stringify(lastRun?.scale === results.scale ? { ...lastRun, classroom: results.classroom } : results, null, 1),
+  JSON.stringify(lastRun?.scale === results.scale ? { ...lastRun, ...sectionsOnly } : results, null, 1),
 );
 const { renderResults } = await import('./lib/report.mjs');
-let markdown = renderResults(results);
-if (results.classroom || onlyClassroom) {
+// Alone, these phases replace their sections of what the last full run wrote.
+let markdown = onlySections && existsSync(outPath) ? readFileSync(outPath, 'utf8') : renderResults(results);
+if (results.classroom || (onlySections && wanted('classroom'))) {
   const { renderClassroom, withClassroomSection } = await import('./lib/classroom.mjs');
   const classroom = results.classroom ?? { error: results.classroomError ?? 'skipped' };
   writeFileSync(join(work, 'classroom.json'), JSON.stringify(classroom, null, 1));
-  // Alone, the classroom replaces its section of what the last full run wrote.
-  const base = onlyClassroom && existsSync(outPath) ? readFileSync(outPath, 'utf8') : markdown;
-  markdown = withClassroomSection(base, renderClassroom(classroom, results.versions));
+  markdown = withClassroomSection(markdown, renderClassroom(classroom, results.versions));
+}
+if (results.networks || (onlySections && wanted('networks'))) {
+  const { renderNetworks, withNetworksSection } = await import('./lib/networks.mjs');
+  const networks = results.networks ?? { error: phaseLog.find((p) => p.name === 'networks')?.error ?? 'skipped' };
+  writeFileSync(join(work, 'networks.json'), JSON.stringify(networks, null, 1));
+  markdown = withNetworksSection(markdown, renderNetworks(networks, results.versions));
 }
 writeFileSync(outPath, markdown);
 log(`wrote ${outPath} (raw: bench/work/results.json) in ${(results.durationS / 60).toFixed(1)} min`);

@@ -86,8 +86,15 @@ export class Tracker {
     }
     for (const root of this.stateRoots) {
       if (!existsSync(root)) continue;
-      const entries = readdirSync(root).filter((e) => e !== 'names' && e !== 'server.log');
+      const entries = readdirSync(root).filter((e) => e !== 'names' && e !== 'server.log' && e !== 'networks');
       for (const e of entries) left.push(`state ${join(root, e)}${describeState(join(root, e, 'state.json'))}`);
+      // networks/ stays with an empty subnets/ once the last network is gone.
+      const nets = join(root, 'networks');
+      if (existsSync(nets)) {
+        for (const e of readdirSync(nets)) if (e !== 'subnets') left.push(`network ${join(nets, e)}`);
+        const subnets = join(nets, 'subnets');
+        if (existsSync(subnets)) for (const e of readdirSync(subnets)) left.push(`network subnet ${join(subnets, e)}`);
+      }
       const names = join(root, 'names');
       if (existsSync(names)) for (const e of readdirSync(names)) left.push(`state name ${join(names, e)}`);
       rmSync(root, { recursive: true, force: true });
