@@ -44,8 +44,17 @@ export class HostShellRuntime implements PlaygroundRuntime {
   readonly networksRemoved: string[] = [];
   #counter = 0;
 
+  /** set: network creation fails as on a kernel without bridges (EOPNOTSUPP) */
+  networksUnsupported = false;
+
   readonly networks = {
     create: async (name: string): Promise<void> => {
+      if (this.networksUnsupported) {
+        throw new MdockerError('SYSCALL', 'cannot create the bridge: Operation not supported', {
+          errno: 95,
+          syscall: 'rtnetlink',
+        });
+      }
       if (this.networkMembers.has(name)) throw new MdockerError('CONFLICT', `network ${name} already exists`);
       this.networkMembers.set(name, new Set());
       this.networksMade.push(name);

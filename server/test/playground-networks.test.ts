@@ -104,6 +104,19 @@ describe('playground networks', () => {
     });
   }
 
+  it('gives containers only lo on a host whose kernel cannot make networks, instead of refusing them', async () => {
+    const { client, runtime } = await serve();
+    runtime.networksUnsupported = true;
+    const alice = client();
+    const first = await alice.createContainer();
+    assert.equal(first.network, null);
+    const second = await alice.createContainer();
+    assert.equal(second.network, null, 'and it does not try again for every container');
+    assert.deepEqual(live(runtime), []);
+    await remove(alice, first);
+    await remove(alice, second);
+  });
+
   it('refuses an unknown class network mode', async () => {
     const { client } = await serve({ token: TOKEN });
     const teacher = client();

@@ -221,8 +221,8 @@ interface Entry {
   /** cumulative counters of the previous sample: a rise is a recording marker */
   lastOomKills: number;
   lastPidsLimitHits: number;
-  /** the network it is on: the entry holds it (#releaseNetwork when forgotten) */
-  network: string;
+  /** the network it is on: the entry holds it (#releaseNetwork when forgotten); null: only lo */
+  network: string | null;
 }
 
 /** One of the server's networks and who holds it: each container on it, and a class. */
@@ -292,6 +292,11 @@ export class Playground {
   readonly #networks = new Map<string, NetworkUse>();
   /** Each session's network, from its first container's create until its last is gone. */
   readonly #sessionNetworks = new Map<string, string>();
+  /**
+   * Why this host cannot make networks (no bridge or veth support in its kernel), once a
+   * creation failed so: containers then get only `lo`, as on `--network none`.
+   */
+  #networksUnavailable: string | null = null;
   readonly #networkRemovals = new Set<Promise<void>>();
 
   constructor(options: PlaygroundOptions) {
@@ -430,7 +435,7 @@ export class Playground {
         cmd,
         tty: true,
         limits,
-        network,
+        ...(network === null ? {} : { network }),
         // The server owns its containers: if it dies (even by SIGKILL) they die with it,
         // and the next start reaps what is left.
         dieWithParent: true,
@@ -1086,7 +1091,8 @@ export class Playground {
    * The network a new container joins, held for it: the class's, or the session's (made
    * with its first container; a warm container gets one of its own).
    */
-  async #holdNetwork(sessionId: string, classNetwork: string | null): Promise<string> {
+  async #holdNetwork(sessionId: string, classNetwork: string | null): Promise<string | null> {
+    if (classNetwork === null && this.#networksUnavailable !== null) return null;
     let name = classNetwork ?? (sessionId === WARM_POOL ? undefined : this.#sessionNetworks.get(sessionId));
     let use = name === undefined ? undefined : this.#networks.get(name);
     if (name !== undefined && use !== undefined) {
@@ -1101,12 +1107,20 @@ export class Playground {
       await use.ready;
     } catch (err) {
       void this.#releaseNetwork(name);
-      throw err;
+      if (classNetwork !== null || !hostCannotNetwork(err)) throw err;
+      // The playground still works without networks: each container keeps only lo.
+      this.#networksUnavailable = errorMessage(err);
+      this.#logger.warn(
+        { event: 'server.no-networks', err },
+        `cannot create container networks on this host (${this.#networksUnavailable}): containers get only lo`,
+      );
+      return null;
     }
     return name;
   }
 
-  #releaseNetwork(name: string): Promise<void> {
+  #releaseNetwork(name: string | null): Promise<void> {
+    if (name === null) return Promise.resolve();
     const use = this.#networks.get(name);
     if (use === undefined || --use.holds > 0) return Promise.resolve();
     this.#networks.delete(name);
@@ -1159,9 +1173,11 @@ export class Playground {
       if (ids!.size === 0) this.#bySession.delete(WARM_POOL);
       entry.sessionId = sessionId;
       entry.clientAddress = clientAddress;
-      const use = this.#networks.get(entry.network);
-      if (use) use.session = sessionId;
-      this.#sessionNetworks.set(sessionId, entry.network);
+      if (entry.network !== null) {
+        const use = this.#networks.get(entry.network);
+        if (use) use.session = sessionId;
+        this.#sessionNetworks.set(sessionId, entry.network);
+      }
       this.#containersByAddress.add(clientAddress, 1);
       this.#sessionIds(sessionId).add(id);
       entry.createdAtMs = Date.now();
@@ -1445,6 +1461,14 @@ function checkWithinPolicy(policy: SessionPolicy, limits: Partial<Limits>): void
       );
     }
   }
+}
+
+/** A network creation that failed for want of kernel support (no bridge or veth), not by chance. */
+function hostCannotNetwork(err: unknown): boolean {
+  if (!(err instanceof MdockerError)) return false;
+  const errno = (err.details as { errno?: unknown } | undefined)?.errno;
+  // EOPNOTSUPP, EAFNOSUPPORT, EPROTONOSUPPORT, ENOENT (a missing link kind's module).
+  return (err.code === 'SYSCALL' || err.code === 'UNSUPPORTED') && [95, 97, 93, 2].includes(Number(errno));
 }
 
 function errorMessage(err: unknown): string {
