@@ -8,7 +8,7 @@
  * namespaces made here.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -16,8 +16,9 @@ import { pino } from 'pino';
 import { resolveServeConfig } from '../../src/http/config.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
 import type { ClassJson, ContainerJson, ExecResultJson } from '../../src/protocol/index.js';
-import { cliPath, launcherProcesses, rootOnly, waitFor } from './helpers.js';
+import { launcherProcesses, rootOnly, waitFor } from './helpers.js';
 import { Client } from './playground-client.js';
+import { spawnServer, type SpawnedServer } from './real-server.js';
 
 const skip = rootOnly();
 if (skip) console.log(`# skipping networks-playground: ${skip}`);
@@ -196,46 +197,7 @@ describe('a killed server with networked containers, started again', { skip }, (
   let stateRoot = '';
   const children: ChildProcess[] = [];
 
-  async function serve(): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
-    const child = spawn(
-      process.execPath,
-      [
-        cliPath,
-        'serve',
-        '--port',
-        '0',
-        '--state-root',
-        stateRoot,
-        '--data-dir',
-        `${stateRoot}-data`,
-        '--web-dir',
-        '/nonexistent',
-        '--log-level',
-        'warn',
-        '--create-rate-per-session',
-        '10000',
-        '--create-rate-per-ip',
-        '10000',
-        '--api-rate-per-ip',
-        '100000',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(child);
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    let output = '';
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /mdocker playground: (http:\/\/\S+)/.exec(output);
-        if (match) resolve(match[1]!);
-      });
-      void exited.then(() => reject(new Error(`the server exited before serving:\n${output}`)));
-      setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 20_000).unref();
-    });
-    return { child, url, exited };
-  }
+  const serve = (): Promise<SpawnedServer> => spawnServer(stateRoot, children);
 
   before(() => {
     stateRoot = mkdtempSync('/run/mdocker-pnet-kill-');

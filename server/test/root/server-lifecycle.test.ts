@@ -4,14 +4,15 @@
  * seconds; a restart after kill -9 reaps what the dead server left.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { ContainerJson, TerminalServerMessage } from '../../src/protocol/index.js';
-import { cliPath, containerCgroups, rootOnly, waitFor } from './helpers.js';
+import { containerCgroups, rootOnly, waitFor } from './helpers.js';
+import { spawnServer, type SpawnedServer } from './real-server.js';
 
 const skip = rootOnly();
 if (skip) console.log(`# skipping server-lifecycle: ${skip}`);
@@ -19,58 +20,10 @@ if (skip) console.log(`# skipping server-lifecycle: ${skip}`);
 let stateRoot = '';
 const children: ChildProcess[] = [];
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Served = SpawnedServer;
 
-async function serve(extra: string[] = []): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [
-      cliPath,
-      'serve',
-      '--port',
-      '0',
-      '--state-root',
-      stateRoot,
-      '--data-dir',
-      `${stateRoot}-data`,
-      '--web-dir',
-      '/nonexistent',
-      '--log-level',
-      'warn',
-      '--max-containers-per-session',
-      '200',
-      '--max-containers',
-      '500',
-      '--create-rate-per-session',
-      '10000',
-      '--create-rate-per-ip',
-      '10000',
-      '--api-rate-per-ip',
-      '100000',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /mdocker playground: (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    void exited.then(() => reject(new Error(`the server exited before serving:\n${output}`)));
-    setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 20_000).unref();
-  });
-  return { child, url, exited };
+function serve(extra: string[] = []): Promise<Served> {
+  return spawnServer(stateRoot, children, extra);
 }
 
 interface Reply {
