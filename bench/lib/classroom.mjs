@@ -3,6 +3,7 @@
 // its own container's shell at human speed, and the server's CPU over windows with nobody
 // watching, with the teacher's event stream subscribed, and with the teacher's console page
 // open in Chromium, whose own CPU is measured too (CDP Performance.getMetrics).
+import { withSection } from './report.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -899,18 +900,7 @@ function table(header, rows) {
   return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n');
 }
 
-/**
- * RESULTS.md with the classroom section put in: replacing the one there, else before
- * "What the profile says" (or at the end).
- */
+/** RESULTS.md with the classroom section put in (withSection). */
 export function withClassroomSection(markdown, section) {
-  const body = section.endsWith('\n') ? section : `${section}\n`;
-  const start = markdown.indexOf(SECTION_HEADING);
-  if (start >= 0) {
-    const next = markdown.indexOf('\n## ', start + SECTION_HEADING.length);
-    return markdown.slice(0, start) + body + (next >= 0 ? `\n${markdown.slice(next + 1)}` : '');
-  }
-  const before = markdown.indexOf('\n## What the profile says');
-  if (before >= 0) return `${markdown.slice(0, before + 1)}${body}\n${markdown.slice(before + 1)}`;
-  return `${markdown.replace(/\n*$/, '\n\n')}${body}`;
+  return withSection(markdown, SECTION_HEADING, section);
 }

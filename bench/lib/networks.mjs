@@ -6,6 +6,7 @@
 // and networks live under a state root of their own (`<stateRoot>-net`, MDOCKER_STATE_ROOT)
 // with their cgroups below the bench's cgroup parent; the preview's server has its own
 // (`<stateRoot>-preview`). The tracker checks them all at the end.
+import { withSection } from './report.mjs';
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -453,15 +454,7 @@ export function renderNetworks(n, versions = {}) {
   return L.join('\n');
 }
 
-/** Replaces (or adds, before the profile's section) the networks section. */
+/** RESULTS.md with the networks section put in (withSection). */
 export function withNetworksSection(markdown, section) {
-  const body = section.endsWith('\n') ? section : `${section}\n`;
-  const start = markdown.indexOf(SECTION_HEADING);
-  if (start >= 0) {
-    const next = markdown.indexOf('\n## ', start + SECTION_HEADING.length);
-    return markdown.slice(0, start) + body + (next >= 0 ? `\n${markdown.slice(next + 1)}` : '');
-  }
-  const before = markdown.indexOf('\n## What the profile says');
-  if (before >= 0) return `${markdown.slice(0, before + 1)}${body}\n${markdown.slice(before + 1)}`;
-  return `${markdown.replace(/\n*$/, '\n\n')}${body}`;
+  return withSection(markdown, SECTION_HEADING, section);
 }

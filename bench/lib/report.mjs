@@ -549,3 +549,19 @@ export function renderResults(r) {
   );
   return out.join('\n');
 }
+
+/**
+ * RESULTS.md with one section (it starts with `heading`) put in: replacing the one there,
+ * else before "What the profile says" (or at the end).
+ */
+export function withSection(markdown, heading, section) {
+  const body = section.endsWith('\n') ? section : `${section}\n`;
+  const start = markdown.indexOf(heading);
+  if (start >= 0) {
+    const next = markdown.indexOf('\n## ', start + heading.length);
+    return markdown.slice(0, start) + body + (next >= 0 ? `\n${markdown.slice(next + 1)}` : '');
+  }
+  const before = markdown.indexOf('\n## What the profile says');
+  if (before >= 0) return `${markdown.slice(0, before + 1)}${body}\n${markdown.slice(before + 1)}`;
+  return `${markdown.replace(/\n*$/, '\n\n')}${body}`;
+}
