@@ -69,3 +69,28 @@ export function keepingFocus(root: Element, render: () => void): void {
   if (key === undefined) return;
   root.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(key)}"]`)?.focus();
 }
+
+/**
+ * The page's notice bar: a message with a Dismiss button that goes by itself (errors
+ * after 15 s, others after 10 s) unless sticky.
+ */
+export function noticeBar(notice: HTMLElement): {
+  show(text: string, kind?: 'error' | 'info', sticky?: boolean): void;
+  hide(): void;
+} {
+  let timer: number | null = null;
+  const hide = (): void => {
+    notice.hidden = true;
+  };
+  const show = (text: string, kind: 'error' | 'info' = 'error', sticky = false): void => {
+    notice.replaceChildren(
+      h('span', { class: 'notice-text' }, text),
+      h('button', { type: 'button', class: 'button small', 'aria-label': 'Dismiss message', onClick: hide }, 'Dismiss'),
+    );
+    notice.dataset.kind = kind;
+    notice.hidden = false;
+    if (timer !== null) window.clearTimeout(timer);
+    timer = sticky ? null : window.setTimeout(hide, kind === 'error' ? 15_000 : 10_000);
+  };
+  return { show, hide };
+}

@@ -3,7 +3,7 @@
  * replay): index.html's body is replaced by a header with the theme control, a notice
  * line and one scrolling main element.
  */
-import { h } from './dom';
+import { h, noticeBar } from './dom';
 import {
   type ThemeChoice,
   type ThemeMode,
@@ -84,24 +84,7 @@ export function pageShell(options: ShellOptions): Shell {
   document.body.className = options.pageClass;
   document.title = options.title;
 
-  let timer: number | null = null;
-  const hideNotice = (): void => {
-    notice.hidden = true;
-  };
-  const showNotice = (text: string, kind: 'error' | 'info' = 'error', sticky = false): void => {
-    notice.replaceChildren(
-      h('span', { class: 'notice-text' }, text),
-      h(
-        'button',
-        { type: 'button', class: 'button small', 'aria-label': 'Dismiss message', onClick: hideNotice },
-        'Dismiss',
-      ),
-    );
-    notice.dataset.kind = kind;
-    notice.hidden = false;
-    if (timer !== null) window.clearTimeout(timer);
-    timer = sticky ? null : window.setTimeout(hideNotice, kind === 'error' ? 15_000 : 8_000);
-  };
+  const { show: showNotice, hide: hideNotice } = noticeBar(notice);
 
   return {
     header,

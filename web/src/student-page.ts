@@ -9,7 +9,7 @@ import type { ContainerJson, MeJson, StatsServerMessage } from '../../server/src
 import { ApiError, api, renewSession, socketUrl } from './api';
 import { Classroom } from './classroom';
 import { ContainerList, LimitsEditor, describeError } from './containers';
-import { byId, h } from './dom';
+import { byId, h, noticeBar } from './dom';
 import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
@@ -46,25 +46,7 @@ const store = new StatsStore();
 
 // ---- notices ---------------------------------------------------------------------------
 
-const notice = byId('notice');
-let noticeTimer: number | null = null;
-function showNotice(text: string, kind: 'error' | 'info' = 'error'): void {
-  notice.replaceChildren(
-    h('span', { class: 'notice-text' }, text),
-    h(
-      'button',
-      { type: 'button', class: 'button small', 'aria-label': 'Dismiss message', onClick: hideNotice },
-      'Dismiss',
-    ),
-  );
-  notice.dataset.kind = kind;
-  notice.hidden = false;
-  if (noticeTimer !== null) window.clearTimeout(noticeTimer);
-  noticeTimer = window.setTimeout(hideNotice, kind === 'error' ? 15_000 : 10_000);
-}
-function hideNotice(): void {
-  notice.hidden = true;
-}
+const { show: showNotice } = noticeBar(byId('notice'));
 
 // ---- URL: #/containers/<id>/terminals/<tid> ----------------------------------------------
 
