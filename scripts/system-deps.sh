@@ -3,7 +3,7 @@
 # it stops with one line naming the exact command. Run by `npm install` (preinstall)
 # with the runtime's packages, and by `npm test` with "--test" for what only the tests
 # need: the browser, clang-format for the lint step, QEMU and mkfs.ext4 for the cgroup
-# v2 VM.
+# v2 VM, a registry and skopeo for the image tests.
 set -euo pipefail
 
 packages=()
@@ -21,6 +21,9 @@ if [ "${1:-}" = "--test" ]; then
   need clang-format /usr/bin/clang-format
   need qemu-system-x86 /usr/bin/qemu-system-x86_64
   need e2fsprogs /sbin/mkfs.ext4
+  # The image tests' registry, and skopeo to make a docker-archive from it.
+  need docker-registry /usr/bin/docker-registry
+  need skopeo /usr/bin/skopeo
 fi
 
 # The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).
