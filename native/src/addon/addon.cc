@@ -25,8 +25,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
 #include <vector>
@@ -779,6 +781,50 @@ Napi::Value ConnectInNetns(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// overlayWhiteout(dir, name): makes dir/name an overlayfs whiteout (a character device
+// 0/0), which hides name in the layers below; overlayOpaque(dir): marks dir opaque
+// (nothing below shows through it). Both for the image store's unpacked layers, which
+// the launcher stacks as overlay lowers. The opaque mark is written twice: trusted.* is
+// read by an overlay mounted in the host's user namespace, user.* by one mounted with
+// userxattr inside a container's. dir is opened O_NOFOLLOW (the caller verified its
+// parents: the store's layer directories have no other writer) and name may not leave it.
+Napi::Value OverlayWhiteout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    ThrowTypeError(env, "overlayWhiteout(dir, name)");
+    return env.Undefined();
+  }
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos || dir.find('\0') != std::string::npos) {
+    ThrowRangeError(env, "name must be one path component");
+    return env.Undefined();
+  }
+  cleanup_fd int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0) return ThrowErrno(env, "open", errno);
+  if (mknodat(dirfd, name.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) return ThrowErrno(env, "mknodat", errno);
+  return env.Undefined();
+}
+
+Napi::Value OverlayOpaque(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowTypeError(env, "overlayOpaque(dir)");
+    return env.Undefined();
+  }
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  if (dir.find('\0') != std::string::npos) {
+    ThrowRangeError(env, "dir must not contain NUL");
+    return env.Undefined();
+  }
+  cleanup_fd int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open", errno);
+  if (fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0) return ThrowErrno(env, "fsetxattr", errno);
+  if (fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) < 0) return ThrowErrno(env, "fsetxattr", errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
@@ -790,6 +836,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("utsHostname", Napi::Function::New(env, UtsHostname));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRoot));
   exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns));
+  exports.Set("overlayWhiteout", Napi::Function::New(env, OverlayWhiteout));
+  exports.Set("overlayOpaque", Napi::Function::New(env, OverlayOpaque));
   return exports;
 }
 

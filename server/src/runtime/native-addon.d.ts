@@ -45,6 +45,10 @@ export interface MdockerNativeAddon {
     port: number,
     done: (err: NodeJS.ErrnoException | null, fd: number | null) => void,
   ): boolean;
+  /** Makes dir/name an overlayfs whiteout (character device 0/0); dir is opened O_NOFOLLOW. */
+  overlayWhiteout(dir: string, name: string): void;
+  /** Marks dir opaque for overlayfs (trusted.overlay.opaque and user.overlay.opaque "y"). */
+  overlayOpaque(dir: string): void;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
 }

@@ -111,6 +111,15 @@ export function connectInNetns(ref: ProcessRef, port: number): Promise<number | 
   });
 }
 
+/** The overlayfs marks of an unpacked image layer (the addon's; Node has no mknod or setxattr). */
+export function overlayWhiteout(dir: string, name: string): void {
+  load().overlayWhiteout(dir, name);
+}
+
+export function overlayOpaque(dir: string): void {
+  load().overlayOpaque(dir);
+}
+
 /** The soft limit on open files raised to the hard one (see the addon); both returned. */
 export function raiseOpenFilesLimit(): { soft: number; hard: number } {
   return load().raiseOpenFilesLimit();
