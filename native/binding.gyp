@@ -31,7 +31,7 @@
                   "src/launcher/mounts.c", "src/launcher/proc.c", "src/launcher/security.c",
                   "src/launcher/seccomp.c", "src/launcher/error.c", "src/launcher/parse.c",
                   "src/launcher/idmap.c", "src/launcher/devices.c",
-                  "src/launcher/log.c", "src/launcher/network.c"],
+                  "src/launcher/log.c", "src/launcher/network.c", "src/launcher/netinfo.c"],
       "ldflags": ["-static", "-Wl,--fatal-warnings"]
     },
     {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "launcher.h"
+#include "netinfo.h"
 #include "parse.h"
 
 #ifndef MFD_EXEC
@@ -29,6 +30,7 @@ usage (FILE *out)
       "usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
       "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
       "       mdocker-init check-idmap DIR\n"
+      "       mdocker-init netinfo NETNS_PATH...\n"
       "       mdocker-init network-create NETNS_PATH | network-remove NETNS_PATH\n"
       "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
       "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
@@ -133,6 +135,21 @@ main (int argc, char **argv)
           return 0;
         }
       else if (md_network_create (argv[2], &err) == 0)
+        return 0;
+      md_report_error (&err, STDOUT_FILENO, 0);
+      return 1;
+    }
+  if (strcmp (verb, "netinfo") == 0)
+    {
+      /* Answers on stdout: the JSON array and exit 0, or 1 and the error's JSON line. */
+      int i, bad = argc < 3 || argc > 10;
+      for (i = 2; i < argc; i++)
+        bad |= argv[i][0] != '/';
+      if (bad)
+        md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "usage: mdocker-init netinfo NETNS_PATH... (1 to 8)");
+      else if (geteuid () != 0)
+        md_make_error_code (&err, MD_E_NOT_ROOT, "mdocker-init must run as root");
+      else if (md_netinfo (argc - 2, argv + 2, &err) == 0)
         return 0;
       md_report_error (&err, STDOUT_FILENO, 0);
       return 1;
