@@ -168,6 +168,11 @@ export class Networks {
     return file === undefined ? join(this.dir, name) : join(this.dir, name, file);
   }
 
+  /** The nsfs mount that holds the network's namespace (its bridge and the members' veth peers). */
+  netnsPath(name: string): string {
+    return this.path(name, 'netns');
+  }
+
   private subnetFile(cidr: Cidr): string {
     return join(this.dir, 'subnets', `${numberToIp(cidr.base)}_${cidr.prefix}`);
   }
