@@ -1,5 +1,5 @@
 /**
- * The viewer's display preferences (theme, terminal font size), remembered in
+ * The viewer's display preferences (theme, terminal font size, screen reader mode), remembered in
  * localStorage, and the palettes the terminal and the graphs draw with in each theme.
  */
 import type { ITheme } from '@xterm/xterm';
@@ -13,6 +13,7 @@ const FONT_SIZE_DEFAULT = 15;
 
 const THEME_KEY = 'mdocker.theme';
 const FONT_SIZE_KEY = 'mdocker.fontSize';
+const SCREEN_READER_KEY = 'mdocker.screenReader';
 
 function readStorage(key: string): string | null {
   try {
@@ -51,6 +52,15 @@ export function loadFontSize(): number {
 
 export function saveFontSize(size: number): void {
   writeStorage(FONT_SIZE_KEY, String(clampFontSize(size)));
+}
+
+/** xterm.js's screenReaderMode: an accessibility tree of the rows, output announced. */
+export function loadScreenReaderMode(): boolean {
+  return readStorage(SCREEN_READER_KEY) === 'on';
+}
+
+export function saveScreenReaderMode(on: boolean): void {
+  writeStorage(SCREEN_READER_KEY, on ? 'on' : 'off');
 }
 
 const systemDark = window.matchMedia('(prefers-color-scheme: dark)');

@@ -13,6 +13,7 @@ import { byId, h, noticeBar } from './dom';
 import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
+import { KeyBar } from './key-bar';
 import { LessonPanel } from './lesson';
 import { PortsPanel } from './ports';
 import {
@@ -20,21 +21,25 @@ import {
   chartPalette,
   clampFontSize,
   loadFontSize,
+  loadScreenReaderMode,
   loadThemeChoice,
   onSystemThemeChange,
   resolveTheme,
   saveFontSize,
+  saveScreenReaderMode,
   saveThemeChoice,
   terminalTheme,
 } from './prefs';
 import { ReconnectingSocket } from './socket';
 import { StatsStore } from './stats-store';
+import type { TerminalView } from './terminal';
 import { TerminalTabs } from './terminal-tabs';
 
 // ---- preferences -----------------------------------------------------------------------
 
 let themeChoice: ThemeChoice = loadThemeChoice();
 let fontSize = loadFontSize();
+let screenReaderMode = loadScreenReaderMode();
 const mode = (): ReturnType<typeof resolveTheme> => resolveTheme(themeChoice);
 document.documentElement.dataset.theme = mode();
 
@@ -77,9 +82,13 @@ const list = new ContainerList({
   onDeleted: (id) => remove(id),
 });
 
+const keyBar: KeyBar = new KeyBar((): TerminalView | null => tabs.activeView);
+
 const tabs = new TerminalTabs({
   fontSize,
   theme: terminalTheme(mode()),
+  screenReaderMode,
+  inputFilter: keyBar.filter,
   onNotice: (message) => showNotice(message),
   onTerminalSelected: (containerId, terminalId) => writeLocation(containerId, terminalId),
   // The stats stream tells of state changes too; the list is the fallback that never 404s.
@@ -98,6 +107,7 @@ byId('notice').after(classroom.banners);
 
 byId('containers').append(list.element);
 byId('terminal-pane').append(tabs.element);
+document.body.append(keyBar.element);
 
 // The details panel: Lesson (when the container has one), Stats (limits + graphs) and
 // Inspector, as tabs.
@@ -220,6 +230,7 @@ function render(terminalId?: number): void {
   const selected = selectedId ? (containers.get(selectedId) ?? null) : null;
   list.render([...containers.values()], selectedId);
   tabs.show(selected, terminalId);
+  keyBar.setTargetAvailable(selected?.state === 'running');
   limits.show(selected);
   graphs.show(selected?.id ?? null, selected?.limits.cpus ?? null);
   inspector.show(selected?.id ?? null);
@@ -258,6 +269,14 @@ fontInput.addEventListener('change', () => {
   fontInput.value = String(fontSize);
   saveFontSize(fontSize);
   tabs.setFontSize(fontSize);
+});
+
+const screenReaderInput = byId<HTMLInputElement>('screen-reader');
+screenReaderInput.checked = screenReaderMode;
+screenReaderInput.addEventListener('change', () => {
+  screenReaderMode = screenReaderInput.checked;
+  saveScreenReaderMode(screenReaderMode);
+  tabs.setScreenReaderMode(screenReaderMode);
 });
 
 const themeSelect = byId<HTMLSelectElement>('theme');

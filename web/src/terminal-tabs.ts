@@ -19,6 +19,9 @@ export interface TerminalTabsOptions {
   onTerminalSelected: (containerId: string, terminalId: number) => void;
   /** The init's terminal ended: the container's state changed, the list needs a look. */
   onInitExited: (containerId: string) => void;
+  screenReaderMode: boolean;
+  /** Every view's input filter (the touch key bar's sticky modifiers). */
+  inputFilter?: (data: string) => string;
 }
 
 function terminalLabel(t: TerminalJson): string {
@@ -46,10 +49,12 @@ export class TerminalTabs {
   private activeId = 0;
   private fontSize: number;
   private theme: ITheme;
+  private screenReaderMode: boolean;
 
   constructor(private readonly options: TerminalTabsOptions) {
     this.fontSize = options.fontSize;
     this.theme = options.theme;
+    this.screenReaderMode = options.screenReaderMode;
     this.title = h('h2', { class: 'pane-title' });
     this.status = h('span', { class: 'pane-status', role: 'status' });
     this.tablist = h('div', { class: 'tablist', role: 'tablist', 'aria-label': 'Terminals' });
@@ -128,6 +133,20 @@ export class TerminalTabs {
 
   focusActive(): void {
     this.views.get(this.activeId)?.view.focus();
+  }
+
+  /** The terminal shown, if any. */
+  get activeView(): TerminalView | null {
+    return this.container ? (this.views.get(this.activeId)?.view ?? null) : null;
+  }
+
+  get activeTerminalId(): number {
+    return this.activeId;
+  }
+
+  setScreenReaderMode(on: boolean): void {
+    this.screenReaderMode = on;
+    for (const { view } of this.views.values()) view.setScreenReaderMode(on);
   }
 
   setFontSize(size: number): void {
@@ -224,6 +243,8 @@ export class TerminalTabs {
       label: `${c.name} ${terminalLabel(t)}`,
       fontSize: this.fontSize,
       theme: this.theme,
+      screenReaderMode: this.screenReaderMode,
+      ...(this.options.inputFilter ? { inputFilter: this.options.inputFilter } : {}),
       onNotice: this.options.onNotice,
       onAttached: (info) => this.onTerminalInfo(c.id, info),
       onExit: (exitCode) => {

@@ -19,7 +19,7 @@ import { FLOW_ACK_EVERY_BYTES, WS_CLOSE } from '../../server/src/protocol/index'
 import { renewSession, terminalSocketUrl } from './api';
 import { h } from './dom';
 import { describeExit } from './format';
-import { TERMINAL_FONT_FAMILY } from './prefs';
+import { TERMINAL_FONT_FAMILY, loadScreenReaderMode } from './prefs';
 import { ReconnectingSocket, isFinalClose, type SocketState } from './socket';
 
 export interface TerminalViewOptions {
@@ -38,6 +38,11 @@ export interface TerminalViewOptions {
   /** With `mode`: scale the font so the student's whole screen fits the box (up to
    * `fontSize`), instead of the page's fixed size. */
   fitFontToBox?: boolean;
+  /** xterm.js's screenReaderMode; the viewer's saved preference when not given. */
+  screenReaderMode?: boolean;
+  /** Rewrites what the keyboard types before it is sent (the touch key bar's sticky
+   * Ctrl and Alt); keys sent with sendKeys() bypass it. */
+  inputFilter?: (data: string) => string;
 }
 
 const encoder = new TextEncoder();
@@ -131,6 +136,7 @@ export class TerminalView {
       cursorBlink: true,
       macOptionIsMeta: true,
       rightClickSelectsWord: true,
+      screenReaderMode: options.screenReaderMode ?? loadScreenReaderMode(),
     });
     this.term.loadAddon(this.fit);
     this.term.loadAddon(this.search);
@@ -138,7 +144,10 @@ export class TerminalView {
     this.term.loadAddon(new Unicode11Addon());
     this.term.unicode.activeVersion = '11';
     this.term.attachCustomKeyEventHandler((event) => this.onKey(event));
-    this.term.onData((data) => this.sendInput(encoder.encode(data)));
+    this.term.onData((data) => {
+      const filtered = this.options.inputFilter ? this.options.inputFilter(data) : data;
+      this.sendInput(encoder.encode(filtered));
+    });
     // onBinary carries mouse reports that are not valid UTF-8: one char per byte.
     this.term.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.term.onResize(({ cols, rows }) => {
@@ -180,6 +189,22 @@ export class TerminalView {
 
   setTheme(theme: ITheme): void {
     this.term.options.theme = theme;
+  }
+
+  setScreenReaderMode(on: boolean): void {
+    this.term.options.screenReaderMode = on;
+  }
+
+  /** Whether the program asked for application cursor keys (DECCKM): arrows are ESC O x. */
+  get applicationCursorKeys(): boolean {
+    return this.term.modes.applicationCursorKeysMode;
+  }
+
+  /** Sends keys as if typed (the touch key bar's), past the input filter. */
+  sendKeys(data: string): void {
+    if (this.ended || this.options.mode === 'watch' || this.term.options.disableStdin) return;
+    this.term.scrollToBottom();
+    this.sendInput(encoder.encode(data));
   }
 
   /** Call after the view becomes visible again: a hidden element has no size to fit. */
