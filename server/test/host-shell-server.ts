@@ -63,6 +63,7 @@ export class HostShellRuntime implements PlaygroundRuntime {
       if (!this.networkMembers.delete(name)) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
       this.networksRemoved.push(name);
     },
+    netnsPath: (name: string): string => `/nonexistent/networks/${name}/netns`,
   };
 
   readonly cgroups = {

@@ -59,6 +59,8 @@ export type PlaygroundRuntime = Pick<
     /** owner: the network dies with this process (the next start reaps it after a crash) */
     create(name: string, opts: { owner: boolean }): Promise<unknown>;
     remove(name: string, opts: { force: boolean }): Promise<void>;
+    /** where the network's namespace is held (the inspector reads eth0's peer there) */
+    netnsPath(name: string): string;
   };
 };
 
@@ -816,11 +818,15 @@ export class Playground {
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     }
     const handle = this.#runtime.cgroups.handleFromPaths(id, entry.record.cgroupPaths);
+    const network = entry.record.network ?? null;
     return inspectContainer({
       id,
       init,
       hostname: entry.record.hostname,
       procs: () => this.#runtime.cgroups.procs(handle),
+      network: network && { name: network.name, netnsPath: this.#runtime.networks.netnsPath(network.name) },
+      onNetworkError: (err) =>
+        this.#logger.warn({ event: 'container.inspect-network', containerId: id, err }, 'cannot read its network'),
     });
   }
 

@@ -118,6 +118,64 @@ export interface InspectJson {
   namespaces: { type: NamespaceType; host: number; container: number; isolated: boolean }[];
   processes: { hostPid: number; containerPid: number; user: string; command: string }[];
   hostname: { host: string; container: string };
+  /** The container's network stack as it sees it, beside the host's end of its eth0; null: it could not be read. */
+  network: InspectNetworkJson | null;
+}
+
+/** What a container's network is from inside (`ip -s link`, `ip -4 addr`, `ip -4 route` in it) and from its network's side. */
+export interface InspectNetworkJson {
+  /** the network it is on; null: none, the container has only lo */
+  name: string | null;
+  interfaces: NetInterfaceJson[];
+  /** the IPv4 routes of its main table */
+  routes: NetRouteJson[];
+  /** the other end of eth0: a veth on the network's bridge, in the network's own namespace; null without a network */
+  peer: NetPeerJson | null;
+  /** more interfaces, addresses or routes than are shown */
+  truncated: boolean;
+}
+
+export interface NetLinkJson {
+  index: number;
+  name: string;
+  /** "veth", "bridge"…; null for lo and devices without a kind */
+  kind: string | null;
+  /** null when the link has no Ethernet address */
+  mac: string | null;
+  mtu: number;
+  /** administratively up (IFF_UP) */
+  up: boolean;
+  /** the kernel's operational state: "up", "down", "unknown" (lo's), "lowerlayerdown"… */
+  operState: string;
+  rxBytes: number;
+  rxPackets: number;
+  txBytes: number;
+  txPackets: number;
+}
+
+export interface NetInterfaceJson extends NetLinkJson {
+  addresses: { address: string; prefix: number; scope: string }[];
+}
+
+export interface NetPeerJson extends NetLinkJson {
+  /** the bridge it is attached to */
+  master: string | null;
+  /** the interface it pairs with, inside the container */
+  peerOf: string;
+}
+
+export interface NetRouteJson {
+  /** "10.89.3.0/24", or "default" */
+  destination: string;
+  gateway: string | null;
+  /** the interface it leaves by */
+  device: string | null;
+  /** the address the container sends from on it */
+  source: string | null;
+  /** "link", "host", "global"… */
+  scope: string;
+  /** who made it: "kernel" (with an address), "boot", "static"… */
+  protocol: string;
 }
 
 // REST responses: POST /api/containers → 201 ContainerJson; GET /api/containers →

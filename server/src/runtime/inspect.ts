@@ -1,12 +1,14 @@
 /**
  * What a running container is, seen from the host's /proc: its namespaces beside the
- * host's, and its processes with their host and container PIDs.
+ * host's, its processes with their host and container PIDs, and its network
+ * (network-info.ts).
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import type { InspectJson, NamespaceType } from '../protocol/index.js';
 import { MdockerError } from './errors.js';
 import { isAlive, type ProcessRef } from './native.js';
+import { readContainerNetwork } from './network-info.js';
 
 export const NAMESPACE_TYPES: readonly NamespaceType[] = ['pid', 'uts', 'mnt', 'ipc', 'net', 'cgroup', 'user'];
 
@@ -93,8 +95,17 @@ export async function inspectContainer(options: {
   init: ProcessRef;
   hostname: string;
   procs: () => Promise<number[]>;
+  /** The network it is on and where that network's namespace is held; null: only lo. */
+  network: { name: string; netnsPath: string } | null;
+  /** Told why the network could not be read (the rest is still answered, with network null). */
+  onNetworkError?: (err: unknown) => void;
 }): Promise<InspectJson> {
   const initPid = options.init.pid;
+  // Under way while the namespaces are read, and done before the liveness check below.
+  const network = readContainerNetwork({ init: options.init, network: options.network }).catch((err: unknown) => {
+    options.onNetworkError?.(err);
+    return null;
+  });
   const namespaces = await Promise.all(
     NAMESPACE_TYPES.map(async (type) => {
       const [host, container] = await Promise.all([hostNamespaceInode(type), namespaceInode(initPid, type)]);
@@ -112,6 +123,7 @@ export async function inspectContainer(options: {
   } catch {
     // the init is gone; the process list below comes out empty too
   }
+  const networkJson = await network;
   // A pid reused by a host process would show the host's namespaces as the container's.
   if (!isAlive(options.init)) {
     throw new MdockerError('CONFLICT', `container ${options.id.slice(0, 12)} is not running`);
@@ -152,5 +164,11 @@ export async function inspectContainer(options: {
   )
     .filter((process) => process !== null)
     .sort((a, b) => a.containerPid - b.containerPid);
-  return { id: options.id, namespaces, processes, hostname: { host: hostHostname(), container: options.hostname } };
+  return {
+    id: options.id,
+    namespaces,
+    processes,
+    hostname: { host: hostHostname(), container: options.hostname },
+    network: networkJson,
+  };
 }
