@@ -35,6 +35,12 @@
       "ldflags": ["-static", "-Wl,--fatal-warnings"]
     },
     {
+      "target_name": "mdocker-nft",
+      "type": "executable",
+      "sources": ["src/nft/mdocker-nft.c", "src/launcher/error.c"],
+      "libraries": ["-lnftables"]
+    },
+    {
       "target_name": "mdocker_native",
       "sources": ["src/addon/addon.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

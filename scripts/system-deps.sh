@@ -3,7 +3,7 @@
 # it stops with one line naming the exact command. Run by `npm install` (preinstall)
 # with the runtime's packages, and by `npm test` with "--test" for what only the tests
 # need: the browser, clang-format for the lint step, QEMU and mkfs.ext4 for the cgroup
-# v2 VM, a registry and skopeo for the image tests.
+# v2 VM, a registry and skopeo for the image tests, nft and ip for the egress tests.
 set -euo pipefail
 
 packages=()
@@ -12,6 +12,7 @@ need() { # need PACKAGE PATH: PACKAGE is missing when PATH does not exist
 }
 need busybox-static /bin/busybox
 need libseccomp-dev /usr/include/seccomp.h
+need libnftables-dev /usr/include/nftables/libnftables.h
 need make /usr/bin/make
 need g++ /usr/bin/g++
 need python3 /usr/bin/python3
@@ -21,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
   need clang-format /usr/bin/clang-format
   need qemu-system-x86 /usr/bin/qemu-system-x86_64
   need e2fsprogs /sbin/mkfs.ext4
+  need nftables /usr/sbin/nft
+  need iproute2 /usr/sbin/ip
   # The image tests' registry, and skopeo to make a docker-archive from it.
   need docker-registry /usr/bin/docker-registry
   need skopeo /usr/bin/skopeo

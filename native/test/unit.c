@@ -674,6 +674,9 @@ check_opts (struct parsed *p, const char *verb, ...)
   return p->rc;
 }
 
+#define NETWORK_TOGETHER                                                                                               \
+  "--network-netns and --network-address go together (--network-hosts, -gateway and -dns with them)"
+
 static void
 test_rules_between_options (struct t *t)
 {
@@ -698,11 +701,16 @@ test_rules_between_options (struct t *t)
               "10.89.0.2/24", "--network-hosts", "/h", NULL);
   CHECK_OK (t, &p);
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "/n", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
-                 "--network-netns and --network-address go together (--network-hosts with them)");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", NETWORK_TOGETHER);
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-hosts", "/h", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
-                 "--network-netns and --network-address go together (--network-hosts with them)");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", NETWORK_TOGETHER);
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-gateway", "10.89.0.1", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", NETWORK_TOGETHER);
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "/n", "--network-address",
+              "10.89.0.2/24", "--network-dns", "10.0.0.2,1.1.1.1", "--network-gateway", "10.89.0.1", NULL);
+  CHECK_OK (t, &p);
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-dns", "1.1.1.1\nnameserver 6.6.6.6", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --network-dns 1.1.1.1\nnameserver 6.6.6.6: A.B.C.D[,A.B.C.D...]");
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--network-netns", "n", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--network-netns must be absolute: n");
   check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--network-address", "10.89.0.2/24", NULL);
@@ -893,6 +901,28 @@ struct unit_test
   void (*run) (struct t *t);
 };
 
+static void
+test_egress_options (struct t *t)
+{
+  struct md_egress e;
+  md_error_t err = { 0 };
+  char *ok[] = { "--uplink",      "mdu1",           "--gateway",     "10.89.0.1/24",
+                 "--uplink-peer", "10.89.0.254/30", "--uplink-host", "10.89.0.253/30" };
+  char *twice[] = { "--uplink", "a", "--uplink", "b", "--uplink-peer", "x", "--uplink-host", "y" };
+  char *unknown[] = { "--uplink", "a", "--gateway", "g", "--uplink-peer", "x", "--masquerade", "y" };
+
+  CHECK_INT (t, md_parse_egress (ok, &e, &err), 0);
+  CHECK_STR (t, e.uplink, "mdu1");
+  CHECK_STR (t, e.gateway, "10.89.0.1/24");
+  CHECK_STR (t, e.uplink_peer, "10.89.0.254/30");
+  CHECK_STR (t, e.uplink_host, "10.89.0.253/30");
+  CHECK_INT (t, md_parse_egress (twice, &e, &err), -1);
+  CHECK_STR (t, err.code, MD_E_INVALID_ARGUMENT);
+  CHECK (t, strstr (err.message, "--uplink given twice") != NULL);
+  CHECK_INT (t, md_parse_egress (unknown, &e, &err), -1);
+  CHECK (t, strstr (err.message, "unknown network-create option --masquerade") != NULL);
+}
+
 static const struct unit_test tests[] = {
   { "every option's default is the safe one", test_defaults },
   { "options fill md_opts and the command follows --", test_options_and_command },
@@ -916,6 +946,7 @@ static const struct unit_test tests[] = {
   { "the JSON line escapes quotes, backslashes and control characters", test_error_line_escapes },
   { "the JSON line stays whole when its message is cut", test_error_line_stays_whole_when_truncated },
   { "no fd, no JSON line", test_error_line_not_written_without_fd },
+  { "network-create's egress options: each once, no other", test_egress_options },
 };
 
 /* Each test runs in a child of its own: a crash or a sanitizer's report in one is that

@@ -45,6 +45,17 @@ describe('resolveServeConfig', () => {
     assert.equal(config.statsHistorySamples, 600, '10 minutes at 1 Hz');
     assert.equal(config.jsonBodyLimitBytes, 16 * 1024);
     assert.equal(config.wsMaxPayloadBytes, 64 * 1024);
+    assert.equal(config.networkEgress, false);
+  });
+
+  it('takes --egress as a switch, and on/off words from MDOCKER_EGRESS', () => {
+    assert.equal(resolveServeConfig({ egress: true }, {}).networkEgress, true);
+    assert.equal(resolveServeConfig(serveOptionsFromEnv({ MDOCKER_EGRESS: 'on' }), {}).networkEgress, true);
+    assert.equal(resolveServeConfig(serveOptionsFromEnv({ MDOCKER_EGRESS: '0' }), {}).networkEgress, false);
+    assert.throws(
+      () => resolveServeConfig(serveOptionsFromEnv({ MDOCKER_EGRESS: 'maybe' }), {}),
+      (e) => e instanceof MdockerError && e.code === 'INVALID_ARGUMENT' && /--egress/.test(e.message),
+    );
   });
 
   it('takes flags over MDOCKER_* variables over defaults', () => {

@@ -108,6 +108,8 @@ struct md_opts
   const char *network_netns;            /* run: the network's namespace (nsfs mount) to join */
   const char *network_address;          /* run: eth0's address, A.B.C.D/LEN */
   const char *network_hosts;            /* run: the network's hosts file, bound read-only on /etc/hosts */
+  const char *network_gateway;          /* run: eth0's default route, A.B.C.D (a network with egress) */
+  const char *network_dns;              /* run: /etc/resolv.conf's nameservers, A.B.C.D[,A.B.C.D...] */
   char **argv;                          /* the command */
   struct md_security sec;
 };
@@ -125,7 +127,15 @@ int md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t 
 
 /* network.c: a network's namespace held at netns_path with its bridge; its removal;
  * a container's veth pair and eth0, made by the parent before the child's go-ahead. */
-int md_network_create (const char *netns_path, md_error_t *err);
+struct md_egress
+{
+  const char *gateway;     /* the bridge's address, A.B.C.D/LEN */
+  const char *uplink;      /* the uplink's name in the host's namespace */
+  const char *uplink_host; /* its address there, A.B.C.D/30 */
+  const char *uplink_peer; /* the address of its end in the network's namespace, A.B.C.D/30 */
+};
+/* egress: NULL for a network that reaches nothing outside itself. */
+int md_network_create (const char *netns_path, const struct md_egress *egress, md_error_t *err);
 void md_network_remove (const char *netns_path);
 int md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err);
 

@@ -31,13 +31,15 @@ usage (FILE *out)
       "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
       "       mdocker-init check-idmap DIR\n"
       "       mdocker-init netinfo NETNS_PATH...\n"
-      "       mdocker-init network-create NETNS_PATH | network-remove NETNS_PATH\n"
+      "       mdocker-init network-create NETNS_PATH [--gateway A.B.C.D/LEN --uplink NAME --uplink-host A.B.C.D/30\n"
+      "         --uplink-peer A.B.C.D/30] | network-remove NETNS_PATH\n"
       "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
       "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
       "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
       "         --userns-pool UID:GID:SLOTS --userns-lock-dir DIR\n"
       "         --cap-add CAP --cap-drop CAP --seccomp default|unconfined --no-new-privs 0|1 --nofile N\n"
       "         --network-netns PATH --network-address A.B.C.D/LEN --network-hosts FILE\n"
+      "         --network-gateway A.B.C.D --network-dns A.B.C.D[,A.B.C.D...]\n"
       "see native/README.md\n",
       out);
 }
@@ -125,8 +127,16 @@ main (int argc, char **argv)
   if (strcmp (verb, "network-create") == 0 || strcmp (verb, "network-remove") == 0)
     {
       /* Answers as check-idmap does: exit 0, or 1 and the error's JSON line on stdout. */
-      if (argc != 3 || argv[2][0] != '/')
-        md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "usage: mdocker-init %s NETNS_PATH", verb);
+      struct md_egress egress = { 0 };
+      int egress_args = argc == 11 && verb[8] == 'c';
+
+      if ((argc != 3 && !egress_args) || argv[2][0] != '/')
+        md_make_error_code (&err, MD_E_INVALID_ARGUMENT,
+                            "usage: mdocker-init %s NETNS_PATH [--gateway A.B.C.D/LEN --uplink NAME "
+                            "--uplink-host A.B.C.D/30 --uplink-peer A.B.C.D/30]",
+                            verb);
+      else if (egress_args && md_parse_egress (argv + 3, &egress, &err) < 0)
+        ;
       else if (geteuid () != 0)
         md_make_error_code (&err, MD_E_NOT_ROOT, "mdocker-init must run as root");
       else if (verb[8] == 'r')
@@ -134,7 +144,7 @@ main (int argc, char **argv)
           md_network_remove (argv[2]);
           return 0;
         }
-      else if (md_network_create (argv[2], &err) == 0)
+      else if (md_network_create (argv[2], egress_args ? &egress : NULL, &err) == 0)
         return 0;
       md_report_error (&err, STDOUT_FILENO, 0);
       return 1;

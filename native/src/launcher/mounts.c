@@ -326,6 +326,30 @@ bind_network_hosts (int rootfd, int hosts_fd, md_error_t *err)
   return 0;
 }
 
+/* /etc/resolv.conf with one nameserver line per address of the comma-separated list
+ * (checked by the parser: digits, dots and commas). */
+static int
+write_resolv_conf (int rootfd, int layer_mnt, const char *list, md_error_t *err)
+{
+  char content[512];
+  size_t used = 0;
+  const char *p = list;
+
+  while (*p && used < sizeof (content) - 32)
+    {
+      size_t n = strcspn (p, ",");
+      if (n > 15)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --network-dns %s", list);
+      if (n > 0)
+        used += (size_t) snprintf (content + used, sizeof (content) - used, "nameserver %.*s\n", (int) n, p);
+      p += n;
+      if (*p == ',')
+        p++;
+    }
+  content[used] = '\0';
+  return bind_layer_file (layer_mnt, "resolv.conf", content, rootfd, "etc/resolv.conf", err);
+}
+
 static int
 setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, int hosts_fd, md_error_t *err)
 {
@@ -336,6 +360,8 @@ setup_etc (int rootfd, int layer_mnt, const struct md_opts *opts, int hosts_fd, 
     return md_make_error (err, errno, "mkdir", "cannot create /etc in the container");
   snprintf (content, sizeof (content), "%s\n", name);
   if (bind_layer_file (layer_mnt, "hostname", content, rootfd, "etc/hostname", err) < 0)
+    return -1;
+  if (opts->network_dns && write_resolv_conf (rootfd, layer_mnt, opts->network_dns, err) < 0)
     return -1;
   if (hosts_fd >= 0)
     return bind_network_hosts (rootfd, hosts_fd, err);

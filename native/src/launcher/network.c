@@ -5,7 +5,14 @@
  * on the bridge, in the network's namespace; the other, moved into the container's
  * namespace as eth0, with its address (whose prefix route is the only route).
  * The kernel removes the pair when either namespace dies, and the bridge and every veth
- * with the network's namespace once its mount is gone and no container is left in it. */
+ * with the network's namespace once its mount is gone and no container is left in it.
+ *
+ * A network with egress has one more veth pair, its uplink: "up0" in the network's
+ * namespace, the other end (a name of the runtime's choosing) in the host's, each with an
+ * address of a /30. The bridge gets the gateway address, the network's namespace a
+ * default route through the uplink and IPv4 forwarding, and the host's end forwarding on
+ * that device alone. Which packets may pass, and their NAT, are nftables rules
+ * (mdocker-nft, rules written by the runtime); without them nothing is forwarded. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +32,7 @@
 #include "parse.h"
 
 #define MD_BRIDGE_NAME "br0"
+#define MD_UPLINK_NAME "up0"
 #define MD_NL_BUF 1024
 
 struct nl_req
@@ -142,16 +150,171 @@ link_index (const char *name, md_error_t *err)
   return (int) index;
 }
 
+/* "10.89.0.2/24" into an address and a prefix length. */
+static int
+parse_address (const char *option, const char *text, struct in_addr *addr, unsigned char *prefix, md_error_t *err)
+{
+  char buf[32];
+  char *slash;
+  unsigned long long n;
+
+  if (strlen (text) >= sizeof (buf))
+    goto bad;
+  snprintf (buf, sizeof (buf), "%s", text);
+  slash = strchr (buf, '/');
+  if (slash == NULL)
+    goto bad;
+  *slash = '\0';
+  if (inet_pton (AF_INET, buf, addr) != 1 || md_parse_ull (slash + 1, &n) < 0 || n < 8 || n > 30)
+    goto bad;
+  *prefix = (unsigned char) n;
+  return 0;
+bad:
+  return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid %s %s: A.B.C.D/LEN", option, text);
+}
+
+/* Adds A.B.C.D/LEN (parsed by parse_address) to the interface. */
+static int
+add_address (int nl, int index, const struct in_addr *addr, unsigned char prefix, const char *what, md_error_t *err)
+{
+  struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = prefix, .ifa_index = (unsigned) index };
+  struct nl_req req;
+
+  nl_init (&req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof (ifa));
+  nl_add_attr (&req, IFA_LOCAL, addr, sizeof (*addr));
+  nl_add_attr (&req, IFA_ADDRESS, addr, sizeof (*addr));
+  return nl_talk (nl, &req, what, err);
+}
+
+/* The namespace's default route, through gateway (on a directly connected subnet). */
+static int
+add_default_route (int nl, const struct in_addr *gateway, md_error_t *err)
+{
+  struct rtmsg rtm = { .rtm_family = AF_INET,
+                       .rtm_table = RT_TABLE_MAIN,
+                       .rtm_protocol = RTPROT_BOOT,
+                       .rtm_scope = RT_SCOPE_UNIVERSE,
+                       .rtm_type = RTN_UNICAST };
+  struct nl_req req;
+
+  nl_init (&req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rtm, sizeof (rtm));
+  nl_add_attr (&req, RTA_GATEWAY, gateway, sizeof (*gateway));
+  return nl_talk (nl, &req, "add the default route", err);
+}
+
+/* A veth pair: name here, peer_name in the namespace of peer_ns. */
+static int
+create_veth (int nl, const char *name, const char *peer_name, int peer_ns, const char *what, md_error_t *err)
+{
+  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+  struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
+  struct rtattr *info, *data, *peer_attr;
+  struct nl_req req;
+
+  nl_init (&req, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof (ifi));
+  nl_add_attr (&req, IFLA_IFNAME, name, strlen (name) + 1);
+  info = nl_begin_nest (&req, IFLA_LINKINFO);
+  nl_add_attr (&req, IFLA_INFO_KIND, "veth", sizeof ("veth"));
+  data = nl_begin_nest (&req, IFLA_INFO_DATA);
+  peer_attr = nl_begin_nest (&req, VETH_INFO_PEER);
+  /* The peer's ifinfomsg, then its own attributes. */
+  memcpy (RTA_DATA (peer_attr), &peer, sizeof (peer));
+  req.u.hdr.nlmsg_len += (unsigned) NLMSG_ALIGN (sizeof (peer));
+  nl_add_attr (&req, IFLA_IFNAME, peer_name, strlen (peer_name) + 1);
+  if (nl_add_attr (&req, IFLA_NET_NS_FD, &peer_ns, sizeof (peer_ns)) < 0)
+    return md_make_error_code (err, MD_E_RUNTIME, "rtnetlink request too long");
+  nl_end_nest (&req, peer_attr);
+  nl_end_nest (&req, data);
+  nl_end_nest (&req, info);
+  return nl_talk (nl, &req, what, err);
+}
+
+/* Writes "1" to a sysctl of the calling thread's network namespace. */
+static int
+sysctl_on (const char *path, md_error_t *err)
+{
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write (fd, "1", 1) != 1)
+    return md_make_error (err, errno, "write", "cannot set %s", path);
+  return 0;
+}
+
+static int
+enter_netns (int fd, const char *what, md_error_t *err)
+{
+  if (setns (fd, CLONE_NEWNET) < 0)
+    return md_make_error (err, errno, "setns", "cannot enter %s", what);
+  return 0;
+}
+
+/* The uplink of a network with egress (see the top of the file). Runs in the network's
+ * namespace, with host_ns the host's; returns there. */
+static int
+make_uplink (int nl, int bridge, const struct md_egress *egress, int host_ns, md_error_t *err)
+{
+  struct in_addr gateway, host_addr, peer_addr;
+  unsigned char gateway_prefix, host_prefix, peer_prefix;
+  cleanup_close int net_ns = -1;
+  cleanup_close int host_nl = -1;
+  char path[96];
+  int index, ret;
+
+  if (parse_address ("--gateway", egress->gateway, &gateway, &gateway_prefix, err) < 0
+      || parse_address ("--uplink-host", egress->uplink_host, &host_addr, &host_prefix, err) < 0
+      || parse_address ("--uplink-peer", egress->uplink_peer, &peer_addr, &peer_prefix, err) < 0)
+    return -1;
+  if (add_address (nl, bridge, &gateway, gateway_prefix, "give the bridge the gateway's address", err) < 0)
+    return -1;
+  if (create_veth (nl, MD_UPLINK_NAME, egress->uplink, host_ns, "create the network's uplink", err) < 0)
+    return -1;
+  index = link_index (MD_UPLINK_NAME, err);
+  if (index < 0 || add_address (nl, index, &peer_addr, peer_prefix, "give the uplink its address", err) < 0
+      || link_up (nl, index, MD_UPLINK_NAME, err) < 0 || add_default_route (nl, &host_addr, err) < 0
+      || sysctl_on ("/proc/sys/net/ipv4/ip_forward", err) < 0)
+    return -1;
+
+  /* The host's end, from the host's namespace. */
+  net_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (net_ns < 0)
+    return md_make_error (err, errno, "open", "/proc/self/ns/net");
+  if (enter_netns (host_ns, "the host's network namespace", err) < 0)
+    return -1;
+  host_nl = nl_open (err);
+  ret = host_nl < 0 ? -1 : 0;
+  if (ret == 0 && (index = link_index (egress->uplink, err)) < 0)
+    ret = -1;
+  if (ret == 0)
+    ret = add_address (host_nl, index, &host_addr, host_prefix, "give the uplink's host end its address", err);
+  if (ret == 0)
+    ret = link_up (host_nl, index, egress->uplink, err);
+  if (ret == 0)
+    {
+      snprintf (path, sizeof (path), "/proc/sys/net/ipv4/conf/%s/forwarding", egress->uplink);
+      ret = sysctl_on (path, err);
+    }
+  if (setns (net_ns, CLONE_NEWNET) < 0 && ret == 0)
+    ret = md_make_error (err, errno, "setns", "cannot return to the network's namespace");
+  return ret;
+}
+
 int
-md_network_create (const char *netns_path, md_error_t *err)
+md_network_create (const char *netns_path, const struct md_egress *egress, md_error_t *err)
 {
   struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
   cleanup_close int file = -1;
   cleanup_close int nl = -1;
+  cleanup_close int host_ns = -1;
   struct rtattr *info;
   struct nl_req req;
   int index;
 
+  if (egress
+      && (strlen (egress->uplink) >= IFNAMSIZ || strchr (egress->uplink, '/') || egress->uplink[0] == '\0'
+          || strcmp (egress->uplink, MD_UPLINK_NAME) == 0))
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --uplink %s: an interface name", egress->uplink);
+  host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host_ns < 0)
+    return md_make_error (err, errno, "open", "/proc/self/ns/net");
   /* The mount point, made here so that a name taken by someone else fails (O_EXCL). */
   file = open (netns_path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
   if (file < 0)
@@ -183,6 +346,8 @@ md_network_create (const char *netns_path, md_error_t *err)
   index = link_index (MD_BRIDGE_NAME, err);
   if (index < 0 || link_up (nl, index, MD_BRIDGE_NAME, err) < 0)
     goto fail;
+  if (egress && make_uplink (nl, index, egress, host_ns, err) < 0)
+    goto fail;
   return 0;
 
 fail:
@@ -198,46 +363,13 @@ md_network_remove (const char *netns_path)
   unlink (netns_path);
 }
 
-/* "10.89.0.2/24" into an address and a prefix length. */
-static int
-parse_address (const char *text, struct in_addr *addr, unsigned char *prefix, md_error_t *err)
-{
-  char buf[32];
-  char *slash;
-  unsigned long long n;
-
-  if (strlen (text) >= sizeof (buf))
-    goto bad;
-  snprintf (buf, sizeof (buf), "%s", text);
-  slash = strchr (buf, '/');
-  if (slash == NULL)
-    goto bad;
-  *slash = '\0';
-  if (inet_pton (AF_INET, buf, addr) != 1 || md_parse_ull (slash + 1, &n) < 0 || n < 8 || n > 30)
-    goto bad;
-  *prefix = (unsigned char) n;
-  return 0;
-bad:
-  return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --network-address %s: A.B.C.D/LEN", text);
-}
-
-static int
-enter_netns (int fd, const char *what, md_error_t *err)
-{
-  if (setns (fd, CLONE_NEWNET) < 0)
-    return md_make_error (err, errno, "setns", "cannot enter %s", what);
-  return 0;
-}
-
 /* In the network's namespace: the pair, its container end created directly in the
  * container's namespace as eth0; our end on the bridge and up. */
 static int
 attach_to_bridge (const struct md_opts *opts, int child_ns, md_error_t *err)
 {
   struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-  struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
   cleanup_close int nl = -1;
-  struct rtattr *info, *data, *peer_attr;
   struct nl_req req;
   char veth[IFNAMSIZ];
   int bridge, index;
@@ -249,23 +381,7 @@ attach_to_bridge (const struct md_opts *opts, int child_ns, md_error_t *err)
   bridge = link_index (MD_BRIDGE_NAME, err);
   if (bridge < 0)
     return -1;
-
-  nl_init (&req, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof (ifi));
-  nl_add_attr (&req, IFLA_IFNAME, veth, strlen (veth) + 1);
-  info = nl_begin_nest (&req, IFLA_LINKINFO);
-  nl_add_attr (&req, IFLA_INFO_KIND, "veth", sizeof ("veth"));
-  data = nl_begin_nest (&req, IFLA_INFO_DATA);
-  peer_attr = nl_begin_nest (&req, VETH_INFO_PEER);
-  /* The peer's ifinfomsg, then its own attributes. */
-  memcpy (RTA_DATA (peer_attr), &peer, sizeof (peer));
-  req.u.hdr.nlmsg_len += (unsigned) NLMSG_ALIGN (sizeof (peer));
-  nl_add_attr (&req, IFLA_IFNAME, "eth0", sizeof ("eth0"));
-  if (nl_add_attr (&req, IFLA_NET_NS_FD, &child_ns, sizeof (child_ns)) < 0)
-    return md_make_error_code (err, MD_E_RUNTIME, "rtnetlink request too long");
-  nl_end_nest (&req, peer_attr);
-  nl_end_nest (&req, data);
-  nl_end_nest (&req, info);
-  if (nl_talk (nl, &req, "create the container's veth pair", err) < 0)
+  if (create_veth (nl, veth, "eth0", child_ns, "create the container's veth pair", err) < 0)
     return -1;
 
   index = link_index (veth, err);
@@ -280,33 +396,28 @@ attach_to_bridge (const struct md_opts *opts, int child_ns, md_error_t *err)
 }
 
 /* In the container's namespace: eth0's address (the kernel adds the subnet's route
- * with it, and no other: no default route) and eth0 up. */
+ * with it) and eth0 up; a default route only on a network with egress (--network-gateway). */
 static int
 configure_eth0 (const struct md_opts *opts, md_error_t *err)
 {
-  struct ifaddrmsg ifa = { .ifa_family = AF_INET };
   cleanup_close int nl = -1;
-  struct nl_req req;
-  struct in_addr addr;
+  struct in_addr addr, gateway;
   unsigned char prefix = 0;
   int index;
 
-  if (parse_address (opts->network_address, &addr, &prefix, err) < 0)
+  if (parse_address ("--network-address", opts->network_address, &addr, &prefix, err) < 0)
     return -1;
+  if (opts->network_gateway && inet_pton (AF_INET, opts->network_gateway, &gateway) != 1)
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --network-gateway %s: A.B.C.D",
+                               opts->network_gateway);
   nl = nl_open (err);
   if (nl < 0)
     return -1;
   index = link_index ("eth0", err);
-  if (index < 0)
+  if (index < 0 || add_address (nl, index, &addr, prefix, "give eth0 its address", err) < 0
+      || link_up (nl, index, "eth0", err) < 0)
     return -1;
-  ifa.ifa_prefixlen = prefix;
-  ifa.ifa_index = (unsigned) index;
-  nl_init (&req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof (ifa));
-  nl_add_attr (&req, IFA_LOCAL, &addr, sizeof (addr));
-  nl_add_attr (&req, IFA_ADDRESS, &addr, sizeof (addr));
-  if (nl_talk (nl, &req, "give eth0 its address", err) < 0)
-    return -1;
-  return link_up (nl, index, "eth0", err);
+  return opts->network_gateway ? add_default_route (nl, &gateway, err) : 0;
 }
 
 int

@@ -387,6 +387,15 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         }
       else if (strcmp (opt, "--network-address") == 0)
         opts->network_address = val;
+      else if (strcmp (opt, "--network-gateway") == 0)
+        opts->network_gateway = val;
+      else if (strcmp (opt, "--network-dns") == 0)
+        {
+          if (strspn (val, "0123456789.,") != strlen (val) || val[0] == '\0' || strlen (val) > 200)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --network-dns %s: A.B.C.D[,A.B.C.D...]",
+                                       val);
+          opts->network_dns = val;
+        }
       else if (strcmp (opt, "--userns") == 0)
         {
           if (strcmp (val, "host") == 0)
@@ -505,9 +514,11 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
       if (opts->log_max_bytes && opts->log_file == NULL)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-max-bytes needs --log-file");
       if ((opts->network_netns == NULL) != (opts->network_address == NULL)
-          || (opts->network_netns == NULL && opts->network_hosts != NULL))
-        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
-                                   "--network-netns and --network-address go together (--network-hosts with them)");
+          || (opts->network_netns == NULL
+              && (opts->network_hosts != NULL || opts->network_gateway != NULL || opts->network_dns != NULL)))
+        return md_make_error_code (
+            err, MD_E_INVALID_ARGUMENT,
+            "--network-netns and --network-address go together (--network-hosts, -gateway and -dns with them)");
       if (opts->target_pid || opts->target_start_time || opts->target_host_userns)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "--pid, --pid-start-time and --host-userns are for exec");
@@ -527,12 +538,35 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
                                    "exec joins the container's user namespace, whatever it is: no --userns options");
       if (opts->log_file)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--log-file is for run");
-      if (opts->network_netns || opts->network_address || opts->network_hosts)
+      if (opts->network_netns || opts->network_address || opts->network_hosts || opts->network_gateway
+          || opts->network_dns)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec joins the container's network: no --network-*");
     }
   if (opts->workdir && opts->workdir[0] != '/')
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--workdir must be absolute: %s", opts->workdir);
   if (opts->tty && !isatty (STDIN_FILENO))
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--tty given but stdin is not a terminal");
+  return 0;
+}
+
+int
+md_parse_egress (char **args, struct md_egress *egress, md_error_t *err)
+{
+  static const char *const names[] = { "--gateway", "--uplink", "--uplink-host", "--uplink-peer" };
+  const char **slots[] = { &egress->gateway, &egress->uplink, &egress->uplink_host, &egress->uplink_peer };
+  int i, k;
+
+  memset (egress, 0, sizeof (*egress));
+  for (i = 0; i < 8; i += 2)
+    {
+      for (k = 0; k < 4; k++)
+        if (strcmp (args[i], names[k]) == 0)
+          break;
+      if (k == 4)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "unknown network-create option %s", args[i]);
+      if (*slots[k] != NULL)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "%s given twice", args[i]);
+      *slots[k] = args[i + 1];
+    }
   return 0;
 }

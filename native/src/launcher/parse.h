@@ -17,6 +17,8 @@ int md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
 /* The rules between options, for verb "run" or "exec" (exactly one of --image and
  * --rootfs for run, none of run's for exec, an absolute --workdir, ...). */
 int md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err);
+/* network-create's egress options: the 8 words after NETNS_PATH, each option once. */
+int md_parse_egress (char **args, struct md_egress *egress, md_error_t *err);
 
 /* s as a decimal number: digits only (no space, no sign), no overflow. Returns 0, or -1. */
 int md_parse_ull (const char *s, unsigned long long *out);

@@ -1,6 +1,7 @@
 /** `mdocker network create|ls|rm`: networks containers join with `run --network NAME`. */
 import type { Command } from 'commander';
 import { toMdockerError } from '../runtime/errors.js';
+import { hostForwardingProblem } from '../runtime/networks.js';
 import { ago, table } from './format.js';
 import { openRuntime } from './common.js';
 
@@ -11,9 +12,15 @@ export function registerNetwork(program: Command): void {
     .description('create a network: a bridge in a network namespace of its own, with no route out')
     .argument('<name>')
     .option('--subnet <cidr>', 'the subnet, e.g. 10.89.7.0/24 (default: the next free /24 of 10.89.0.0/16)')
-    .action(async (name: string, flags: { subnet?: string }) => {
+    .option('--egress', 'let its containers reach public addresses, through NAT (never the host, private or link-local ones)')
+    .action(async (name: string, flags: { subnet?: string; egress?: boolean }) => {
       const runtime = await openRuntime();
-      await runtime.networks.create(name, flags.subnet === undefined ? {} : { subnet: flags.subnet });
+      await runtime.networks.create(name, {
+        ...(flags.subnet === undefined ? {} : { subnet: flags.subnet }),
+        egress: flags.egress === true,
+      });
+      const problem = flags.egress ? hostForwardingProblem() : null;
+      if (problem) process.stderr.write(`mdocker: warning: ${problem}\n`);
       process.stdout.write(name + '\n');
     });
   network
@@ -24,11 +31,12 @@ export function registerNetwork(program: Command): void {
       const rows = (await runtime.networks.list()).map((n) => [
         n.name,
         n.subnet,
+        n.egress ? 'yes' : 'no',
         String(runtime.networks.members(n.name).length),
         n.owner === null ? '' : `pid ${n.owner.pid}`,
         ago(n.createdAt),
       ]);
-      process.stdout.write(table(['NAME', 'SUBNET', 'CONTAINERS', 'OWNER', 'CREATED'], rows));
+      process.stdout.write(table(['NAME', 'SUBNET', 'EGRESS', 'CONTAINERS', 'OWNER', 'CREATED'], rows));
     });
   network
     .command('rm')

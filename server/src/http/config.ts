@@ -70,6 +70,7 @@ export type ServeOptionKey =
   | 'webDir'
   | 'stateRoot'
   | 'networkRange'
+  | 'egress'
   | 'lessonsDir'
   | 'logLevel'
   | 'maxContainersPerSession'
@@ -161,6 +162,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '--network-range <cidr>',
     "private range the containers' networks take their subnets from (a /24 each: each session's, each class's)",
     '10.89.0.0/16',
+  ),
+  spec(
+    'egress',
+    '--egress',
+    "the playground's networks reach public addresses, through NAT; never the host, private or link-local ones (SECURITY.md)",
+    'off',
   ),
   spec(
     'lessonsDir',
@@ -341,6 +348,15 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     }
     return integer(key, 0, 0, 10);
   };
+  const flag = (key: ServeOptionKey): boolean => {
+    const value = raw(key);
+    if (value === undefined || value === null || value === false) return false;
+    if (value === true) return true;
+    const lowered = String(value).trim().toLowerCase();
+    if (['', '0', 'false', 'no', 'off'].includes(lowered)) return false;
+    if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+    throw invalidOption(flagOf(key), value, 'expected on or off');
+  };
   const duration = (key: ServeOptionKey, fallback: string): number => {
     const value = raw(key);
     return parseDurationMs(value === undefined || value === null ? fallback : String(value), flagOf(key));
@@ -401,6 +417,7 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     webDir: text('webDir', DEFAULT_WEB_DIR),
     stateRoot: raw('stateRoot') == null ? undefined : String(raw('stateRoot')),
     networkRange: raw('networkRange') == null ? undefined : String(raw('networkRange')),
+    networkEgress: flag('egress'),
     lessonsDir: raw('lessonsDir') == null || String(raw('lessonsDir')) === '' ? null : String(raw('lessonsDir')),
     logLevel,
     maxContainersPerSession: integer('maxContainersPerSession', 5, 1, 10_000),

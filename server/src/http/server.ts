@@ -235,6 +235,11 @@ async function openRuntime(config: ServeConfig, logger: Logger): Promise<Playgro
     { event: 'server.host', ...host },
     `cgroup v${host.cgroupVersion} (${host.cgroupDriver}): containers below ${host.cgroupParents.join(', ')}`,
   );
+  if (config.networkEgress) {
+    const { hostForwardingProblem } = await import('../runtime/networks.js');
+    const problem = hostForwardingProblem();
+    if (problem) logger.warn({ event: 'server.egress' }, `--egress: ${problem}`);
+  }
   if (!host.idmappedMounts.supported) {
     logger.warn(
       { event: 'server.no-idmap', dir: host.idmappedMounts.dir, reason: host.idmappedMounts.reason },

@@ -34,6 +34,8 @@ export interface PlaygroundConfig {
   recordingRetentionMs: number;
   maxClasses: number;
   maxStudentsPerClass: number;
+  /** sessions' and classes' networks reach public addresses through NAT (runtime/networks.ts) */
+  networkEgress: boolean;
 }
 
 /** The counters the playground feeds; the HTTP layer's Prometheus registry has them. */

@@ -57,7 +57,7 @@ export type PlaygroundRuntime = Pick<
   readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
   readonly networks: {
     /** owner: the network dies with this process (the next start reaps it after a crash) */
-    create(name: string, opts: { owner: boolean }): Promise<unknown>;
+    create(name: string, opts: { owner: boolean; egress: boolean }): Promise<unknown>;
     remove(name: string, opts: { force: boolean }): Promise<void>;
     /** where the network's namespace is held (the inspector reads eth0's peer there) */
     netnsPath(name: string): string;
@@ -1085,7 +1085,9 @@ export class Playground {
 
   #newNetwork(name: string, session: string | null): NetworkUse {
     // owner: a killed server's networks are reaped by its next start, like its containers.
-    const ready = this.#runtime.networks.create(name, { owner: true }).then(() => undefined);
+    const ready = this.#runtime.networks
+      .create(name, { owner: true, egress: this.#config.networkEgress })
+      .then(() => undefined);
     ready.catch(() => undefined);
     const use: NetworkUse = { holds: 1, session, ready };
     this.#networks.set(name, use);

@@ -201,8 +201,11 @@ export interface RunLaunch {
   outputLog: { path: string; maxBytes: number } | null;
   dieWithParent: boolean;
   security: SecurityOptions;
-  /** The network to join (a veth on its bridge, eth0 with this address, its hosts file), or none: only lo. */
-  network: { netnsPath: string; address: string; hostsPath: string } | null;
+  /**
+   * The network to join (a veth on its bridge, eth0 with this address, its hosts file; with
+   * egress, a default route through the gateway and nameservers), or none: only lo.
+   */
+  network: { netnsPath: string; address: string; hostsPath: string; gateway: string | null; dns: string[] } | null;
   cmd: string[];
 }
 
@@ -256,8 +259,10 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
   args.push('--pid-file', launch.pidFile, '--error-file', launch.errorFile, '--exit-file', launch.exitFile);
   if (launch.cleanupDir) args.push('--cleanup-dir', launch.cleanupDir);
   if (launch.network) {
-    const { netnsPath, address, hostsPath } = launch.network;
+    const { netnsPath, address, hostsPath, gateway, dns } = launch.network;
     args.push('--network-netns', netnsPath, '--network-address', address, '--network-hosts', hostsPath);
+    if (gateway) args.push('--network-gateway', gateway);
+    if (dns.length > 0) args.push('--network-dns', dns.join(','));
   }
   if (launch.outputLog) {
     args.push('--log-file', launch.outputLog.path, '--log-max-bytes', String(launch.outputLog.maxBytes));

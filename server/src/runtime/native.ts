@@ -15,6 +15,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..')
 const releaseDir = resolve(repoRoot, 'native/build/Release');
 
 export const launcherPath = process.env.MDOCKER_INIT ?? resolve(releaseDir, 'mdocker-init');
+/** The nftables rules of networks with egress (native/src/nft). */
+export const nftPath = resolve(releaseDir, 'mdocker-nft');
 
 let addon: MdockerNativeAddon | undefined;
 

@@ -9,12 +9,21 @@
  *   networks/<name>/members/<ip>   one member: created exclusively, so two runtimes never
  *                                  hand out one address
  *   networks/subnets/<a.b.c.d>_<n> a subnet taken, created exclusively, for the same reason
+ *
+ * A network with egress also has an uplink to the host (made by the launcher), the
+ * gateway address on its bridge, and nftables rules (mdocker-nft): in its namespace a
+ * table `inet mdocker` that forwards only from the bridge out of the uplink (and the
+ * answers) and masquerades; in the host's a table `inet mdocker-<uplink>` that keeps the
+ * host's own services, private and link-local addresses and the other networks out of
+ * reach, lets nothing in that was not asked for, and masquerades to the outside. The
+ * host's table goes with the network, or at the next reap once its uplink is gone.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MdockerError, launcherError } from './errors.js';
-import { isAlive, launcherPath, refOf, type ProcessRef } from './native.js';
+import { isAlive, launcherPath, nftPath, refOf, type ProcessRef } from './native.js';
 
 export const DEFAULT_NETWORK_RANGE = '10.89.0.0/16';
 /** Each network's subnet when none is given: the next free one of this size in the range. */
@@ -30,6 +39,20 @@ export interface NetworkRecord {
   /** The process that made it (a server): the network is a leftover once it is gone. Null: kept until `network rm`. */
   owner: ProcessRef | null;
   createdAt: string;
+  /** Null (or absent, in older records): the network reaches nothing outside itself. */
+  egress?: EgressRecord | null;
+}
+
+export interface EgressRecord {
+  /** The uplink's name in the host's namespace ("mdu" and 8 hex digits). */
+  uplink: string;
+  /** The bridge's address, the members' default route: the subnet's first address. */
+  gateway: string;
+  /** The uplink's /30, the subnet's last: its host end's address and the network's end's. */
+  hostAddress: string;
+  peerAddress: string;
+  /** Nameservers the members get in /etc/resolv.conf (the host's, but loopback ones). */
+  dns: string[];
 }
 
 export interface NetworkMember {
@@ -47,6 +70,9 @@ export interface NetworkAttachment {
   address: string;
   netnsPath: string;
   hostsPath: string;
+  /** A network with egress: the default route and /etc/resolv.conf's nameservers. */
+  gateway: string | null;
+  dns: string[];
 }
 
 export interface Cidr {
@@ -105,10 +131,143 @@ export function nextFreeSubnet(range: Cidr, taken: Cidr[]): Cidr | null {
   return null;
 }
 
-/** The member addresses of a subnet: .1 stays free (a gateway, when egress comes), and the broadcast. */
-export function memberAddresses(subnet: Cidr): { first: number; last: number } {
-  return { first: subnet.base + 2, last: subnet.base + 2 ** (32 - subnet.prefix) - 2 };
+/** The member addresses of a subnet: not .1 (the gateway), the broadcast, nor, with egress, the uplink's /30 (the last). */
+export function memberAddresses(subnet: Cidr, egress = false): { first: number; last: number } {
+  return { first: subnet.base + 2, last: subnet.base + 2 ** (32 - subnet.prefix) - (egress ? 5 : 2) };
 }
+
+/** The smallest subnet with egress: the gateway, the uplink's /30 and a few members. */
+export const MAX_EGRESS_PREFIX = 28;
+
+/** Addresses a network with egress never reaches: private, shared, loopback, link-local (cloud metadata), multicast and reserved. */
+export const EGRESS_BLOCKED = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '224.0.0.0/3',
+];
+
+export function egressAddresses(subnet: Cidr): Omit<EgressRecord, 'uplink' | 'dns'> {
+  const link = subnet.base + 2 ** (32 - subnet.prefix) - 4;
+  return {
+    gateway: numberToIp(subnet.base + 1),
+    hostAddress: numberToIp(link + 1),
+    peerAddress: numberToIp(link + 2),
+  };
+}
+
+/** The nameservers of a resolv.conf text: IPv4, not loopback (unreachable from a container), up to 3. */
+export function nameservers(text: string): string[] {
+  const found: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\d{1,3}(?:\.\d{1,3}){3})\s*$/.exec(line);
+    if (!m) continue;
+    try {
+      if (ipToNumber(m[1]!) >>> 24 === 127) continue;
+    } catch {
+      continue;
+    }
+    if (!found.includes(m[1]!)) found.push(m[1]!);
+  }
+  return found.slice(0, 3);
+}
+
+/** The host's nameservers, as Docker finds them: /etc/resolv.conf, or systemd-resolved's upstream list behind 127.0.0.53. */
+export function hostNameservers(): string[] {
+  for (const file of ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf']) {
+    try {
+      const found = nameservers(readFileSync(file, 'utf8'));
+      if (found.length > 0) return found;
+    } catch {
+      // the next one
+    }
+  }
+  return [];
+}
+
+/** The nft scripts of a network with egress: one for its own namespace, one for the host's. */
+export function egressRules(egress: EgressRecord, range: string): { network: string; host: string } {
+  const up = JSON.stringify(egress.uplink);
+  const network = [
+    'table inet mdocker {',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    iifname "br0" oifname "br0" accept',
+    '    iifname "br0" oifname "up0" accept',
+    '    iifname "up0" oifname "br0" ct state established,related accept',
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    '    oifname "up0" masquerade',
+    '  }',
+    '}',
+  ];
+  const table = `mdocker-${egress.uplink}`;
+  const dns =
+    egress.dns.length === 0
+      ? []
+      : [`    iifname ${up} ip daddr { ${egress.dns.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`];
+  const host = [
+    // Made empty first, so that applying twice replaces the rules instead of adding a copy.
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    `    iifname ${up} drop`,
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    oifname ${up} ct state established,related accept`,
+    `    oifname ${up} drop`,
+    `    iifname ${up} meta nfproto != ipv4 drop`,
+    ...dns,
+    `    iifname ${up} ip daddr { ${[...EGRESS_BLOCKED, range].join(', ')} } drop`,
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    ip saddr ${egress.peerAddress} oifname != ${up} masquerade`,
+    '  }',
+    '}',
+  ];
+  return { network: network.join('\n') + '\n', host: host.join('\n') + '\n' };
+}
+
+/**
+ * Why the host will not carry a network's egress, or null: answers come back through the
+ * interface of the host's default route, which must forward (net.ipv4.conf.DEV.forwarding,
+ * or ip_forward for all). mdocker turns forwarding on only for the uplinks it makes.
+ */
+export function hostForwardingProblem(routeTable = '/proc/net/route', sysctlDir = '/proc/sys/net/ipv4/conf'): string | null {
+  let device: string | undefined;
+  try {
+    for (const line of readFileSync(routeTable, 'utf8').split('\n').slice(1)) {
+      const [dev, destination, , , , , , mask] = line.trim().split(/\s+/);
+      if (destination === '00000000' && mask === '00000000') {
+        device = dev;
+        break;
+      }
+    }
+  } catch {
+    return 'cannot read the host\'s routes';
+  }
+  if (device === undefined) return 'the host has no default route: containers reach no outside address';
+  try {
+    if (readFileSync(join(sysctlDir, device, 'forwarding'), 'utf8').trim() === '1') return null;
+  } catch {
+    return `cannot read net.ipv4.conf.${device}.forwarding`;
+  }
+  return `the host does not forward on ${device}, its default route: answers from outside cannot reach containers until sysctl -w net.ipv4.conf.${device}.forwarding=1 (mdocker changes no host setting it did not make)`;
+}
+
 
 /** The hosts file of a network: localhost, then each member's address, hostname and name. */
 export function hostsFile(members: NetworkMember[]): string {
@@ -127,21 +286,58 @@ export function validateNetworkName(name: string): void {
   }
 }
 
-function askLauncher(verb: 'network-create' | 'network-remove', path: string): Promise<void> {
+/** Runs a native helper that answers with exit 0 (stdout its output), or 1 and one JSON error line. */
+function askNative(file: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(launcherPath, [verb, path], { timeout: 10_000 }, (err, stdout) => {
+    const child = execFile(file, args, { timeout: 10_000, maxBuffer: 4 << 20 }, (err, stdout) => {
       if (err === null) {
-        resolve();
+        resolve(stdout);
         return;
       }
       try {
         const parsed = JSON.parse(stdout) as { code: string; message: string; errno?: number; syscall?: string };
         reject(launcherError(parsed));
       } catch {
-        reject(new MdockerError('RUNTIME', `mdocker-init ${verb} failed: ${stdout.trim() || err.message}`));
+        const name = file.slice(file.lastIndexOf('/') + 1);
+        reject(new MdockerError('RUNTIME', `${name} ${args[0]} failed: ${stdout.trim() || err.message}`));
       }
     });
+    // A helper that fails before reading its input closes the pipe: its answer says why.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input ?? '');
   });
+}
+
+function askLauncher(verb: 'network-create' | 'network-remove', path: string, extra: string[] = []): Promise<void> {
+  return askNative(launcherPath, [verb, path, ...extra]).then(() => undefined);
+}
+
+/** Runs an nft script in the host's namespace, or in the one held at netnsPath. */
+function applyRules(script: string, netnsPath?: string): Promise<void> {
+  return askNative(nftPath, [...(netnsPath ? ['--netns', netnsPath] : []), 'apply'], script).then(() => undefined);
+}
+
+const UPLINK_PATTERN = /^mdu[0-9a-f]{8}$/;
+
+/** Removes the host's table of an uplink; nothing when there is none. */
+function removeHostRules(uplink: string): Promise<void> {
+  if (!UPLINK_PATTERN.test(uplink)) return Promise.resolve();
+  const table = `inet mdocker-${uplink}`;
+  return applyRules(`table ${table}\ndelete table ${table}\n`);
+}
+
+/** The uplinks named by the host's mdocker tables. */
+async function hostRuleUplinks(): Promise<string[]> {
+  if (!existsSync(nftPath)) return [];
+  const out = JSON.parse(await askNative(nftPath, ['list-tables'])) as {
+    nftables?: { table?: { family: string; name: string } }[];
+  };
+  const uplinks: string[] = [];
+  for (const item of out.nftables ?? []) {
+    const m = item.table?.family === 'inet' ? /^mdocker-(mdu[0-9a-f]{8})$/.exec(item.table.name) : null;
+    if (m) uplinks.push(m[1]!);
+  }
+  return uplinks;
 }
 
 let tmpCounter = 0;
@@ -197,9 +393,18 @@ export class Networks {
     return records.filter((r): r is NetworkRecord => r !== null).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** CONFLICT when the name or the subnet is taken. `owner`: the network dies with that process (reap). */
-  create(name: string, opts: { subnet?: string; owner?: boolean } = {}): Promise<NetworkRecord> {
+  /**
+   * CONFLICT when the name or the subnet is taken. `owner`: the network dies with that
+   * process (reap). `egress`: its members reach outside addresses (see the top of the file).
+   */
+  create(name: string, opts: { subnet?: string; owner?: boolean; egress?: boolean } = {}): Promise<NetworkRecord> {
     validateNetworkName(name);
+    if (opts.egress && opts.subnet !== undefined && parseCidr(opts.subnet).prefix > MAX_EGRESS_PREFIX) {
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `a network with egress needs a subnet of /${MAX_EGRESS_PREFIX} or larger (its gateway and uplink take 5 addresses): ${opts.subnet}`,
+      );
+    }
     return this.serial(async () => {
       mkdirSync(join(this.dir, 'subnets'), { recursive: true, mode: 0o700 });
       try {
@@ -211,21 +416,49 @@ export class Networks {
         throw err;
       }
       let subnet: Cidr | null = null;
+      let egress: EgressRecord | null = null;
       try {
         subnet = this.takeSubnet(opts.subnet);
+        if (opts.egress) {
+          const uplink = `mdu${randomBytes(4).toString('hex')}`;
+          egress = { uplink, ...egressAddresses(subnet), dns: hostNameservers() };
+        }
         const record: NetworkRecord = {
           name,
           subnet: formatCidr(subnet),
           owner: opts.owner ? refOf(process.pid) : null,
           createdAt: new Date().toISOString(),
+          egress,
         };
         // The record first: a crash after it leaves something for reap() to go by.
         this.writeRecord(record);
         mkdirSync(this.path(name, 'members'), { mode: 0o700 });
         writeFileSync(this.path(name, 'hosts'), hostsFile([]), { mode: 0o644 });
-        await askLauncher('network-create', this.path(name, 'netns'));
+        const netns = this.path(name, 'netns');
+        if (egress === null) {
+          await askLauncher('network-create', netns);
+        } else {
+          const prefix = subnet.prefix;
+          await askLauncher('network-create', netns, [
+            '--gateway',
+            `${egress.gateway}/${prefix}`,
+            '--uplink',
+            egress.uplink,
+            '--uplink-host',
+            `${egress.hostAddress}/30`,
+            '--uplink-peer',
+            `${egress.peerAddress}/30`,
+          ]);
+          const rules = egressRules(egress, formatCidr(this.range));
+          await applyRules(rules.network, netns);
+          await applyRules(rules.host);
+        }
         return record;
       } catch (err) {
+        if (egress !== null) {
+          await askLauncher('network-remove', this.path(name, 'netns')).catch(() => undefined);
+          await removeHostRules(egress.uplink).catch(() => undefined);
+        }
         if (subnet) rmSync(this.subnetFile(subnet), { force: true });
         rmSync(this.path(name), { recursive: true, force: true });
         throw err;
@@ -296,7 +529,8 @@ export class Networks {
       const record = await this.get(name);
       if (record === null) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
       const subnet = parseCidr(record.subnet);
-      const { first, last } = memberAddresses(subnet);
+      const egress = record.egress ?? null;
+      const { first, last } = memberAddresses(subnet, egress !== null);
       const used = new Set(this.members(name).map((m) => m.ip));
       for (let n = first; n <= last; n++) {
         const ip = numberToIp(n);
@@ -315,6 +549,8 @@ export class Networks {
           address: `${ip}/${subnet.prefix}`,
           netnsPath: this.path(name, 'netns'),
           hostsPath: this.path(name, 'hosts'),
+          gateway: egress?.gateway ?? null,
+          dns: egress?.dns ?? [],
         };
       }
       throw new MdockerError('UNAVAILABLE', `network ${name} has no free address left (${record.subnet})`);
@@ -366,6 +602,7 @@ export class Networks {
         );
       }
       await askLauncher('network-remove', this.path(name, 'netns'));
+      if (record?.egress) await removeHostRules(record.egress.uplink);
       if (record !== null) {
         try {
           rmSync(this.subnetFile(parseCidr(record.subnet)), { force: true });
@@ -422,7 +659,26 @@ export class Networks {
         // the next reap tries again
       }
     }
+    await this.reapHostRules();
     return removed;
+  }
+
+  /**
+   * The host's tables of uplinks that are gone: a network's namespace takes its uplink
+   * with it, so a table without its interface belongs to a network that ended without
+   * removing it (its runtime killed), whichever state root it had.
+   */
+  private async reapHostRules(): Promise<void> {
+    let uplinks: string[];
+    try {
+      uplinks = await hostRuleUplinks();
+    } catch {
+      return;
+    }
+    for (const uplink of uplinks) {
+      if (existsSync(join('/sys/class/net', uplink))) continue;
+      await removeHostRules(uplink).catch(() => undefined);
+    }
   }
 
   /** Removes the network once no member is left (a session's, after its last container). */
