@@ -24,9 +24,10 @@ if [ "${1:-}" = "--test" ]; then
   need e2fsprogs /sbin/mkfs.ext4
   need nftables /usr/sbin/nft
   need iproute2 /usr/sbin/ip
-  # The image tests' registry, and skopeo to make a docker-archive from it.
+  # The image tests' registry, skopeo to push to it and make docker-archives, zstd layers.
   need docker-registry /usr/bin/docker-registry
   need skopeo /usr/bin/skopeo
+  need zstd /usr/bin/zstd
 fi
 
 # The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).

@@ -1,0 +1,318 @@
+/**
+ * Unpacks one layer's tar into a directory of its own, as an overlay lower: whiteouts
+ * become overlayfs whiteouts (character devices 0/0) and opaque markers an opaque xattr,
+ * as containerd's overlay snapshotter makes them; ownership, modes and times are kept.
+ *
+ * Hostile layers are the threat (a registry or an archive is anyone's). The tar is parsed
+ * by tar-stream; the filesystem writes are ours, confined by these rules:
+ * - names are made relative (a leading / is dropped, as tar does) and any `..` component
+ *   refuses the layer, as do components over NAME_MAX and paths over PATH_MAX;
+ * - every parent directory of an entry must be a real directory this unpack made: an entry
+ *   below a symlink (a write through it) or below a file refuses the layer;
+ * - the last component is never followed: files are created O_CREAT|O_EXCL|O_NOFOLLOW,
+ *   ownership set with lchown, and what was there is removed first;
+ * - a hardlink's target must be a non-directory inside this layer, found the same way;
+ * - device nodes and FIFOs are not made (the mount is nodev anyway), and counted;
+ * - the decompressed stream (headers and data) is capped, and so is the number of entries.
+ * These checks then use are not racy because the directory is new, private to the store
+ * (0700, root) and written by this process alone: nothing can swap a checked directory for
+ * a symlink between the check and the write. openat2 per entry through the addon would
+ * need one crossing per syscall for the same guarantee here.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { link, lstat, lutimes, mkdir, open, rm, symlink, lchown, chmod, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, type Header } from 'tar-stream';
+import { MdockerError } from '../errors.js';
+import { overlayOpaque, overlayWhiteout } from '../native.js';
+import { decompressor } from './decompress.js';
+import type { LayerCompression } from './oci.js';
+
+const NAME_MAX_BYTES = 255;
+const PATH_MAX_BYTES = 4096;
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+
+export interface UnpackLimits {
+  /** The decompressed tar, headers included: a decompression bomb stops here. */
+  maxTarBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxTarBytes: 8 * 1024 ** 3, maxEntries: 1_000_000 };
+
+export interface UnpackResult {
+  /** sha256 of the decompressed tar: the layer's diff id. */
+  diffId: string;
+  /** Bytes of regular files' data. */
+  sizeBytes: number;
+  entries: number;
+  /** Device nodes and FIFOs not made. */
+  skipped: number;
+}
+
+function refuse(message: string): MdockerError {
+  return new MdockerError('INVALID_ARGUMENT', `layer refused: ${message}`);
+}
+
+/** The entry's path as components below the layer root; [] is the root itself. */
+export function entryComponents(name: string): string[] {
+  if (name.includes('\0')) throw refuse('a name with NUL');
+  if (Buffer.byteLength(name) > PATH_MAX_BYTES) throw refuse(`a path over ${PATH_MAX_BYTES} bytes`);
+  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
+  for (const part of parts) {
+    if (part === '..') throw refuse(`${JSON.stringify(name.slice(0, 200))} climbs out with ..`);
+    if (Buffer.byteLength(part) > NAME_MAX_BYTES) throw refuse(`a name over ${NAME_MAX_BYTES} bytes`);
+  }
+  return parts;
+}
+
+/** Counts and hashes the decompressed tar, and stops it at the cap. */
+class TarMeter extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      callback(refuse(`more than ${this.maxBytes} bytes once decompressed`));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+}
+
+/** The layer directory as this unpack built it. */
+class LayerWriter {
+  /** Relative paths ('' the root) known to be real directories made by us. */
+  private readonly dirs = new Set<string>(['']);
+  private readonly dirTimes: Array<{ path: string; mtime: Date }> = [];
+  /** Whiteouts made in this layer: a directory later put in one's place is made opaque. */
+  private readonly whiteouts = new Set<string>();
+  sizeBytes = 0;
+  entries = 0;
+  skipped = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly limits: UnpackLimits,
+  ) {}
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /** Makes every parent of parts a real directory (creating missing ones) and returns its relative path. */
+  private async parentOf(parts: string[]): Promise<string> {
+    let rel = '';
+    for (const part of parts.slice(0, -1)) {
+      rel = rel === '' ? part : `${rel}/${part}`;
+      if (this.dirs.has(rel)) continue;
+      let stats;
+      try {
+        stats = await lstat(this.abs(rel));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(this.abs(rel), 0o755);
+        this.dirs.add(rel);
+        continue;
+      }
+      // Only a directory of ours can be in dirs; anything else here is not one.
+      throw refuse(
+        `${JSON.stringify(rel.slice(0, 200))} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a directory'}: nothing may be written through it`,
+      );
+    }
+    return rel;
+  }
+
+  /** Removes whatever the layer already has at rel (a later entry replaces it). */
+  private async clear(rel: string): Promise<void> {
+    await rm(this.abs(rel), { recursive: true, force: true });
+    if (this.dirs.delete(rel)) {
+      for (const dir of this.dirs) if (dir.startsWith(`${rel}/`)) this.dirs.delete(dir);
+    }
+  }
+
+  async entry(header: Header, stream: AsyncIterable<unknown>): Promise<void> {
+    if (++this.entries > this.limits.maxEntries) throw refuse(`more than ${this.limits.maxEntries} entries`);
+    const parts = entryComponents(header.name);
+    const base = parts[parts.length - 1];
+    if (base !== undefined && base.startsWith(WHITEOUT_PREFIX)) {
+      await this.whiteout(parts, base);
+      return;
+    }
+    const rel = parts.join('/');
+    const uid = header.uid ?? 0;
+    const gid = header.gid ?? 0;
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const mtime = header.mtime ?? new Date(0);
+    if (parts.length === 0) {
+      if (header.type === 'directory') await this.setDirAttrs('', uid, gid, mode, mtime);
+      return;
+    }
+    await this.parentOf(parts);
+    const path = this.abs(rel);
+    switch (header.type) {
+      case 'directory': {
+        if (!this.dirs.has(rel)) {
+          const wasWhiteout = this.whiteouts.delete(rel);
+          await this.clear(rel);
+          await mkdir(path, 0o700);
+          this.dirs.add(rel);
+          if (wasWhiteout) overlayOpaque(path);
+        }
+        await this.setDirAttrs(rel, uid, gid, mode, mtime);
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        await this.clear(rel);
+        this.whiteouts.delete(rel);
+        await this.writeFile(path, stream, uid, gid, mode, mtime);
+        return;
+      }
+      case 'symlink': {
+        const target = header.linkname ?? '';
+        if (target === '' || target.includes('\0') || Buffer.byteLength(target) > PATH_MAX_BYTES) {
+          throw refuse(`symlink ${JSON.stringify(rel.slice(0, 200))} has a bad target`);
+        }
+        await this.clear(rel);
+        this.whiteouts.delete(rel);
+        // A symlink's target is data: the container resolves it inside its own root.
+        await symlink(target, path);
+        await lchown(path, uid, gid);
+        await lutimes(path, mtime, mtime);
+        return;
+      }
+      case 'link': {
+        const targetParts = entryComponents(header.linkname ?? '');
+        const targetRel = targetParts.join('/');
+        const targetParent = targetParts.slice(0, -1).join('/');
+        if (targetParts.length === 0 || !this.dirs.has(targetParent) || this.dirs.has(targetRel)) {
+          throw refuse(`hardlink ${JSON.stringify(rel.slice(0, 200))} must name a file of this layer`);
+        }
+        if (targetRel === rel) return;
+        await this.clear(rel);
+        this.whiteouts.delete(rel);
+        try {
+          // link(2) never follows the target's last component; its parents are ours.
+          await link(this.abs(targetRel), path);
+        } catch (err) {
+          throw refuse(
+            `hardlink ${JSON.stringify(rel.slice(0, 200))} to ${JSON.stringify(targetRel.slice(0, 200))}: ${(err as Error).message}`,
+          );
+        }
+        return;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        this.skipped++;
+        return;
+      default:
+        throw refuse(`unsupported entry type ${String(header.type)} at ${JSON.stringify(rel.slice(0, 200))}`);
+    }
+  }
+
+  private async writeFile(
+    path: string,
+    stream: AsyncIterable<unknown>,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtime: Date,
+  ) {
+    const file = await open(
+      path,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o600,
+    );
+    try {
+      for await (const chunk of stream) {
+        const data = chunk as Buffer;
+        this.sizeBytes += data.length;
+        await file.write(data);
+      }
+      // chown clears the set-id bits: the mode goes after it.
+      await file.chown(uid, gid);
+      await file.chmod(mode);
+      await file.utimes(mtime, mtime);
+    } finally {
+      await file.close();
+    }
+  }
+
+  private async setDirAttrs(rel: string, uid: number, gid: number, mode: number, mtime: Date): Promise<void> {
+    const path = this.abs(rel);
+    await lchown(path, uid, gid);
+    await chmod(path, mode);
+    this.dirTimes.push({ path, mtime });
+  }
+
+  private async whiteout(parts: string[], base: string): Promise<void> {
+    const parentRel = await this.parentOf(parts);
+    if (base === OPAQUE_MARKER) {
+      overlayOpaque(this.abs(parentRel));
+      return;
+    }
+    // Other .wh..wh. names are aufs's bookkeeping, not whiteouts.
+    if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return;
+    const name = base.slice(WHITEOUT_PREFIX.length);
+    if (name === '' || name === '.' || name === '..') throw refuse(`bad whiteout ${JSON.stringify(base)}`);
+    const rel = parentRel === '' ? name : `${parentRel}/${name}`;
+    await this.clear(rel);
+    overlayWhiteout(this.abs(parentRel), name);
+    this.whiteouts.add(rel);
+  }
+
+  /** Directory times last: every entry written into a directory changed its mtime. */
+  async finish(): Promise<void> {
+    for (const { path, mtime } of this.dirTimes.reverse()) await utimes(path, mtime, mtime);
+  }
+}
+
+/**
+ * Unpacks a layer blob into root (an empty directory, private to the store). Rejects with
+ * INVALID_ARGUMENT when the layer breaks a rule or a limit; the caller discards root then.
+ */
+export async function unpackLayer(
+  blob: Readable,
+  compression: LayerCompression,
+  root: string,
+  limits: UnpackLimits = DEFAULT_UNPACK_LIMITS,
+): Promise<UnpackResult> {
+  const meter = new TarMeter(limits.maxTarBytes);
+  const tar = extract();
+  const writer = new LayerWriter(root, limits);
+  const consume = (async () => {
+    for await (const entry of tar) {
+      await writer.entry(entry.header, entry);
+      entry.resume();
+    }
+  })();
+  const decompress = decompressor(compression);
+  const feed = decompress ? pipeline(blob, decompress, meter, tar) : pipeline(blob, meter, tar);
+  try {
+    await Promise.all([feed, consume]);
+  } catch (err) {
+    blob.destroy();
+    tar.destroy();
+    await Promise.allSettled([feed, consume]);
+    if (err instanceof MdockerError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new MdockerError('INVALID_ARGUMENT', `layer refused: ${message}`, undefined, { cause: err });
+  }
+  await writer.finish();
+  return {
+    diffId: `sha256:${meter.hash.digest('hex')}`,
+    sizeBytes: writer.sizeBytes,
+    entries: writer.entries,
+    skipped: writer.skipped,
+  };
+}
