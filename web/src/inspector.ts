@@ -1,11 +1,19 @@
 /**
  * The picture of isolation: which namespaces the container has of its own (its inode
- * beside the host's), its processes with the PID each has on the host and inside, and
- * the hostname it sees against the host's.
+ * beside the host's), its processes with the PID each has on the host and inside, the
+ * hostname it sees against the host's, and its network: interfaces, addresses and
+ * routes as the container sees them, beside the host's end of its eth0.
  */
-import type { InspectJson, NamespaceType } from '../../server/src/protocol/index';
+import type {
+  InspectJson,
+  InspectNetworkJson,
+  NamespaceType,
+  NetLinkJson,
+  NetPeerJson,
+} from '../../server/src/protocol/index';
 import { ApiError, api, errorText } from './api';
 import { h, replaceChildren } from './dom';
+import { formatBytesHuman } from './format';
 
 const REFRESH_MS = 3000;
 
@@ -24,6 +32,8 @@ export class Inspector {
   private readonly body: HTMLElement;
   private readonly status: HTMLElement;
   private containerId: string | null = null;
+  /** The last counters shown, per container and interface: each refresh says what moved since. */
+  private lastCounters = new Map<string, NetLinkJson>();
   private timer: number | null = null;
   private active = false;
   private generation = 0;
@@ -48,6 +58,7 @@ export class Inspector {
   show(containerId: string | null): void {
     if (containerId !== this.containerId) {
       this.containerId = containerId;
+      this.lastCounters.clear();
       replaceChildren(this.body);
       this.status.textContent = containerId ? 'Loading…' : 'No container selected.';
     }
@@ -177,6 +188,205 @@ export class Inspector {
           ),
       ),
     );
-    replaceChildren(this.body, hostname, namespaces, processes);
+    replaceChildren(this.body, hostname, namespaces, processes, this.renderNetwork(data.network));
   }
+
+  private renderNetwork(network: InspectNetworkJson | null): HTMLElement {
+    const section = h('section', { class: 'inspector-network', 'aria-label': 'Network' }, h('h3', {}, 'Network'));
+    if (network === null) {
+      section.append(h('p', { class: 'muted' }, 'The network could not be read.'));
+      return section;
+    }
+    section.append(
+      h(
+        'p',
+        { class: 'muted' },
+        network.name === null
+          ? 'No network: the container has only its loopback interface.'
+          : `On network ${network.name}: a bridge in a network namespace of its own, one veth pair per container.`,
+      ),
+    );
+
+    const interfaces = h(
+      'table',
+      { class: 'data-table' },
+      h('caption', {}, 'Interfaces'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Name'),
+          h('th', { scope: 'col' }, 'State'),
+          h('th', { scope: 'col' }, 'IPv4'),
+          h('th', { scope: 'col' }, 'MTU'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...network.interfaces.map((i) =>
+          h(
+            'tr',
+            { 'data-interface': i.name },
+            h(
+              'th',
+              { scope: 'row' },
+              h('span', { class: 'mono' }, i.name),
+              h('span', { class: 'link-detail mono' }, [`#${i.index}`, i.kind, i.mac].filter(Boolean).join(' · ')),
+            ),
+            h('td', {}, stateBadge(i)),
+            h(
+              'td',
+              { class: 'mono' },
+              i.addresses.length === 0 ? '—' : i.addresses.map((a) => `${a.address}/${a.prefix}`).join(' '),
+            ),
+            h('td', { class: 'mono' }, i.mtu),
+          ),
+        ),
+      ),
+    );
+
+    const traffic = h(
+      'table',
+      { class: 'data-table' },
+      h('caption', {}, 'Traffic'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Name'),
+          h('th', { scope: 'col' }, 'Received'),
+          h('th', { scope: 'col' }, 'Sent'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...network.interfaces.map((i) => {
+          const counters = this.counters(`in:${i.name}`, i);
+          return h(
+            'tr',
+            { 'data-interface': i.name },
+            h('th', { scope: 'row', class: 'mono' }, i.name),
+            h('td', { class: 'mono' }, counters.rx),
+            h('td', { class: 'mono' }, counters.tx),
+          );
+        }),
+      ),
+    );
+
+    const routes = h(
+      'table',
+      { class: 'data-table' },
+      h('caption', {}, 'Routes'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Destination'),
+          h('th', { scope: 'col' }, 'Via'),
+          h('th', { scope: 'col' }, 'Device'),
+          h('th', { scope: 'col' }, 'Source'),
+          h('th', { scope: 'col' }, 'Scope'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...(network.routes.length === 0
+          ? [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No routes: nothing leaves this namespace.'))]
+          : network.routes.map((r) =>
+              h(
+                'tr',
+                {},
+                h('td', { class: 'mono' }, r.destination),
+                h('td', { class: 'mono' }, r.gateway ?? 'direct'),
+                h('td', { class: 'mono' }, r.device ?? '—'),
+                h('td', { class: 'mono' }, r.source ?? '—'),
+                h('td', {}, `${r.scope} (${r.protocol})`),
+              ),
+            )),
+      ),
+    );
+
+    const inside = h(
+      'div',
+      { class: 'network-side', role: 'group', 'aria-label': 'Inside the container' },
+      h('h4', {}, 'Inside the container'),
+      interfaces,
+      routes,
+      traffic,
+    );
+    const hostSide = h(
+      'div',
+      { class: 'network-side', role: 'group', 'aria-label': 'The host side' },
+      h('h4', {}, 'The host side'),
+      ...(network.peer === null
+        ? [h('p', { class: 'muted' }, 'No veth pair: without a network nothing connects this namespace to another.')]
+        : this.renderPeer(network.peer)),
+    );
+    section.append(h('div', { class: 'network-sides' }, inside, hostSide));
+    if (network.truncated) {
+      section.append(h('p', { class: 'muted' }, 'More interfaces or routes than are shown.'));
+    }
+    return section;
+  }
+
+  private renderPeer(peer: NetPeerJson): HTMLElement[] {
+    const counters = this.counters('peer', peer);
+    const row = (label: string, value: string | Node) =>
+      h('div', {}, h('dt', {}, label), h('dd', { class: typeof value === 'string' ? 'mono' : '' }, value));
+    return [
+      h(
+        'p',
+        { class: 'muted' },
+        `The other end of ${peer.peerOf}, in the network's namespace (not the host's own): what ${peer.peerOf} sends, it receives.`,
+      ),
+      h(
+        'dl',
+        { class: 'network-peer' },
+        row('Interface', peer.name),
+        row('Index', String(peer.index)),
+        row('Kind', peer.kind ?? '—'),
+        row('Bridge (master)', peer.master ?? 'none'),
+        row('State', stateBadge(peer)),
+        row('MAC', peer.mac ?? '—'),
+        row('MTU', String(peer.mtu)),
+        row('Received', counters.rx),
+        row('Sent', counters.tx),
+      ),
+    ];
+  }
+
+  /**
+   * "3 packets, 252 B (+1)" for each direction: the counters, and the packets gained
+   * since the last refresh of the same container.
+   */
+  private counters(key: string, link: NetLinkJson): { rx: string; tx: string } {
+    const last = this.lastCounters.get(key);
+    this.lastCounters.set(key, link);
+    const text = (packets: number, bytes: number, lastPackets: number | undefined) => {
+      const gained = lastPackets === undefined ? 0 : packets - lastPackets;
+      return `${packets} packets, ${formatBytesHuman(bytes)}${gained > 0 ? ` (+${gained})` : ''}`;
+    };
+    return {
+      rx: text(link.rxPackets, link.rxBytes, last?.rxPackets),
+      tx: text(link.txPackets, link.txBytes, last?.txPackets),
+    };
+  }
+}
+
+function stateBadge(link: NetLinkJson): HTMLElement {
+  const up = link.up && (link.operState === 'up' || link.operState === 'unknown');
+  return h(
+    'span',
+    { class: up ? 'badge link-up' : 'badge link-down', title: `operational state: ${link.operState}` },
+    link.up ? 'up' : 'down',
+  );
 }
