@@ -202,17 +202,23 @@ add_default_route (int nl, const struct in_addr *gateway, md_error_t *err)
   return nl_talk (nl, &req, "add the default route", err);
 }
 
-/* A veth pair: name here, peer_name in the namespace of peer_ns. */
+/* A veth pair: name here, up (and on the bridge whose index is master, unless 0), in
+ * one request: the kernel applies the flags and the master as it creates the device.
+ * peer_name, in the namespace of peer_ns, stays down: the kernel configures the peer
+ * before the pair is joined, when a veth cannot come up yet (ENOTCONN). */
 static int
-create_veth (int nl, const char *name, const char *peer_name, int peer_ns, const char *what, md_error_t *err)
+create_veth (int nl, const char *name, int master, const char *peer_name, int peer_ns, const char *what,
+             md_error_t *err)
 {
-  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
   struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
   struct rtattr *info, *data, *peer_attr;
   struct nl_req req;
 
   nl_init (&req, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof (ifi));
   nl_add_attr (&req, IFLA_IFNAME, name, strlen (name) + 1);
+  if (master > 0)
+    nl_add_attr (&req, IFLA_MASTER, &master, sizeof (master));
   info = nl_begin_nest (&req, IFLA_LINKINFO);
   nl_add_attr (&req, IFLA_INFO_KIND, "veth", sizeof ("veth"));
   data = nl_begin_nest (&req, IFLA_INFO_DATA);
@@ -265,12 +271,11 @@ make_uplink (int nl, int bridge, const struct md_egress *egress, int host_ns, md
     return -1;
   if (add_address (nl, bridge, &gateway, gateway_prefix, "give the bridge the gateway's address", err) < 0)
     return -1;
-  if (create_veth (nl, MD_UPLINK_NAME, egress->uplink, host_ns, "create the network's uplink", err) < 0)
+  if (create_veth (nl, MD_UPLINK_NAME, 0, egress->uplink, host_ns, "create the network's uplink", err) < 0)
     return -1;
   index = link_index (MD_UPLINK_NAME, err);
   if (index < 0 || add_address (nl, index, &peer_addr, peer_prefix, "give the uplink its address", err) < 0
-      || link_up (nl, index, MD_UPLINK_NAME, err) < 0 || add_default_route (nl, &host_addr, err) < 0
-      || sysctl_on ("/proc/sys/net/ipv4/ip_forward", err) < 0)
+      || add_default_route (nl, &host_addr, err) < 0 || sysctl_on ("/proc/sys/net/ipv4/ip_forward", err) < 0)
     return -1;
 
   /* The host's end, from the host's namespace. */
@@ -364,15 +369,13 @@ md_network_remove (const char *netns_path)
 }
 
 /* In the network's namespace: the pair, its container end created directly in the
- * container's namespace as eth0; our end on the bridge and up. */
+ * container's namespace as eth0, our end on the bridge and up. */
 static int
 attach_to_bridge (const struct md_opts *opts, int child_ns, md_error_t *err)
 {
-  struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
   cleanup_close int nl = -1;
-  struct nl_req req;
   char veth[IFNAMSIZ];
-  int bridge, index;
+  int bridge;
 
   snprintf (veth, sizeof (veth), "md%.12s", opts->id ? opts->id : "container");
   nl = nl_open (err);
@@ -381,18 +384,7 @@ attach_to_bridge (const struct md_opts *opts, int child_ns, md_error_t *err)
   bridge = link_index (MD_BRIDGE_NAME, err);
   if (bridge < 0)
     return -1;
-  if (create_veth (nl, veth, "eth0", child_ns, "create the container's veth pair", err) < 0)
-    return -1;
-
-  index = link_index (veth, err);
-  if (index < 0)
-    return -1;
-  nl_init (&req, RTM_NEWLINK, 0, &ifi, sizeof (ifi));
-  ((struct ifinfomsg *) NLMSG_DATA (&req.u.hdr))->ifi_index = index;
-  nl_add_attr (&req, IFLA_MASTER, &bridge, sizeof (bridge));
-  if (nl_talk (nl, &req, "put the veth on the bridge", err) < 0)
-    return -1;
-  return link_up (nl, index, veth, err);
+  return create_veth (nl, veth, bridge, "eth0", child_ns, "create the container's veth pair on the bridge", err);
 }
 
 /* In the container's namespace: eth0's address (the kernel adds the subnet's route
