@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,11 +21,13 @@
 #include <spawn.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -614,6 +618,439 @@ Napi::Value ReadFileInRoot(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, data.data(), data.size());
 }
 
+// ---- Files in and out of a container's root ----
+//
+// Every path is the container's, resolved from an fd of its root by openat2: RESOLVE_IN_ROOT
+// makes "/" and ".." of the walk (symlinks' targets included) stop at that root, as inside
+// the container, so `ln -s /etc/shadow x` names the container's file, never the host's;
+// RESOLVE_NO_MAGICLINKS refuses /proc/*/root-style links, which jump anywhere. The kernel
+// checks each step at the moment it takes it: a component swapped for a symlink between
+// two requests, or during one, is still resolved inside. A new entry is made by name in a
+// directory fd (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, mkdirat, symlinkat,
+// renameat), never through a path the container could change meanwhile.
+
+// statfs magics of kernel filesystems whose files are not the container's data: the server
+// reads as host root, which a file there may answer differently than the container's own
+// root (kernel addresses in /proc/kallsyms, host-root-only sysfs files), so nothing on them
+// is opened.
+bool IsKernelFilesystem(long type) {
+  switch (static_cast<unsigned long>(type)) {
+    case 0x9fa0UL:      // proc
+    case 0x62656572UL:  // sysfs
+    case 0x27e0ebUL:    // cgroup
+    case 0x63677270UL:  // cgroup2
+    case 0x64626720UL:  // debugfs
+    case 0x74726163UL:  // tracefs
+    case 0x73636673UL:  // securityfs
+    case 0xcafe4a11UL:  // bpf
+    case 0x1cd1UL:      // devpts
+    case 0x19800202UL:  // mqueue
+    case 0x62656570UL:  // configfs
+    case 0x6165676cUL:  // pstore
+    case 0xde5e81e4UL:  // efivarfs
+    case 0x6e736673UL:  // nsfs
+      return true;
+    default:
+      return false;
+  }
+}
+
+// An errno for an fd on a kernel filesystem, told apart from the kernel's own EACCES.
+constexpr int kKernelFsErrno = EREMOTEIO;
+
+bool ValidName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos && name.size() <= 255;
+}
+
+bool ValidPath(const std::string& path) {
+  return !path.empty() && path.size() <= 4096 && path.find('\0') == std::string::npos;
+}
+
+// The id (host side) that a map (/proc/PID/uid_map) gives the container's id 0, or -1.
+long long MappedRoot(int proc_fd, const char* file) {
+  cleanup_fd int fd = openat(proc_fd, file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  char* line = buf;
+  while (line != nullptr && *line != '\0') {
+    unsigned long long inside = 0;
+    unsigned long long outside = 0;
+    unsigned long long count = 0;
+    if (sscanf(line, "%llu %llu %llu", &inside, &outside, &count) == 3 && inside == 0 && count > 0) {
+      return static_cast<long long>(outside);
+    }
+    line = strchr(line, '\n');
+    if (line != nullptr) line++;
+  }
+  return -1;
+}
+
+Napi::Object StatObject(Napi::Env env, const struct stat& st) {
+  Napi::Object out = Napi::Object::New(env);
+  const char* type = S_ISREG(st.st_mode)   ? "file"
+                     : S_ISDIR(st.st_mode) ? "dir"
+                     : S_ISLNK(st.st_mode) ? "symlink"
+                                           : "other";
+  out.Set("type", Napi::String::New(env, type));
+  out.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  out.Set("mode", Napi::Number::New(env, st.st_mode & 07777));
+  out.Set("mtimeMs", Napi::Number::New(env, static_cast<double>(st.st_mtim.tv_sec) * 1000.0 +
+                                                static_cast<double>(st.st_mtim.tv_nsec / 1000000)));
+  out.Set("uid", Napi::Number::New(env, st.st_uid));
+  out.Set("gid", Napi::Number::New(env, st.st_gid));
+  return out;
+}
+
+// openat2, retried on EAGAIN: RESOLVE_IN_ROOT answers it when a rename anywhere on the
+// system raced a ".." of the walk (the kernel cannot then prove it stayed inside).
+int Openat2(int dir_fd, const char* path, uint64_t flags, uint64_t resolve, mode_t mode) {
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = flags;
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  how.resolve = resolve;
+  for (int attempt = 0;; attempt++) {
+    int fd = static_cast<int>(syscall(SYS_openat2, dir_fd, path, &how, sizeof(how)));
+    if (fd >= 0 || errno != EAGAIN || attempt >= 16) return fd;
+  }
+}
+
+// openRoot(pid, startTime) -> { fd, uid, gid } or null when that process is gone.
+// fd (O_PATH, close-on-exec, the caller's to close) is the process's root directory as it
+// sees it (/proc/PID/root: its mount namespace's tree, pivot_root included); uid and gid
+// are the host ids its user namespace gives its root (-1 when unmapped). Both are read
+// through one /proc/PID directory fd, which stays that process's even if the pid is
+// reused, and the start time read through it proves it is the process asked for.
+Napi::Value OpenRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  if (!ProcessArgs(info, 2, "openRoot(pid, startTime)", &pid, &expected)) return env.Undefined();
+  char proc_path[64];
+  snprintf(proc_path, sizeof(proc_path), "/proc/%d", pid);
+  cleanup_fd int proc_fd = open(proc_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) {
+    if (errno == ENOENT || errno == ESRCH) return env.Null();
+    return ThrowErrno(env, "open", errno);
+  }
+  unsigned long long actual = 0;
+  if (!ReadStartTime(pid, &actual) || actual != expected) return env.Null();
+  int root = openat(proc_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) {
+    if (errno == ENOENT || errno == ESRCH || errno == EACCES) return env.Null();
+    return ThrowErrno(env, "openat", errno);
+  }
+  // The stat file is read by path above; a reused pid between the open and that read would
+  // show another start time, so proc_fd (and root through it) is the process asked for.
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, root));
+  out.Set("uid", Napi::Number::New(env, static_cast<double>(MappedRoot(proc_fd, "uid_map"))));
+  out.Set("gid", Napi::Number::New(env, static_cast<double>(MappedRoot(proc_fd, "gid_map"))));
+  return out;
+}
+
+// openInRoot(dirFd, path, follow) -> { fd, type, size, mode, mtimeMs, uid, gid }.
+// follow: path is resolved with dirFd as the root (RESOLVE_IN_ROOT), symlinks followed
+// inside it; else path is one name in dirFd, and a symlink there is not followed. The
+// entry is first opened O_PATH (no open of a device, FIFO or socket ever happens) and
+// only a regular file or a directory is then opened for reading, through our own
+// /proc/self/fd link to that O_PATH fd (the same inode: its type cannot change); for
+// anything else fd is -1. Errors are thrown as SystemErrors (ENOENT, ENOTDIR, ELOOP,
+// EXDEV, ...); EREMOTEIO for an entry on a kernel filesystem (IsKernelFilesystem).
+Napi::Value OpenInRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsBoolean()) {
+    ThrowTypeError(env, "openInRoot(dirFd, path, follow)");
+    return env.Undefined();
+  }
+  int dir_fd = info[0].As<Napi::Number>().Int32Value();
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  bool follow = info[2].As<Napi::Boolean>().Value();
+  if (follow ? !ValidPath(path) : !ValidName(path)) {
+    ThrowRangeError(env, follow ? "path must be 1..4096 bytes without NUL" : "name must be one path component");
+    return env.Undefined();
+  }
+  uint64_t resolve = follow ? (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                            : (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  uint64_t flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  cleanup_fd int path_fd = Openat2(dir_fd, path.c_str(), flags, resolve, 0);
+  if (path_fd < 0) return ThrowErrno(env, "openat2", errno);
+  struct stat st;
+  if (fstat(path_fd, &st) < 0) return ThrowErrno(env, "fstat", errno);
+  struct statfs fs;
+  if (fstatfs(path_fd, &fs) < 0) return ThrowErrno(env, "fstatfs", errno);
+  if (IsKernelFilesystem(fs.f_type)) return ThrowErrno(env, "fstatfs", kKernelFsErrno);
+  int fd = -1;
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", path_fd);
+    fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+    if (fd < 0) return ThrowErrno(env, "open", errno);
+  }
+  Napi::Object out = StatObject(env, st);
+  out.Set("fd", Napi::Number::New(env, fd));
+  return out;
+}
+
+// listDir(dirFd, maxEntries) -> { entries: [{ name, type, size, mode, mtimeMs, uid, gid,
+// target? }], truncated }: the directory's entries but "." and "..", each lstat'ed
+// (a symlink is itself, with its target), at most maxEntries of them. dirFd stays the
+// caller's (it is read through a duplicate, rewound first).
+Napi::Value ListDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    ThrowTypeError(env, "listDir(dirFd, maxEntries)");
+    return env.Undefined();
+  }
+  int dir_fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t max_entries = info[1].As<Napi::Number>().Int64Value();
+  if (max_entries < 0 || max_entries > 1000000) {
+    ThrowRangeError(env, "maxEntries must be 0..1000000");
+    return env.Undefined();
+  }
+  int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return ThrowErrno(env, "fcntl", errno);
+  DIR* dir = fdopendir(dup_fd);
+  if (dir == nullptr) {
+    int saved = errno;
+    close(dup_fd);
+    return ThrowErrno(env, "fdopendir", saved);
+  }
+  rewinddir(dir);
+  Napi::Array entries = Napi::Array::New(env);
+  uint32_t count = 0;
+  bool truncated = false;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* ent = readdir(dir);
+    if (ent == nullptr) {
+      err = errno;
+      break;
+    }
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+    if (count >= static_cast<uint64_t>(max_entries)) {
+      truncated = true;
+      break;
+    }
+    struct stat st;
+    // Gone since readdir (the container is live): not listed.
+    if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    Napi::Object entry = StatObject(env, st);
+    entry.Set("name", Napi::String::New(env, ent->d_name));
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlinkat(dirfd(dir), ent->d_name, target, sizeof(target) - 1);
+      if (n >= 0) entry.Set("target", Napi::String::New(env, target, static_cast<size_t>(n)));
+    }
+    entries.Set(count++, entry);
+  }
+  closedir(dir);
+  if (err != 0) return ThrowErrno(env, "readdir", err);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("entries", entries);
+  out.Set("truncated", Napi::Boolean::New(env, truncated));
+  return out;
+}
+
+// The calling thread's filesystem ids set to the container root's host ids for the life
+// of this object, its filesystem capabilities kept. An entry made in the container's
+// writable layer (a tmpfs its user namespace mounted, under an overlay mounted there too)
+// must be owned by an id mapped in that namespace, or the kernel refuses it (EOVERFLOW):
+// made as host root it could not be; made this way it is the container root's from the
+// start. setfsuid(2) changes only the calling thread (glibc does not broadcast it, unlike
+// setuid), and the destructor puts 0 back before the call returns to JavaScript. Changing
+// the fsuid from 0 drops CAP_DAC_OVERRIDE and the other filesystem capabilities from the
+// effective set; they are raised again from the permitted set, so the container root's
+// own mode bits (a 0700 directory of uid 1000) do not stop the server where they would
+// not stop the container's root.
+class FsIdentity {
+ public:
+  FsIdentity(uid_t uid, gid_t gid) {
+    if (uid == 0 && gid == 0) return;
+    changed_ = true;
+    setfsgid(gid);
+    setfsuid(uid);
+    ok_ = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) == uid &&
+          static_cast<gid_t>(setfsgid(static_cast<gid_t>(-1))) == gid && RaiseEffective();
+  }
+  ~FsIdentity() {
+    if (!changed_) return;
+    setfsuid(0);
+    setfsgid(0);
+  }
+  FsIdentity(const FsIdentity&) = delete;
+  FsIdentity& operator=(const FsIdentity&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  static bool RaiseEffective() {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &header, data) < 0) return false;
+    for (auto& d : data) d.effective = d.permitted;
+    return syscall(SYS_capset, &header, data) == 0;
+  }
+  bool changed_ = false;
+  bool ok_ = true;
+};
+
+// Reads a uid, gid pair of arguments at index; false after throwing.
+bool OwnerArgs(const Napi::CallbackInfo& info, size_t index, const char* usage, uid_t* uid, gid_t* gid) {
+  if (!info[index].IsNumber() || !info[index + 1].IsNumber()) {
+    ThrowTypeError(info.Env(), usage);
+    return false;
+  }
+  int64_t u = info[index].As<Napi::Number>().Int64Value();
+  int64_t g = info[index + 1].As<Napi::Number>().Int64Value();
+  if (u < 0 || g < 0 || u >= 0xffffffffLL || g >= 0xffffffffLL) {
+    ThrowRangeError(info.Env(), "uid and gid must be mapped ids");
+    return false;
+  }
+  *uid = static_cast<uid_t>(u);
+  *gid = static_cast<gid_t>(g);
+  return true;
+}
+
+// Reads (dirFd, name[, ...]) arguments of the calls below; false after throwing.
+bool DirNameArgs(const Napi::CallbackInfo& info, size_t count, const char* usage, int* dir_fd, std::string* name) {
+  Napi::Env env = info.Env();
+  if (info.Length() != count || !info[0].IsNumber() || !info[1].IsString()) {
+    ThrowTypeError(env, usage);
+    return false;
+  }
+  *dir_fd = info[0].As<Napi::Number>().Int32Value();
+  *name = info[1].As<Napi::String>().Utf8Value();
+  if (!ValidName(*name)) {
+    ThrowRangeError(env, "name must be one path component");
+    return false;
+  }
+  return true;
+}
+
+// The calls below make or change entries as the container's root: uid and gid are its
+// host ids (openRoot), see FsIdentity.
+
+// createAt(dirFd, name, mode, uid, gid) -> fd: a new regular file (O_CREAT | O_EXCL:
+// never an existing entry, never through a symlink), open for writing, close-on-exec.
+Napi::Value CreateAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "createAt(dirFd, name, mode, uid, gid)";
+  int dir_fd = -1;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!DirNameArgs(info, 5, usage, &dir_fd, &name) || !OwnerArgs(info, 3, usage, &uid, &gid)) return env.Undefined();
+  if (!info[2].IsNumber()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  mode_t mode = static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value() & 07777);
+  FsIdentity as_root(uid, gid);
+  if (!as_root.ok()) return ThrowErrno(env, "setfsuid", EPERM);
+  int fd = Openat2(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, mode);
+  if (fd < 0) return ThrowErrno(env, "openat2", errno);
+  return Napi::Number::New(env, fd);
+}
+
+// mkdirAt(dirFd, name, mode, uid, gid) -> true when made, false when name exists already.
+Napi::Value MkdirAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "mkdirAt(dirFd, name, mode, uid, gid)";
+  int dir_fd = -1;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!DirNameArgs(info, 5, usage, &dir_fd, &name) || !OwnerArgs(info, 3, usage, &uid, &gid)) return env.Undefined();
+  if (!info[2].IsNumber()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  mode_t mode = static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value() & 07777);
+  FsIdentity as_root(uid, gid);
+  if (!as_root.ok()) return ThrowErrno(env, "setfsuid", EPERM);
+  if (mkdirat(dir_fd, name.c_str(), mode) < 0) {
+    if (errno == EEXIST) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, "mkdirat", errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// symlinkAt(dirFd, name, target, uid, gid): a new symlink. Its target is only text,
+// resolved inside the container's root whenever it is followed (here or by the container).
+Napi::Value SymlinkAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "symlinkAt(dirFd, name, target, uid, gid)";
+  int dir_fd = -1;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!DirNameArgs(info, 5, usage, &dir_fd, &name) || !OwnerArgs(info, 3, usage, &uid, &gid)) return env.Undefined();
+  if (!info[2].IsString()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  std::string target = info[2].As<Napi::String>().Utf8Value();
+  if (!ValidPath(target)) {
+    ThrowRangeError(env, "target must be 1..4096 bytes without NUL");
+    return env.Undefined();
+  }
+  FsIdentity as_root(uid, gid);
+  if (!as_root.ok()) return ThrowErrno(env, "setfsuid", EPERM);
+  if (symlinkat(target.c_str(), dir_fd, name.c_str()) < 0) return ThrowErrno(env, "symlinkat", errno);
+  return env.Undefined();
+}
+
+// renameAt(dirFd, from, to, uid, gid): replaces the entry `to` (a file, or a symlink
+// itself: never what it points to) with `from`, both names in dirFd.
+Napi::Value RenameAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "renameAt(dirFd, from, to, uid, gid)";
+  int dir_fd = -1;
+  std::string from;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!DirNameArgs(info, 5, usage, &dir_fd, &from) || !OwnerArgs(info, 3, usage, &uid, &gid)) return env.Undefined();
+  if (!info[2].IsString()) {
+    ThrowTypeError(env, usage);
+    return env.Undefined();
+  }
+  std::string to = info[2].As<Napi::String>().Utf8Value();
+  if (!ValidName(to)) {
+    ThrowRangeError(env, "name must be one path component");
+    return env.Undefined();
+  }
+  FsIdentity as_root(uid, gid);
+  if (!as_root.ok()) return ThrowErrno(env, "setfsuid", EPERM);
+  if (renameat(dir_fd, from.c_str(), dir_fd, to.c_str()) < 0) return ThrowErrno(env, "renameat", errno);
+  return env.Undefined();
+}
+
+// unlinkAt(dirFd, name, uid, gid): removes a non-directory entry; true when removed,
+// false when there was none.
+Napi::Value UnlinkAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "unlinkAt(dirFd, name, uid, gid)";
+  int dir_fd = -1;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!DirNameArgs(info, 4, usage, &dir_fd, &name) || !OwnerArgs(info, 2, usage, &uid, &gid)) return env.Undefined();
+  FsIdentity as_root(uid, gid);
+  if (!as_root.ok()) return ThrowErrno(env, "setfsuid", EPERM);
+  if (unlinkat(dir_fd, name.c_str(), 0) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, "unlinkat", errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 struct NetnsConnect {
   int pidfd;
   int port;
@@ -836,6 +1273,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("utsHostname", Napi::Function::New(env, UtsHostname));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRoot));
   exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns));
+  exports.Set("openRoot", Napi::Function::New(env, OpenRoot));
+  exports.Set("openInRoot", Napi::Function::New(env, OpenInRoot));
+  exports.Set("listDir", Napi::Function::New(env, ListDir));
+  exports.Set("createAt", Napi::Function::New(env, CreateAt));
+  exports.Set("mkdirAt", Napi::Function::New(env, MkdirAt));
+  exports.Set("symlinkAt", Napi::Function::New(env, SymlinkAt));
+  exports.Set("renameAt", Napi::Function::New(env, RenameAt));
+  exports.Set("unlinkAt", Napi::Function::New(env, UnlinkAt));
   exports.Set("overlayWhiteout", Napi::Function::New(env, OverlayWhiteout));
   exports.Set("overlayOpaque", Napi::Function::New(env, OverlayOpaque));
   return exports;

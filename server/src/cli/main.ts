@@ -12,15 +12,19 @@
 import { Command } from 'commander';
 import { toMdockerError, type MdockerError } from '../runtime/errors.js';
 import { openRuntime } from './common.js';
+import { registerCp } from './cp.js';
 import { registerExec } from './exec.js';
 import { registerImages } from './images.js';
 import { registerInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerKill } from './kill.js';
+import { registerLoad } from './load.js';
 import { registerNetwork } from './network.js';
 import { registerPs } from './ps.js';
 import { registerRm } from './rm.js';
+import { registerRmi } from './rmi.js';
 import { registerRun } from './run.js';
+import { registerSave } from './save.js';
 import { registerServe } from './serve.js';
 import { registerStats } from './stats.js';
 import { registerUpdate } from './update.js';
@@ -33,6 +37,7 @@ const program = new Command('mdocker')
 
 registerRun(program);
 registerExec(program);
+registerCp(program);
 registerPs(program);
 registerStats(program);
 registerUpdate(program);
@@ -41,6 +46,9 @@ registerRm(program);
 registerInspect(program);
 registerNetwork(program);
 registerImages(program);
+registerLoad(program);
+registerSave(program);
+registerRmi(program);
 registerInfo(program, () => openRuntime({ reap: false }));
 registerServe(program);
 

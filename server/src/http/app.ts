@@ -18,6 +18,7 @@ import type { Previews } from '../playground/previews.js';
 import type { Recordings } from '../playground/recording.js';
 import type { HealthJson, ImageJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
+import { isFileUpload } from './file-routes.js';
 import { sessionLabel, type SessionKeeper } from './sessions.js';
 
 export interface AppOptions {
@@ -106,7 +107,9 @@ export function createApp(options: AppOptions): Express {
   );
   app.use(sessions.middleware());
   app.use(accessMiddleware(config, (sessionId) => classes.isStudent(sessionId)));
-  app.use(express.json({ limit: config.jsonBodyLimitBytes, strict: true, type: 'application/json' }));
+  const json = express.json({ limit: config.jsonBodyLimitBytes, strict: true, type: 'application/json' });
+  // An upload's body is the file, whatever Content-Type the browser gave it (a .json file's).
+  app.use((req, res, next) => (isFileUpload(req) ? next() : json(req, res, next)));
 
   app.get('/healthz', (_req, res) => {
     const health: HealthJson = {

@@ -49,6 +49,10 @@ export interface ServeConfig extends PlaygroundConfig {
   apiRatePerIp: number;
 
   jsonBodyLimitBytes: number;
+  /** largest file a PUT …/files may write */
+  maxUploadBytes: number;
+  /** most bytes a GET …/files sends (a file's size, a directory tar's file data) */
+  maxDownloadBytes: number;
   wsMaxPayloadBytes: number;
   /** WebSockets open at once from one client address. */
   maxSocketsPerAddress: number;
@@ -99,6 +103,8 @@ export type ServeOptionKey =
   | 'execMaxTimeout'
   | 'execMaxOutput'
   | 'jsonBodyLimit'
+  | 'maxUpload'
+  | 'maxDownload'
   | 'wsMaxPayload'
   | 'scrollbackLines'
   | 'flowStallTimeout'
@@ -217,6 +223,13 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('execMaxTimeout', '--exec-max-timeout <duration>', 'largest exec time limit a request may ask for', '60s'),
   spec('execMaxOutput', '--exec-max-output <size>', 'stdout and stderr kept per exec, each', '1m'),
   spec('jsonBodyLimit', '--json-body-limit <size>', 'largest JSON request body', '16k'),
+  spec('maxUpload', '--max-upload <size>', 'largest file an upload may write into a container (then 413)', '64m'),
+  spec(
+    'maxDownload',
+    '--max-download <size>',
+    "largest file a download sends, and most file bytes in a directory's tar",
+    '1g',
+  ),
   spec('wsMaxPayload', '--ws-max-payload <size>', 'largest WebSocket frame a client may send', '64k'),
   spec(
     'scrollbackLines',
@@ -446,6 +459,8 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     execMaxTimeoutMs: duration('execMaxTimeout', '60s'),
     execMaxOutputBytes: size('execMaxOutput', '1m'),
     jsonBodyLimitBytes: size('jsonBodyLimit', '16k'),
+    maxUploadBytes: size('maxUpload', '64m'),
+    maxDownloadBytes: size('maxDownload', '1g'),
     wsMaxPayloadBytes: size('wsMaxPayload', '64k'),
     scrollbackLines: integer('scrollbackLines', 2000, 0, 100_000),
     flowStallTimeoutMs: duration('flowStallTimeout', '15s'),

@@ -18,6 +18,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, ErrorStatus>> = {
   FORBIDDEN: { http: 403, ws: WS_CLOSE.FORBIDDEN },
   // A cap is the server's policy refusing a well-formed request; the body says which cap.
   LIMIT_EXCEEDED: { http: 403, ws: WS_CLOSE.FORBIDDEN },
+  TOO_LARGE: { http: 413, ws: WS_CLOSE.TOO_LARGE },
   // Another session's container is NOT_FOUND too: its existence is not disclosed.
   NOT_FOUND: { http: 404, ws: WS_CLOSE.NOT_FOUND },
   CONFLICT: { http: 409, ws: WS_CLOSE.CONFLICT },

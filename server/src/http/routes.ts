@@ -17,10 +17,17 @@ import { hasValidToken } from './auth.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
 import { lessonRouter } from './lesson-routes.js';
+import { fileRouter } from './file-routes.js';
 
 type RoutesConfig = Pick<
   ServeConfig,
-  'rateWindowMs' | 'createRatePerSession' | 'createRatePerIp' | 'spawnRatePerSession' | 'apiRatePerIp'
+  | 'rateWindowMs'
+  | 'createRatePerSession'
+  | 'createRatePerIp'
+  | 'spawnRatePerSession'
+  | 'apiRatePerIp'
+  | 'maxUploadBytes'
+  | 'maxDownloadBytes'
 > &
   ClassRoutesOptions['config'];
 
@@ -153,6 +160,8 @@ export function apiRouter(options: RoutesOptions): Router {
   router.use(
     limiter({ what: 'requests from your address', limit: config.apiRatePerIp, windowMs: config.rateWindowMs }),
   );
+  // Before the JSON-only rule: an upload's body is the file's raw bytes.
+  router.use(fileRouter({ config, playground, readerOf }));
   router.use(requireJsonBody());
   const lessons = options.lessons;
   router.use(

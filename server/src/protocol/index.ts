@@ -49,6 +49,12 @@ export interface TerminalJson {
   clients: number;
 }
 
+/** GET /api/containers/:id/terminals/:tid/cwd: where the terminal's shell works, as the
+ * container sees the path. */
+export interface TerminalCwdJson {
+  cwd: string;
+}
+
 export interface ContainerJson {
   id: string;
   name: string;
@@ -188,6 +194,24 @@ export interface ImageJson {
   name: string;
   sizeBytes: number;
 }
+
+/** An entry of a container's directory: GET /api/containers/:id/files?path=P&list=1 →
+ * FileEntryJson[] (lstat: a symlink is itself). The path is the container's. */
+export interface FileEntryJson {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  /** bytes */
+  size: number;
+  /** permission bits (0o7777) */
+  mode: number;
+  /** ISO 8601 */
+  mtime: string;
+}
+
+// Files: GET …/files?path=P → the file's bytes (application/octet-stream, Content-Length
+// its size when opened), or a directory as a tar (application/x-tar); PUT …/files?path=P
+// with the raw bytes as the body → 201 (a new file) or 200 (replaced) with its
+// FileEntryJson; 413 TOO_LARGE past the server's upload cap.
 
 export interface ErrorJson {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -486,6 +510,7 @@ export const WS_CLOSE = {
   FORBIDDEN: 4403,
   NOT_FOUND: 4404,
   CONFLICT: 4409,
+  TOO_LARGE: 4413,
   RATE_LIMITED: 4429,
   INTERNAL: 4500,
   UNSUPPORTED: 4501,

@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'NOT_FOUND', // unknown container, terminal or image; the container to join is gone
   'CONFLICT', // name in use, container not running, already removed
   'LIMIT_EXCEEDED', // a configured cap stopped the request
+  'TOO_LARGE', // a request body over its cap (an upload past --max-upload)
   'RATE_LIMITED',
   'UNAUTHORIZED',
   'FORBIDDEN',

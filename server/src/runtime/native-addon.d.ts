@@ -34,6 +34,29 @@ export interface MdockerNativeAddon {
    * RESOLVE_NO_MAGICLINKS: symlinks and .. never leave it); empty for anything but a regular
    * file; null when there is no such file or the process with this start time is gone. */
   readFileInRoot(pid: number, startTime: number, path: string, maxBytes: number): Buffer | null;
+  /** pid's root directory as it sees it (O_PATH fd, ours to close) and the host ids of its
+   * root (-1: unmapped), or null when the process with this start time is gone. */
+  openRoot(pid: number, startTime: number): { fd: number; uid: number; gid: number } | null;
+  /** path resolved with dirFd as the root (follow: RESOLVE_IN_ROOT, symlinks followed
+   * inside) or one name in dirFd (not followed); its lstat/stat and, for a regular file or
+   * a directory, an fd open for reading (else -1). Throws SystemErrors; EREMOTEIO for an
+   * entry on a kernel filesystem (proc, sysfs, cgroup, ...), which is never opened. */
+  openInRoot(dirFd: number, path: string, follow: boolean): NativeEntryStat & { fd: number };
+  /** The entries of an open directory but . and .. (lstat'ed, symlinks with their target), at most maxEntries. */
+  listDir(
+    dirFd: number,
+    maxEntries: number,
+  ): { entries: (NativeEntryStat & { name: string; target?: string })[]; truncated: boolean };
+  /** The calls below act with the filesystem ids uid:gid (the container root's host ids). */
+  /** A new regular file named name in dirFd (O_EXCL, never through a symlink), open for writing. */
+  createAt(dirFd: number, name: string, mode: number, uid: number, gid: number): number;
+  /** A new directory; false when name exists already. */
+  mkdirAt(dirFd: number, name: string, mode: number, uid: number, gid: number): boolean;
+  symlinkAt(dirFd: number, name: string, target: string, uid: number, gid: number): void;
+  /** renameat(2) within dirFd: `to` (a symlink itself, never its target) is replaced. */
+  renameAt(dirFd: number, from: string, to: string, uid: number, gid: number): void;
+  /** Removes a non-directory entry; false when there was none. */
+  unlinkAt(dirFd: number, name: string, uid: number, gid: number): boolean;
   /** Connects to 127.0.0.1:port, else [::1]:port, inside pid's network namespace, on a
    * short-lived thread of our own (never the loop's or libuv's pool); false when the process
    * with this start time is gone, else done(null, fd) with a connected TCP socket
@@ -51,4 +74,14 @@ export interface MdockerNativeAddon {
   overlayOpaque(dir: string): void;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
+}
+
+/** What the addon's file calls tell of an entry (mode: permission bits; uid, gid: host ids). */
+export interface NativeEntryStat {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  uid: number;
+  gid: number;
 }

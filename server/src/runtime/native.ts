@@ -144,3 +144,21 @@ export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'resizePty'> {
   const native = load();
   return { spawnPty: native.spawnPty, resizePty: native.resizePty };
 }
+
+/** The addon's calls on a container's files, for files.ts. */
+export function fileCalls(): Pick<
+  MdockerNativeAddon,
+  'openRoot' | 'openInRoot' | 'listDir' | 'createAt' | 'mkdirAt' | 'symlinkAt' | 'renameAt' | 'unlinkAt'
+> {
+  const native = load();
+  return {
+    openRoot: native.openRoot,
+    openInRoot: native.openInRoot,
+    listDir: native.listDir,
+    createAt: native.createAt,
+    mkdirAt: native.mkdirAt,
+    symlinkAt: native.symlinkAt,
+    renameAt: native.renameAt,
+    unlinkAt: native.unlinkAt,
+  };
+}
