@@ -38,6 +38,13 @@ function writeTestLessons(dir: string): void {
     '02-never.md':
       '---\nid: never\ntitle: never done\nchecks:\n  - kind: file-exists\n    path: /nonexistent/file\n---\nno\n',
   });
+  lesson('test-hidden', {
+    '01-any.md': '---\nid: any\ntitle: any\nchecks:\n  - kind: file-exists\n    path: /tmp\n---\nno\n',
+  });
+  writeFileSync(
+    join(dir, 'test-hidden', 'lesson.yaml'),
+    'id: test-hidden\ntitle: hidden\ndescription: kept out\nhidden: true\n',
+  );
   lesson('test-symlink', {
     '01-host.md':
       '---\nid: host\ntitle: a host file\nchecks:\n  - kind: file-contains\n    path: /tmp/x\n    pattern: root\n---\nno\n',
@@ -166,11 +173,11 @@ describe('lessons on real containers', { skip }, () => {
     }
   }
 
-  it('lists the built-in lessons in order, the hidden network lesson left out', async () => {
+  it('lists the built-in lessons in order, a hidden lesson left out and refused', async () => {
     const reply = await new Client(base()).request('GET', '/api/lessons');
     assert.equal(reply.status, 200);
     const ids = (reply.body as LessonJson[]).map((lesson) => lesson.id);
-    assert.deepEqual(ids.slice(0, 7), [
+    assert.deepEqual(ids.slice(0, 8), [
       'pid-namespace',
       'uts-namespace',
       'mount-namespace',
@@ -178,9 +185,10 @@ describe('lessons on real containers', { skip }, () => {
       'memory-cgroup',
       'cpu-cgroup',
       'user-namespace',
+      'network-namespace',
     ]);
-    assert.ok(!ids.includes('network-namespace'));
-    const refused = await new Client(base()).request('POST', '/api/containers', { lesson: 'network-namespace' });
+    assert.ok(!ids.includes('test-hidden'));
+    const refused = await new Client(base()).request('POST', '/api/containers', { lesson: 'test-hidden' });
     assert.equal(refused.status, 400, refused.text);
   });
 
@@ -230,6 +238,31 @@ describe('lessons on real containers', { skip }, () => {
       ['map', 'cat /proc/self/uid_map > /tmp/uidmap\r'],
       ['cannot', 'date -s 2000-01-01 2> /tmp/denied\r'],
     ]));
+
+  it('network-namespace: the address, a port, a neighbour by name, an empty network namespace', () => {
+    let neighbour = '';
+    return drive('network-namespace', [
+      ['address', "ip -4 addr show eth0 | sed -n 's/.*inet \\([0-9.]*\\)\\/.*/\\1/p' > /tmp/my-ip\r"],
+      ['listen', 'mkdir -p /tmp/www && echo hi > /tmp/www/index.html && httpd -p 8080 -h /tmp/www\r'],
+      [
+        'neighbour',
+        async (session) => {
+          // A second container of the same session: the same network.
+          const created = await session.client.create({});
+          neighbour = created.id;
+          session.terminal.type(`ping -c 1 -W 2 ${created.hostname}\r`);
+        },
+      ],
+      [
+        'empty',
+        async (session) => {
+          const removed = await session.client.request('DELETE', `/api/containers/${neighbour}`);
+          assert.equal(removed.status, 204, removed.text);
+          session.terminal.type('unshare --net sh\r');
+        },
+      ],
+    ]);
+  });
 
   it('kills a hanging script check at its time limit, and a step not done stays not done', async () => {
     const session = new LessonSession(base());

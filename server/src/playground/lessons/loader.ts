@@ -125,7 +125,7 @@ const lessonFileSchema = z
           .optional(),
         capabilities: z.array(z.enum(LESSON_CAPABILITIES)).max(LESSON_CAPABILITIES.length).optional(),
         seccomp: z.enum(['default', 'unconfined']).optional(),
-        /** ignored until networking lands */
+        /** ignored: a playground container is always on its session's (or class's) network */
         network: z.unknown().optional(),
       })
       .strict()
