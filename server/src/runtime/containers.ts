@@ -19,7 +19,7 @@ import {
   type GroupBudget,
 } from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
-import { imagesDir as imageStoreDir, resolveImage } from './images.js';
+import { imagesDir as imageStoreDir, openImageStore, resolveImage } from './images.js';
 import {
   DEFAULT_SECURITY,
   assertPoolFree,
@@ -688,6 +688,19 @@ export class Runtime {
   async get(idOrName: string): Promise<ContainerView> {
     const id = await this.state.resolve(idOrName);
     return this.view(await this.mustRead(id));
+  }
+
+  /**
+   * Removes an image, or one tag of an image that has others (docker rmi). Refused while a
+   * container uses it: any container, or with force only a running one.
+   */
+  async removeImage(name: string, force = false): Promise<{ untagged: string[]; deleted: string | null }> {
+    const containers = await this.list();
+    const store = await openImageStore();
+    return store.remove(name, (image) => {
+      const user = containers.find((c) => c.imageId === image.id && (!force || c.status !== 'exited'));
+      return user === undefined ? null : user.name;
+    });
   }
 
   async list(): Promise<ContainerView[]> {

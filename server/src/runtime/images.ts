@@ -1,11 +1,16 @@
 /**
- * Images: named read-only root filesystems, one directory each in the images dir
- * (rootfs/build.sh makes them). Users pass names; only this module turns them into paths.
+ * Images: the built-in ones, named read-only root filesystems, one directory each in the
+ * images dir (rootfs/build.sh makes them), and the store's (images/store.ts: pulled or
+ * loaded, in layers). Users pass names; only this module and the store turn them into paths.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MdockerError } from './errors.js';
+import { loadImages, saveImage, type LoadedImage } from './images/archive.js';
+import { runConfigOf, type RunConfig } from './images/oci.js';
+import { familiarName, formatReference, parseReference } from './images/reference.js';
+import { ImageStore } from './images/store.js';
 import { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH } from './spec.js';
 
 export interface Image {
@@ -108,6 +113,110 @@ export async function resolveImage(name: string, options: ImageOptions = {}): Pr
   throw new MdockerError(
     'NOT_FOUND',
     `unknown image ${JSON.stringify(name)} (available: ${available.length > 0 ? available.join(', ') : 'none; run npm run build:rootfs'})`,
+    { image: name, available },
+  );
+}
+
+/** An image as `mdocker images` lists it: a built-in tree or one of the store's. */
+export interface ImageRow {
+  repository: string;
+  tag: string;
+  /** The image id (its config's digest); null for a built-in image. */
+  id: string | null;
+  sizeBytes: number;
+  created: string | null;
+}
+
+export interface StoreImageOptions {
+  /** The data dir whose images/ is the store (MDOCKER_DATA_DIR, else /var/lib/mdocker). */
+  dataDir?: string;
+}
+
+export function openImageStore(options: StoreImageOptions = {}): Promise<ImageStore> {
+  return ImageStore.open(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+}
+
+/** Every image: the built-in ones first, then the store's, newest first, one row per reference. */
+export async function imageRows(options: ImageOptions & StoreImageOptions = {}): Promise<ImageRow[]> {
+  const rows: ImageRow[] = [];
+  for (const image of await listImages(options)) {
+    let created: string | null = null;
+    try {
+      created = (await lstat(join(image.path, IMAGE_MARKER_FILE))).mtime.toISOString();
+    } catch {
+      // a hand-made tree: no build time
+    }
+    rows.push({ repository: image.name, tag: 'latest', id: null, sizeBytes: image.sizeBytes, created });
+  }
+  const store = await openImageStore(options);
+  for (const image of await store.list()) {
+    const common = { id: image.id, sizeBytes: image.sizeBytes, created: image.created };
+    if (image.references.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...common });
+    for (const reference of image.references) {
+      const parsed = parseReference(reference);
+      rows.push({ repository: familiarName(parsed), tag: parsed.tag ?? '<none>', ...common });
+    }
+  }
+  return rows;
+}
+
+/** Loads a docker save archive or an OCI layout (directory or tar) into the store. */
+export async function loadImageArchive(path: string, options: StoreImageOptions = {}): Promise<LoadedImage[]> {
+  return loadImages(await openImageStore(options), path);
+}
+
+/** Writes a stored image as an OCI archive. */
+export async function saveImageArchive(name: string, outPath: string, options: StoreImageOptions = {}): Promise<void> {
+  const store = await openImageStore(options);
+  const image = await store.find(name);
+  if (!image) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
+  const references = (await store.list()).find((summary) => summary.id === image.id)?.references ?? [];
+  let requested: string | null = null;
+  try {
+    const parsed = parseReference(name);
+    if (parsed.digest === null) requested = formatReference(parsed);
+  } catch {
+    // an image id
+  }
+  await saveImage(
+    store,
+    image,
+    requested !== null && references.includes(requested) ? [requested] : references,
+    outPath,
+  );
+}
+
+/** What a container runs from a stored image: its layers, bottom first, and its config. */
+export interface StoredImage {
+  id: string;
+  layerRoots: string[];
+  config: RunConfig;
+}
+
+/**
+ * A run's image: a built-in tree by its name (busybox stays the default), else the store's
+ * image by reference or id.
+ */
+export async function resolveRunImage(
+  name: string,
+  options: ImageOptions & StoreImageOptions = {},
+): Promise<{ builtin: Image } | { stored: StoredImage }> {
+  if (isValidImageName(name) && (await isImageDirectory(join(imagesDir(options), name)))) {
+    return { builtin: { name, path: join(imagesDir(options), name) } };
+  }
+  const store = await openImageStore(options);
+  const image = await store.find(name);
+  if (image) {
+    return {
+      stored: { id: image.id, layerRoots: store.layerRoots(image), config: runConfigOf(await store.readConfig(image)) },
+    };
+  }
+  const available = (await imageRows(options)).map((row) =>
+    row.id === null || row.repository === '<none>' ? row.repository : `${row.repository}:${row.tag}`,
+  );
+  throw new MdockerError(
+    'NOT_FOUND',
+    `unknown image ${JSON.stringify(name.slice(0, 128))} (available: ${available.length > 0 ? available.join(', ') : 'none'}; mdocker pull or load one)`,
     { image: name, available },
   );
 }

@@ -40,6 +40,8 @@ export interface ContainerRecord {
   id: string;
   name: string;
   image: string | null;
+  /** The stored image's id (images/store.ts) it runs from; null or absent: a built-in image or a rootfs. */
+  imageId?: string | null;
   rootfs: string | null;
   hostname: string;
   cmd: string[];

@@ -144,3 +144,28 @@ export function parseDocument<Schema extends z.ZodTypeAny>(
   }
   return result.data as z.output<Schema>;
 }
+
+/** The host's platform in OCI's words: linux/amd64 on x86-64. */
+export function hostPlatform(): { os: string; architecture: string } {
+  const architecture = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' }[
+    process.arch as string
+  ];
+  return { os: 'linux', architecture: architecture ?? process.arch };
+}
+
+/** The manifest of an index for the host's platform, as Docker picks it. */
+export function selectPlatform(index: ImageIndex): Descriptor {
+  const { os, architecture } = hostPlatform();
+  const found = index.manifests.find(
+    (m) =>
+      MANIFEST_MEDIA_TYPES.includes(m.mediaType) && m.platform?.os === os && m.platform.architecture === architecture,
+  );
+  if (found) return found;
+  const offered = index.manifests
+    .map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : null))
+    .filter((p): p is string => p !== null);
+  throw new MdockerError(
+    'NOT_FOUND',
+    `no image for ${os}/${architecture} in the index (it has ${offered.length > 0 ? offered.join(', ') : 'none'})`,
+  );
+}

@@ -366,7 +366,11 @@ export class ImageStore {
       sizeBytes,
       loadedAt: new Date().toISOString(),
     };
+    const previous = await this.getImage(record.id);
     await this.writeAtomic(join(this.root, 'images', `${hexOf(record.id)}.json`), JSON.stringify(record) + '\n');
+    // The same image from another source (a registry's gzip blobs, an archive's plain
+    // tars): what only the previous record named goes.
+    if (previous !== null && previous.manifestDigest !== record.manifestDigest) await this.collect(previous);
     for (const reference of references) await this.tag(reference, record.id);
     return record;
   }
