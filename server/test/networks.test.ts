@@ -69,7 +69,7 @@ describe('network hosts file', () => {
 describe('network egress', () => {
   const egress = { uplink: 'mdu0a1b2c3d', ...egressAddresses(parseCidr('10.89.7.0/24')), dns: ['192.168.1.1'] };
 
-  it('puts the gateway first and the uplink in the last /30, out of the members\' addresses', () => {
+  it("puts the gateway first and the uplink in the last /30, out of the members' addresses", () => {
     assert.deepEqual(egressAddresses(parseCidr('10.89.7.0/24')), {
       gateway: '10.89.7.1',
       hostAddress: '10.89.7.253',
@@ -104,7 +104,8 @@ describe('network egress', () => {
   });
 
   it("takes the host's IPv4 nameservers but loopback ones, up to three", () => {
-    const text = 'search lan\nnameserver 127.0.0.53\nnameserver 192.168.1.1\n# nameserver 8.8.8.8\nnameserver ::1\nnameserver 9.9.9.9\nnameserver 9.9.9.9\nnameserver 1.1.1.1\nnameserver 8.8.4.4\nnameserver 1.2.3.4; rm -rf\n';
+    const text =
+      'search lan\nnameserver 127.0.0.53\nnameserver 192.168.1.1\n# nameserver 8.8.8.8\nnameserver ::1\nnameserver 9.9.9.9\nnameserver 9.9.9.9\nnameserver 1.1.1.1\nnameserver 8.8.4.4\nnameserver 1.2.3.4; rm -rf\n';
     assert.deepEqual(nameservers(text), ['192.168.1.1', '9.9.9.9', '1.1.1.1']);
     assert.deepEqual(nameservers('nameserver 127.0.0.53\n'), []);
   });

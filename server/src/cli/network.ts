@@ -12,7 +12,10 @@ export function registerNetwork(program: Command): void {
     .description('create a network: a bridge in a network namespace of its own, with no route out')
     .argument('<name>')
     .option('--subnet <cidr>', 'the subnet, e.g. 10.89.7.0/24 (default: the next free /24 of 10.89.0.0/16)')
-    .option('--egress', 'let its containers reach public addresses, through NAT (never the host, private or link-local ones)')
+    .option(
+      '--egress',
+      'let its containers reach public addresses, through NAT (never the host, private or link-local ones)',
+    )
     .action(async (name: string, flags: { subnet?: string; egress?: boolean }) => {
       const runtime = await openRuntime();
       await runtime.networks.create(name, {

@@ -246,7 +246,10 @@ export function egressRules(egress: EgressRecord, range: string): { network: str
  * interface of the host's default route, which must forward (net.ipv4.conf.DEV.forwarding,
  * or ip_forward for all). mdocker turns forwarding on only for the uplinks it makes.
  */
-export function hostForwardingProblem(routeTable = '/proc/net/route', sysctlDir = '/proc/sys/net/ipv4/conf'): string | null {
+export function hostForwardingProblem(
+  routeTable = '/proc/net/route',
+  sysctlDir = '/proc/sys/net/ipv4/conf',
+): string | null {
   let device: string | undefined;
   try {
     for (const line of readFileSync(routeTable, 'utf8').split('\n').slice(1)) {
@@ -257,7 +260,7 @@ export function hostForwardingProblem(routeTable = '/proc/net/route', sysctlDir 
       }
     }
   } catch {
-    return 'cannot read the host\'s routes';
+    return "cannot read the host's routes";
   }
   if (device === undefined) return 'the host has no default route: containers reach no outside address';
   try {
@@ -267,7 +270,6 @@ export function hostForwardingProblem(routeTable = '/proc/net/route', sysctlDir 
   }
   return `the host does not forward on ${device}, its default route: answers from outside cannot reach containers until sysctl -w net.ipv4.conf.${device}.forwarding=1 (mdocker changes no host setting it did not make)`;
 }
-
 
 /** The hosts file of a network: localhost, then each member's address, hostname and name. */
 export function hostsFile(members: NetworkMember[]): string {
