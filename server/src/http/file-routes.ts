@@ -161,6 +161,8 @@ export function fileRouter(options: FileRoutesOptions): Router {
  * an incomplete download.
  */
 async function send(body: Readable, res: Response): Promise<void> {
+  // An error after the pipeline gave up on body (the response closed first) is no one's to hear.
+  body.on('error', () => undefined);
   try {
     await pipeline(body, res);
   } catch {

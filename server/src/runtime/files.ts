@@ -401,6 +401,10 @@ export function packTar(
   const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
   const walk = walkTree(root, path, opts.onSkip);
   let total = 0;
+  const closed = new Promise<never>((_resolve, reject) =>
+    pack.once('close', () => reject(new MdockerError('INTERNAL', 'the tar stream closed'))),
+  );
+  closed.catch(() => undefined);
   void (async () => {
     try {
       for await (const entry of walk) {
@@ -429,6 +433,8 @@ export function packTar(
             const sink = pack.entry({ ...header, type: 'file', size: entry.size }, (err) =>
               err ? reject(err) : resolve(),
             );
+            // Its failure reaches us through the callback; the tar's own 'error' is its reader's.
+            sink.on('error', () => undefined);
             void (async () => {
               try {
                 for await (const chunk of entry.content?.() ?? noBytes()) {
@@ -441,13 +447,14 @@ export function packTar(
               }
             })();
           });
-          await done;
+          // A tar closed meanwhile (the client went away) never calls the entry back.
+          await Promise.race([done, closed]);
         }
       }
       if (!pack.destroyed) pack.finalize();
     } catch (err) {
       await walk.return(undefined).catch(() => undefined);
-      pack.destroy(err instanceof Error ? err : new Error(String(err)));
+      if (!pack.destroyed) pack.destroy(err instanceof Error ? err : new Error(String(err)));
     }
   })();
   return pack as unknown as Readable;

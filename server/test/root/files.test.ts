@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extract, pack } from 'tar-stream';
 import type { FileEntryJson } from '../../src/protocol/index.js';
-import { cliPath, containerCgroups, launcherProcesses, mdocker, rootOnly, stateDirs } from './helpers.js';
+import { cliPath, containerCgroups, launcherProcesses, mdocker, rootOnly, stateDirs, waitFor } from './helpers.js';
 import { Client } from './playground-client.js';
 import { startRealServer, type RealServer } from './real-server.js';
 
@@ -246,6 +246,37 @@ describe('files in and out of a container over HTTP', { skip }, () => {
     assert.equal((await raw(owner, 'GET', filesUrl(id, '/tmp/planted'))).status, 404);
   });
 
+  it("lets a class's teacher read a student's container, never write it; another student gets 404", async () => {
+    // A token-less loopback server: the local user is the teacher.
+    const teacher = new Client(real.base);
+    await teacher.request('GET', '/healthz');
+    const created = await teacher.request('POST', '/api/classes', { name: 'files' });
+    assert.equal(created.status, 201, created.text);
+    const { id: classId, joinCode } = created.body as { id: string; joinCode: string };
+    try {
+      const [student, other] = [new Client(real.base), new Client(real.base)];
+      for (const [i, client] of [student, other].entries()) {
+        const joined = await client.request('POST', '/api/join', { code: joinCode, name: `student ${i}` });
+        assert.equal(joined.status, 201, joined.text);
+      }
+      const container = (await student.create()).id;
+      const put = await raw(student, 'PUT', filesUrl(container, '/tmp/homework.txt'), Buffer.from('42\n'));
+      assert.equal(put.status, 201, put.body.toString());
+      const read = await raw(teacher, 'GET', filesUrl(container, '/tmp/homework.txt'));
+      assert.equal(read.status, 200, read.body.toString());
+      assert.equal(read.body.toString(), '42\n');
+      assert.equal((await raw(teacher, 'GET', filesUrl(container, '/tmp', '&list=1'))).status, 200);
+      assert.equal(
+        (await raw(teacher, 'PUT', filesUrl(container, '/tmp/homework.txt'), Buffer.from('0\n'))).status,
+        404,
+      );
+      assert.equal((await raw(other, 'GET', filesUrl(container, '/tmp/homework.txt'))).status, 404);
+      assert.equal((await raw(student, 'GET', filesUrl(container, '/tmp/homework.txt'))).body.toString(), '42\n');
+    } finally {
+      assert.equal((await teacher.request('DELETE', `/api/classes/${classId}`)).status, 204);
+    }
+  });
+
   it('lists a directory: name, type, size, mode and mtime of each entry, symlinks as themselves', async () => {
     await exec([
       'sh',
@@ -288,6 +319,37 @@ describe('files in and out of a container over HTTP', { skip }, () => {
     assert.equal(entries.get('tree/a/one')?.body, 'one\n');
     assert.equal(entries.get('tree/two')?.body, 'two\n');
     assert.deepEqual([entries.get('tree/link')?.type, entries.get('tree/link')?.linkname], ['symlink', 'a/one']);
+  });
+
+  it('closes every fd it opened when a client leaves in the middle of a file or a tar', async () => {
+    await exec([
+      'sh',
+      '-c',
+      'mkdir -p /tmp/big/a/b && for f in /tmp/big/1 /tmp/big/a/2 /tmp/big/a/b/3; do head -c 2097152 /dev/urandom > $f; done',
+    ]);
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    for (const path of ['/tmp/big', '/tmp/big/1']) {
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest(
+          new URL(filesUrl(id, path), owner.base),
+          { headers: { cookie: owner.cookie } },
+          (res) => {
+            assert.equal(res.statusCode, 200);
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => undefined);
+        req.on('close', () => resolve());
+        setTimeout(() => reject(new Error('no answer')), 10_000).unref();
+        req.end();
+      });
+    }
+    await waitFor('the fds of the aborted downloads closed', () => openFds() <= before);
+    await exec(['rm', '-rf', '/tmp/big']);
   });
 
   it('stops the download of a file that grows forever at its size when opened', async () => {
