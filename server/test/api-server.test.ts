@@ -18,7 +18,7 @@ describe('sessions', () => {
       const fresh = client();
       const reply = await fresh.request('GET', path);
       const cookie = String(reply.headers['set-cookie']);
-      assert.match(cookie, /^mdocker_session=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}; /, path);
+      assert.match(cookie, /^mdocker_session=[A-Za-z0-9_-]{43}\.local\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]{43}; /, path);
       assert.match(cookie, /HttpOnly/);
       assert.match(cookie, /SameSite=Strict/);
       const again = await fresh.request('GET', path);

@@ -151,7 +151,9 @@ export const api = {
 
   // ---- classes ----
   me: () => request<MeJson>('GET', '/api/me'),
-  join: (body: JoinBody) => request<JoinJson>('POST', '/api/join', body),
+  /** `node`: the join link's, so HAProxy sends the join to the node that holds the class */
+  join: (body: JoinBody, node?: string | null) =>
+    request<JoinJson>('POST', node ? `/api/join?${new URLSearchParams({ node }).toString()}` : '/api/join', body),
   listClasses: () => request<ClassJson[]>('GET', '/api/classes'),
   getClass: (id: string) => request<ClassJson>('GET', classPath(id)),
   createClass: (body: CreateClassBody) => request<ClassJson>('POST', '/api/classes', body),

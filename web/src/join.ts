@@ -64,7 +64,7 @@ export function startJoinPage(code: string): void {
     error.hidden = true;
     name.removeAttribute('aria-invalid');
     api
-      .join({ code, name: value })
+      .join({ code, name: value }, new URLSearchParams(location.search).get('node'))
       .then(() => {
         // A fresh page: the session cookie changed, and the student page starts from /api/me.
         location.assign('/');

@@ -51,7 +51,7 @@ const store = new StatsStore();
 
 // ---- notices ---------------------------------------------------------------------------
 
-const { show: showNotice } = noticeBar(byId('notice'));
+const { show: showNotice, hide: hideNotice } = noticeBar(byId('notice'));
 
 // ---- URL: #/containers/<id>/terminals/<tid> ----------------------------------------------
 
@@ -332,7 +332,25 @@ function onStatsMessage(event: MessageEvent): void {
     case 'ports':
       portsPanel.update(message.containerId, message.ports);
       break;
+    case 'node':
+      // A drain: told until the page goes; serving again clears it.
+      if (message.node.state === 'serving') hideNotice();
+      else showNotice(message.node.message, 'info', true);
+      break;
   }
+}
+
+/** A session whose node is gone (or restarted) answers NODE_GONE, with a new session of
+ * the node that answered: the user is told, and a reload starts again there. */
+function showIfNodeGone(err: unknown): boolean {
+  if (!(err instanceof ApiError && err.code === 'NODE_GONE')) return false;
+  showNotice(err.message, 'error', true);
+  return true;
+}
+
+async function renewSessionOrTell(): Promise<void> {
+  await renewSession();
+  await api.me().catch(showIfNodeGone);
 }
 
 let statsOpenedBefore = false;
@@ -341,7 +359,7 @@ function connectStats(): void {
     url: () => socketUrl('/api/stats'),
     onMessage: onStatsMessage,
     shouldReconnect: () => true,
-    beforeReconnect: renewSession,
+    beforeReconnect: renewSessionOrTell,
     // After a drop, states may have changed unseen (a container exited, another tab deleted one).
     onOpen: () => {
       if (statsOpenedBefore) {
@@ -373,6 +391,7 @@ async function refreshContainers(): Promise<void> {
     for (const c of fresh) containers.set(c.id, c);
   } catch (err) {
     // Unreachable: the connection indicator says so already, and the stream retries.
+    if (showIfNodeGone(err)) return;
     if (!(err instanceof ApiError && err.code === 'NETWORK'))
       showNotice(`Cannot list your containers: ${describeError(err)}`);
     return;
@@ -414,8 +433,9 @@ function showRole(me: MeJson): void {
 api
   .me()
   .then(showRole)
-  .catch(() => {
-    /* an older server without classes: the playground works as before */
+  .catch((err: unknown) => {
+    showIfNodeGone(err);
+    /* otherwise an older server without classes: the playground works as before */
   });
 
 // The stream starts after the first REST answer, which carries the session cookie (under

@@ -20,6 +20,8 @@ import type { HealthJson, ImageJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
 import { isFileUpload } from './file-routes.js';
 import { sessionLabel, type SessionKeeper } from './sessions.js';
+import type { ClusterNode } from './node.js';
+import { newSessionGuard, nodeRouter, readyzHandler } from './node-routes.js';
 
 export interface AppOptions {
   config: ServeConfig;
@@ -33,6 +35,8 @@ export interface AppOptions {
   lessons?: Lessons;
   /** GET /api/containers/:id/ports; none: no previews */
   previews?: Previews;
+  /** /readyz, /api/node and the drain; none: neither */
+  node?: ClusterNode;
 }
 
 /** A Host value fit to appear in a CSP source expression. */
@@ -44,7 +48,7 @@ function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const startedAt = performance.now();
     res.once('finish', () => {
-      const quiet = req.path === '/healthz' || req.path === '/metrics';
+      const quiet = req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics';
       // The path only: a query may carry the access token.
       logger[quiet ? 'debug' : 'info'](
         {
@@ -119,6 +123,11 @@ export function createApp(options: AppOptions): Express {
     };
     res.json(health);
   });
+
+  if (options.node) {
+    app.get('/readyz', readyzHandler(options.node));
+    app.use('/api', newSessionGuard(options.node, playground), nodeRouter({ node: options.node, config, classes }));
+  }
 
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -136,7 +136,7 @@ function openToGuests(method: string, path: string): boolean {
 }
 
 /**
- * Host allowlist and token for every route but /healthz; Origin for every write. A
+ * Host allowlist and token for every route but /healthz and /readyz; Origin for every write. A
  * student (a session that joined a class) needs no token: `isStudent` says who is one.
  */
 export function accessMiddleware(
@@ -155,7 +155,8 @@ export function accessMiddleware(
         return next(new MdockerError('FORBIDDEN', 'cross-site request refused'));
       }
     }
-    if (req.path === '/healthz') return next();
+    // Probes (HAProxy, Kubernetes) carry no token.
+    if (req.path === '/healthz' || req.path === '/readyz') return next();
     if (config.token === null) return next();
     if (!hasValidToken(req, config)) {
       if (isStudent(req.sessionId) || openToGuests(req.method, req.path)) return next();

@@ -61,6 +61,17 @@ export interface ServeConfig extends PlaygroundConfig {
   /** failed class joins (wrong codes) per client address per rate window */
   joinRatePerIp: number;
   shutdownTimeoutMs: number;
+
+  /** this node's name in a cluster (HAProxy's server name, in every session it signs);
+   * null: a lone server ("local") */
+  nodeId: string | null;
+  /** the key every node of a deployment signs sessions with; null: a random one per start */
+  sessionKeyFile: string | null;
+  /** how long a drain (SIGTERM, POST /api/node/drain) lets users finish before their
+   * containers go; 0: SIGTERM stops at once */
+  drainGraceMs: number;
+  /** HAProxy's agent-check port (readiness and weight as one line); null: none */
+  agentPort: number | null;
 }
 
 /** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */
@@ -117,7 +128,11 @@ export type ServeOptionKey =
   | 'recordingRetention'
   | 'maxClasses'
   | 'maxStudentsPerClass'
-  | 'joinRatePerIp';
+  | 'joinRatePerIp'
+  | 'nodeId'
+  | 'sessionKeyFile'
+  | 'drainGrace'
+  | 'agentPort';
 
 /** What a caller may give: strings from flags or the environment, or typed values. */
 export type ServeOptions = Partial<Record<ServeOptionKey, string | number | boolean | string[] | null>>;
@@ -267,6 +282,30 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '--join-rate-per-ip <n>',
     'failed class joins (wrong codes) per client address per window; right codes do not count',
     '20',
+  ),
+  spec(
+    'nodeId',
+    '--node-id <id>',
+    "this node's name in a cluster (a DNS label: HAProxy's server name, carried in every session it signs)",
+    'none (a lone server)',
+  ),
+  spec(
+    'sessionKeyFile',
+    '--session-key-file <file>',
+    "the key (32 bytes or more) every node of a deployment signs sessions with, so any node reads another's cookie",
+    'a random key per start',
+  ),
+  spec(
+    'drainGrace',
+    '--drain-grace <duration>',
+    'on SIGTERM or POST /api/node/drain: take no new sessions, tell users, wait this long (or until no container is left), then stop',
+    '0 (SIGTERM stops at once)',
+  ),
+  spec(
+    'agentPort',
+    '--agent-port <number>',
+    "TCP port answering HAProxy's agent-check: this node's weight from its headroom, or drain",
+    'none',
   ),
 ];
 
@@ -474,7 +513,15 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     maxClasses: integer('maxClasses', 20, 1, 10_000),
     maxStudentsPerClass: integer('maxStudentsPerClass', 100, 1, 10_000),
     joinRatePerIp: integer('joinRatePerIp', 20, 1, 1_000_000),
+    nodeId: raw('nodeId') == null || String(raw('nodeId')) === '' ? null : String(raw('nodeId')),
+    sessionKeyFile:
+      raw('sessionKeyFile') == null || String(raw('sessionKeyFile')) === '' ? null : String(raw('sessionKeyFile')),
+    drainGraceMs: duration('drainGrace', '0'),
+    agentPort: raw('agentPort') == null || String(raw('agentPort')) === '' ? null : integer('agentPort', 0, 0, 65535),
   };
+  if (config.nodeId !== null && !NODE_ID.test(config.nodeId)) {
+    throw invalidOption('--node-id', config.nodeId, 'expected a DNS label: a-z, 0-9 and -, at most 63 characters');
+  }
   if (config.warmPool >= config.maxContainers) {
     throw invalidOption('--warm-pool', raw('warmPool'), `must be below --max-containers (${config.maxContainers})`);
   }
@@ -503,6 +550,10 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
   checkDefaultWithinCap(config.defaultPidsLimit, config.maxPidsLimit, '--default-pids-limit', '--max-pids-limit');
   return config;
 }
+
+/** A node id is a DNS label (a StatefulSet pod's name): it sits between dots in the
+ * session cookie and is HAProxy's server name, so nothing else may appear in it. */
+export const NODE_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const DEFAULT_PREVIEW_DOMAIN = 'preview.localhost';
 

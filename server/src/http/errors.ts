@@ -34,6 +34,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, ErrorStatus>> = {
   UNSUPPORTED: { http: 501, ws: WS_CLOSE.UNSUPPORTED },
   UNAVAILABLE: { http: 503, ws: WS_CLOSE.UNAVAILABLE },
   TIMEOUT: { http: 504, ws: WS_CLOSE.TIMEOUT },
+  // Misdirected: this node cannot answer for another node's session (http/sessions.ts).
+  NODE_GONE: { http: 421, ws: WS_CLOSE.NODE_GONE },
 };
 
 export function httpStatusFor(code: ErrorCode): number {

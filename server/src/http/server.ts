@@ -21,7 +21,9 @@ import { loadLessons, type LessonSource } from '../playground/lessons/loader.js'
 import { Playground, type PlaygroundRuntime } from '../playground/playground.js';
 import { Recordings } from '../playground/recording.js';
 import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
-import { SessionKeeper } from './sessions.js';
+import { LONE_NODE, SessionKeeper, loadSessionKey } from './sessions.js';
+import { startAgent, type AgentServer } from './agent.js';
+import { ClusterNode } from './node.js';
 import { delay, settlesWithin } from '../playground/timing.js';
 import { WebSockets } from './websocket.js';
 
@@ -47,6 +49,10 @@ export interface RunningServer {
   readonly lessons: Lessons;
   readonly metrics: ServerMetrics;
   readonly http: Server;
+  /** readiness, headroom and drain */
+  readonly node: ClusterNode;
+  /** HAProxy's agent-check port, or null */
+  readonly agentPort: number | null;
 }
 
 /** The built-in lessons: lessons/ of the repository (server/dist/src/http/ → four levels up). */
@@ -84,7 +90,17 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       `removed ${reaped.length} leftover containers of an earlier run`,
     );
 
-  const sessions = new SessionKeeper();
+  // Read before anything is served: a missing or short key stops the start.
+  const sessionKey =
+    config.sessionKeyFile === null
+      ? undefined
+      : loadSessionKey(config.sessionKeyFile, (message) => logger.warn({ event: 'server.session-key' }, message));
+  let node: ClusterNode | null = null;
+  const sessions = new SessionKeeper({
+    ...(sessionKey === undefined ? {} : { key: sessionKey }),
+    node: config.nodeId ?? LONE_NODE,
+    accepting: () => node?.acceptsNewSessions ?? false,
+  });
   let webSockets: WebSockets | null = null;
   let playground: Playground | null = null;
   const metrics = new ServerMetrics({
@@ -105,7 +121,26 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     metrics,
     recordings,
   });
-  const classes = new Classes({ playground, groups: runtime, config, logger, recordings });
+  const classes = new Classes({
+    playground,
+    groups: runtime,
+    config,
+    logger,
+    recordings,
+    ...(config.nodeId === null ? {} : { node: config.nodeId }),
+  });
+  const livePlayground = playground;
+  node = new ClusterNode({
+    id: sessions.node,
+    maxContainers: config.maxContainers,
+    drainGraceMs: config.drainGraceMs,
+    containerCount: () => livePlayground.containerCount,
+    userContainerCount: () => livePlayground.sessionContainerCount,
+    tell: (notice) => livePlayground.tellEverySession({ type: 'node', node: notice }),
+    onDrained: () => stopAfterDrain(),
+    logger,
+  });
+  const clusterNode = node;
   const lessons = new Lessons({ catalog, logger });
   lessons.attach(playground);
   // The default preview URL names the server's port, known once it listens.
@@ -134,13 +169,14 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     logger,
     lessons,
     previews,
+    node: clusterNode,
     ...(options.images ? { images: options.images } : {}),
   });
   // A preview host never reaches the app: not its routes, sessions, token or cookies.
   const server = createServer((req, res) =>
     previewProxy.handles(req) ? previewProxy.request(req, res) : app(req, res),
   );
-  webSockets = new WebSockets({ server, config, sessions, playground, classes, logger });
+  webSockets = new WebSockets({ server, config, sessions, playground, classes, logger, node: clusterNode });
   routeUpgradesByHost(server, previewProxy);
 
   await new Promise<void>((resolve, reject) => {
@@ -151,11 +187,28 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     });
   });
   playground.start();
+  let agent: AgentServer | null = null;
+  if (config.agentPort !== null) {
+    try {
+      agent = await startAgent(config.host, config.agentPort, () => clusterNode.agentLine());
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
+  }
+  clusterNode.serving();
   const port = (server.address() as AddressInfo).port;
   boundPort = port;
   const url = serverUrl(config, port);
   logger.info(
-    { event: 'server.listening', host: config.host, port, tokenRequired: config.token !== null },
+    {
+      event: 'server.listening',
+      host: config.host,
+      port,
+      tokenRequired: config.token !== null,
+      node: sessions.node,
+      agentPort: agent?.port ?? null,
+    },
     'serving the playground',
   );
   if (options.printUrl ?? true) {
@@ -171,6 +224,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      clusterNode.stopping();
       logger.info({ event: 'server.stopping', containers: playground.containerCount }, 'stopping: removing containers');
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Clients learn it from their terminals' `exit` (reason "shutdown") as containers go.
@@ -189,6 +243,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       webSockets.terminateAll();
       server.closeAllConnections();
       await serverClosed;
+      await agent?.close();
       await recordings.close();
       if (signalHandler) {
         process.off('SIGINT', signalHandler);
@@ -199,27 +254,57 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     return closing;
   };
 
+  const handleSignals = options.handleSignals ?? true;
+  const stop = (): void => {
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // The end of a drain (its deadline, no user container left, or a second signal) is a
+  // stop: containers removed as on SIGTERM, and a process of `mdocker serve` exits so its
+  // supervisor (Kubernetes, systemd) starts it afresh.
+  function stopAfterDrain(): void {
+    if (handleSignals) stop();
+    else void close();
+  }
+
   let signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
-  if (options.handleSignals ?? true) {
+  if (handleSignals) {
     signalHandler = (signal) => {
       if (closing) {
         logger.warn({ signal }, 'second signal: exiting now; the next start reaps what is left');
         process.exit(1);
       }
       logger.info({ event: 'server.signal', signal }, 'signal received');
-      close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      if (clusterNode.state === 'draining') {
+        logger.info({ event: 'server.signal', signal }, 'second signal while draining: stopping now');
+        clusterNode.finishDrain();
+        return;
+      }
+      // With a grace, users are told and given it; without, the stop is at once, as ever.
+      if (config.drainGraceMs > 0) clusterNode.drain();
+      else stop();
     };
     process.on('SIGINT', signalHandler);
     process.on('SIGTERM', signalHandler);
   }
 
-  return { url, port, close, playground, classes, lessons, metrics, http: server };
+  return {
+    url,
+    port,
+    close,
+    playground,
+    classes,
+    lessons,
+    metrics,
+    http: server,
+    node: clusterNode,
+    agentPort: agent?.port ?? null,
+  };
 }
 
 /** The real runtime, with the host it found logged (on cgroup v2 it takes its delegated cgroup now). */

@@ -21,7 +21,8 @@ import {
   type StatsServerMessage,
   type TerminalServerMessage,
 } from '../protocol/index.js';
-import type { SessionKeeper } from './sessions.js';
+import { nodeGone, type SessionKeeper } from './sessions.js';
+import type { ClusterNode } from './node.js';
 
 /** Enough for many tabs; a script opening thousands is refused. */
 const MAX_SOCKETS_PER_SESSION = 64;
@@ -52,6 +53,8 @@ export interface WebSocketsOptions {
   playground: Playground;
   classes: Classes;
   logger: Logger;
+  /** a stats stream opened while the node drains is told at once */
+  node?: ClusterNode;
 }
 
 interface Tracked extends WebSocket {
@@ -117,7 +120,9 @@ export class WebSockets {
     if (this.#closing) return rejectUpgrade(socket, new MdockerError('CONFLICT', 'the server is shutting down'));
     // Refused before the handshake: a hijacking page or a token-less client gets no socket
     // (a student of a class comes without the token).
-    const sessionId = this.#options.sessions.verify(req.headers.cookie);
+    const cookie = this.#options.sessions.read(req.headers.cookie);
+    if (cookie.kind === 'foreign') return rejectUpgrade(socket, nodeGone(cookie.node, cookie.restarted));
+    const sessionId = cookie.kind === 'local' ? cookie.id : null;
     const student = sessionId !== null && this.#options.classes.isStudent(sessionId);
     const denied = checkUpgrade(req, this.#options.config, student);
     if (denied) return rejectUpgrade(socket, denied);
@@ -261,6 +266,11 @@ export class WebSockets {
         ws.send(JSON.stringify(message));
       },
     });
+    const notice = this.#options.node?.notice();
+    if (notice?.state === 'draining' || notice?.state === 'stopping') {
+      const message: StatsServerMessage = { type: 'node', node: notice };
+      ws.send(JSON.stringify(message));
+    }
     // The stats stream is one-way; anything the client sends is ignored.
     ws.once('close', () => {
       this.#counts.stats--;
@@ -330,6 +340,7 @@ function rejectUpgrade(socket: Duplex, err: MdockerError): void {
     403: 'Forbidden',
     404: 'Not Found',
     409: 'Conflict',
+    421: 'Misdirected Request',
     429: 'Too Many Requests',
   };
   if (socket.writable) {

@@ -53,6 +53,9 @@ export interface ClassesOptions {
   config: ClassesConfig;
   logger: Logger;
   recordings?: Recordings;
+  /** this node's id in a cluster: the join link names it, so HAProxy sends students to
+   * the node that holds their class */
+  node?: string;
 }
 
 /** A validated POST /api/classes, limits resolved against the server's caps. */
@@ -125,6 +128,7 @@ export class Classes {
   readonly #config: ClassesConfig;
   readonly #logger: Logger;
   readonly #recordings: Recordings | null;
+  readonly #node: string | undefined;
   readonly #classes = new Map<string, ClassState>();
   readonly #byCode = new Map<string, string>();
   readonly #bySession = new Map<string, Student>();
@@ -136,6 +140,7 @@ export class Classes {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#recordings = options.recordings ?? null;
+    this.#node = options.node;
     this.#playground.setPolicy((sessionId) => this.#policyFor(sessionId));
     this.#playground.observe({
       message: (sessionId, message) => this.#onMessage(sessionId, message),
@@ -567,7 +572,7 @@ export class Classes {
       id: state.id,
       name: settings.name,
       joinCode: state.joinCode,
-      joinUrl: `/join/${state.joinCode}`,
+      joinUrl: `/join/${state.joinCode}${this.#node === undefined ? '' : `?node=${this.#node}`}`,
       createdAt: new Date(state.createdAtMs).toISOString(),
       endedAt: state.endedAtMs === null ? null : new Date(state.endedAtMs).toISOString(),
       limits: { ...settings.limits },

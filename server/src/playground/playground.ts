@@ -676,6 +676,19 @@ export class Playground {
     this.#publish(sessionId, message);
   }
 
+  /** Sends a message to the pages of every session with a container or a stats stream
+   * here (the node is draining). */
+  tellEverySession(message: StatsServerMessage): void {
+    const sessions = new Set([...this.#bySession.keys(), ...this.#subscribers.keys()]);
+    sessions.delete(WARM_POOL);
+    for (const sessionId of sessions) this.#publish(sessionId, message);
+  }
+
+  /** Whether the session has a container here (a session that has none is a new one). */
+  hasContainers(sessionId: string): boolean {
+    return (this.#bySession.get(sessionId)?.size ?? 0) > 0;
+  }
+
   // ---- terminals ----
 
   async openTerminal(
@@ -875,6 +888,11 @@ export class Playground {
 
   get containerCount(): number {
     return this.#entries.size;
+  }
+
+  /** Containers of sessions: the warm pool's are not counted. */
+  get sessionContainerCount(): number {
+    return this.#entries.size - this.#warmCount();
   }
 
   /** Refuses new containers, removes every container this server started, in parallel. */

@@ -117,6 +117,48 @@ export interface HealthJson {
   uptimeSeconds: number;
 }
 
+/** GET /readyz (200 when ready, else 503) and GET /api/node: whether this node takes new
+ * sessions, and how much room it has (what HAProxy's weight for it comes from). */
+export interface ReadyJson {
+  ready: boolean;
+  node: string;
+  state: NodeState;
+  /** why not ready: 'starting', 'draining', 'at-capacity', 'low-memory' */
+  reasons: string[];
+  headroom: HeadroomJson;
+}
+
+export type NodeState = 'starting' | 'serving' | 'draining' | 'stopping';
+
+export interface HeadroomJson {
+  containers: number;
+  maxContainers: number;
+  /** maxContainers - containers */
+  freeSlots: number;
+  /** the host's MemAvailable */
+  memoryAvailableBytes: number;
+  memoryTotalBytes: number;
+  /** HAProxy's weight for new sessions, % of the configured one: free slots' share ×
+   * available memory's share; 0 when not ready */
+  weightPercent: number;
+}
+
+/** The stats stream's `node` message (and POST /api/node/drain's answer): the node is
+ * draining (or no longer). */
+export interface NodeNoticeJson {
+  node: string;
+  state: NodeState;
+  /** when the containers go (ISO); null when not draining */
+  deadline: string | null;
+  message: string;
+}
+
+/** POST /api/node/drain (token holder): optional grace, else --drain-grace. */
+export interface DrainBody {
+  /** "10m", "30s" */
+  grace?: string;
+}
+
 export type NamespaceType = 'pid' | 'uts' | 'mnt' | 'ipc' | 'net' | 'cgroup' | 'user';
 
 export interface InspectJson {
@@ -270,7 +312,9 @@ export type StatsServerMessage =
   /** a step of the container's lesson was done (and once on the first check) */
   | { type: 'lesson'; containerId: string; lesson: ContainerLessonJson }
   /** the container's listening TCP ports changed (checked on each sample); all of them */
-  | { type: 'ports'; containerId: string; ports: PortJson[] };
+  | { type: 'ports'; containerId: string; ports: PortJson[] }
+  /** the node is draining (users are told when their containers go) or serves again */
+  | { type: 'node'; node: NodeNoticeJson };
 
 // ---- previews ----
 // GET /api/containers/:id/ports → PortJson[]: every TCP port listening in the container's
@@ -516,6 +560,8 @@ export const WS_CLOSE = {
   UNSUPPORTED: 4501,
   UNAVAILABLE: 4503,
   TIMEOUT: 4504,
+  /** the session's node is gone or restarted: start again (a new session) */
+  NODE_GONE: 4421,
 } as const;
 
 /** Flow control: the server pauses a terminal while any attached client has more than

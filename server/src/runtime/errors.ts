@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'LAUNCH_FAILED', // the launcher could not be started, or ended without saying why
   'TIMEOUT',
   'INTERNAL',
+  'NODE_GONE', // the session is another node's, which is gone, or this node's before a restart
 ] as const;
 
 /**
