@@ -426,7 +426,7 @@ describe('mdocker cp', { skip }, () => {
     const into = await cli(['cp', join(work, 'data.bin'), 'cp-test:/tmp/'], env);
     assert.equal(into.code, 0, into.stderr);
     const inside = await mdocker(['exec', 'cp-test', 'stat', '-c', '%u:%g %s', '/tmp/data.bin'], { env });
-    assert.equal(inside.stdout.trim(), `0:0 ${data.length}`);
+    assert.equal(inside.stdout.trim(), `0:0 ${data.length}`, `code ${inside.code}: ${inside.stderr}`);
     const back = await cli(['cp', 'cp-test:/tmp/data.bin', join(work, 'back.bin')], env);
     assert.equal(back.code, 0, back.stderr);
     assert.ok(readFileSync(join(work, 'back.bin')).equals(data));
@@ -446,7 +446,7 @@ describe('mdocker cp', { skip }, () => {
     const listed = await mdocker(['exec', 'cp-test', 'sh', '-c', 'cat /tmp/tree/sub/f && readlink /tmp/tree/link'], {
       env,
     });
-    assert.equal(listed.stdout, 'file\nsub/f\n');
+    assert.equal(listed.stdout, 'file\nsub/f\n', listed.stderr);
     const out = join(work, 'out');
     const back = await cli(['cp', 'cp-test:/tmp/tree', out], env);
     assert.equal(back.code, 0, back.stderr);
@@ -486,7 +486,7 @@ describe('mdocker cp', { skip }, () => {
       ],
       { env },
     );
-    assert.equal(inside.stdout, '600 0\nhello from a tar\n/etc/shadow\n');
+    assert.equal(inside.stdout, '600 0\nhello from a tar\n/etc/shadow\n', inside.stderr);
 
     const evil = pack();
     evil.entry({ name: '../escape.txt' }, 'x');
