@@ -130,15 +130,9 @@ function hostError(err: unknown, path: string): MdockerError {
  * when DEST is an existing directory (as DEST/NAME, or DEST itself for "SRC/."),
  * else DEST itself (its parent must exist; "DEST/" must be an existing directory).
  */
-function landing(
-  srcIsDir: boolean,
-  srcPath: string,
-  dest: string,
-  destIsDir: boolean | null,
-  join: (a: string, b: string) => string,
-): string {
+function landing(srcIsDir: boolean, srcPath: string, dest: string, destIsDir: boolean | null): string {
   const name = posix.basename(posix.normalize(`/${srcPath}`));
-  if (destIsDir === true) return srcIsDir && contentsOnly(srcPath) ? dest : join(dest, name || '.');
+  if (destIsDir === true) return srcIsDir && contentsOnly(srcPath) ? dest : posix.join(dest, name || '.');
   if (destIsDir === false) {
     if (srcIsDir) throw new MdockerError('INVALID_ARGUMENT', `cannot copy a directory to a file: ${dest}`);
     if (endsWithSlash(dest)) throw new MdockerError('NOT_FOUND', `no such directory: ${dest}`);
@@ -157,9 +151,7 @@ async function containerToHost(
   const top = openEntry(root, srcPath);
   closeSync(top.fd);
   const destStat = hostStat(dest);
-  const target = landing(top.type === 'dir', srcPath, dest, destStat === null ? null : destStat.isDirectory(), (a, b) =>
-    posix.join(a, b),
-  );
+  const target = landing(top.type === 'dir', srcPath, dest, destStat === null ? null : destStat.isDirectory());
   await copyTree(walkTree(root, srcPath, onSkip), hostSink(target));
 }
 
@@ -187,7 +179,7 @@ async function hostToContainer(
     if (!(err instanceof MdockerError && err.code === 'NOT_FOUND')) throw err;
     destIsDir = null;
   }
-  const target = landing(srcStat.isDirectory(), srcPath, dest, destIsDir, (a, b) => posix.join(a, b));
+  const target = landing(srcStat.isDirectory(), srcPath, dest, destIsDir);
   // The sink opens the target's parent (it must exist, as for Docker) and makes the target in it.
   const parentPath = posix.dirname(posix.normalize(`/${target}`));
   const name = posix.basename(posix.normalize(`/${target}`));
