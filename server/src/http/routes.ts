@@ -12,7 +12,7 @@ import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
 import type { Previews } from '../playground/previews.js';
-import type { ImageJson } from '../protocol/index.js';
+import type { ImageJson, TerminalCwdJson } from '../protocol/index.js';
 import { hasValidToken } from './auth.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
@@ -239,6 +239,13 @@ export function apiRouter(options: RoutesOptions): Router {
     validateInput(emptySchema, body(req));
     playground.closeTerminal(req.sessionId, idOf(req.params.id), terminalIdOf(req.params.tid));
     res.status(204).end();
+  });
+
+  router.get('/containers/:id/terminals/:tid/cwd', async (req, res) => {
+    const id = idOf(req.params.id);
+    res.json({
+      cwd: await playground.terminalCwd(req.sessionId, id, terminalIdOf(req.params.tid)),
+    } satisfies TerminalCwdJson);
   });
 
   router.post('/containers/:id/exec', spawnPerSession, async (req, res) => {

@@ -23,6 +23,7 @@ import { captureExec } from '../runtime/exec.js';
 import { DEFAULT_SECURITY, type SecurityOptions } from '../runtime/launcher.js';
 import type { ProcessRef } from '../runtime/native.js';
 import { inspectContainer } from '../runtime/inspect.js';
+import { shellCwd } from '../runtime/shell-cwd.js';
 import type { PtyProcess } from '../runtime/pty.js';
 import type { PlaygroundConfig, PlaygroundMetrics } from './config.js';
 import {
@@ -631,6 +632,11 @@ export class Playground {
     return entry.record.init;
   }
 
+  /** The container's cgroup directories (its record's), which a write into its files joins (runtime/copier.ts). */
+  cgroupPathsOf(id: string): string[] {
+    return [...(this.#entries.get(id)?.record.cgroupPaths ?? [])];
+  }
+
   /** The session's page has its stats stream open. */
   isConnected(sessionId: string): boolean {
     return (this.#subscribers.get(sessionId)?.size ?? 0) > 0;
@@ -719,6 +725,16 @@ export class Playground {
     entry.lastWatchedAtMs = Date.now();
     this.#notify(entry);
     return terminal.toJson();
+  }
+
+  /** Where a terminal's shell works, as the container sees it (files dropped on it go there). */
+  async terminalCwd(sessionId: string, id: string, terminalId: number): Promise<string> {
+    const terminal = this.#owned(sessionId, id).terminals.get(terminalId);
+    if (!terminal || terminal.state !== 'running')
+      throw new MdockerError('NOT_FOUND', `no such running terminal: ${terminalId}`);
+    const cwd = await shellCwd(terminal.pid);
+    if (cwd === null) throw new MdockerError('NOT_FOUND', `terminal ${terminalId} has no working directory`);
+    return cwd;
   }
 
   listTerminals(sessionId: string, id: string): TerminalJson[] {
