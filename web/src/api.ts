@@ -16,6 +16,7 @@ import type {
   ErrorJson,
   ExecBody,
   ExecResultJson,
+  FileEntryJson,
   ImageJson,
   InspectJson,
   JoinBody,
@@ -26,6 +27,7 @@ import type {
   RecordingJson,
   RecordingStatsJson,
   StatsHistoryJson,
+  TerminalCwdJson,
   TerminalJson,
   UpdateContainerBody,
 } from '../../server/src/protocol/index';
@@ -108,6 +110,11 @@ export function recordingPath(containerId: string, terminalId: number): string {
   return `${containerPath(containerId)}/terminals/${terminalId}/recording`;
 }
 
+/** A container's file (its bytes) or directory (a tar), by the path the container sees. */
+export function filePath(containerId: string, path: string): string {
+  return `${containerPath(containerId)}/files?${new URLSearchParams({ path }).toString()}`;
+}
+
 /** Fetches a text resource (an asciicast) with the same error handling as the JSON API. */
 async function requestText(path: string): Promise<string> {
   let response: Response;
@@ -142,6 +149,9 @@ export const api = {
   inspect: (id: string) => request<InspectJson>('GET', `${containerPath(id)}/inspect`),
   stats: (id: string) => request<StatsHistoryJson>('GET', `${containerPath(id)}/stats`),
   ports: (id: string) => request<PortJson[]>('GET', `${containerPath(id)}/ports`),
+  listFiles: (id: string, path: string) => request<FileEntryJson[]>('GET', `${filePath(id, path)}&list=1`),
+  terminalCwd: (id: string, terminalId: number) =>
+    request<TerminalCwdJson>('GET', `${containerPath(id)}/terminals/${terminalId}/cwd`),
   images: () => request<ImageJson[]>('GET', '/api/images'),
 
   // ---- lessons ----

@@ -10,6 +10,8 @@ import { ApiError, api, renewSession, socketUrl } from './api';
 import { Classroom } from './classroom';
 import { ContainerList, LimitsEditor, describeError } from './containers';
 import { byId, h, noticeBar } from './dom';
+import { attachFileDrop } from './file-drop';
+import { FilesPanel } from './files';
 import { describeExit } from './format';
 import { Graphs } from './graphs';
 import { Inspector } from './inspector';
@@ -34,6 +36,7 @@ import { ReconnectingSocket } from './socket';
 import { StatsStore } from './stats-store';
 import type { TerminalView } from './terminal';
 import { TerminalTabs } from './terminal-tabs';
+import { Uploads } from './uploads';
 
 // ---- preferences -----------------------------------------------------------------------
 
@@ -100,28 +103,51 @@ const graphs = new Graphs(store, chartPalette(mode()));
 const inspector = new Inspector();
 const lessonPanel = new LessonPanel();
 const portsPanel = new PortsPanel();
+const uploads = new Uploads({ onUploaded: (containerId, dir) => filesPanel.uploaded(containerId, dir) });
+const filesPanel: FilesPanel = new FilesPanel({ uploads, workingDirectory: (id) => shellDirectory(id) });
+
+/** Where the shell the student is looking at works (files dropped on it go there). */
+async function shellDirectory(containerId: string): Promise<string> {
+  const terminalId = tabs.containerId === containerId ? tabs.activeTerminalId : 0;
+  try {
+    return (await api.terminalCwd(containerId, terminalId)).cwd;
+  } catch {
+    return '/root'; // a shell gone, or a server without the route: root's home
+  }
+}
 
 const classroom = new Classroom();
 document.querySelector('.app-title')?.after(classroom.identity);
 byId('notice').after(classroom.banners);
 
 byId('containers').append(list.element);
-byId('terminal-pane').append(tabs.element);
+byId('terminal-pane').append(tabs.element, uploads.element);
+attachFileDrop(byId('terminal-pane'), {
+  accepts: () => tabs.containerId !== null && containers.get(tabs.containerId)?.state === 'running',
+  hint: () => 'Drop to upload into the shell’s working directory',
+  onFiles: (files) => {
+    const id = tabs.containerId;
+    if (!id) return;
+    void shellDirectory(id).then((dir) => uploads.upload(id, dir, files));
+  },
+  onRefused: (why) => showNotice(why, 'info'),
+});
 document.body.append(keyBar.element);
 
-// The details panel: Lesson (when the container has one), Stats (limits + graphs) and
-// Inspector, as tabs.
+// The details panel: Lesson (when the container has one), Stats (limits + graphs),
+// Inspector and Files, as tabs.
 const detailsTitle = h('h2', { class: 'panel-title' }, 'Details');
 const detailsEmpty = h(
   'p',
   { class: 'muted details-empty' },
   'Select a container to watch its CPU, memory and pids, and to inspect its namespaces.',
 );
-type DetailTab = 'lesson' | 'stats' | 'inspector';
+type DetailTab = 'lesson' | 'stats' | 'inspector' | 'files';
 const DETAIL_TABS: { name: DetailTab; label: string; content: HTMLElement[] }[] = [
   { name: 'lesson', label: 'Lesson', content: [lessonPanel.element] },
   { name: 'stats', label: 'Stats', content: [limits.element, graphs.element] },
   { name: 'inspector', label: 'Inspector', content: [inspector.element] },
+  { name: 'files', label: 'Files', content: [filesPanel.element] },
 ];
 const detailTabs = DETAIL_TABS.map(({ name, label }) =>
   h(
@@ -153,6 +179,7 @@ function selectDetailTab(name: DetailTab, focus: boolean): void {
     detailPanels[i]!.hidden = !selected;
   });
   inspector.setActive(name === 'inspector');
+  filesPanel.setActive(name === 'files');
   if (focus) detailTabs[DETAIL_TABS.findIndex((t) => t.name === name)]!.focus();
 }
 /** The Lesson tab exists only for a container made for a lesson. */
@@ -236,6 +263,7 @@ function render(terminalId?: number): void {
   inspector.show(selected?.id ?? null);
   showLesson(selected);
   portsPanel.show(selected);
+  filesPanel.show(selected);
   detailsTitle.textContent = selected ? `Details: ${selected.name}` : 'Details';
   detailsEmpty.hidden = selected !== null;
   detailsBody.hidden = selected === null;
