@@ -104,10 +104,10 @@ export class Inspector {
   private render(data: InspectJson): void {
     const hostnameDiffers = data.hostname.container !== data.hostname.host;
     const hostname = h(
-      'dl',
+      'div',
       { class: 'hostnames' },
-      h('div', {}, h('dt', {}, 'Hostname inside'), h('dd', { class: 'mono' }, data.hostname.container)),
-      h('div', {}, h('dt', {}, 'Hostname on the host'), h('dd', { class: 'mono' }, data.hostname.host)),
+      h('dl', {}, h('dt', {}, 'Hostname inside'), h('dd', { class: 'mono' }, data.hostname.container)),
+      h('dl', {}, h('dt', {}, 'Hostname on the host'), h('dd', { class: 'mono' }, data.hostname.host)),
       h(
         'p',
         { class: hostnameDiffers ? 'verdict isolated' : 'verdict shared' },
