@@ -223,6 +223,15 @@ test_missing_command (struct t *t)
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "missing command");
   parse (&p, "run", "--id", "c1", "--", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "missing command");
+  parse (&p, "run", "--user", "1000:100", "--", "id", NULL);
+  CHECK_OK (t, &p);
+  CHECK_INT (t, p.opts.user_given, 1);
+  CHECK_INT (t, p.opts.user_uid, 1000);
+  CHECK_INT (t, p.opts.user_gid, 100);
+  parse (&p, "run", "--user", "bob", "--", "id", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --user bob: UID:GID");
+  parse (&p, "run", "--user", "1:", "--", "id", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --user 1:: UID:GID");
   parse (&p, "run", "--tty", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "missing command");
 }
@@ -688,9 +697,18 @@ test_rules_between_options (struct t *t)
   check_opts (&p, "run", "--rootfs", "/r", "--layer-dir", "/l", "--workdir", "/home", NULL);
   CHECK_OK (t, &p);
   check_opts (&p, "run", "--layer-dir", "/l", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image and --rootfs");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image, --image-layer and --rootfs");
   check_opts (&p, "run", "--image", "/i", "--rootfs", "/r", "--layer-dir", "/l", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image and --rootfs");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image, --image-layer and --rootfs");
+  check_opts (&p, "run", "--image-layer", "/a", "--rootfs", "/r", "--layer-dir", "/l", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image, --image-layer and --rootfs");
+  check_opts (&p, "run", "--image", "/i", "--image-layer", "/a", "--layer-dir", "/l", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--image is one layer: use --image-layer for each");
+  check_opts (&p, "run", "--image-layer", "/a", "--image-layer", "/b", "--layer-dir", "/l", NULL);
+  CHECK_OK (t, &p);
+  CHECK_INT (t, p.opts.n_image_layers, 2);
+  CHECK_STR (t, p.opts.image_layers[0], "/a");
+  CHECK_STR (t, p.opts.image_layers[1], "/b");
   check_opts (&p, "run", "--image", "/i", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs --layer-dir");
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--pid", "5", NULL);
@@ -727,7 +745,8 @@ test_rules_between_options (struct t *t)
   check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--host-userns", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--pid, --pid-start-time and --host-userns are for exec");
   check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--hostname", "h", NULL);
-  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
+                 "exec joins a container: no --image, --image-layer, --rootfs, --layer-dir or --hostname");
   check_opts (&p, "exec", "--pid", "5", "--pid-start-time", "9", "--userns-pool", "65536:65536:1", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT",
                  "exec joins the container's user namespace, whatever it is: no --userns options");

@@ -59,6 +59,10 @@ struct md_mount_attr
 #define MD_MAX_CGROUPS 16
 #define MD_MAX_ENV 256
 
+/* An image's layers are overlay lowers whose mount fds travel to the child in one
+ * SCM_RIGHTS message (the kernel takes at most 253). */
+#define MD_MAX_IMAGE_LAYERS 128
+
 /* Container ids 0..65535 (nobody is 65534) map to one slot of this many host ids. */
 #define MD_USERNS_SLOT_IDS 65536UL
 
@@ -84,7 +88,9 @@ struct md_opts
 {
   const char *id;
   const char *hostname;
-  const char *image;     /* read-only lower dir (run) */
+  const char *image;                             /* --image: a read-only lower dir (run) */
+  const char *image_layers[MD_MAX_IMAGE_LAYERS]; /* run: the lowers, bottom first (--image or --image-layer) */
+  size_t n_image_layers;
   const char *rootfs;    /* plain read-write dir (run) */
   const char *layer_dir; /* where the layer tmpfs goes, inside the container's mount ns */
   unsigned long long layer_size_bytes;
@@ -110,7 +116,9 @@ struct md_opts
   const char *network_hosts;            /* run: the network's hosts file, bound read-only on /etc/hosts */
   const char *network_gateway;          /* run: eth0's default route, A.B.C.D (a network with egress) */
   const char *network_dns;              /* run: /etc/resolv.conf's nameservers, A.B.C.D[,A.B.C.D...] */
-  char **argv;                          /* the command */
+  int user_given;                       /* --user: the command runs as user_uid:user_gid */
+  unsigned long user_uid, user_gid;
+  char **argv; /* the command */
   struct md_security sec;
 };
 
@@ -141,10 +149,11 @@ int md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err)
 
 /* mounts.c: in the child, in its new mount namespace; ends inside the new root.
  * layer_fd: --layer-dir, opened by the child before it became container root (the
- * host's state directory is closed to it afterwards). image_fd: the detached mount of
- * the image or rootfs that the parent made (idmapped with a user namespace). hosts_fd:
- * --network-hosts, opened as layer_fd was, or -1. */
-int md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hosts_fd, md_error_t *err);
+ * host's state directory is closed to it afterwards). image_fds: the detached mounts of
+ * the image's layers (bottom first) or of the rootfs that the parent made (idmapped with
+ * a user namespace). hosts_fd: --network-hosts, opened as layer_fd was, or -1. */
+int md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
+                     md_error_t *err);
 int md_loopback_up (md_error_t *err);
 
 /* devices.c: attaches the device allowlist program to each cgroup v2 directory of

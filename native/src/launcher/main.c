@@ -27,13 +27,14 @@ static void
 usage (FILE *out)
 {
   fputs (
-      "usage: mdocker-init run [--image DIR --layer-dir DIR | --rootfs DIR --layer-dir DIR] [OPTIONS] -- CMD [ARG...]\n"
+      "usage: mdocker-init run [--image DIR | --image-layer DIR... | --rootfs DIR] --layer-dir DIR [OPTIONS]\n"
+      "         -- CMD [ARG...]\n"
       "       mdocker-init exec --pid PID [OPTIONS] -- CMD [ARG...]\n"
       "       mdocker-init check-idmap DIR\n"
       "       mdocker-init netinfo NETNS_PATH...\n"
       "       mdocker-init network-create NETNS_PATH [--gateway A.B.C.D/LEN --uplink NAME --uplink-host A.B.C.D/30\n"
       "         --uplink-peer A.B.C.D/30] | network-remove NETNS_PATH\n"
-      "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --tty\n"
+      "options: --id ID --hostname NAME --layer-size BYTES --cgroup DIR --env K=V --workdir DIR --user UID:GID --tty\n"
       "         --pid-file PATH --error-fd N --error-file PATH --exit-file PATH --cleanup-dir DIR\n"
       "         --die-with-parent --userns host|private --userns-map UID:GID:COUNT\n"
       "         --userns-pool UID:GID:SLOTS --userns-lock-dir DIR\n"

@@ -412,21 +412,38 @@ open_dir_at (int dirfd, const char *name, mode_t mode, md_error_t *err)
   return fd;
 }
 
-/* The image's mount (from the parent) goes below the layer as lower/, the overlay of it
- * and upper/ becomes root/. Every directory is named by an fd (/proc/self/fd/N in the
- * options), so no path of the host is resolved as the container's root. */
+/* The image's mounts (from the parent) go below the layer as lower/ (one) or lower/N (a
+ * layer each, bottom first), the overlay of them and upper/ becomes root/. Every
+ * directory is named by an fd (/proc/self/fd/N in the options), so no path of the host
+ * is resolved as the container's root. */
 static int
-mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
+mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, md_error_t *err)
 {
   cleanup_close int upper = -1;
   cleanup_close int work = -1;
   cleanup_close int root = -1;
-  char data[256], target[64];
+  cleanup_close int lower = -1;
+  char data[4096], target[64], name[32];
+  size_t i, len = 0;
 
   if (mkdirat (layer_mnt, "lower", 0755) < 0)
     return md_make_error (err, errno, "mkdir", "cannot create lower in the layer");
-  if (syscall (SYS_move_mount, image_fd, "", layer_mnt, "lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+  if (n == 1 && syscall (SYS_move_mount, image_fds[0], "", layer_mnt, "lower", MOVE_MOUNT_F_EMPTY_PATH) < 0)
     return md_make_error (err, errno, "move_mount", "cannot attach the image below the layer");
+  if (n > 1)
+    {
+      lower = open_dir_at (layer_mnt, "lower", 0, err);
+      if (lower < 0)
+        return -1;
+      for (i = 0; i < n; i++)
+        {
+          snprintf (name, sizeof (name), "%zu", i);
+          if (mkdirat (lower, name, 0755) < 0)
+            return md_make_error (err, errno, "mkdir", "cannot create lower/%s in the layer", name);
+          if (syscall (SYS_move_mount, image_fds[i], "", lower, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return md_make_error (err, errno, "move_mount", "cannot attach image layer %s below the layer", name);
+        }
+    }
   upper = open_dir_at (layer_mnt, "upper", 0755, err);
   if (upper < 0)
     return -1;
@@ -436,10 +453,18 @@ mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
   root = open_dir_at (layer_mnt, "root", 0755, err);
   if (root < 0)
     return -1;
+  /* overlayfs lists lowers top first; the manifest, and so image_fds, bottom first. */
+  len = (size_t) snprintf (data, sizeof (data), "lowerdir=");
+  for (i = n; i-- > 0 && len < sizeof (data);)
+    len += (size_t) snprintf (data + len, sizeof (data) - len, "/proc/self/fd/%d%s", image_fds[i], i ? ":" : "");
   /* In a user namespace overlayfs may not set its trusted.* xattrs (whiteouts, opaque
-   * directories): userxattr keeps them in user.overlay.*, which tmpfs holds (6.6+). */
-  snprintf (data, sizeof (data), "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d%s",
-            image_fd, upper, work, userns ? ",userxattr" : "");
+   * directories): userxattr keeps them in user.overlay.*, which tmpfs holds (6.6+), and
+   * reads the image layers' opaque marks from user.overlay.opaque (the store writes both). */
+  if (len < sizeof (data))
+    len += (size_t) snprintf (data + len, sizeof (data) - len, ",upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d%s",
+                              upper, work, userns ? ",userxattr" : "");
+  if (len >= sizeof (data))
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many image layers for the overlay's options");
   snprintf (target, sizeof (target), "/proc/self/fd/%d", root);
   if (mount ("overlay", target, "overlay", MS_NOSUID | MS_NODEV, data) < 0)
     {
@@ -451,7 +476,8 @@ mount_overlay (int layer_mnt, int image_fd, int userns, md_error_t *err)
 }
 
 int
-md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hosts_fd, md_error_t *err)
+md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
+                 md_error_t *err)
 {
   struct cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
   size_t n_cgroup_mounts;
@@ -466,12 +492,12 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hos
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return md_make_error (err, errno, "mount", "cannot make / private");
 
-  layer_mnt = mount_layer (layer_fd, opts->image ? opts->layer_size_bytes : 1024ULL * 1024, err);
+  layer_mnt = mount_layer (layer_fd, opts->rootfs ? 1024ULL * 1024 : opts->layer_size_bytes, err);
   if (layer_mnt < 0)
     return -1;
-  if (opts->image)
+  if (!opts->rootfs)
     {
-      if (mount_overlay (layer_mnt, image_fd, opts->userns.mode != MD_USERNS_HOST, err) < 0)
+      if (mount_overlay (layer_mnt, image_fds, n_image_fds, opts->userns.mode != MD_USERNS_HOST, err) < 0)
         return -1;
     }
   else
@@ -479,7 +505,7 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, int image_fd, int hos
       /* --rootfs: the directory's own mount (idmapped, read-write) is the root. */
       if (mkdirat (layer_mnt, "root", 0755) < 0)
         return md_make_error (err, errno, "mkdir", "cannot create root in the layer");
-      if (syscall (SYS_move_mount, image_fd, "", layer_mnt, "root", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      if (syscall (SYS_move_mount, image_fds[0], "", layer_mnt, "root", MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return md_make_error (err, errno, "move_mount", "cannot attach the rootfs %s", opts->rootfs);
     }
 

@@ -2,6 +2,7 @@
  * ranges, capability names) into struct md_opts, and the rules between options. Kept
  * apart from what acts on them, so that native/test/unit.c runs all of it without
  * root: its only system calls are --error-fd's check and --error-file's open. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -362,8 +363,29 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
         opts->id = val;
       else if (strcmp (opt, "--hostname") == 0)
         opts->hostname = val;
-      else if (strcmp (opt, "--image") == 0)
-        opts->image = val;
+      else if (strcmp (opt, "--image") == 0 || strcmp (opt, "--image-layer") == 0)
+        {
+          if (opts->n_image_layers >= MD_MAX_IMAGE_LAYERS)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "more than %d image layers", MD_MAX_IMAGE_LAYERS);
+          if (opt[7] == '\0')
+            opts->image = val;
+          opts->image_layers[opts->n_image_layers++] = val;
+        }
+      else if (strcmp (opt, "--user") == 0)
+        {
+          unsigned long uid, gid;
+          char *end;
+          errno = 0;
+          uid = strtoul (val, &end, 10);
+          if (errno || end == val || *end != ':' || !isdigit ((unsigned char) end[1]))
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --user %s: UID:GID", val);
+          gid = strtoul (end + 1, &end, 10);
+          if (errno || *end != '\0' || uid >= MD_ID_LIMIT || gid >= MD_ID_LIMIT)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --user %s: UID:GID", val);
+          opts->user_given = 1;
+          opts->user_uid = uid;
+          opts->user_gid = gid;
+        }
       else if (strcmp (opt, "--rootfs") == 0)
         opts->rootfs = val;
       else if (strcmp (opt, "--layer-dir") == 0)
@@ -507,8 +529,11 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
 {
   if (strcmp (verb, "run") == 0)
     {
-      if ((opts->image == NULL) == (opts->rootfs == NULL))
-        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs exactly one of --image and --rootfs");
+      if ((opts->n_image_layers == 0) == (opts->rootfs == NULL))
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
+                                   "run needs exactly one of --image, --image-layer and --rootfs");
+      if (opts->image && opts->n_image_layers > 1)
+        return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--image is one layer: use --image-layer for each");
       if (opts->layer_dir == NULL)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "run needs --layer-dir");
       if (opts->log_max_bytes && opts->log_file == NULL)
@@ -530,9 +555,10 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
       /* A pid alone can name another process by the time we use it. */
       if (opts->target_start_time == 0)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec needs --pid-start-time");
-      if (opts->image || opts->rootfs || opts->layer_dir || opts->hostname)
-        return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
-                                   "exec joins a container: no --image, --rootfs, --layer-dir or --hostname");
+      if (opts->n_image_layers || opts->rootfs || opts->layer_dir || opts->hostname)
+        return md_make_error_code (
+            err, MD_E_INVALID_ARGUMENT,
+            "exec joins a container: no --image, --image-layer, --rootfs, --layer-dir or --hostname");
       if (opts->userns.given)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT,
                                    "exec joins the container's user namespace, whatever it is: no --userns options");

@@ -259,6 +259,46 @@ env_has (const char *const *env, size_t n, const char *key)
   return 0;
 }
 
+/* Docker makes a run's working directory (an image's WorkingDir need not exist in its
+ * layers). Called inside the container's root, as its root: what it makes lands in the
+ * container's own upper layer. */
+static void
+make_workdir (const char *dir)
+{
+  char path[PATH_MAX];
+  char *slash;
+
+  if (snprintf (path, sizeof (path), "%s", dir) >= (int) sizeof (path))
+    return;
+  for (slash = strchr (path + 1, '/'); slash; slash = strchr (slash + 1, '/'))
+    {
+      *slash = '\0';
+      mkdir (path, 0755);
+      *slash = '/';
+    }
+  mkdir (path, 0755);
+}
+
+/* The image's User (or --user): after the confinement, so its capabilities and filter are
+ * set as root's; a non-root uid then loses every capability at setresuid, and execve gives
+ * none back (no_new_privs, no ambient set). Only its own group: supplementary groups of
+ * the image's /etc/group are not read. */
+static int
+switch_user (const struct md_opts *opts, md_error_t *err)
+{
+  gid_t gid = (gid_t) opts->user_gid;
+  uid_t uid = (uid_t) opts->user_uid;
+
+  if (setgroups (1, &gid) < 0)
+    return md_make_error (err, errno, "setgroups", "cannot set the groups of user %lu:%lu", opts->user_uid,
+                          opts->user_gid);
+  if (setresgid (gid, gid, gid) < 0)
+    return md_make_error (err, errno, "setresgid", "cannot become group %lu", opts->user_gid);
+  if (setresuid (uid, uid, uid) < 0)
+    return md_make_error (err, errno, "setresuid", "cannot become user %lu", opts->user_uid);
+  return 0;
+}
+
 __attribute__ ((noreturn)) void
 md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
 {
@@ -285,6 +325,8 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
       md_child_fail (opts, &err);
     }
 
+  if (opts->workdir && opts->target_pid == 0 && chdir (opts->workdir) < 0 && errno == ENOENT)
+    make_workdir (opts->workdir);
   if (opts->workdir && chdir (opts->workdir) < 0)
     {
       md_make_error (&err, errno, "chdir", "cannot enter working directory %s", opts->workdir);
@@ -327,6 +369,8 @@ md_exec_command (const struct md_opts *opts, const sigset_t *old_mask)
     }
 
   if (md_security_apply (&opts->sec, &err) < 0)
+    md_child_fail (opts, &err);
+  if (opts->user_given && switch_user (opts, &err) < 0)
     md_child_fail (opts, &err);
 
   for (i = 1; i < NSIG; i++)

@@ -143,22 +143,21 @@ rootfs_userns (const struct md_opts *opts, int tree_fd, md_error_t *err)
  * and stays shareable; a --rootfs has ids of its own (rootfs_userns). The image is
  * read-only even below its overlay. */
 static int
-detached_image_mount (const struct md_opts *opts, pid_t child, md_error_t *err)
+detached_image_mount (const struct md_opts *opts, const char *source, pid_t child, md_error_t *err)
 {
-  const char *source = opts->image ? opts->image : opts->rootfs;
   struct md_mount_attr attr;
   cleanup_close int userns_fd = -1;
   int fd;
 
   fd = (int) syscall (SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (fd < 0)
-    return md_make_error (err, errno, "open_tree", "cannot open %s %s", opts->image ? "image" : "rootfs", source);
+    return md_make_error (err, errno, "open_tree", "cannot open %s %s", opts->rootfs ? "rootfs" : "image", source);
 
   /* nodev, nosuid: a device node or a setuid file in the image or the rootfs (planted
    * there, or made by a container with --cap-add MKNOD or FSETID) gives nothing. */
   memset (&attr, 0, sizeof (attr));
   attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (opts->image)
+  if (!opts->rootfs)
     attr.attr_set |= MOUNT_ATTR_RDONLY;
   if (uses_userns (opts))
     {
@@ -189,15 +188,15 @@ detached_image_mount (const struct md_opts *opts, pid_t child, md_error_t *err)
   return fd;
 }
 
-/* The go-ahead, with the image's mount fd attached (SCM_RIGHTS). */
+/* The go-ahead, with the image's (or rootfs's) mount fds attached (SCM_RIGHTS). */
 static int
-send_go (int sock, int image_fd, md_error_t *err)
+send_go (int sock, const int *image_fds, size_t n_fds, md_error_t *err)
 {
   char go = 'g';
   struct iovec iov = { .iov_base = &go, .iov_len = 1 };
   union
   {
-    char buf[CMSG_SPACE (sizeof (int))];
+    char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
     struct cmsghdr align;
   } control;
   struct msghdr msg;
@@ -209,12 +208,12 @@ send_go (int sock, int image_fd, md_error_t *err)
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof (control.buf);
+  msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
   cmsg = CMSG_FIRSTHDR (&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cmsg), &image_fd, sizeof (int));
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+  memcpy (CMSG_DATA (cmsg), image_fds, sizeof (int) * n_fds);
   do
     n = sendmsg (sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -223,21 +222,22 @@ send_go (int sock, int image_fd, md_error_t *err)
   return 0;
 }
 
-/* Returns the image's mount fd, or -1 when the parent went away without a go-ahead. */
+/* Fills fds with the image's mount fds and returns how many, or -1 when the parent went
+ * away without a go-ahead. */
 static int
-receive_go (int sock)
+receive_go (int sock, int *fds)
 {
   char go;
   struct iovec iov = { .iov_base = &go, .iov_len = 1 };
   union
   {
-    char buf[CMSG_SPACE (sizeof (int))];
+    char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
     struct cmsghdr align;
   } control;
   struct msghdr msg;
   struct cmsghdr *cmsg;
   ssize_t n;
-  int fd;
+  size_t n_fds;
 
   memset (&msg, 0, sizeof (msg));
   msg.msg_iov = &iov;
@@ -251,17 +251,21 @@ receive_go (int sock)
     return -1;
   cmsg = CMSG_FIRSTHDR (&msg);
   if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
-      || cmsg->cmsg_len != CMSG_LEN (sizeof (int)))
+      || cmsg->cmsg_len < CMSG_LEN (sizeof (int)) || (msg.msg_flags & MSG_CTRUNC))
     return -1;
-  memcpy (&fd, CMSG_DATA (cmsg), sizeof (int));
-  return fd;
+  n_fds = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+  if (n_fds > MD_MAX_IMAGE_LAYERS)
+    return -1;
+  memcpy (fds, CMSG_DATA (cmsg), sizeof (int) * n_fds);
+  return (int) n_fds;
 }
 
 __attribute__ ((noreturn)) static void
 child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigset_t *old_mask)
 {
   md_error_t err;
-  int image_fd, layer_fd, hosts_fd = -1;
+  int image_fds[MD_MAX_IMAGE_LAYERS];
+  int n_image_fds, layer_fd, hosts_fd = -1, i;
 
   /* The container never outlives its launcher: if the launcher dies (even by SIGKILL)
    * the init is killed, and with it the whole PID namespace. */
@@ -274,8 +278,8 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
   if (userns_lock_fd >= 0)
     close (userns_lock_fd);
 
-  image_fd = receive_go (sock);
-  if (image_fd < 0)
+  n_image_fds = receive_go (sock, image_fds);
+  if (n_image_fds <= 0)
     _exit (125); /* the parent is gone, or failed and has reported it */
 
   /* The host's state directory (/run/mdocker/<id>, 0700 host root) is closed to the
@@ -305,13 +309,14 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
     }
   if (md_loopback_up (&err) < 0)
     md_child_fail (opts, &err);
-  if (md_setup_rootfs (opts, layer_fd, image_fd, hosts_fd, &err) < 0)
+  if (md_setup_rootfs (opts, layer_fd, image_fds, (size_t) n_image_fds, hosts_fd, &err) < 0)
     md_child_fail (opts, &err);
   /* Nothing of the host stays open past this point (CVE-2024-21626). */
   close (layer_fd);
   if (hosts_fd >= 0)
     close (hosts_fd);
-  close (image_fd);
+  for (i = 0; i < n_image_fds; i++)
+    close (image_fds[i]);
   close (sock);
   if (md_security_mask_paths (&opts->sec, &err) < 0)
     md_child_fail (opts, &err);
@@ -329,7 +334,8 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   char buf[64];
   pid_t child;
   int code;
-  int image_fd = -1;
+  int image_fds[MD_MAX_IMAGE_LAYERS];
+  size_t n_image_fds = 0, i;
   cleanup_close int userns_lock_fd = -1;
   unsigned long flags = MD_RUN_CLONE_FLAGS | (uses_userns (opts) ? CLONE_NEWUSER : 0);
 
@@ -374,9 +380,14 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
       md_make_error (err, errno, "fchown", "cannot give the terminal to the container's root");
       goto fail;
     }
-  image_fd = detached_image_mount (opts, child, err);
-  if (image_fd < 0)
-    goto fail;
+  /* One idmapped mount per layer: overlayfs stacks them in the child. */
+  for (i = 0; i < (opts->rootfs ? 1 : opts->n_image_layers); i++)
+    {
+      int fd = detached_image_mount (opts, opts->rootfs ? opts->rootfs : opts->image_layers[i], child, err);
+      if (fd < 0)
+        goto fail;
+      image_fds[n_image_fds++] = fd;
+    }
   /* Its network too: eth0 is up with its address before the first instruction. */
   if (opts->network_netns && md_network_attach (opts, child, err) < 0)
     goto fail;
@@ -390,10 +401,11 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
       if (md_write_file_atomic (opts->pid_file, buf, err) < 0)
         goto fail;
     }
-  if (send_go (sync_sock[1], image_fd, err) < 0)
+  if (send_go (sync_sock[1], image_fds, n_image_fds, err) < 0)
     goto fail;
-  close (image_fd);
-  image_fd = -1;
+  for (i = 0; i < n_image_fds; i++)
+    close (image_fds[i]);
+  n_image_fds = 0;
 
   /* sync_sock[1] stays open until the container is gone: the child checks it to know
    * that we are still alive (md_become_container_root). */
@@ -413,8 +425,8 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   return code;
 
 fail:
-  if (image_fd >= 0)
-    close (image_fd);
+  for (i = 0; i < n_image_fds; i++)
+    close (image_fds[i]);
   close (sync_sock[1]);
   kill (child, SIGKILL);
   waitpid (child, NULL, 0);

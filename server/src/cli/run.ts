@@ -26,6 +26,8 @@ interface RunFlags {
   logOpt: string[];
   userns?: string;
   network?: string;
+  entrypoint?: string;
+  user?: string;
 }
 
 /** Docker's --userns: "host" turns the user namespace off (for teaching the difference). */
@@ -66,7 +68,10 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('run a command in a new container (default image busybox, default command /bin/sh)')
     .usage('[OPTIONS] [IMAGE] [COMMAND] [ARG...]')
-    .argument('[image]', 'image name; a first argument starting with / is the command, in the busybox image')
+    .argument(
+      '[image]',
+      'image name, reference or id; a first argument starting with / is the command, in the busybox image',
+    )
     .argument('[command...]', 'command and arguments')
     .passThroughOptions()
     .option('--name <name>', 'assign a name to the container')
@@ -76,6 +81,8 @@ export function registerRun(program: Command): void {
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--entrypoint <command>', 'replace the image\'s entrypoint ("" for none)')
+    .option('-u, --user <user>', "name, uid, name:group or uid:gid to run as (default: the image's User)")
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'allocate a terminal')
     .option('--rm', 'remove the container when it exits')
@@ -125,13 +132,14 @@ export function registerRun(program: Command): void {
         throw new MdockerError('INVALID_ARGUMENT', '-t with -d is not supported: use mdocker exec -it later');
 
       const runtime = await openRuntime();
-      const { DEFAULT_CMD } = await import('../runtime/containers.js');
       const prepared = await runtime.create({
         image: spec.image,
         rootfs: flags.rootfs,
         name: spec.name,
         hostname: spec.hostname,
-        cmd: spec.cmd ?? DEFAULT_CMD,
+        ...(spec.cmd === undefined ? {} : { cmd: spec.cmd }),
+        ...(flags.entrypoint === undefined ? {} : { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }),
+        ...(flags.user === undefined ? {} : { user: flags.user }),
         env: spec.env,
         workdir: flags.workdir,
         tty: flags.tty ?? false,

@@ -19,7 +19,9 @@ import {
   type GroupBudget,
 } from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
-import { imagesDir as imageStoreDir, openImageStore, resolveImage } from './images.js';
+import { imagesDir as imageStoreDir, openImageStore, resolveRunImage } from './images.js';
+import type { RunConfig } from './images/oci.js';
+import { runSettings } from './images/run-config.js';
 import {
   DEFAULT_SECURITY,
   assertPoolFree,
@@ -50,9 +52,14 @@ export interface CreateOptions {
   rootfs?: string;
   name?: string;
   hostname?: string;
-  cmd: string[];
+  /** The command; absent: the image's (Entrypoint and Cmd), /bin/sh for a built-in image. */
+  cmd?: string[];
+  /** Replaces the image's Entrypoint ([]: none), as docker run --entrypoint. */
+  entrypoint?: string[];
   env?: string[];
   workdir?: string;
+  /** name, uid, name:group or uid:gid, resolved in the image; absent: the image's User. */
+  user?: string;
   tty: boolean;
   limits: Limits;
   security?: SecurityOptions;
@@ -112,6 +119,15 @@ export interface StartedContainer extends ContainerProcess {
 
 export const DEFAULT_IMAGE = 'busybox';
 export const DEFAULT_CMD = ['/bin/sh'];
+/** A built-in image's or a rootfs's config: a shell, as root, in /. */
+const BUILTIN_RUN_CONFIG: RunConfig = {
+  entrypoint: [],
+  cmd: DEFAULT_CMD,
+  env: [],
+  workdir: '',
+  user: '',
+  exposedPorts: [],
+};
 export const DEFAULT_LAYER_SIZE_BYTES = 256 * 1024 * 1024;
 /** A container record with no launcher this long after creation was never started. */
 const UNSTARTED_GRACE_MS = 60_000;
@@ -213,25 +229,31 @@ export class Runtime {
   }
 
   async create(opts: CreateOptions): Promise<PreparedContainer> {
-    if (opts.cmd.length === 0) throw new MdockerError('INVALID_ARGUMENT', 'missing command');
+    if (opts.cmd !== undefined && opts.cmd.length === 0) throw new MdockerError('INVALID_ARGUMENT', 'missing command');
     const cgroupParent = await this.containerCgroupParent(opts);
     let imagePath: string | null = null;
+    let imageLayers: string[] | null = null;
+    let imageId: string | null = null;
     let rootfs: string | null = null;
+    let config = BUILTIN_RUN_CONFIG;
     if (opts.rootfs !== undefined) {
       if (!existsSync(opts.rootfs) || !statSync(opts.rootfs).isDirectory()) {
         throw new MdockerError('NOT_FOUND', `rootfs ${opts.rootfs} is not a directory`);
       }
       rootfs = opts.rootfs;
     } else {
-      imagePath = (await resolveImage(opts.image ?? DEFAULT_IMAGE, { imagesDir: this.imagesDir })).path;
+      const image = await resolveRunImage(opts.image ?? DEFAULT_IMAGE, { imagesDir: this.imagesDir });
+      if ('builtin' in image) imagePath = image.builtin.path;
+      else ({ layerRoots: imageLayers, id: imageId, config } = image.stored);
     }
-    await assertOverlayfs(imagePath !== null);
+    const run = await runSettings(config, opts, imageLayers ?? [imagePath ?? rootfs ?? '/']);
+    await assertOverlayfs(rootfs === null);
     const network = opts.network === undefined || opts.network === 'none' ? null : opts.network;
     if (network !== null && (await this.networks.get(network)) === null) {
       throw new MdockerError('NOT_FOUND', `no such network: ${network}`);
     }
     const security = withNetRaw(
-      await this.usableSecurity(opts.security ?? DEFAULT_SECURITY, imagePath ?? rootfs ?? '/'),
+      await this.usableSecurity(opts.security ?? DEFAULT_SECURITY, imagePath ?? imageLayers?.[0] ?? rootfs ?? '/'),
       network !== null,
     );
 
@@ -240,11 +262,13 @@ export class Runtime {
       id,
       name: opts.name ?? `mdocker-${id.slice(0, 8)}`,
       image: rootfs === null ? (opts.image ?? DEFAULT_IMAGE) : null,
+      imageId,
       rootfs,
       hostname: opts.hostname ?? id.slice(0, 12),
-      cmd: opts.cmd,
-      env: opts.env ?? [],
-      workdir: opts.workdir ?? '/',
+      cmd: run.cmd,
+      env: run.env,
+      workdir: run.workdir,
+      ...(run.user === null ? {} : { user: run.user }),
       tty: opts.tty,
       limits: opts.limits,
       security,
@@ -281,12 +305,14 @@ export class Runtime {
       id,
       hostname: record.hostname,
       imagePath,
+      imageLayers,
       rootfs,
       layerDir: this.state.file(id, 'layer'),
       layerSizeBytes: opts.layerSizeBytes ?? DEFAULT_LAYER_SIZE_BYTES,
       cgroupPaths: record.cgroupPaths,
       env: record.env,
       workdir: record.workdir,
+      user: record.user ?? null,
       tty: record.tty,
       pidFile: this.state.file(id, 'init.pid'),
       errorFile: this.state.file(id, 'error.json'),
@@ -577,6 +603,8 @@ export class Runtime {
       dieWithParent: opts.dieWithParent ?? false,
       // A process joining the container is confined exactly as its init.
       security: record.security ?? DEFAULT_SECURITY,
+      // As docker exec: the container's user.
+      user: record.user ?? null,
       cmd: opts.cmd,
     });
   }

@@ -185,12 +185,16 @@ export interface RunLaunch {
   id: string;
   hostname: string;
   imagePath: string | null;
+  /** A stored image's layer directories, bottom first (instead of imagePath). */
+  imageLayers?: string[] | null;
   rootfs: string | null;
   layerDir: string;
   layerSizeBytes: number;
   cgroupPaths: string[];
   env: string[];
   workdir: string;
+  /** "uid:gid" the command runs as; null: the container's root. */
+  user?: string | null;
   tty: boolean;
   pidFile: string;
   errorFile: string;
@@ -220,6 +224,8 @@ export interface ExecLaunch {
   errorFile: string | null;
   dieWithParent: boolean;
   security: SecurityOptions;
+  /** "uid:gid" the process runs as; null: the container's root. */
+  user?: string | null;
   cmd: string[];
 }
 
@@ -252,8 +258,12 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
     const { uidBase, gidBase, slots } = usernsPool();
     args.push('--userns-pool', `${uidBase}:${gidBase}:${slots}`, '--userns-lock-dir', USERNS_LOCK_DIR);
   }
-  if (launch.imagePath) args.push('--image', launch.imagePath, '--layer-size', String(launch.layerSizeBytes));
+  if (launch.imageLayers && launch.imageLayers.length > 0) {
+    for (const layer of launch.imageLayers) args.push('--image-layer', layer);
+    args.push('--layer-size', String(launch.layerSizeBytes));
+  } else if (launch.imagePath) args.push('--image', launch.imagePath, '--layer-size', String(launch.layerSizeBytes));
   else if (launch.rootfs) args.push('--rootfs', launch.rootfs);
+  if (launch.user) args.push('--user', launch.user);
   args.push('--layer-dir', launch.layerDir);
   common(args, launch);
   args.push('--pid-file', launch.pidFile, '--error-file', launch.errorFile, '--exit-file', launch.exitFile);
@@ -278,6 +288,7 @@ export function execCommand(launch: ExecLaunch): LaunchCommand {
   common(args, launch);
   if (launch.pidFile) args.push('--pid-file', launch.pidFile);
   if (launch.errorFile) args.push('--error-file', launch.errorFile);
+  if (launch.user) args.push('--user', launch.user);
   args.push('--', ...launch.cmd);
   return { file: launcherPath, args };
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MdockerError } from './errors.js';
+import { parseReference } from './images/reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type Limits } from './units.js';
 
 /** Docker's container name rule; the name also becomes a directory and a cgroup name. */
@@ -13,6 +14,7 @@ export const MAX_CONTAINER_NAME_LENGTH = 128;
 /** Image names are directory names below the images dir: never a path. */
 export const IMAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 export const MAX_IMAGE_NAME_LENGTH = 128;
+export const MAX_IMAGE_REFERENCE_LENGTH = 512;
 
 // RFC 1123: labels of letters, digits and inner hyphens, 63 bytes each. RFC 1123 allows
 // 253 in total, but sethostname(2) refuses more than 64 (__NEW_UTS_LEN), so a longer name
@@ -30,10 +32,27 @@ export const containerNameSchema = z
   .max(MAX_CONTAINER_NAME_LENGTH, `invalid container name: at most ${MAX_CONTAINER_NAME_LENGTH} characters`)
   .regex(CONTAINER_NAME_PATTERN, 'invalid container name: only [a-zA-Z0-9][a-zA-Z0-9_.-]* are allowed');
 
+/**
+ * A built-in image's name, a stored image's reference (`alpine:3`, `host:5000/team/app`) or
+ * its id (`sha256:<hex>` or a prefix): names are parsed, never used as paths.
+ */
 export const imageNameSchema = z
   .string()
-  .max(MAX_IMAGE_NAME_LENGTH, `invalid image name: at most ${MAX_IMAGE_NAME_LENGTH} characters`)
-  .regex(IMAGE_NAME_PATTERN, 'invalid image name: only lowercase letters, digits, ".", "_" and "-" are allowed');
+  .max(MAX_IMAGE_REFERENCE_LENGTH, `invalid image name: at most ${MAX_IMAGE_REFERENCE_LENGTH} characters`)
+  .superRefine((name, ctx) => {
+    if (IMAGE_NAME_PATTERN.test(name) && name.length <= MAX_IMAGE_NAME_LENGTH) return;
+    if (/^sha256:[a-f0-9]{4,64}$/.test(name)) return;
+    try {
+      parseReference(name);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `invalid image name ${JSON.stringify(name.slice(0, 80))}: expected a name (busybox), a reference ` +
+          '(alpine:3, host:5000/team/app@sha256:...) or an image id',
+      });
+    }
+  });
 
 export const hostnameSchema = z.string().superRefine((hostname, ctx) => {
   if (hostname.length === 0 || hostname.length > MAX_HOSTNAME_LENGTH) {

@@ -47,6 +47,8 @@ export interface ContainerRecord {
   cmd: string[];
   env: string[];
   workdir: string;
+  /** "uid:gid" its command runs as (the image's User or --user); absent: the container's root. */
+  user?: string;
   tty: boolean;
   limits: Limits;
   security: SecurityOptions;
