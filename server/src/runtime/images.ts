@@ -10,7 +10,9 @@ import { MdockerError } from './errors.js';
 import { loadImages, saveImage, type LoadedImage } from './images/archive.js';
 import { runConfigOf, type RunConfig } from './images/oci.js';
 import { familiarName, formatReference, parseReference } from './images/reference.js';
-import { ImageStore } from './images/store.js';
+import { writeCredentials } from './images/credentials.js';
+import { pullImage, verifyLogin } from './images/registry.js';
+import { ImageStore, type ImportProgress } from './images/store.js';
 import { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH } from './spec.js';
 
 export interface Image {
@@ -219,4 +221,54 @@ export async function resolveRunImage(
     `unknown image ${JSON.stringify(name.slice(0, 128))} (available: ${available.length > 0 ? available.join(', ') : 'none'}; mdocker pull or load one)`,
     { image: name, available },
   );
+}
+
+export type { ImportProgress } from './images/store.js';
+
+export interface PullImageOptions extends StoreImageOptions {
+  insecureRegistries?: string[];
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+/** Pulls an image from its registry into the store. */
+export async function pullImageReference(
+  name: string,
+  options: PullImageOptions = {},
+): Promise<{ id: string; reference: string; digest: string }> {
+  const store = await openImageStore(options);
+  const { image, reference, digest } = await pullImage(store, name, {
+    ...(options.insecureRegistries === undefined ? {} : { insecureRegistries: options.insecureRegistries }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+  return { id: image.id, reference, digest };
+}
+
+/** The registry part of a login argument: host[:port], docker.io when absent. */
+function registryOf(server: string | undefined): string {
+  if (server === undefined || server === '') return 'docker.io';
+  const host = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const parsed = parseReference(`${host}/x`);
+  return parsed.registry;
+}
+
+/** Checks the credentials against the registry, then keeps them; returns the registry. */
+export async function loginRegistry(
+  server: string | undefined,
+  username: string,
+  password: string,
+  options: { insecureRegistries?: string[] } = {},
+): Promise<string> {
+  const registry = registryOf(server);
+  if (username === '' || username.includes(':') || password === '') {
+    throw new MdockerError('INVALID_ARGUMENT', 'a login needs a username (without ":") and a password');
+  }
+  await verifyLogin(registry, { username, password }, options);
+  await writeCredentials(registry, { username, password });
+  return registry;
+}
+
+export async function logoutRegistry(server: string | undefined): Promise<string> {
+  const registry = registryOf(server);
+  await writeCredentials(registry, null);
+  return registry;
 }
