@@ -159,6 +159,7 @@ export class ImageStore {
     for (const dir of ['blobs/sha256', 'layers', 'images', 'refs', 'tmp']) {
       await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     }
+    await store.cleanTmp();
     return store;
   }
 
@@ -532,8 +533,8 @@ export class ImageStore {
     }
   }
 
-  /** Removes what interrupted imports left in tmp/ (older than an hour: others may be working). */
-  async cleanTmp(olderThanMs = 3_600_000): Promise<void> {
+  /** Removes what killed imports left in tmp/ (a day old: a live import may be using the rest). */
+  async cleanTmp(olderThanMs = 24 * 3_600_000): Promise<void> {
     const dir = join(this.root, 'tmp');
     for (const name of await readdir(dir)) {
       const path = join(dir, name);
