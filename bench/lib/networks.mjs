@@ -184,9 +184,14 @@ export async function measureNetworks({ repo, work, stateRoot, cgroupParent, sca
     const listen = (port) => `mkfifo /tmp/in.${port} 2>/dev/null; nc -l -p ${port} <>/tmp/in.${port} | wc -c`;
     const send = (host, port) =>
       `time -f %e sh -c 'dd if=/dev/zero bs=65536 count=${blocks} 2>/dev/null | nc ${host} ${port}'`;
-    const tcpRound = async (port, listener, sender) => {
+    // The sender starts once the listener listens: under load the listener's exec can take
+    // longer than any fixed pause, and a refused sender would leave the listener waiting.
+    const listening = (port) =>
+      `i=0; until netstat -ltn | grep -q ':${port} '; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done`;
+    const tcpRound = async (port, listener, sender, waitListening) => {
       const recv = listener(port);
-      await sleep(300);
+      const w = await waitListening(port);
+      if (w.code !== 0) throw new Error(`nc round: nothing listened on ${port}: ${w.stderr.slice(-200)}`);
       const s = await sender(port);
       const r = await recv;
       const got = Number(r.stdout.trim());
@@ -205,6 +210,7 @@ export async function measureNetworks({ repo, work, stateRoot, cgroupParent, sca
           port,
           (p) => cli(['exec', 'nb-a', 'sh', '-c', listen(p)]),
           (p) => cli(['exec', 'nb-b', 'sh', '-c', send('nb-a', p)]),
+          (p) => cli(['exec', 'nb-a', 'sh', '-c', listening(p)]),
         ),
       );
       // The host's busybox, the same applets, on 127.0.0.1 (a port of the bench's range).
@@ -219,7 +225,7 @@ export async function measureNetworks({ repo, work, stateRoot, cgroupParent, sca
         await runTimed(hostBusybox, [
           'sh',
           '-c',
-          `for a in sh nc dd wc time mkfifo rm; do ln -sf ${hostBusybox} ${bbDir}/$a; done`,
+          `for a in sh nc dd wc time mkfifo rm netstat grep sleep; do ln -sf ${hostBusybox} ${bbDir}/$a; done`,
         ]);
       tcp.host.push(
         await tcpRound(
@@ -229,6 +235,7 @@ export async function measureNetworks({ repo, work, stateRoot, cgroupParent, sca
               `rm -f ${netRoot}/in.${p}; mkfifo ${netRoot}/in.${p}; nc -l -p ${p} <>${netRoot}/in.${p} | wc -c; rm -f ${netRoot}/in.${p}`,
             ),
           (p) => hostSh(send('127.0.0.1', p)),
+          (p) => hostSh(listening(p)),
         ),
       );
     }
