@@ -3,15 +3,17 @@
 // is missed: `node --cpu-prof` on `mdocker serve`, then the functions with the most self
 // time and the server's own functions with the most total time.
 //
-//   node bench/profile.mjs create|throughput|stats|noisy [N] [M]
+//   node bench/profile.mjs create|throughput|stats|noisy|preview [N] [M]
 //
 // create: N sequential create→prompt→delete (default 100), with M idle containers made
 // first (default 0); throughput: N MiB through one
 // terminal (default 64); stats: N idle containers sampled for 20 s (default 300);
-// noisy: N containers printing `yes` for 15 s with attached clients (default 50).
+// noisy: N containers printing `yes` for 15 s with attached clients (default 50);
+// preview: M GETs (default 8) of an N MiB file (default 50) through a container's preview.
 // Profiles land in bench/work/profile/. Needs root, like the benchmark. Extra `mdocker serve`
 // flags (e.g. "--stats-interval 3600s" to take the sampler out) come from PROFILE_SERVE_ARGS.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -24,7 +26,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(repo, 'bench/work');
 const dir = join(work, 'profile');
 const scenario = process.argv[2] ?? 'create';
-const n = Number(process.argv[3] ?? { create: 100, throughput: 64, stats: 300, noisy: 50 }[scenario]);
+const n = Number(process.argv[3] ?? { create: 100, throughput: 64, stats: 300, noisy: 50, preview: 50 }[scenario]);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
@@ -108,6 +110,55 @@ try {
     );
     worker.postMessage('stop');
     await new Promise((r) => worker.once('exit', r));
+  } else if (scenario === 'preview') {
+    const gets = Number(process.argv[4] ?? 8);
+    const browser = await new Browser(server.url).open();
+    const c = await browser.createContainer({ memory: '256m', cpus: 2 });
+    tracker.addContainer(c);
+    const r = await browser.request('POST', `/api/containers/${c.id}/exec`, {
+      cmd: [
+        'sh',
+        '-c',
+        `mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/big bs=1048576 count=${n} 2>/dev/null && httpd -p 8000 -h /tmp/www`,
+      ],
+      timeoutMs: 60_000,
+    });
+    if (r.exitCode !== 0) throw new Error(`httpd: ${JSON.stringify(r).slice(0, 300)}`);
+    let previewUrl = null;
+    for (let i = 0; i < 100 && !previewUrl; i++) {
+      const ports = await browser.request('GET', `/api/containers/${c.id}/ports`);
+      previewUrl = ports.find((x) => x.port === 8000)?.previewUrl ?? null;
+      if (!previewUrl) await sleep(100);
+    }
+    if (!previewUrl) throw new Error('port 8000 was never listed');
+    const host = new URL(previewUrl).host;
+    const get = () =>
+      new Promise((resolveGet, rejectGet) => {
+        const t = performance.now();
+        const req = httpRequest(
+          { host: '127.0.0.1', port: Number(server.url.port), path: '/big', headers: { Host: host }, agent: false },
+          (res) => {
+            let bytes = 0;
+            res.on('data', (d) => (bytes += d.length));
+            res.on('end', () => resolveGet({ bytes, ms: performance.now() - t }));
+            res.on('error', rejectGet);
+          },
+        );
+        req.on('error', rejectGet);
+        req.end();
+      });
+    await get();
+    cpu0 = cpuSeconds(server.pid);
+    t0 = performance.now();
+    windowUs = [nowUs(), Infinity];
+    const rates = [];
+    for (let i = 0; i < gets; i++) {
+      const g = await get();
+      if (g.bytes !== n * 1024 * 1024) throw new Error(`got ${g.bytes} bytes`);
+      rates.push(g.bytes / 1048576 / (g.ms / 1000));
+    }
+    console.log(`${n} MiB through the preview, ${gets} GETs: ${rates.map((x) => x.toFixed(0)).join(' ')} MiB/s`);
+    await browser.deleteContainer(c.id);
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }

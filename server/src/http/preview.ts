@@ -11,7 +11,8 @@
  * Written on node:http rather than http-proxy: the one thing needed beyond Node's client
  * is a socket made by the addon (createConnection), the WebSocket case is a byte tunnel
  * once the upgrade request is written, and the filtering is ours either way; http-proxy
- * (unmaintained since 2020) would add a dependency for little of it.
+ * (unmaintained since 2020) would add a dependency for little of it, and pipes bodies
+ * through Node's parser as the plain client does (the cost relayBody avoids).
  */
 import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
@@ -33,6 +34,12 @@ export const PREVIEW_IDLE_TIMEOUT_MS = 60_000;
 export const PREVIEW_WEBSOCKET_IDLE_TIMEOUT_MS = 5 * 60_000;
 /** The container's response head (status line and headers), as Node's own 16 KiB cap. */
 const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+/** What one read of the container's socket takes while its answer's head is parsed. */
+const HEAD_READ_BYTES = 64 * 1024;
+/** One read of a relayed body (see relayBody): fewer, larger syscalls. */
+const RELAY_BUFFER_BYTES = 1024 * 1024;
+/** Bodies relayed at once, server-wide; more are piped through the parser instead. */
+const MAX_RELAYS = 64;
 
 type PreviewConfig = Pick<ServeConfig, 'previewDomain' | 'previewScheme' | 'previewPort'>;
 
@@ -194,7 +201,29 @@ function rejectSocket(socket: Duplex, status: number, text: string): void {
   );
 }
 
-type Opened = { socket: Socket } | { status: number; text: string };
+type Opened = { fd: number; release: () => void } | { status: number; text: string };
+
+/** The container's connection as a socket; it counts until it closes, whatever closed it. */
+function containerSocket(fd: number, release: () => void, onread?: SocketOnRead): Socket {
+  // With onread, reading starts when Node's client listens for 'data' (resume), so no
+  // read can come before it does.
+  const options = onread ? { onread, manualStart: true } : {};
+  const socket = new Socket({ fd, readable: true, writable: true, ...options });
+  socket.on('error', () => socket.destroy());
+  socket.once('close', release);
+  return socket;
+}
+
+/** A relayed body's read buffer and read callback (false: wait, the write resumes it). */
+interface Relay {
+  buffer: Buffer;
+  read: (bytes: number, buffer: Buffer) => boolean;
+}
+
+interface SocketOnRead {
+  buffer: () => Uint8Array;
+  callback: (bytes: number, buffer: Uint8Array) => boolean;
+}
 
 export interface PreviewProxyOptions {
   previews: Previews;
@@ -206,6 +235,8 @@ export class PreviewProxy {
   readonly #previews: Previews;
   readonly #domain: string;
   readonly #logger: Logger;
+  /** Bodies being relayed now (MAX_RELAYS). */
+  #relays = 0;
 
   constructor(options: PreviewProxyOptions) {
     this.#previews = options.previews;
@@ -231,9 +262,9 @@ export class PreviewProxy {
           plain(res, opened.status, opened.text);
           req.resume();
         } else if (res.destroyed || req.destroyed) {
-          opened.socket.destroy();
+          containerSocket(opened.fd, opened.release).destroy();
         } else {
-          this.#forward(req, res, opened.socket);
+          this.#forward(req, res, opened.fd, opened.release);
         }
       },
       (err: unknown) => {
@@ -243,8 +274,40 @@ export class PreviewProxy {
     );
   }
 
-  /** The exchange over the container's socket (released when the socket closes). */
-  #forward(req: IncomingMessage, res: ServerResponse, socket: Socket): void {
+  /**
+   * The exchange over the container's socket (released when the socket closes).
+   *
+   * The socket is read into buffers of ours (onread) and each read is handed to Node's
+   * client as a 'data' event, so llhttp parses the container's answer (head, chunked
+   * bodies, HEAD, 1xx, 204/304, lenient line ends). When the answer has one plain
+   * Content-Length and its body is not all in, the rest goes to the browser by relayBody
+   * instead: piping it through the parser costs a fresh 64 KiB buffer per read, a copy of
+   * it per body chunk, and the garbage collections the two bring (bench/PROFILE.md).
+   */
+  #forward(req: IncomingMessage, res: ServerResponse, fd: number, release: () => void): void {
+    let readBuffer: Buffer = Buffer.allocUnsafe(HEAD_READ_BYTES);
+    let relay: Relay | null = null;
+    let response: IncomingMessage | null = null;
+    let answered = false;
+    const socket = containerSocket(fd, release, {
+      buffer: () => readBuffer,
+      callback: (bytes, buffer) => {
+        if (relay !== null) return relay.read(bytes, buffer as Buffer);
+        // The parser and the response keep what they are given: the next read goes to a
+        // buffer of its own.
+        readBuffer = Buffer.allocUnsafe(HEAD_READ_BYTES);
+        socket.emit('data', (buffer as Buffer).subarray(0, bytes));
+        if (response === null || answered) return true;
+        answered = true;
+        relay = this.#relayBody(req, response, res, socket);
+        if (relay === null) {
+          response.pipe(res);
+          return true;
+        }
+        readBuffer = relay.buffer;
+        return false;
+      },
+    });
     socket.setTimeout(PREVIEW_IDLE_TIMEOUT_MS, () => socket.destroy());
     // No agent: one connection per request, closed after it (Connection: close). Lenient
     // parsing of the container's answer (bare LF line ends, as a CGI or a shell script in
@@ -258,15 +321,20 @@ export class PreviewProxy {
       setHost: false,
       createConnection: () => socket,
     });
-    upstream.on('response', (response) => {
+    upstream.on('response', (incoming) => {
       // Never followed: a redirect's Location goes back to the browser as it came.
-      res.writeHead(response.statusCode ?? 502, response.statusMessage, proxiedResponseHeaders(response.rawHeaders));
-      response.pipe(res);
-      response.once('error', () => res.destroy());
+      res.writeHead(incoming.statusCode ?? 502, incoming.statusMessage, proxiedResponseHeaders(incoming.rawHeaders));
+      // Cut short (the container closed or reset early): the browser must not take a
+      // truncated body for a whole one. After a relayed body's last byte the socket is
+      // closed on purpose and the response ends "aborted": nothing to do then.
+      incoming.on('error', () => {
+        if (!res.writableEnded) res.destroy();
+      });
+      response = incoming;
     });
     upstream.on('error', (err) => {
       this.#logger.debug({ err, host: req.headers.host }, 'preview request failed');
-      plain(res, 502, "the container's server closed the connection without an answer");
+      if (!res.writableEnded) plain(res, 502, "the container's server closed the connection without an answer");
     });
     res.once('close', () => {
       upstream.destroy();
@@ -290,6 +358,70 @@ export class PreviewProxy {
     req.once('error', () => upstream.destroy());
   }
 
+  /**
+   * Takes over the body of a response whose head the parser has just read, when it can:
+   * the response has exactly one Content-Length, no Transfer-Encoding, a body, and part of
+   * it still to come. The bytes the parser already holds go first; the rest is read into
+   * one buffer of RELAY_BUFFER_BYTES and written to the browser as it is, no more than the
+   * Content-Length, reading again once each write is done (the buffer is then free).
+   * Returns the buffer and read callback to use from now on, or null to pipe the response.
+   */
+  #relayBody(req: IncomingMessage, response: IncomingMessage, res: ServerResponse, socket: Socket): Relay | null {
+    if (response.complete || req.method === 'HEAD' || this.#relays >= MAX_RELAYS) return null;
+    const status = response.statusCode ?? 0;
+    if (status < 200 || status === 204 || status === 304) return null;
+    let contentLength: string | null = null;
+    for (let i = 0; i < response.rawHeaders.length; i += 2) {
+      const name = response.rawHeaders[i]!.toLowerCase();
+      if (name === 'transfer-encoding') return null;
+      if (name !== 'content-length') continue;
+      if (contentLength !== null) return null;
+      contentLength = response.rawHeaders[i + 1]!.trim();
+    }
+    if (contentLength === null || !/^\d{1,15}$/.test(contentLength)) return null;
+    let remaining = Number(contentLength);
+    this.#relays++;
+    let counted = true;
+    const done = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.#relays--;
+    };
+    res.once('close', done);
+    const finish = (): void => {
+      done();
+      res.end();
+      socket.destroy();
+    };
+    const resume = (err?: Error | null): void => {
+      if (!err && !res.destroyed && !socket.destroyed) socket.resume();
+    };
+    const held = response.read() as Buffer | null;
+    if (held !== null) remaining -= held.length;
+    if (remaining <= 0) {
+      if (held !== null) res.write(held);
+      finish();
+      return { buffer: Buffer.alloc(0), read: () => false };
+    }
+    // The caller stops reading; reading starts again once these bytes are written.
+    if (held !== null) res.write(held, resume);
+    else process.nextTick(resume);
+    const read = (bytes: number, buffer: Buffer): boolean => {
+      if (remaining <= 0) return false;
+      // Bytes past the Content-Length are not part of this answer: dropped.
+      const taken = Math.min(bytes, remaining);
+      remaining -= taken;
+      if (remaining === 0) {
+        res.write(buffer.subarray(0, taken));
+        finish();
+      } else {
+        res.write(buffer.subarray(0, taken), resume);
+      }
+      return false;
+    };
+    return { buffer: Buffer.allocUnsafe(Math.min(remaining, RELAY_BUFFER_BYTES)), read };
+  }
+
   upgrade(req: IncomingMessage, client: Duplex, head: Buffer): void {
     client.on('error', () => client.destroy());
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -299,8 +431,8 @@ export class PreviewProxy {
     void this.#open(req).then(
       (opened) => {
         if ('status' in opened) rejectSocket(client, opened.status, opened.text);
-        else if (client.destroyed) opened.socket.destroy();
-        else this.#tunnel(req, client, head, opened.socket);
+        else if (client.destroyed) containerSocket(opened.fd, opened.release).destroy();
+        else this.#tunnel(req, client, head, containerSocket(opened.fd, opened.release));
       },
       (err: unknown) => {
         this.#logger.warn({ err }, 'opening a preview connection failed');
@@ -383,11 +515,7 @@ export class PreviewProxy {
       release();
       return { status: 404, text: 'no such preview (a wrong link, or its container is gone)' };
     }
-    const socket = new Socket({ fd, readable: true, writable: true });
-    socket.on('error', () => socket.destroy());
-    // The connection counts until its socket closes, whatever closed it.
-    socket.once('close', release);
-    return { socket };
+    return { fd, release };
   }
 }
 

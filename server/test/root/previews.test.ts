@@ -27,6 +27,16 @@ echo
 echo "cookie=$HTTP_COOKIE"
 `;
 
+/** Declares 3 MB and sends 200 kB, or declares 100 kB and sends 300 kB, then ends. */
+const SHORT = `#!/bin/sh
+printf 'Content-Type: application/octet-stream\\nContent-Length: 3000000\\n\\n'
+head -c 200000 /dev/zero
+`;
+const LONG = `#!/bin/sh
+printf 'Content-Type: application/octet-stream\\nContent-Length: 100000\\n\\n'
+head -c 300000 /dev/zero
+`;
+
 const REDIRECT = `#!/bin/sh
 echo "Status: 302 Found"
 echo "Location: http://example.invalid/elsewhere"
@@ -81,6 +91,30 @@ function get(host: string, path: string, headers: Record<string, string> = {}): 
   });
 }
 
+/** A GET's whole body, or `aborted` when the answer was cut before its Content-Length. */
+function getBytes(
+  host: string,
+  path: string,
+): Promise<{ status: number; length?: string; body: Buffer; aborted: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: server.port, path, headers: { host }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      const done = (aborted: boolean): void =>
+        resolve({
+          status: res.statusCode ?? 0,
+          length: res.headers['content-length'],
+          body: Buffer.concat(chunks),
+          aborted,
+        });
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => done(false));
+      res.on('error', () => done(true));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function hostOf(previewUrl: string): string {
   return new URL(previewUrl).host;
 }
@@ -129,6 +163,9 @@ describe('previews of a container port', { skip }, () => {
     await exec(['sh', '-c', 'mkdir -p /tmp/www/cgi-bin && echo "<h1>hello from httpd</h1>" > /tmp/www/index.html']);
     await writeFile('/tmp/www/cgi-bin/env', CGI);
     await writeFile('/tmp/www/cgi-bin/redirect', REDIRECT);
+    await writeFile('/tmp/www/cgi-bin/short', SHORT);
+    await writeFile('/tmp/www/cgi-bin/long', LONG);
+    await exec(['sh', '-c', 'seq 1 600000 > /tmp/www/big.txt']);
     await writeFile('/tmp/ws.sh', WS_SERVER);
     assert.deepEqual((await owner.request('GET', `/api/containers/${id}/ports`)).body, [], 'nothing listens yet');
 
@@ -168,6 +205,22 @@ describe('previews of a container port', { skip }, () => {
     assert.equal(env.status, 200, env.text);
     assert.equal(env.text.trim(), 'cookie=own=2');
     assert.deepEqual(env.headers['set-cookie'], ['own=2; Path=/']);
+
+    // A body larger than the proxy's relay buffer arrives whole, byte for byte; one cut
+    // short by the container is cut short for the browser too, never a shorter whole one;
+    // one followed by more bytes than its Content-Length ends at its Content-Length.
+    const expected = Buffer.from(Array.from({ length: 600000 }, (_, i) => `${i + 1}\n`).join(''));
+    const big = await getBytes(host, '/big.txt');
+    assert.equal(big.status, 200);
+    assert.equal(big.aborted, false);
+    assert.equal(big.length, String(expected.length));
+    assert.ok(big.body.equals(expected), `big.txt: ${big.body.length} bytes, not the file's ${expected.length}`);
+    const short = await getBytes(host, '/cgi-bin/short');
+    assert.equal(short.status, 200);
+    assert.equal(short.aborted, true, `a 3000000-byte answer ended cleanly after ${short.body.length} bytes`);
+    const long = await getBytes(host, '/cgi-bin/long');
+    assert.equal(long.aborted, false);
+    assert.equal(long.body.length, 100000);
 
     // A redirect is passed on, never followed.
     const redirect = await get(host, '/cgi-bin/redirect');
