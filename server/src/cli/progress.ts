@@ -21,7 +21,8 @@ export class LayerProgress {
     if (line) line.progress = progress;
     else this.layers.set(progress.digest, { progress, startedMs: Date.now() });
     const now = Date.now();
-    if (progress.status === 'downloading' && now - this.lastDrawMs < REDRAW_MS) return;
+    // A new layer shows at once; its byte counts at most every REDRAW_MS.
+    if (line && progress.status === 'downloading' && now - this.lastDrawMs < REDRAW_MS) return;
     this.lastDrawMs = now;
     this.draw();
   }
