@@ -35,6 +35,12 @@
       "ldflags": ["-static", "-Wl,--fatal-warnings"]
     },
     {
+      "target_name": "mdocker-copier",
+      "type": "executable",
+      "sources": ["src/copier/copier.c", "src/launcher/error.c"],
+      "ldflags": ["-static", "-Wl,--fatal-warnings"]
+    },
+    {
       "target_name": "mdocker-nft",
       "type": "executable",
       "sources": ["src/nft/mdocker-nft.c", "src/launcher/error.c"],

@@ -16,6 +16,7 @@
 #define MD_E_UNSUPPORTED "UNSUPPORTED"             /* this kernel or filesystem lacks a feature */
 #define MD_E_UNAVAILABLE "UNAVAILABLE"             /* a resource is exhausted for now (user namespace slots) */
 #define MD_E_NOT_FOUND "NOT_FOUND"                 /* the container to join is gone */
+#define MD_E_TOO_LARGE "TOO_LARGE"                 /* more bytes than the caller's cap (mdocker-copier) */
 #define MD_E_COMMAND_NOT_FOUND "COMMAND_NOT_FOUND" /* the container's command does not exist (exit 127) */
 #define MD_E_CANNOT_EXECUTE "CANNOT_EXECUTE"       /* the container's command cannot be run (exit 126) */
 #define MD_E_SYSCALL "SYSCALL"                     /* a system call failed: errno and syscall say which */

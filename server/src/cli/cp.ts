@@ -63,7 +63,7 @@ export function registerCp(program: Command): void {
               `container ${container} is not running (its files live only while it runs)`,
             );
           }
-          return { init: view.init, name: container };
+          return { init: view.init, cgroupPaths: view.cgroupPaths, name: container };
         },
       });
     });

@@ -18,8 +18,8 @@ import {
   packTar,
   withContainerRoot,
   writeContainerFile,
+  type RunningContainer,
 } from '../runtime/files.js';
-import type { ProcessRef } from '../runtime/native.js';
 import { formatBytes } from '../runtime/units.js';
 import type { Playground } from '../playground/playground.js';
 import type { FileEntryJson } from '../protocol/index.js';
@@ -67,12 +67,12 @@ export function fileRouter(options: FileRoutesOptions): Router {
   const { config, playground, readerOf } = options;
   const router = Router();
 
-  /** The running container's init, for a session that may see it (else 404, as any foreign container). */
-  const initFor = (sessionId: string, id: string): ProcessRef => {
+  /** The running container's init and cgroups, for a session that may see it (else 404, as any foreign container). */
+  const initFor = (sessionId: string, id: string): RunningContainer => {
     playground.get(sessionId, id);
     const init = playground.initOf(id);
     if (init === null) throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
-    return init;
+    return { init, cgroupPaths: playground.cgroupPathsOf(id) };
   };
 
   router.get('/containers/:id/files', async (req, res) => {

@@ -35,11 +35,11 @@ import {
   unpackTar,
   walkTree,
   type ContainerRoot,
+  type RunningContainer,
   type SkipReporter,
   type TreeEntry,
   type TreeSink,
 } from './files.js';
-import type { ProcessRef } from './native.js';
 
 /** One side of a copy: a container's path, a host path, or a tar on stdin/stdout ("-"). */
 export type CopyEndpoint =
@@ -49,8 +49,8 @@ export interface CopyIo {
   stdin: Readable;
   stdout: Writable;
   onSkip?: SkipReporter;
-  /** a running container's init by id or name; NOT_FOUND or CONFLICT otherwise */
-  initOf(container: string): Promise<{ init: ProcessRef | null; name: string }>;
+  /** a running container's init and cgroups by id or name; NOT_FOUND or CONFLICT otherwise */
+  initOf(container: string): Promise<RunningContainer & { name: string }>;
 }
 
 /**
@@ -91,8 +91,8 @@ export async function copyFiles(src: CopyEndpoint, dest: CopyEndpoint, io: CopyI
 }
 
 async function openRoot(io: CopyIo, container: string): Promise<ContainerRoot> {
-  const { init, name } = await io.initOf(container);
-  return openContainerRoot(init, name);
+  const { name, ...running } = await io.initOf(container);
+  return openContainerRoot(running, name);
 }
 
 /** "dir/." (Docker): the directory's contents, not the directory itself. */

@@ -8,26 +8,28 @@
  * come here.
  *
  * Memory: what is written lands in the container's writable layer (a tmpfs under its
- * overlay) or another tmpfs of its own (/tmp), which caps its size, but the pages are
- * charged to the memory cgroup of the process that writes them: the server's (or the
- * CLI's), not the container's, as `docker cp` charges dockerd's. Writing from inside the
- * container's cgroup would need a process there for each upload: an exec of a program of
- * the container's image (kubectl cp runs its tar), which a student can delete or replace
- * and which the smallest images lack, or a copier mode of the launcher; the tmpfs size
- * and --max-upload bound what the server holds for a container instead.
+ * overlay) or another tmpfs of its own (/tmp), and the kernel charges its pages to the
+ * memory cgroup of the task that writes them. The server (or the CLI) only makes the
+ * temporary file and renames it; the bytes are written by mdocker-copier (copier.ts), a
+ * static program of ours that joins the container's cgroups first, so an upload counts
+ * against the container's memory limit as its own writes would: a full container fails
+ * its upload (the OOM killer picks the copier) rather than filling the server's cgroup,
+ * whose OOM would take every container down. `docker cp` charges dockerd instead; an exec
+ * of the image's tar (kubectl cp) would run a program the student can replace. The cost
+ * is one process per file written (a directory's files one after another).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmod, fchown, futimes, read, write } from 'node:fs';
+import { closeSync, fchmod, fchown, futimes, read } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import { writeInCgroups } from './copier.js';
 import { MdockerError } from './errors.js';
 import { fileCalls, type ProcessRef } from './native.js';
 import type { NativeEntryStat } from './native-addon.js';
 
 const readAsync = promisify(read);
-const writeAsync = promisify(write);
 const fchmodAsync = promisify(fchmod);
 const fchownAsync = promisify(fchown);
 const futimesAsync = promisify(futimes);
@@ -52,24 +54,34 @@ export interface FileEntry {
   mtime: string;
 }
 
-/** The container's root directory, open, and the host ids of its root user. */
+/** A running container as its files are reached: its init, and the cgroups its writes are charged to. */
+export interface RunningContainer {
+  init: ProcessRef | null;
+  /** the container's cgroup directories (its record's: one per v1 hierarchy, one on v2) */
+  cgroupPaths: readonly string[];
+}
+
+/** The container's root directory, open, the host ids of its root user, and its cgroups. */
 export interface ContainerRoot {
   readonly fd: number;
   readonly uid: number;
   readonly gid: number;
+  readonly cgroupPaths: readonly string[];
   close(): void;
 }
 
 /**
- * Opens the root of the container whose init is `init` (pinned by its start time); a
- * CONFLICT when that process is gone (the container is not running).
+ * Opens the root of the container whose init is `container.init` (pinned by its start
+ * time); a CONFLICT when that process is gone (the container is not running).
  */
-export function openContainerRoot(init: ProcessRef | null, name: string): ContainerRoot {
+export function openContainerRoot(container: RunningContainer, name: string): ContainerRoot {
+  const { init } = container;
   const opened = init === null ? null : fileCalls().openRoot(init.pid, init.startTime);
   if (opened === null) throw new MdockerError('CONFLICT', `container ${name} is not running`);
   let open = true;
   return {
     ...opened,
+    cgroupPaths: [...container.cgroupPaths],
     close: () => {
       if (open) closeSync(opened.fd);
       open = false;
@@ -79,11 +91,11 @@ export function openContainerRoot(init: ProcessRef | null, name: string): Contai
 
 /** Opens the container's root for the length of fn, and closes it after. */
 export async function withContainerRoot<T>(
-  init: ProcessRef | null,
+  container: RunningContainer,
   name: string,
   fn: (root: ContainerRoot) => Promise<T>,
 ): Promise<T> {
-  const root = openContainerRoot(init, name);
+  const root = openContainerRoot(container, name);
   try {
     return await fn(root);
   } finally {
@@ -147,6 +159,10 @@ export function fileError(err: unknown, path: string): MdockerError {
       return new MdockerError('FORBIDDEN', `permission denied: ${where}`);
     case 'EROFS':
       return new MdockerError('FORBIDDEN', `${where} is on a read-only filesystem`);
+    case 'ENOMEM':
+      return new MdockerError('LIMIT_EXCEEDED', `${where} does not fit in the container's memory limit`, {
+        cap: 'memoryBytes',
+      });
     case 'ENOSPC':
     case 'EDQUOT':
       return new MdockerError(
@@ -550,9 +566,10 @@ export class ContainerDir {
 
   /**
    * A regular file at rel with the bytes of content, owned by the container's root:
-   * written under a temporary name in the same directory, then renamed over rel (a file
-   * or a symlink there is replaced, never followed). Past maxBytes it stops with
-   * TOO_LARGE; on any failure the temporary file is removed and rel left as it was.
+   * made under a temporary name in the same directory, filled by the copier from inside
+   * the container's cgroups (see the top of this file), then renamed over rel (a file or
+   * a symlink there is replaced, never followed). Past maxBytes it stops with TOO_LARGE;
+   * on any failure the temporary file is removed and rel left as it was.
    * mode: the new file's (default: the replaced regular file's, else 0644).
    */
   async writeFile(
@@ -574,7 +591,8 @@ export class ContainerDir {
       throw fileError(err, where);
     }
     let size = 0;
-    try {
+    // Counted here too (the copier stops at the same cap): the cap's error names the option.
+    async function* capped(): AsyncGenerator<Buffer> {
       for await (const piece of content) {
         const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
         size += chunk.length;
@@ -588,11 +606,11 @@ export class ContainerDir {
             },
           );
         }
-        let offset = 0;
-        while (offset < chunk.length) {
-          offset += (await writeAsync(fd, chunk, offset, chunk.length - offset)).bytesWritten;
-        }
+        yield chunk;
       }
+    }
+    try {
+      await writeInCgroups(fd, this.root.cgroupPaths, capped(), maxBytes);
       await fchmodAsync(fd, mode);
       if (opts.mtimeMs !== undefined) await futimesAsync(fd, opts.mtimeMs / 1000, opts.mtimeMs / 1000);
       // Created with the container root's ids already (createAt); said again for a

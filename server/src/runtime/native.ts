@@ -17,6 +17,8 @@ const releaseDir = resolve(repoRoot, 'native/build/Release');
 export const launcherPath = process.env.MDOCKER_INIT ?? resolve(releaseDir, 'mdocker-init');
 /** The nftables rules of networks with egress (native/src/nft). */
 export const nftPath = resolve(releaseDir, 'mdocker-nft');
+/** Writes an upload's bytes from inside the container's cgroups (native/src/copier). */
+export const copierPath = resolve(releaseDir, 'mdocker-copier');
 
 let addon: MdockerNativeAddon | undefined;
 

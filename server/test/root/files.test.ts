@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -390,6 +392,101 @@ function cli(
     child.stdin.end(input ?? Buffer.alloc(0));
   });
 }
+
+const MiB = 1024 * 1024;
+
+/** A memory cgroup file of a container: the directory among its cgroups (v1: one per hierarchy) that has it. */
+function containerMemoryFile(container: string, v1: string, v2: string): string {
+  for (const dir of containerCgroups([container])) {
+    for (const name of [v1, v2]) if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  assert.fail(`no memory cgroup of ${container} has ${v1} or ${v2}`);
+}
+
+/** Bytes of tmpfs charged to this process's own memory cgroup, its children's left out (v1's local shmem; on v2 it is a leaf). */
+function ownShmemBytes(): number {
+  const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
+  const v1 = lines.find((line) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(line));
+  const dir = v1
+    ? join('/sys/fs/cgroup/memory', v1.split(':')[2] ?? '/')
+    : join('/sys/fs/cgroup', lines[0]!.split(':')[2] ?? '/');
+  const stat = readFileSync(join(dir, 'memory.stat'), 'utf8');
+  return Number(/^shmem (\d+)$/m.exec(stat)?.[1] ?? Number.NaN);
+}
+
+describe("uploads are charged to the container's memory", { skip }, () => {
+  let memServer: RealServer;
+  let user: Client;
+  let container: string;
+
+  before(async () => {
+    memServer = await startRealServer('files-memory', { maxUpload: '200m' });
+    user = new Client(memServer.base);
+    container = (await user.create({ memory: '96m' })).id;
+  });
+  after(() => memServer?.close());
+
+  const usage = () =>
+    Number(readFileSync(containerMemoryFile(container, 'memory.usage_in_bytes', 'memory.current'), 'utf8'));
+
+  it("charges 40 MiB written into its tmpfs to the container's memory cgroup, not the server's", async () => {
+    const containerBefore = usage();
+    const serverBefore = ownShmemBytes();
+    const put = await raw(user, 'PUT', filesUrl(container, '/tmp/forty.bin'), Buffer.alloc(40 * MiB, 0x61));
+    assert.equal(put.status, 201, put.body.toString());
+    const grown = usage() - containerBefore;
+    assert.ok(grown >= 35 * MiB, `the container's memory grew by ${grown} bytes`);
+    const serverGrown = ownShmemBytes() - serverBefore;
+    assert.ok(serverGrown < 8 * MiB, `the server's own cgroup holds ${serverGrown} more bytes of tmpfs`);
+    const reply = await user.request('POST', `/api/containers/${container}/exec`, {
+      cmd: ['rm', '/tmp/forty.bin'],
+      timeoutMs: 20_000,
+    });
+    assert.equal(reply.status, 200, reply.text);
+  });
+
+  it("fails an upload larger than the container's memory with a JSON error, leaving no temporary file and the container running", async () => {
+    const put = await raw(user, 'PUT', filesUrl(container, '/tmp/too-much.bin'), Buffer.alloc(150 * MiB, 0x62));
+    assert.equal(put.status, 403, put.body.toString());
+    const error = (JSON.parse(put.body.toString()) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'LIMIT_EXCEEDED');
+    assert.match(error.message, /memory limit/);
+    const listed = await user.request('GET', filesUrl(container, '/tmp', '&list=1'));
+    assert.equal(listed.status, 200, listed.text);
+    const names = (listed.body as FileEntryJson[]).map((e) => e.name);
+    assert.ok(!names.includes('too-much.bin'), names.join(' '));
+    assert.ok(!names.some((name) => name.startsWith('.mdocker-upload-')), names.join(' '));
+    // The OOM killer took the copier, not the container's processes.
+    const view = await user.request('GET', `/api/containers/${container}`);
+    assert.equal((view.body as { state: string }).state, 'running', view.text);
+    assert.ok(usage() < 40 * MiB, `the container still holds ${usage()} bytes`);
+  });
+
+  it('refuses a write when the cgroup to join is gone (CONFLICT), and stops at its own cap (TOO_LARGE)', async () => {
+    const { writeInCgroups } = await import('../../src/runtime/copier.js');
+    const dir = mkdtempSync('/tmp/mdocker-copier-test-');
+    const fd = openSync(join(dir, 'target'), 'w');
+    try {
+      const once = async function* (data: Buffer) {
+        yield data;
+      };
+      await assert.rejects(
+        writeInCgroups(fd, ['/sys/fs/cgroup/mdocker-no-such-cgroup'], once(Buffer.from('hello'))),
+        (err: Error & { code?: string }) => err.code === 'CONFLICT' && /is gone/.test(err.message),
+      );
+      await assert.rejects(
+        writeInCgroups(fd, [], once(Buffer.from('hello')), 3),
+        (err: Error & { code?: string }) => err.code === 'TOO_LARGE',
+      );
+      assert.equal(readFileSync(join(dir, 'target'), 'utf8'), '');
+      await writeInCgroups(fd, [], once(Buffer.from('hello')), 5);
+      assert.equal(readFileSync(join(dir, 'target'), 'utf8'), 'hello');
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('mdocker cp', { skip }, () => {
   let stateRoot: string;
