@@ -9,9 +9,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { configuredImage, twoLayerImage } from './image-fixtures.js';
+import { baseLayer, changeLayer, configuredImage, twoLayerImage } from './image-fixtures.js';
 import { mdocker, rootOnly, waitFor } from './helpers.js';
-import { allBlobs, writeLayout, type ImageParts } from './oci-builder.js';
+import { allBlobs, image, writeLayout, type ImageParts } from './oci-builder.js';
 
 const skip = rootOnly();
 
@@ -58,6 +58,16 @@ describe('running stored images', { skip }, () => {
     // What the container wrote went to its own layer.
     const again = await cli(['run', '--rm', 'test.local/two-layer:v1', '/bin/cat', '/etc/added']);
     assert.equal(again.stdout, 'added by the second layer\n');
+  });
+
+  it('runs an image that repeats a layer (overlayfs takes each lower once)', async () => {
+    const repeated = image([await baseLayer(), await changeLayer(), await baseLayer()], {
+      Cmd: ['/bin/cat', '/etc/doomed'],
+    });
+    await load(repeated, 'test.local/repeated:v1');
+    const r = await cli(['run', '--rm', 'test.local/repeated:v1']);
+    assert.equal(r.stdout, 'deleted by the second layer\n', r.stderr);
+    assert.equal((await cli(['rmi', 'test.local/repeated:v1'])).code, 0);
   });
 
   it('stores the base layer both images have once', async () => {

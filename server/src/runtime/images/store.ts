@@ -468,9 +468,18 @@ export class ImageStore {
     return parseDocument(imageConfigSchema, await this.readBlob(image.configDigest), `config ${image.configDigest}`);
   }
 
-  /** The image's layer roots, bottom first (the manifest's order). */
+  /**
+   * The image's layer roots, bottom first (the manifest's order), each once: overlayfs
+   * refuses a lower twice (ELOOP), and images repeat layers (the empty one, often). Only the
+   * topmost occurrence is kept, which changes nothing: whatever a layer sets, it sets again
+   * there, over all that lies between.
+   */
   layerRoots(image: ImageRecord): string[] {
-    return image.layers.map((layer) => this.layerRoot(layer.diffId));
+    const topmost = new Map<string, number>();
+    image.layers.forEach((layer, i) => topmost.set(layer.diffId, i));
+    return image.layers
+      .filter((layer, i) => topmost.get(layer.diffId) === i)
+      .map((layer) => this.layerRoot(layer.diffId));
   }
 
   /**
