@@ -24,10 +24,12 @@ if [ "${1:-}" = "--test" ]; then
   need e2fsprogs /sbin/mkfs.ext4
   need nftables /usr/sbin/nft
   need iproute2 /usr/sbin/ip
-  # The image tests' registry, skopeo to push to it and make docker-archives, zstd layers.
+  # The image tests' registry, skopeo to push to it and make docker-archives, zstd layers,
+  # a self-signed certificate.
   need docker-registry /usr/bin/docker-registry
   need skopeo /usr/bin/skopeo
   need zstd /usr/bin/zstd
+  need openssl /usr/bin/openssl
 fi
 
 # The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).
