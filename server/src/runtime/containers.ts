@@ -720,15 +720,20 @@ export class Runtime {
 
   /**
    * Removes an image, or one tag of an image that has others (docker rmi). Refused while a
-   * container uses it: any container, or with force only a running one.
+   * container uses it (any container; with force only a running one), and by id while it
+   * has several tags (unless forced).
    */
   async removeImage(name: string, force = false): Promise<{ untagged: string[]; deleted: string | null }> {
     const containers = await this.list();
     const store = await openImageStore();
-    return store.remove(name, (image) => {
-      const user = containers.find((c) => c.imageId === image.id && (!force || c.status !== 'exited'));
-      return user === undefined ? null : user.name;
-    });
+    return store.remove(
+      name,
+      (image) => {
+        const user = containers.find((c) => c.imageId === image.id && (!force || c.status !== 'exited'));
+        return user === undefined ? null : user.name;
+      },
+      force,
+    );
   }
 
   async list(): Promise<ContainerView[]> {

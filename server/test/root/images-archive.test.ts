@@ -97,6 +97,26 @@ describe('mdocker load, save, images, rmi', { skip }, () => {
     assert.deepEqual(await readdir(join(dir, 'data/images/tmp')), []);
   });
 
+  it('refuses to remove by id an image with several tags, unless forced', async () => {
+    const layout = join(dir, 'layout');
+    const loaded = await cli(['load', '-i', layout]);
+    assert.equal(loaded.code, 0, loaded.stderr);
+    const archive = join(dir, 'tagged.tar');
+    const copy = spawnSync('skopeo', ['copy', '--quiet', `oci:${layout}:v1`, `docker-archive:${archive}:a/one:v1`]);
+    assert.equal(copy.status, 0, copy.stderr.toString());
+    assert.equal((await cli(['load', '-i', archive])).code, 0);
+    const second = spawnSync('skopeo', ['copy', '--quiet', `oci:${layout}:v1`, `docker-archive:${archive}.2:a/two:v1`]);
+    assert.equal(second.status, 0, second.stderr.toString());
+    assert.equal((await cli(['load', '-i', `${archive}.2`])).code, 0);
+    const id = parts.config.digest;
+    const refused = await cli(['rmi', id]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /tagged 2 times .*use -f/);
+    const forced = await cli(['rmi', '-f', id]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /Untagged: docker\.io\/a\/one:v1\nUntagged: docker\.io\/a\/two:v1\nDeleted: /);
+  });
+
   it('refuses what is neither an archive nor a layout, and references that are paths', async () => {
     const r = await cli(['load', '-i', '/etc/hostname']);
     assert.notEqual(r.code, 0);

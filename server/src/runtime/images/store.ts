@@ -491,6 +491,7 @@ export class ImageStore {
   async remove(
     name: string,
     inUse: (image: ImageRecord) => string | null,
+    force = false,
   ): Promise<{ untagged: string[]; deleted: string | null }> {
     const image = await this.find(name);
     if (!image) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
@@ -500,6 +501,12 @@ export class ImageStore {
     if (named && refs.length > 1) {
       await rm(this.refPath(reference), { force: true });
       return { untagged: [reference], deleted: null };
+    }
+    if (!named && refs.length > 1 && !force) {
+      throw new MdockerError(
+        'CONFLICT',
+        `image ${image.id.slice(7, 19)} is tagged ${refs.length} times (${refs.map((ref) => ref.reference).join(', ')}): remove the tags, or use -f`,
+      );
     }
     const blocker = inUse(image);
     if (blocker !== null) {
