@@ -34,6 +34,28 @@ import { DIGEST_PATTERN, familiarName, formatReference, parseReference, type Ima
 import { DEFAULT_UNPACK_LIMITS, unpackLayer, type UnpackLimits } from './unpack.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/mdocker';
+/** Layers fetched and unpacked at once (each into a directory of its own), as Docker's 3 downloads. */
+const LAYER_CONCURRENCY = 3;
+
+/** Runs task on every item, at most limit at once; after a failure no new one starts. */
+async function eachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await task(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
 
 export interface StoreLimits {
   /** Any one blob, compressed. */
@@ -342,7 +364,7 @@ export class ImageStore {
     }));
     for (const layer of layers) layerCompression(layer.mediaType);
     let sizeBytes = 0;
-    for (const layer of layers) {
+    await eachLimited(layers, LAYER_CONCURRENCY, async (layer) => {
       await this.ensureBlob({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, source, progress);
       if (await this.hasLayer(layer.diffId)) {
         progress?.({ digest: layer.digest, totalBytes: layer.size, doneBytes: layer.size, status: 'done' });
@@ -355,7 +377,7 @@ export class ImageStore {
       if (sizeBytes > this.limits.maxImageBytes) {
         throw new MdockerError('LIMIT_EXCEEDED', `image larger than ${this.limits.maxImageBytes} bytes unpacked`);
       }
-    }
+    });
     const record: ImageRecord = {
       id: manifest.config.digest,
       manifestDigest: manifestDescriptor.digest,
