@@ -222,7 +222,7 @@ export class Runtime {
       this.warn(
         `${idmap.reason ?? `${source} cannot be idmapped`}: containers run without a user namespace ` +
           "(their root is host root, confined as in Docker's default); keep the images on ext4, xfs or btrfs " +
-          '(MDOCKER_IMAGES) to have one (SECURITY.md)',
+          '(MDOCKER_IMAGES; the store: MDOCKER_DATA_DIR) to have one (SECURITY.md)',
       );
     }
     return { ...security, userns: 'host' };
