@@ -19,7 +19,7 @@ import {
   type GroupBudget,
 } from './cgroups/driver.js';
 import { idmapSupport, kernelVersion, userNamespacesAvailable, type HostInfo } from './host.js';
-import { imagesDir as imageStoreDir, openImageStore, resolveRunImage } from './images.js';
+import { existingImageStore, imagesDir as imageStoreDir, resolveRunImage } from './images.js';
 import type { RunConfig } from './images/oci.js';
 import { runSettings } from './images/run-config.js';
 import {
@@ -725,7 +725,8 @@ export class Runtime {
    */
   async removeImage(name: string, force = false): Promise<{ untagged: string[]; deleted: string | null }> {
     const containers = await this.list();
-    const store = await openImageStore();
+    const store = await existingImageStore();
+    if (store === null) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
     return store.remove(
       name,
       (image) => {

@@ -138,6 +138,11 @@ export function openImageStore(options: StoreImageOptions = {}): Promise<ImageSt
   return ImageStore.open(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
 }
 
+/** The store for reading: null when nothing was ever pulled or loaded. */
+export function existingImageStore(options: StoreImageOptions = {}): Promise<ImageStore | null> {
+  return ImageStore.openExisting(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+}
+
 /** Every image: the built-in ones first, then the store's, newest first, one row per reference. */
 export async function imageRows(options: ImageOptions & StoreImageOptions = {}): Promise<ImageRow[]> {
   const rows: ImageRow[] = [];
@@ -150,8 +155,8 @@ export async function imageRows(options: ImageOptions & StoreImageOptions = {}):
     }
     rows.push({ repository: image.name, tag: 'latest', id: null, sizeBytes: image.sizeBytes, created });
   }
-  const store = await openImageStore(options);
-  for (const image of await store.list()) {
+  const store = await existingImageStore(options);
+  for (const image of (await store?.list()) ?? []) {
     const common = { id: image.id, sizeBytes: image.sizeBytes, created: image.created };
     if (image.references.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...common });
     for (const reference of image.references) {
@@ -169,9 +174,9 @@ export async function loadImageArchive(path: string, options: StoreImageOptions 
 
 /** Writes a stored image as an OCI archive. */
 export async function saveImageArchive(name: string, outPath: string, options: StoreImageOptions = {}): Promise<void> {
-  const store = await openImageStore(options);
-  const image = await store.find(name);
-  if (!image) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
+  const store = await existingImageStore(options);
+  const image = store === null ? null : await store.find(name);
+  if (store === null || image === null) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
   const references = (await store.list()).find((summary) => summary.id === image.id)?.references ?? [];
   let requested: string | null = null;
   try {
@@ -206,9 +211,9 @@ export async function resolveRunImage(
   if (isValidImageName(name) && (await isImageDirectory(join(imagesDir(options), name)))) {
     return { builtin: { name, path: join(imagesDir(options), name) } };
   }
-  const store = await openImageStore(options);
-  const image = await store.find(name);
-  if (image) {
+  const store = await existingImageStore(options);
+  const image = store === null ? null : await store.find(name);
+  if (store !== null && image !== null) {
     return {
       stored: { id: image.id, layerRoots: store.layerRoots(image), config: runConfigOf(await store.readConfig(image)) },
     };

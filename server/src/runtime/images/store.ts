@@ -185,6 +185,18 @@ export class ImageStore {
     return store;
   }
 
+  /** The store if it exists, without making it: reading an absent store makes nothing. */
+  static async openExisting(options: StoreOptions = {}): Promise<ImageStore | null> {
+    const root = join(dataDir(options), 'images');
+    try {
+      if (!(await stat(join(root, 'refs'))).isDirectory()) return null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    return new ImageStore(root, { ...DEFAULT_STORE_LIMITS, ...options.limits });
+  }
+
   blobPath(digest: string): string {
     return join(this.root, 'blobs/sha256', hexOf(digest));
   }
