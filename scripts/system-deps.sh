@@ -3,7 +3,8 @@
 # it stops with one line naming the exact command. Run by `npm install` (preinstall)
 # with the runtime's packages, and by `npm test` with "--test" for what only the tests
 # need: the browser, clang-format for the lint step, QEMU and mkfs.ext4 for the cgroup
-# v2 VM, a registry and skopeo for the image tests, nft and ip for the egress tests.
+# v2 VM, a registry and skopeo for the image tests, nft and ip for the egress tests,
+# HAProxy and kubectl for the cluster tests.
 set -euo pipefail
 
 packages=()
@@ -30,6 +31,9 @@ if [ "${1:-}" = "--test" ]; then
   need skopeo /usr/bin/skopeo
   need zstd /usr/bin/zstd
   need openssl /usr/bin/openssl
+  # The cluster tests' HAProxy; kubectl renders deploy/kubernetes (its kustomize).
+  need haproxy /usr/sbin/haproxy
+  need kubernetes-client /usr/bin/kubectl
 fi
 
 # The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).

@@ -38,6 +38,11 @@ else
   node --test --test-concurrency=1 --test-reporter=spec server/dist/test/root/*.test.js
 fi
 
+step "cluster: three nodes behind HAProxy, the Kubernetes manifests"
+# The manifests' test needs only kubectl; the three nodes need root (they skip with a
+# printed reason otherwise, and fail so in CI).
+node --test --test-concurrency=1 --test-reporter=spec server/dist/test/cluster/*.test.js
+
 step "cgroup v2 host (VM)"
 # Whatever this machine's cgroups are: a QEMU VM of Debian 12's kernel, with and without
 # systemd (scripts/v2-vm/run.sh; it prints SKIPPED when not root, and fails so in CI).

@@ -139,7 +139,10 @@ export class SessionKeeper {
   middleware(): RequestHandler {
     return (req, res, next) => {
       const found = this.read(req.headers.cookie);
-      if (found.kind === 'foreign' && req.path.startsWith('/api/')) {
+      // A join makes a new session anyway: a student who had one elsewhere joins here,
+      // where the join link sent them.
+      const joining = req.method === 'POST' && req.path === '/api/join';
+      if (found.kind === 'foreign' && req.path.startsWith('/api/') && !joining) {
         if (this.#accepting()) {
           const { id, cookieValue } = this.issue();
           req.sessionId = id;
