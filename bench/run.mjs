@@ -9,7 +9,7 @@
 //   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
 //   BENCH_OUT=PATH           where to write the markdown instead
 //   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, classroom,
-//                            networks, density; or name them as arguments: `node bench/run.mjs classroom`
+//                            networks, cluster, density; or name them as arguments: `node bench/run.mjs classroom`
 //   BENCH_CLASSROOM_PAGE=worktree  the classroom's teacher console built from the working tree (default: HEAD)
 //
 //   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
@@ -100,7 +100,7 @@ const phaseArgs = process.argv.slice(2).filter((arg) => /^[a-z]+$/.test(arg));
 const onlyList = phaseArgs.length ? phaseArgs : process.env.BENCH_ONLY?.split(',');
 const only = onlyList ? new Set(onlyList) : null;
 // Phases with a section of their own, which a run of only them replaces in place.
-const SECTION_PHASES = ['classroom', 'networks'];
+const SECTION_PHASES = ['classroom', 'networks', 'cluster'];
 const onlySections = only !== null && [...only].every((name) => SECTION_PHASES.includes(name));
 const wanted = (phase) => only === null || only.has(phase);
 const maxMinutes = Number(process.env.BENCH_MAX_MINUTES ?? S.maxMinutes);
@@ -126,6 +126,10 @@ if (process.argv.includes('--render')) {
   let markdown = renderResults(last);
   if (last.classroom) markdown = withClassroomSection(markdown, renderClassroom(last.classroom, last.versions));
   if (last.networks) markdown = withNetworksSection(markdown, renderNetworks(last.networks, last.versions));
+  if (last.cluster) {
+    const { renderCluster, withClusterSection } = await import('./lib/cluster.mjs');
+    markdown = withClusterSection(markdown, renderCluster(last.cluster, last.versions));
+  }
   writeFileSync(target, markdown);
   console.log(`bench: wrote ${target} from ${from} (${last.scale} run of ${last.startedAt})`);
   process.exit(0);
@@ -677,6 +681,25 @@ async function networksPhase() {
   if (results.networks.preview?.leftover) results.leftovers.push(`networks: ${results.networks.preview.leftover}`);
 }
 
+// Three nodes behind HAProxy beside one node direct (issue 17): bench/lib/cluster.mjs.
+async function clusterPhase() {
+  await stopServer();
+  const { measureCluster } = await import('./lib/cluster.mjs');
+  const quick = scaleName !== 'full';
+  results.cluster = await measureCluster({
+    repo,
+    log,
+    rounds: quick ? 2 : 3,
+    prompts: quick ? 6 : 40,
+    students: quick ? 10 : 20,
+  });
+  results.cluster.at = new Date().toISOString();
+  results.cluster.haproxyVersion = (commandOutput('haproxy', ['-v']) ?? '')
+    .split('\n')[0]
+    .replace(/^HAProxy version (\S+).*/, '$1');
+  for (const l of results.cluster.leftovers) results.leftovers.push(`cluster: ${l}`);
+}
+
 // ---------------------------------------------------------------- main
 
 let finishing = false;
@@ -733,6 +756,7 @@ await phase('wetty', wettyPhase);
 await phase('throughput', throughputPhase);
 await phase('classroom', classroomPhase);
 await phase('networks', networksPhase);
+await phase('cluster', clusterPhase);
 await phase('density', densityPhase);
 
 await finish(0);
@@ -766,6 +790,12 @@ if (results.networks || (onlySections && wanted('networks'))) {
   const networks = results.networks ?? { error: phaseLog.find((p) => p.name === 'networks')?.error ?? 'skipped' };
   writeFileSync(join(work, 'networks.json'), JSON.stringify(networks, null, 1));
   markdown = withNetworksSection(markdown, renderNetworks(networks, results.versions));
+}
+if (results.cluster || (onlySections && wanted('cluster'))) {
+  const { renderCluster, withClusterSection } = await import('./lib/cluster.mjs');
+  const cluster = results.cluster ?? { error: phaseLog.find((p) => p.name === 'cluster')?.error ?? 'skipped' };
+  writeFileSync(join(work, 'cluster.json'), JSON.stringify(cluster, null, 1));
+  markdown = withClusterSection(markdown, renderCluster(cluster, results.versions));
 }
 writeFileSync(outPath, markdown);
 log(`wrote ${outPath} (raw: bench/work/results.json) in ${(results.durationS / 60).toFixed(1)} min`);
