@@ -136,7 +136,10 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     drainGraceMs: config.drainGraceMs,
     containerCount: () => livePlayground.containerCount,
     userContainerCount: () => livePlayground.sessionContainerCount,
-    tell: (notice) => livePlayground.tellEverySession({ type: 'node', node: notice }),
+    tell: (notice) => {
+      livePlayground.tellEverySession({ type: 'node', node: notice });
+      classes.tellEveryClass({ type: 'node', node: notice });
+    },
     onDrained: () => stopAfterDrain(),
     logger,
   });

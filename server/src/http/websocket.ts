@@ -291,6 +291,11 @@ export class WebSockets {
         },
         close: () => ws.close(WS_CLOSE.NORMAL, 'class ended'),
       });
+      const notice = this.#options.node?.notice();
+      if (notice?.state === 'draining' || notice?.state === 'stopping') {
+        const message: ClassEventMessage = { type: 'node', node: notice };
+        ws.send(JSON.stringify(message));
+      }
       // One-way, as the stats stream.
       ws.once('close', unsubscribe);
     } catch (err) {

@@ -494,6 +494,11 @@ export class Classes {
       this.#emit(state, { type: 'student', student: this.#studentJson(student) });
   }
 
+  /** A message for the teachers watching each open class (the node's drain notices). */
+  tellEveryClass(message: ClassEventMessage): void {
+    for (const state of this.#classes.values()) if (state.endedAtMs === null) this.#emit(state, message);
+  }
+
   #emit(state: ClassState, message: ClassEventMessage): void {
     for (const subscriber of state.subscribers) subscriber.send(message);
   }

@@ -509,7 +509,9 @@ export type ClassEventMessage =
   | { type: 'input'; studentId: string; at: string }
   | { type: 'progress'; studentId: string; progress: LessonProgressJson }
   | { type: 'broadcast'; broadcast: BroadcastJson }
-  | { type: 'ended'; class: ClassJson };
+  | { type: 'ended'; class: ClassJson }
+  /** this node drains (or serves again): as the students' stats stream says it */
+  | { type: 'node'; node: NodeNoticeJson };
 
 // ---- recordings ----
 // GET /api/containers/:id/terminals/:tid/recording (owner, or the teacher of its class):

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ContainerJson, ReadyJson, StatsServerMessage } from '../../src/protocol/index.js';
+import type { ClassEventMessage, ContainerJson, ReadyJson, StatsServerMessage } from '../../src/protocol/index.js';
 import { Client } from '../host-shell-server.js';
 import { rootOnly, waitFor } from '../root/helpers.js';
 import { Frames } from '../root/playground-client.js';
@@ -273,13 +273,21 @@ describe('three nodes behind HAProxy', { skip, concurrency: false }, () => {
     await create(user);
     const frames = new Frames(user.socket('/api/stats', { headers: auth }));
     await frames.until('the stats stream', () => frames.opened);
+    // A teacher watching a class of this node is told too, on the class's event stream.
+    const teacher = await sessionOn('node-2');
+    const created = await teacher.request('POST', '/api/classes', { json: { name: 'drained' }, headers: auth });
+    assert.equal(created.status, 201, created.text);
+    const events = new Frames(teacher.socket(`/api/classes/${created.body.id as string}/events`, { headers: auth }));
+    await events.until('the class events', () => events.opened);
     node.child!.kill('SIGTERM');
     await frames.until('the drain notice', () => frames.control.some((m) => (m as StatsServerMessage).type === 'node'));
+    await events.until('the teacher told', () => events.control.some((m) => (m as ClassEventMessage).type === 'node'));
     assert.equal((await new Client(node.base).request('GET', '/readyz')).status, 503);
     assert.equal((await new Client(node.base).request('GET', '/healthz')).status, 200, 'alive while it drains');
     const exit = await node.exited!;
     assert.equal(exit.code, 0);
     assert.deepEqual(leftovers(node), []);
     frames.ws.close();
+    events.ws.close();
   });
 });

@@ -8,6 +8,7 @@ import type {
   ClassEventMessage,
   ClassJson,
   ContainerJson,
+  NodeNoticeJson,
   ScreenJson,
   StatsSample,
   StudentJson,
@@ -24,6 +25,7 @@ export interface ClassEventHandlers {
   onInput?: (studentId: string, at: string) => void;
   onBroadcast?: (broadcast: BroadcastJson) => void;
   onEnded?: (c: ClassJson) => void;
+  onNode?: (notice: NodeNoticeJson) => void;
   onState?: (state: SocketState, closeEvent?: CloseEvent) => void;
 }
 
@@ -106,6 +108,9 @@ export class ClassEvents {
       case 'ended':
         this.klass = message.class;
         h.onEnded?.(message.class);
+        break;
+      case 'node':
+        h.onNode?.(message.node);
         break;
     }
   }

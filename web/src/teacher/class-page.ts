@@ -246,6 +246,9 @@ class ClassPage {
       onInput: (studentId, at) => this.cards.get(studentId)?.setLastInput(at),
       onBroadcast: (b) => this.addSent(b),
       onEnded: (c) => this.onEnded(c),
+      // A drain of this node: told until the page goes; serving again clears it.
+      onNode: (notice) =>
+        notice.state === 'serving' ? this.shell.hideNotice() : this.shell.showNotice(notice.message, 'info', true),
       onState: (state, close) => {
         this.live.dataset.state = state;
         if (state === 'open') this.live.textContent = 'Live';
