@@ -690,7 +690,7 @@ async function clusterPhase() {
     repo,
     log,
     rounds: quick ? 2 : 3,
-    prompts: quick ? 6 : 40,
+    prompts: quick ? 6 : 150,
     students: quick ? 10 : 20,
   });
   results.cluster.at = new Date().toISOString();
