@@ -14,7 +14,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliPath, mdocker, rootOnly, waitFor } from './helpers.js';
+import { cliPath, mdocker, mdockerOk as ok, rootOnly, shOnNetwork as sh, waitFor } from './helpers.js';
 
 const skip = rootOnly();
 const stateRoot = process.env.MDOCKER_STATE_ROOT ?? '/run/mdocker';
@@ -50,17 +50,6 @@ function recordOf(network: string): { uplink: string; gateway: string; hostAddre
 
 function uplinkOf(network: string): string {
   return recordOf(network).uplink;
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await mdocker(args);
-  assert.equal(r.code, 0, `mdocker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function sh(network: string, script: string): Promise<{ code: number; out: string }> {
-  const r = await mdocker(['run', '--rm', '--network', network, 'busybox', 'sh', '-c', script]);
-  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 /** A TCP connection from a container on `network`: "reached" or the reason it failed. */

@@ -52,6 +52,19 @@ export function mdocker(
   });
 }
 
+/** `mdocker ARGS` that must succeed: its stdout (a failure fails the test with its stderr). */
+export async function mdockerOk(args: string[]): Promise<string> {
+  const r = await mdocker(args);
+  if (r.code !== 0) throw new Error(`mdocker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A shell in a fresh --rm busybox container on `network`: its output and exit code. */
+export async function shOnNetwork(network: string, script: string): Promise<{ code: number; out: string }> {
+  const r = await mdocker(['run', '--rm', '--network', network, 'busybox', 'sh', '-c', script]);
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
 export function mdockerSync(args: string[]): RunResult {
   const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
   return { code: r.status ?? 125, stdout: r.stdout, stderr: r.stderr };

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mdocker, rootOnly } from './helpers.js';
+import { mdocker, mdockerOk as ok, rootOnly, shOnNetwork as sh } from './helpers.js';
 
 const skip = rootOnly();
 const stateRoot = process.env.MDOCKER_STATE_ROOT ?? '/run/mdocker';
@@ -16,18 +16,6 @@ const tag = `t${process.pid}`;
 const netA = `${tag}-a`;
 const netB = `${tag}-b`;
 const names = [`${tag}-web1`, `${tag}-web2`, `${tag}-other`];
-
-async function ok(args: string[]): Promise<string> {
-  const r = await mdocker(args);
-  assert.equal(r.code, 0, `mdocker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** A shell in a fresh --rm container on `network`; its output and exit code. */
-async function sh(network: string, script: string): Promise<{ code: number; out: string }> {
-  const r = await mdocker(['run', '--rm', '--network', network, 'busybox', 'sh', '-c', script]);
-  return { code: r.code, out: r.stdout + r.stderr };
-}
 
 /** The nsfs mounts below the state root: each is a network's namespace. */
 function netnsMounts(): string[] {
