@@ -35,6 +35,6 @@ describe('an image store that cannot be idmapped', { skip }, () => {
     assert.match(r.stdout, /pid=1/);
     const warnings = r.stderr.split('\n').filter((line) => line.startsWith('mdocker: warning:'));
     assert.equal(warnings.length, 1, r.stderr);
-    assert.match(warnings[0] ?? '', /without a user namespace.*ext4, xfs or btrfs \(MDOCKER_IMAGES\)/);
+    assert.match(warnings[0] ?? '', /without a user namespace.*ext4, xfs or btrfs \(MDOCKER_IMAGES[;)]/);
   });
 });
