@@ -2,7 +2,6 @@
  * command is a front end of), in the host's network namespace or a network's.
  *
  *   mdocker-nft [--netns PATH] apply     runs the nft script on stdin as one transaction
- *   mdocker-nft list-tables              prints the host's tables as nft's JSON
  *
  * The launcher stays a static binary with no parser in it: rules are made only when a
  * network with egress is created or removed, so they get a program of their own. It
@@ -75,7 +74,7 @@ read_stdin (md_error_t *err)
 
 /* Runs script; nft's own message (its first line) becomes the error's. */
 static int
-run (const char *script, int json, md_error_t *err)
+run (const char *script, md_error_t *err)
 {
   struct nft_ctx *ctx = nft_ctx_new (NFT_CTX_DEFAULT);
   const char *out;
@@ -83,8 +82,6 @@ run (const char *script, int json, md_error_t *err)
 
   if (ctx == NULL)
     return md_make_error_code (err, MD_E_RUNTIME, "nftables: cannot make a context");
-  if (json)
-    nft_ctx_output_set_flags (ctx, NFT_CTX_OUTPUT_JSON);
   nft_ctx_buffer_output (ctx);
   nft_ctx_buffer_error (ctx);
   if (nft_run_cmd_from_buffer (ctx, script) != 0)
@@ -118,19 +115,14 @@ main (int argc, char **argv)
     {
       if ((netns == NULL || enter_netns (netns, &err) == 0) && (script = read_stdin (&err)) != NULL)
         {
-          int ret = run (script, 0, &err);
+          int ret = run (script, &err);
           free (script);
           if (ret == 0)
             return 0;
         }
     }
-  else if (argc == 2 && strcmp (argv[1], "list-tables") == 0)
-    {
-      if (run ("list tables", 1, &err) == 0)
-        return 0;
-    }
   else
-    md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "usage: mdocker-nft [--netns PATH] apply < RULES | list-tables");
+    md_make_error_code (&err, MD_E_INVALID_ARGUMENT, "usage: mdocker-nft [--netns PATH] apply < RULES");
   md_report_error (&err, STDOUT_FILENO, 0);
   return 1;
 }

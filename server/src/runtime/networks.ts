@@ -16,10 +16,11 @@
  * answers) and masquerades; in the host's a table `inet mdocker-<uplink>` that keeps the
  * host's own services, private and link-local addresses and the other networks out of
  * reach, lets nothing in that was not asked for, and masquerades to the outside. The
- * host's table goes with the network, or at the next reap once its uplink is gone.
+ * host's table goes with the network: its record names the uplink, and stays until the
+ * table is gone, so a reap after a crash finds it.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MdockerError, launcherError } from './errors.js';
@@ -326,20 +327,6 @@ function removeHostRules(uplink: string): Promise<void> {
   if (!UPLINK_PATTERN.test(uplink)) return Promise.resolve();
   const table = `inet mdocker-${uplink}`;
   return applyRules(`table ${table}\ndelete table ${table}\n`);
-}
-
-/** The uplinks named by the host's mdocker tables. */
-async function hostRuleUplinks(): Promise<string[]> {
-  if (!existsSync(nftPath)) return [];
-  const out = JSON.parse(await askNative(nftPath, ['list-tables'])) as {
-    nftables?: { table?: { family: string; name: string } }[];
-  };
-  const uplinks: string[] = [];
-  for (const item of out.nftables ?? []) {
-    const m = item.table?.family === 'inet' ? /^mdocker-(mdu[0-9a-f]{8})$/.exec(item.table.name) : null;
-    if (m) uplinks.push(m[1]!);
-  }
-  return uplinks;
 }
 
 let tmpCounter = 0;
@@ -661,26 +648,7 @@ export class Networks {
         // the next reap tries again
       }
     }
-    await this.reapHostRules();
     return removed;
-  }
-
-  /**
-   * The host's tables of uplinks that are gone: a network's namespace takes its uplink
-   * with it, so a table without its interface belongs to a network that ended without
-   * removing it (its runtime killed), whichever state root it had.
-   */
-  private async reapHostRules(): Promise<void> {
-    let uplinks: string[];
-    try {
-      uplinks = await hostRuleUplinks();
-    } catch {
-      return;
-    }
-    for (const uplink of uplinks) {
-      if (existsSync(join('/sys/class/net', uplink))) continue;
-      await removeHostRules(uplink).catch(() => undefined);
-    }
   }
 
   /** Removes the network once no member is left (a session's, after its last container). */
