@@ -6,16 +6,13 @@
  * addresses inside namespaces made here.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { resolveServeConfig } from '../../src/http/config.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
 import type { ContainerJson, ExecResultJson, InspectJson, InspectNetworkJson } from '../../src/protocol/index.js';
 import { Runtime } from '../../src/runtime/containers.js';
 import { readContainerNetwork } from '../../src/runtime/network-info.js';
 import { mdocker, rootOnly } from './helpers.js';
 import { Client } from './playground-client.js';
+import { startRealServer, type RealServer } from './real-server.js';
 
 const skip = rootOnly();
 if (skip) console.log(`# skipping network-inspect: ${skip}`);
@@ -47,34 +44,16 @@ function assertLoopbackOnly(network: InspectNetworkJson): void {
 }
 
 describe('the inspector reads a container network on a real kernel', { skip }, () => {
+  let real: RealServer;
   let stateRoot = '';
-  let server: RunningServer;
   let base = '';
 
   before(async () => {
-    stateRoot = mkdtempSync('/run/mdocker-netinspect-test-');
-    const config = resolveServeConfig(
-      {
-        port: 0,
-        stateRoot,
-        dataDir: `${stateRoot}-data`,
-        webDir: '/nonexistent',
-        createRatePerIp: 1000,
-        createRatePerSession: 1000,
-      },
-      {},
-    );
-    server = await startServer(config, { logger: pino({ level: 'silent' }), handleSignals: false, printUrl: false });
-    base = `http://127.0.0.1:${server.port}/`;
+    real = await startRealServer('netinspect-test', { createRatePerIp: 1000, createRatePerSession: 1000 });
+    ({ stateRoot, base } = real);
   });
 
-  after(async () => {
-    await server?.close();
-    if (stateRoot) {
-      rmSync(stateRoot, { recursive: true, force: true });
-      rmSync(`${stateRoot}-data`, { recursive: true, force: true });
-    }
-  });
+  after(() => real?.close());
 
   it("two containers of one network: eth0 with its address and the subnet's route, lo, and eth0's peer on br0 counting a ping", async () => {
     const alice = new Client(base);

@@ -11,6 +11,8 @@ import { cliPath } from './helpers.js';
 
 export interface RealServer {
   server: RunningServer;
+  /** its state root (removed by close) */
+  stateRoot: string;
   /** http://127.0.0.1:PORT/ */
   base: string;
   close(): Promise<void>;
@@ -34,6 +36,7 @@ export async function startRealServer(name: string, options: ServeOptions = {}):
     });
     return {
       server,
+      stateRoot,
       base: `http://127.0.0.1:${server.port}/`,
       close: async () => {
         await server.close();
