@@ -1395,7 +1395,8 @@ export class Playground {
     return {
       ...toContainerJson(
         lifecycle ?? { record: entry.record, status: 'created', initPid: null, exitCode: null, finishedAt: null },
-        entry.exitReason,
+        // Between the runtime's removal and the entry's discard, the reason is the stop's.
+        entry.exitReason ?? (lifecycle?.status === 'removed' ? entry.stopReason : null),
       ),
       // The record as last read (its limits follow updates).
       limits: { ...entry.record.limits },

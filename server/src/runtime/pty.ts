@@ -250,8 +250,20 @@ class NativePty implements PtyProcess {
    */
   #drain(): void {
     if (this.#reaped === null || this.#closed || this.#paused) return;
+    // No trickle holds after the exit. A held stream is paused but its handle goes on
+    // reading into the stream's buffer, and the EIO that ends the master destroys the
+    // stream with what it buffered: the slave is let go only once that buffer is empty.
+    if (this.#readHold) {
+      clearTimeout(this.#readHold);
+      this.#readHold = null;
+      this.#stream.resume();
+    }
     if (this.#quietTimer) clearTimeout(this.#quietTimer);
-    this.#quietTimer = setTimeout(() => this.#closeSlave(), DRAIN_QUIET_MS);
+    this.#quietTimer = setTimeout(() => {
+      this.#quietTimer = null;
+      if (this.#stream.readableLength > 0) this.#drain();
+      else this.#closeSlave();
+    }, DRAIN_QUIET_MS);
     this.#drainTimer ??= setTimeout(() => this.#stream.destroy(), DRAIN_AFTER_EXIT_MS);
   }
 
