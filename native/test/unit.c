@@ -228,6 +228,14 @@ test_missing_command (struct t *t)
   CHECK_INT (t, p.opts.user_given, 1);
   CHECK_INT (t, p.opts.user_uid, 1000);
   CHECK_INT (t, p.opts.user_gid, 100);
+  parse (&p, "run", "--user", "1000:100", "--groups", "10,20", "--", "id", NULL);
+  CHECK_OK (t, &p);
+  CHECK_INT (t, p.opts.n_user_groups, 2);
+  CHECK_INT (t, p.opts.user_groups[1], 20);
+  parse (&p, "run", "--user", "1:1", "--groups", "10,x", "--", "id", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --groups 10,x: GID[,GID...]");
+  parse (&p, "run", "--user", "1:1", "--groups", ",", "--", "id", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --groups ,: GID[,GID...]");
   parse (&p, "run", "--user", "bob", "--", "id", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "invalid --user bob: UID:GID");
   parse (&p, "run", "--user", "1:", "--", "id", NULL);
@@ -696,6 +704,8 @@ test_rules_between_options (struct t *t)
   CHECK_OK (t, &p);
   check_opts (&p, "run", "--rootfs", "/r", "--layer-dir", "/l", "--workdir", "/home", NULL);
   CHECK_OK (t, &p);
+  check_opts (&p, "run", "--image", "/i", "--layer-dir", "/l", "--groups", "10", NULL);
+  CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "--groups needs --user");
   check_opts (&p, "run", "--layer-dir", "/l", NULL);
   CHECK_REFUSED (t, &p, "INVALID_ARGUMENT", "run needs exactly one of --image, --image-layer and --rootfs");
   check_opts (&p, "run", "--image", "/i", "--rootfs", "/r", "--layer-dir", "/l", NULL);

@@ -98,16 +98,27 @@ describe('run settings from an image config', () => {
 
 describe('users in an image', () => {
   const passwd = 'root:x:0:0:root:/root:/bin/sh\nbob:x:1001:1002:Bob:/home/bob:/bin/sh\n';
-  const group = 'root:x:0:\nstaff:x:50:\n';
+  const group = 'root:x:0:\nstaff:x:50:\nwheel:x:10:alice,bob\nbig:x:70000:carol\n';
 
   it('resolves names and numbers as Docker does', () => {
-    assert.deepEqual(resolveUser('bob', passwd, group), { uid: 1001, gid: 1002, home: '/home/bob' });
-    assert.deepEqual(resolveUser('bob:staff', passwd, group), { uid: 1001, gid: 50, home: '/home/bob' });
-    assert.deepEqual(resolveUser('1001', passwd, group), { uid: 1001, gid: 1002, home: '/home/bob' });
-    assert.deepEqual(resolveUser('4242:7', passwd, group), { uid: 4242, gid: 7, home: '/' });
+    assert.deepEqual(resolveUser('bob', passwd, group), { uid: 1001, gid: 1002, home: '/home/bob', groups: [10] });
+    assert.deepEqual(resolveUser('bob:staff', passwd, group), {
+      uid: 1001,
+      gid: 50,
+      home: '/home/bob',
+      groups: [10],
+    });
+    assert.deepEqual(resolveUser('1001', passwd, group), { uid: 1001, gid: 1002, home: '/home/bob', groups: [10] });
+    assert.deepEqual(resolveUser('4242:7', passwd, group), { uid: 4242, gid: 7, home: '/', groups: [] });
     assert.throws(() => resolveUser('alice', passwd, group), /unable to find user alice/);
     assert.throws(() => resolveUser('bob:nogroup', passwd, group), /unable to find group nogroup/);
     assert.throws(() => resolveUser('70000', passwd, group), /must be 0\.\.65535/);
+  });
+
+  it('adds --group-add by name or gid, once each, and refuses a gid over 65535', () => {
+    assert.deepEqual(resolveUser('bob', passwd, group, ['staff', '10', '7']).groups, [10, 50, 7]);
+    assert.throws(() => resolveUser('bob', passwd, group, ['big']), /group big \(gid 70000\) of user bob lies outside/);
+    assert.throws(() => resolveUser('root', passwd, group, ['nope']), /unable to find group nope/);
   });
 });
 

@@ -58,6 +58,8 @@ struct md_mount_attr
 
 #define MD_MAX_CGROUPS 16
 #define MD_MAX_ENV 256
+/* Supplementary groups of --user: Docker's images rarely list a user in more than a few. */
+#define MD_MAX_GROUPS 64
 
 /* An image's layers are overlay lowers whose mount fds travel to the child in one
  * SCM_RIGHTS message (the kernel takes at most 253). */
@@ -118,6 +120,8 @@ struct md_opts
   const char *network_dns;              /* run: /etc/resolv.conf's nameservers, A.B.C.D[,A.B.C.D...] */
   int user_given;                       /* --user: the command runs as user_uid:user_gid */
   unsigned long user_uid, user_gid;
+  unsigned long user_groups[MD_MAX_GROUPS]; /* --groups: its supplementary groups */
+  size_t n_user_groups;
   char **argv; /* the command */
   struct md_security sec;
 };

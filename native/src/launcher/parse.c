@@ -386,6 +386,28 @@ md_parse_args (int argc, char **argv, struct md_opts *opts, md_error_t *err)
           opts->user_uid = uid;
           opts->user_gid = gid;
         }
+      else if (strcmp (opt, "--groups") == 0)
+        {
+          char *part, *save = NULL;
+          char list[MD_MAX_GROUPS * 11];
+          unsigned long long gid;
+
+          if (snprintf (list, sizeof (list), "%s", val) >= (int) sizeof (list))
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --groups: at most %d groups",
+                                       MD_MAX_GROUPS);
+          opts->n_user_groups = 0;
+          for (part = strtok_r (list, ",", &save); part; part = strtok_r (NULL, ",", &save))
+            {
+              if (md_parse_ull (part, &gid) < 0 || gid >= MD_ID_LIMIT)
+                return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --groups %s: GID[,GID...]", val);
+              if (opts->n_user_groups == MD_MAX_GROUPS)
+                return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --groups: at most %d groups",
+                                           MD_MAX_GROUPS);
+              opts->user_groups[opts->n_user_groups++] = (unsigned long) gid;
+            }
+          if (opts->n_user_groups == 0)
+            return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "invalid --groups %s: GID[,GID...]", val);
+        }
       else if (strcmp (opt, "--rootfs") == 0)
         opts->rootfs = val;
       else if (strcmp (opt, "--layer-dir") == 0)
@@ -568,6 +590,8 @@ md_check_opts (const char *verb, const struct md_opts *opts, md_error_t *err)
           || opts->network_dns)
         return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "exec joins the container's network: no --network-*");
     }
+  if (opts->n_user_groups && !opts->user_given)
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--groups needs --user");
   if (opts->workdir && opts->workdir[0] != '/')
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "--workdir must be absolute: %s", opts->workdir);
   if (opts->tty && !isatty (STDIN_FILENO))

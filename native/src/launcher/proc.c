@@ -281,15 +281,28 @@ make_workdir (const char *dir)
 
 /* The image's User (or --user): after the confinement, so its capabilities and filter are
  * set as root's; a non-root uid then loses every capability at setresuid, and execve gives
- * none back (no_new_privs, no ambient set). Only its own group: supplementary groups of
- * the image's /etc/group are not read. */
+ * none back (no_new_privs, no ambient set). Its groups are its own first, then --groups
+ * (those of the image's /etc/group that list it, and --group-add), as initgroups(3) sets
+ * them. setgroups works in the container's user namespace because the parent wrote its
+ * maps as a privileged process, leaving /proc/PID/setgroups at "allow"; a gid the
+ * namespace does not map is EINVAL there (the runtime refuses one before). */
 static int
 switch_user (const struct md_opts *opts, md_error_t *err)
 {
   gid_t gid = (gid_t) opts->user_gid;
   uid_t uid = (uid_t) opts->user_uid;
+  gid_t groups[MD_MAX_GROUPS + 1];
+  size_t n = 0, i, k;
 
-  if (setgroups (1, &gid) < 0)
+  groups[n++] = gid;
+  for (i = 0; i < opts->n_user_groups; i++)
+    {
+      for (k = 0; k < n && groups[k] != (gid_t) opts->user_groups[i]; k++)
+        ;
+      if (k == n)
+        groups[n++] = (gid_t) opts->user_groups[i];
+    }
+  if (setgroups (n, groups) < 0)
     return md_make_error (err, errno, "setgroups", "cannot set the groups of user %lu:%lu", opts->user_uid,
                           opts->user_gid);
   if (setresgid (gid, gid, gid) < 0)

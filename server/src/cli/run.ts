@@ -14,6 +14,7 @@ interface RunFlags {
   pidsLimit?: string;
   env: string[];
   workdir?: string;
+  groupAdd: string[];
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
@@ -83,6 +84,7 @@ export function registerRun(program: Command): void {
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--entrypoint <command>', 'replace the image\'s entrypoint ("" for none)')
     .option('-u, --user <user>', "name, uid, name:group or uid:gid to run as (default: the image's User)")
+    .option('--group-add <group>', "add a supplementary group, by name (the image's /etc/group) or gid", collect, [])
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'allocate a terminal')
     .option('--rm', 'remove the container when it exits')
@@ -140,6 +142,7 @@ export function registerRun(program: Command): void {
         ...(spec.cmd === undefined ? {} : { cmd: spec.cmd }),
         ...(flags.entrypoint === undefined ? {} : { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }),
         ...(flags.user === undefined ? {} : { user: flags.user }),
+        ...(flags.groupAdd.length === 0 ? {} : { groupAdd: flags.groupAdd }),
         env: spec.env,
         workdir: flags.workdir,
         tty: flags.tty ?? false,

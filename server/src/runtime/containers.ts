@@ -60,6 +60,8 @@ export interface CreateOptions {
   workdir?: string;
   /** name, uid, name:group or uid:gid, resolved in the image; absent: the image's User. */
   user?: string;
+  /** More supplementary groups (docker run --group-add): names of the image's /etc/group or gids. */
+  groupAdd?: string[];
   tty: boolean;
   limits: Limits;
   security?: SecurityOptions;
@@ -269,6 +271,7 @@ export class Runtime {
       env: run.env,
       workdir: run.workdir,
       ...(run.user === null ? {} : { user: run.user }),
+      ...(run.groups.length === 0 ? {} : { groups: run.groups }),
       tty: opts.tty,
       limits: opts.limits,
       security,
@@ -313,6 +316,7 @@ export class Runtime {
       env: record.env,
       workdir: record.workdir,
       user: record.user ?? null,
+      groups: record.groups ?? [],
       tty: record.tty,
       pidFile: this.state.file(id, 'init.pid'),
       errorFile: this.state.file(id, 'error.json'),
@@ -605,6 +609,7 @@ export class Runtime {
       security: record.security ?? DEFAULT_SECURITY,
       // As docker exec: the container's user.
       user: record.user ?? null,
+      groups: record.groups ?? [],
       cmd: opts.cmd,
     });
   }

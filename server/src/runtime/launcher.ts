@@ -195,6 +195,8 @@ export interface RunLaunch {
   workdir: string;
   /** "uid:gid" the command runs as; null: the container's root. */
   user?: string | null;
+  /** Its supplementary gids (with a user). */
+  groups?: number[];
   tty: boolean;
   pidFile: string;
   errorFile: string;
@@ -226,6 +228,8 @@ export interface ExecLaunch {
   security: SecurityOptions;
   /** "uid:gid" the process runs as; null: the container's root. */
   user?: string | null;
+  /** Its supplementary gids (with a user). */
+  groups?: number[];
   cmd: string[];
 }
 
@@ -264,6 +268,7 @@ export function runCommand(launch: RunLaunch): LaunchCommand {
   } else if (launch.imagePath) args.push('--image', launch.imagePath, '--layer-size', String(launch.layerSizeBytes));
   else if (launch.rootfs) args.push('--rootfs', launch.rootfs);
   if (launch.user) args.push('--user', launch.user);
+  if (launch.user && launch.groups && launch.groups.length > 0) args.push('--groups', launch.groups.join(','));
   args.push('--layer-dir', launch.layerDir);
   common(args, launch);
   args.push('--pid-file', launch.pidFile, '--error-file', launch.errorFile, '--exit-file', launch.exitFile);
@@ -289,6 +294,7 @@ export function execCommand(launch: ExecLaunch): LaunchCommand {
   if (launch.pidFile) args.push('--pid-file', launch.pidFile);
   if (launch.errorFile) args.push('--error-file', launch.errorFile);
   if (launch.user) args.push('--user', launch.user);
+  if (launch.user && launch.groups && launch.groups.length > 0) args.push('--groups', launch.groups.join(','));
   args.push('--', ...launch.cmd);
   return { file: launcherPath, args };
 }

@@ -49,6 +49,8 @@ export interface ContainerRecord {
   workdir: string;
   /** "uid:gid" its command runs as (the image's User or --user); absent: the container's root. */
   user?: string;
+  /** That user's supplementary gids (the image's /etc/group, --group-add); absent: none. */
+  groups?: number[];
   tty: boolean;
   limits: Limits;
   security: SecurityOptions;

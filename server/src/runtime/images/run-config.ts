@@ -15,6 +15,8 @@ export interface RunOverrides {
   env?: string[];
   workdir?: string;
   user?: string;
+  /** --group-add: more supplementary groups, names of the image's /etc/group or gids. */
+  groupAdd?: string[];
 }
 
 export interface RunSettings {
@@ -23,6 +25,8 @@ export interface RunSettings {
   workdir: string;
   /** "uid:gid", or null for the container's root. */
   user: string | null;
+  /** The user's supplementary gids ([] for the container's root). */
+  groups: number[];
 }
 
 function envKey(entry: string): string {
@@ -54,21 +58,25 @@ export async function runSettings(
   if (cmd.length === 0 || cmd[0] === '') {
     throw new MdockerError('INVALID_ARGUMENT', 'no command specified: the image has no Entrypoint or Cmd, give one');
   }
-  const userSpec = overrides.user ?? config.user;
+  const groupAdd = overrides.groupAdd ?? [];
+  // --group-add alone gives the container's root the groups, as root.
+  const userSpec = overrides.user ?? (config.user === '' && groupAdd.length > 0 ? '0' : config.user);
   let env = mergeEnv(config.env, overrides.env ?? []);
   let user: string | null = null;
+  let groups: number[] = [];
   if (userSpec !== '') {
     const [passwd, group] = await Promise.all([
       readImageFile(layerRoots, 'etc/passwd'),
       readImageFile(layerRoots, 'etc/group'),
     ]);
-    const resolved = resolveUser(userSpec, passwd, group);
+    const resolved = resolveUser(userSpec, passwd, group, groupAdd);
     user = `${resolved.uid}:${resolved.gid}`;
+    groups = resolved.groups;
     if (!env.some((entry) => envKey(entry) === 'HOME')) env = [...env, `HOME=${resolved.home}`];
   }
   const workdir = overrides.workdir ?? (config.workdir !== '' ? config.workdir : '/');
   if (!workdir.startsWith('/')) {
     throw new MdockerError('INVALID_ARGUMENT', `the working directory must be absolute: ${workdir.slice(0, 200)}`);
   }
-  return { cmd, env, workdir, user };
+  return { cmd, env, workdir, user, groups };
 }

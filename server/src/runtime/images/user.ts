@@ -1,7 +1,8 @@
 /**
  * An image's User as Docker resolves it: `name`, `uid`, `name:group`, `uid:gid`, names
  * through the image's own /etc/passwd and /etc/group (read from its layers, top first,
- * never following a symlink), and HOME from the passwd entry.
+ * never following a symlink), HOME from the passwd entry, and the supplementary groups:
+ * those of /etc/group that list the user's name, then --group-add's.
  */
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ export interface ResolvedUser {
   gid: number;
   /** The passwd entry's home, else / as Docker sets it. */
   home: string;
+  /** Supplementary gids, without duplicates (the primary gid may be among them). */
+  groups: number[];
 }
 
 interface Account {
@@ -23,6 +26,8 @@ interface Account {
   id: number;
   gid: number;
   home: string;
+  /** /etc/group's fourth field: the names of the group's members. */
+  members: string[];
 }
 
 function parseAccounts(text: string): Account[] {
@@ -35,6 +40,7 @@ function parseAccounts(text: string): Account[] {
       id: Number(fields[2]),
       gid: /^\d+$/.test(fields[3] ?? '') ? Number(fields[3]) : 0,
       home: fields[5] || '/',
+      members: (fields[3] ?? '').split(',').filter((m) => m !== ''),
     });
   }
   return out;
@@ -50,13 +56,30 @@ function checkedId(value: number, what: string, spec: string): number {
   return value;
 }
 
-/** Resolves a user spec against the image's passwd and group texts (empty when absent). */
-export function resolveUser(spec: string, passwd: string, group: string): ResolvedUser {
+function groupIdByName(name: string, groups: Account[]): number {
+  if (/^\d+$/.test(name)) return Number(name);
+  const found = groups.find((g) => g.name === name);
+  if (found === undefined) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `unable to find group ${name}: no matching entries in the image's /etc/group`,
+    );
+  }
+  return found.id;
+}
+
+/**
+ * Resolves a user spec against the image's passwd and group texts (empty when absent),
+ * with --group-add's names or gids. A supplementary group the container's user namespace
+ * does not map is refused: setgroups(2) could not set it.
+ */
+export function resolveUser(spec: string, passwd: string, group: string, groupAdd: string[] = []): ResolvedUser {
   const [userPart = '', groupPart] = spec.split(':', 2);
   if (userPart === '' || spec.includes('\0')) {
     throw new MdockerError('INVALID_ARGUMENT', `invalid user ${JSON.stringify(spec.slice(0, 64))}`);
   }
   const users = parseAccounts(passwd);
+  const groups = parseAccounts(group);
   const numeric = /^\d+$/.test(userPart);
   const account = numeric ? users.find((u) => u.id === Number(userPart)) : users.find((u) => u.name === userPart);
   if (!numeric && account === undefined) {
@@ -67,20 +90,26 @@ export function resolveUser(spec: string, passwd: string, group: string): Resolv
   }
   const uid = checkedId(numeric ? Number(userPart) : account!.id, 'the uid', spec);
   let gid = account?.gid ?? 0;
-  if (groupPart !== undefined && groupPart !== '') {
-    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
-    else {
-      const found = parseAccounts(group).find((g) => g.name === groupPart);
-      if (found === undefined) {
-        throw new MdockerError(
-          'INVALID_ARGUMENT',
-          `unable to find group ${groupPart}: no matching entries in the image's /etc/group`,
-        );
-      }
-      gid = found.id;
+  if (groupPart !== undefined && groupPart !== '') gid = groupIdByName(groupPart, groups);
+  const supplementary = new Map<number, string>();
+  if (account !== undefined) {
+    for (const g of groups) if (g.members.includes(account.name)) supplementary.set(g.id, g.name);
+  }
+  for (const name of groupAdd) supplementary.set(groupIdByName(name, groups), name);
+  for (const [id, name] of supplementary) {
+    if (id > MAX_CONTAINER_ID) {
+      throw new MdockerError(
+        'INVALID_ARGUMENT',
+        `group ${name} (gid ${id}) of user ${userPart} lies outside the container's ids 0..${MAX_CONTAINER_ID}`,
+      );
     }
   }
-  return { uid, gid: checkedId(gid, 'the gid', spec), home: account?.home ?? '/' };
+  return {
+    uid,
+    gid: checkedId(gid, 'the gid', spec),
+    home: account?.home ?? '/',
+    groups: [...supplementary.keys()],
+  };
 }
 
 /**
