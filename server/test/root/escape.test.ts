@@ -580,11 +580,12 @@ describe('exec never lands on the host', { skip }, () => {
     let ranInside = 0;
     let refused = 0;
     for (let round = 0; round < 4; round++) {
-      const id = await detached(['busybox', 'sh', '-c', 'sleep 2']);
-      // Exec until the container is gone (however slow a loaded machine makes each exec):
-      // every one that runs must be inside it.
+      // The init ends once an exec has run (however slow a loaded machine makes each
+      // exec), and execs go on until the container is gone: every one that runs must be
+      // inside it.
+      const id = await detached(['busybox', 'sh', '-c', 'until [ -e /tmp/go ]; do sleep 0.02; done']);
       for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-        const r = await mdocker(['exec', id, 'sh', '-c', 'head -n 1 /proc/self/mountinfo; hostname']);
+        const r = await mdocker(['exec', id, 'sh', '-c', 'head -n 1 /proc/self/mountinfo; hostname; touch /tmp/go']);
         // Whatever it printed, it printed inside; an exec whose init exits while it runs
         // is killed with the container's PID namespace (137).
         assert.notEqual(r.stdout.split('\n')[0], hostMnt, 'an exec ran in the host mount namespace');
