@@ -427,6 +427,101 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// spawnPiped(file, args, env, onExit(code, signal)[, execFd]) -> { pid, stdin, stdout, stderr }
+// A helper program (the launcher's network verbs, mdocker-nft, ...) on three pipes, started
+// with posix_spawn(3) for the reason spawnPty is: child_process's fork() costs the server
+// time in proportion to its resident memory at every start. stdin is the write end, stdout
+// and stderr the read ends, all non-blocking and close-on-exec, for the caller to wrap and
+// close. With execFd the program run is that fd's content, as in spawnPty. The child gets
+// default signal dispositions and mask and no other fd; onExit is spawnPty's.
+Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  if (info.Length() < 4 || info.Length() > 5 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
+      !StringArray(info[2], &envs) || !info[3].IsFunction() || (info.Length() == 5 && !info[4].IsNumber())) {
+    ThrowTypeError(env, "spawnPiped(file, args[], env[], onExit[, execFd])");
+    return env.Undefined();
+  }
+  int exec_fd = info.Length() == 5 ? info[4].As<Napi::Number>().Int32Value() : -1;
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  auto close_all = [&pipes]() {
+    for (auto& p : pipes) {
+      for (int fd : p) {
+        if (fd >= 0) close(fd);
+      }
+    }
+  };
+  for (auto& p : pipes) {
+    if (pipe2(p, O_CLOEXEC) < 0) {
+      int saved = errno;
+      close_all();
+      return ThrowErrno(env, "pipe2", saved);
+    }
+  }
+  // The child's ends: stdin reads pipes[0][0], stdout and stderr write pipes[1][1], pipes[2][1].
+  const int child_end[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
+  const int parent_end[3] = {pipes[0][1], pipes[1][0], pipes[2][0]};
+  for (int fd : parent_end) {
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+      int saved = errno;
+      close_all();
+      return ThrowErrno(env, "fcntl O_NONBLOCK", saved);
+    }
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&actions, child_end[i], i);
+  if (exec_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    file = "/proc/self/fd/3";
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  }
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> argv = Argv(&args);
+  std::vector<char*> envp = Argv(&envs);
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  for (int i = 0; i < 3; i++) {
+    close(child_end[i]);
+    pipes[i][i == 0 ? 0 : 1] = -1;
+  }
+  if (err != 0) {
+    close_all();
+    return ThrowErrno(env, "posix_spawn", err);
+  }
+  int pidfd = PidfdOpen(pid);
+  uv_loop_t* loop = nullptr;
+  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    int saved = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (pidfd >= 0) close(pidfd);
+    close_all();
+    return ThrowErrno(env, "pidfd_open", saved);
+  }
+  WatchPidfd(env, loop, pidfd, true, info[3].As<Napi::Function>());
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("stdin", Napi::Number::New(env, parent_end[0]));
+  result.Set("stdout", Napi::Number::New(env, parent_end[1]));
+  result.Set("stderr", Napi::Number::New(env, parent_end[2]));
+  return result;
+}
+
 // watchExit(pid, startTime, onExit()) -> true when watching; false when that process is
 // gone already. onExit runs on the event loop once the process has exited (any process,
 // not only our children: a pidfd is readable from then on), in place of polling.
@@ -1266,6 +1361,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
   exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
+  exports.Set("spawnPiped", Napi::Function::New(env, SpawnPiped));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));

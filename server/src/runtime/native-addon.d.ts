@@ -21,6 +21,15 @@ export interface MdockerNativeAddon {
     onExit: (code: number, signal: number) => void,
     execFd?: number,
   ): { pid: number; fd: number; slave: number };
+  /** A helper program on three pipes (posix_spawn): stdin is the write end, stdout and
+   * stderr the read ends, all non-blocking; onExit as spawnPty's. */
+  spawnPiped(
+    file: string,
+    args: string[],
+    env: string[],
+    onExit: (code: number, signal: number) => void,
+    execFd?: number,
+  ): { pid: number; stdin: number; stdout: number; stderr: number };
   /** A sealed, close-on-exec memfd copy of the file (to run the launcher from). */
   sealedCopy(path: string): number;
   /** Sets the terminal size on a pty master (TIOCSWINSZ). */

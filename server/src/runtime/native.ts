@@ -147,6 +147,13 @@ export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'resizePty'> {
   return { spawnPty: native.spawnPty, resizePty: native.resizePty };
 }
 
+/** The addon's posix_spawn on pipes, for helper.ts. */
+export function spawnPiped(
+  ...args: Parameters<MdockerNativeAddon['spawnPiped']>
+): ReturnType<MdockerNativeAddon['spawnPiped']> {
+  return load().spawnPiped(...args);
+}
+
 /** The addon's calls on a container's files, for files.ts. */
 export function fileCalls(): Pick<
   MdockerNativeAddon,

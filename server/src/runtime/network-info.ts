@@ -10,11 +10,11 @@
  * show it; setns() on one of the server's own threads would move a thread Node or libuv
  * may use for anything else into a namespace the container controls.
  */
-import { execFile } from 'node:child_process';
 import { z } from 'zod';
 import type { InspectNetworkJson, NetInterfaceJson, NetPeerJson, NetRouteJson } from '../protocol/index.js';
 import { MdockerError, launcherError } from './errors.js';
 import { isAlive, launcherPath, type ProcessRef } from './native.js';
+import { runHelper } from './helper.js';
 
 const NETINFO_TIMEOUT_MS = 5_000;
 /** The launcher caps what it prints (64 links, 256 addresses and routes per namespace). */
@@ -141,45 +141,38 @@ export function peerSide(container: NetnsDump, network: NetnsDump, device = 'eth
 }
 
 /** Runs `mdocker-init netinfo` on each path (a /proc/<pid>/ns/net or a network's nsfs mount). */
-export function dumpNetworkNamespaces(paths: string[]): Promise<NetnsDump[]> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      launcherPath,
-      ['netinfo', ...paths],
-      { timeout: NETINFO_TIMEOUT_MS, maxBuffer: NETINFO_MAX_OUTPUT_BYTES },
-      (err, stdout) => {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(stdout);
-        } catch {
-          reject(new MdockerError('RUNTIME', `mdocker-init netinfo failed: ${stdout.trim() || err?.message}`));
-          return;
-        }
-        if (err !== null) {
-          const failure = z
-            .object({
-              code: z.string(),
-              message: z.string(),
-              errno: z.number().optional(),
-              syscall: z.string().optional(),
-            })
-            .safeParse(parsed);
-          reject(
-            failure.success
-              ? launcherError(failure.data, 'mdocker-init netinfo')
-              : new MdockerError('RUNTIME', `mdocker-init netinfo failed: ${err.message}`),
-          );
-          return;
-        }
-        const dumps = z.array(namespaceSchema).length(paths.length).safeParse(parsed);
-        if (!dumps.success) {
-          reject(new MdockerError('RUNTIME', `mdocker-init netinfo answered unexpectedly: ${dumps.error.message}`));
-          return;
-        }
-        resolve(dumps.data);
-      },
-    );
+export async function dumpNetworkNamespaces(paths: string[]): Promise<NetnsDump[]> {
+  const { code, stdout, stderr } = await runHelper(launcherPath, ['netinfo', ...paths], {
+    timeoutMs: NETINFO_TIMEOUT_MS,
+    maxBuffer: NETINFO_MAX_OUTPUT_BYTES,
   });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new MdockerError(
+      'RUNTIME',
+      `mdocker-init netinfo failed: ${stdout.trim() || stderr.trim() || `exit ${code}`}`,
+    );
+  }
+  if (code !== 0) {
+    const failure = z
+      .object({
+        code: z.string(),
+        message: z.string(),
+        errno: z.number().optional(),
+        syscall: z.string().optional(),
+      })
+      .safeParse(parsed);
+    throw failure.success
+      ? launcherError(failure.data, 'mdocker-init netinfo')
+      : new MdockerError('RUNTIME', `mdocker-init netinfo failed: exit ${code}`);
+  }
+  const dumps = z.array(namespaceSchema).length(paths.length).safeParse(parsed);
+  if (!dumps.success) {
+    throw new MdockerError('RUNTIME', `mdocker-init netinfo answered unexpectedly: ${dumps.error.message}`);
+  }
+  return dumps.data;
 }
 
 /**

@@ -19,12 +19,12 @@
  * host's table goes with the network: its record names the uplink, and stays until the
  * table is gone, so a reap after a crash finds it.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MdockerError, launcherError } from './errors.js';
 import { isAlive, launcherPath, nftPath, refOf, type ProcessRef } from './native.js';
+import { runHelper } from './helper.js';
 
 export const DEFAULT_NETWORK_RANGE = '10.89.0.0/16';
 /** Each network's subnet when none is given: the next free one of this size in the range. */
@@ -290,25 +290,21 @@ export function validateNetworkName(name: string): void {
 }
 
 /** Runs a native helper that answers with exit 0 (stdout its output), or 1 and one JSON error line. */
-function askNative(file: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { timeout: 10_000, maxBuffer: 4 << 20 }, (err, stdout) => {
-      if (err === null) {
-        resolve(stdout);
-        return;
-      }
-      try {
-        const parsed = JSON.parse(stdout) as { code: string; message: string; errno?: number; syscall?: string };
-        reject(launcherError(parsed));
-      } catch {
-        const name = file.slice(file.lastIndexOf('/') + 1);
-        reject(new MdockerError('RUNTIME', `${name} ${args[0]} failed: ${stdout.trim() || err.message}`));
-      }
-    });
-    // A helper that fails before reading its input closes the pipe: its answer says why.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input ?? '');
+async function askNative(file: string, args: string[], input?: string): Promise<string> {
+  const { code, stdout, stderr } = await runHelper(file, args, {
+    timeoutMs: 10_000,
+    maxBuffer: 4 << 20,
+    ...(input === undefined ? {} : { input }),
   });
+  if (code === 0) return stdout;
+  let parsed: { code: string; message: string; errno?: number; syscall?: string };
+  try {
+    parsed = JSON.parse(stdout) as typeof parsed;
+  } catch {
+    const name = file.slice(file.lastIndexOf('/') + 1);
+    throw new MdockerError('RUNTIME', `${name} ${args[0]} failed: ${stdout.trim() || stderr.trim() || `exit ${code}`}`);
+  }
+  throw launcherError(parsed);
 }
 
 function askLauncher(verb: 'network-create' | 'network-remove', path: string, extra: string[] = []): Promise<void> {

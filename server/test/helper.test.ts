@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { runHelper } from '../src/runtime/helper.js';
+import { MdockerError } from '../src/runtime/errors.js';
+
+const LIMITS = { timeoutMs: 5000, maxBuffer: 1 << 20 };
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+describe('runHelper', () => {
+  it('returns the exit code and what the helper printed on stdout and stderr, and feeds it its input', async () => {
+    const r = await runHelper('/bin/sh', ['-c', 'tr a-z A-Z; echo oops >&2; exit 3'], { ...LIMITS, input: 'hello\n' });
+    assert.deepEqual(r, { code: 3, signal: null, stdout: 'HELLO\n', stderr: 'oops\n' });
+  });
+
+  it('closes stdin at once without input, and passes the environment on', async () => {
+    process.env['MDOCKER_HELPER_TEST'] = 'passed';
+    try {
+      const r = await runHelper('/bin/sh', ['-c', 'cat; echo "$MDOCKER_HELPER_TEST"'], LIMITS);
+      assert.deepEqual(r, { code: 0, signal: null, stdout: 'passed\n', stderr: '' });
+    } finally {
+      delete process.env['MDOCKER_HELPER_TEST'];
+    }
+  });
+
+  it('reports a death by signal as the signal', async () => {
+    const r = await runHelper('/bin/sh', ['-c', 'kill -TERM $$'], LIMITS);
+    assert.equal(r.code, null);
+    assert.equal(r.signal, 15);
+  });
+
+  it('kills a helper past its time and fails naming the limit', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      runHelper('/bin/sleep', ['30'], { ...LIMITS, timeoutMs: 200 }),
+      (err: unknown) => err instanceof MdockerError && /took longer than 200 ms/.test(err.message),
+    );
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('kills a helper that prints past the cap instead of holding it all', async () => {
+    await assert.rejects(
+      runHelper('/bin/sh', ['-c', 'yes'], { ...LIMITS, maxBuffer: 64 * 1024 }),
+      (err: unknown) => err instanceof MdockerError && /printed more than 65536 bytes/.test(err.message),
+    );
+  });
+
+  it('gives the helper only stdin, stdout and stderr, and leaves no fd of ours open', async () => {
+    const before = openFds();
+    const r = await runHelper('/bin/sh', ['-c', 'ls /proc/self/fd'], LIMITS);
+    // 0, 1, 2 and the fd ls reads /proc/self/fd through.
+    assert.deepEqual(r.stdout.trim().split('\n').map(Number).sort(), [0, 1, 2, 3]);
+    assert.equal(openFds(), before);
+  });
+
+  it('fails with a SystemError-shaped error when the program cannot be started', async () => {
+    await assert.rejects(runHelper('/nonexistent/helper', [], LIMITS), (err: unknown) => {
+      return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ENOENT';
+    });
+  });
+});
