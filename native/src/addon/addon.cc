@@ -1357,6 +1357,148 @@ Napi::Value OverlayOpaque(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The fd number at which the run launcher keeps its container's upper layer:
+// MD_LAYER_KEEP_FD in native/src/launcher/launcher.h.
+constexpr int kLayerKeepFd = 64;
+constexpr long kTmpfsMagic = 0x01021994L;
+
+// takeContainerLayer(launcherPid, startTime) -> fd, or null when that launcher is gone.
+// The fd (ours to close, close-on-exec, open for reading) is the container's upper layer:
+// the overlay's upper/ on the layer tmpfs, which has no path on the host. It is taken
+// from the run launcher (pinned by its start time) with pidfd_getfd, which asks
+// PTRACE_MODE_ATTACH of host root over a non-dumpable launcher of the host's user
+// namespace. EBADF: the launcher keeps no layer (a --rootfs, or its root not built yet);
+// ENOTDIR/EXDEV: what it keeps is not a directory on a tmpfs (never handed out).
+Napi::Value TakeContainerLayer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  if (!ProcessArgs(info, 2, "takeContainerLayer(launcherPid, startTime)", &pid, &expected)) return env.Undefined();
+  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
+  if (pidfd == -1) return env.Null();
+  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
+  cleanup_fd int kept = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, kLayerKeepFd, 0));
+  if (kept < 0) {
+    if (errno == ESRCH) return env.Null();
+    return ThrowErrno(env, "pidfd_getfd", errno);
+  }
+  struct stat st;
+  struct statfs fs;
+  if (fstat(kept, &st) < 0) return ThrowErrno(env, "fstat", errno);
+  if (!S_ISDIR(st.st_mode)) return ThrowErrno(env, "fstat", ENOTDIR);
+  if (fstatfs(kept, &fs) < 0) return ThrowErrno(env, "fstatfs", errno);
+  if (fs.f_type != kTmpfsMagic) return ThrowErrno(env, "fstatfs", EXDEV);
+  // The launcher's fd is O_PATH; the same inode reopened through our own fd link reads.
+  char self[64];
+  snprintf(self, sizeof(self), "/proc/self/fd/%d", kept);
+  int fd = open(self, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open", errno);
+  return Napi::Number::New(env, fd);
+}
+
+// The extended attributes of name in dir_fd, never through a symlink: l*xattr on our own
+// /proc/self/fd link to the directory plus one name (the link is ours; the name is one
+// component the kernel does not follow). Values over 64 KiB do not exist on Linux.
+Napi::Object EntryXattrs(Napi::Env env, int dir_fd, const char* name) {
+  Napi::Object out = Napi::Object::New(env);
+  char path[4096 + 64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dir_fd, name);
+  std::vector<char> names(65536);
+  ssize_t len = llistxattr(path, names.data(), names.size());
+  if (len <= 0) return out;
+  std::vector<char> value(65536);
+  for (ssize_t i = 0; i < len;) {
+    const char* key = names.data() + i;
+    size_t key_len = strnlen(key, static_cast<size_t>(len - i));
+    i += static_cast<ssize_t>(key_len) + 1;
+    ssize_t n = lgetxattr(path, key, value.data(), value.size());
+    if (n < 0) continue;  // removed since the listing
+    out.Set(key, Napi::Buffer<char>::Copy(env, value.data(), static_cast<size_t>(n)));
+  }
+  return out;
+}
+
+// listLayerDir(dirFd, maxEntries) -> { entries, truncated }: as listDir, for a layer being
+// committed: each entry lstat'ed with its kind ("file", "dir", "symlink", "fifo", "char",
+// "block", "socket"), permission bits, host uid and gid, size, mtimeMs, ino, nlink, the
+// device numbers (rdevMajor, rdevMinor), a symlink's target and every extended attribute.
+// Nothing is opened but the directory itself (read through a duplicate, rewound first).
+Napi::Value ListLayerDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    ThrowTypeError(env, "listLayerDir(dirFd, maxEntries)");
+    return env.Undefined();
+  }
+  int dir_fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t max_entries = info[1].As<Napi::Number>().Int64Value();
+  if (max_entries < 0 || max_entries > 1000000) {
+    ThrowRangeError(env, "maxEntries must be 0..1000000");
+    return env.Undefined();
+  }
+  int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return ThrowErrno(env, "fcntl", errno);
+  DIR* dir = fdopendir(dup_fd);
+  if (dir == nullptr) {
+    int saved = errno;
+    close(dup_fd);
+    return ThrowErrno(env, "fdopendir", saved);
+  }
+  rewinddir(dir);
+  Napi::Array entries = Napi::Array::New(env);
+  uint32_t count = 0;
+  bool truncated = false;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* ent = readdir(dir);
+    if (ent == nullptr) {
+      err = errno;
+      break;
+    }
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+    if (count >= static_cast<uint64_t>(max_entries)) {
+      truncated = true;
+      break;
+    }
+    struct stat st;
+    if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    const char* kind = S_ISREG(st.st_mode)    ? "file"
+                       : S_ISDIR(st.st_mode)  ? "dir"
+                       : S_ISLNK(st.st_mode)  ? "symlink"
+                       : S_ISFIFO(st.st_mode) ? "fifo"
+                       : S_ISCHR(st.st_mode)  ? "char"
+                       : S_ISBLK(st.st_mode)  ? "block"
+                                              : "socket";
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", Napi::String::New(env, ent->d_name));
+    entry.Set("kind", Napi::String::New(env, kind));
+    entry.Set("mode", Napi::Number::New(env, st.st_mode & 07777));
+    entry.Set("uid", Napi::Number::New(env, st.st_uid));
+    entry.Set("gid", Napi::Number::New(env, st.st_gid));
+    entry.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+    entry.Set("mtimeMs", Napi::Number::New(env, static_cast<double>(st.st_mtim.tv_sec) * 1000.0 +
+                                                    static_cast<double>(st.st_mtim.tv_nsec / 1000000)));
+    entry.Set("ino", Napi::Number::New(env, static_cast<double>(st.st_ino)));
+    entry.Set("nlink", Napi::Number::New(env, static_cast<double>(st.st_nlink)));
+    entry.Set("rdevMajor", Napi::Number::New(env, major(st.st_rdev)));
+    entry.Set("rdevMinor", Napi::Number::New(env, minor(st.st_rdev)));
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlinkat(dirfd(dir), ent->d_name, target, sizeof(target) - 1);
+      if (n < 0) continue;  // replaced since the stat: gone from this listing
+      entry.Set("target", Napi::String::New(env, target, static_cast<size_t>(n)));
+    }
+    entry.Set("xattrs", EntryXattrs(env, dirfd(dir), ent->d_name));
+    entries.Set(count++, entry);
+  }
+  closedir(dir);
+  if (err != 0) return ThrowErrno(env, "readdir", err);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("entries", entries);
+  out.Set("truncated", Napi::Boolean::New(env, truncated));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
@@ -1379,6 +1521,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlinkAt", Napi::Function::New(env, UnlinkAt));
   exports.Set("overlayWhiteout", Napi::Function::New(env, OverlayWhiteout));
   exports.Set("overlayOpaque", Napi::Function::New(env, OverlayOpaque));
+  exports.Set("takeContainerLayer", Napi::Function::New(env, TakeContainerLayer));
+  exports.Set("listLayerDir", Napi::Function::New(env, ListLayerDir));
   return exports;
 }
 

@@ -65,6 +65,13 @@ struct md_mount_attr
  * SCM_RIGHTS message (the kernel takes at most 253). */
 #define MD_MAX_IMAGE_LAYERS 128
 
+/* The run launcher keeps the container's upper layer (the overlay's upper/, an O_PATH
+ * fd the child sends once its root is built) at this fd number for the container's
+ * life: after pivot_root the layer's tmpfs has no path anywhere, and the runtime takes
+ * it from here with pidfd_getfd to commit it (the addon's takeContainerLayer). Low
+ * enough for any RLIMIT_NOFILE, above the few fds the launcher holds. */
+#define MD_LAYER_KEEP_FD 64
+
 /* Container ids 0..65535 (nobody is 65534) map to one slot of this many host ids. */
 #define MD_USERNS_SLOT_IDS 65536UL
 
@@ -155,9 +162,11 @@ int md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err)
  * layer_fd: --layer-dir, opened by the child before it became container root (the
  * host's state directory is closed to it afterwards). image_fds: the detached mounts of
  * the image's layers (bottom first) or of the rootfs that the parent made (idmapped with
- * a user namespace). hosts_fd: --network-hosts, opened as layer_fd was, or -1. */
+ * a user namespace). hosts_fd: --network-hosts, opened as layer_fd was, or -1.
+ * upper_fd: set to an O_PATH fd of the overlay's upper/ (the caller's to close), or -1
+ * for a --rootfs, which has none. */
 int md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
-                     md_error_t *err);
+                     int *upper_fd, md_error_t *err);
 int md_loopback_up (md_error_t *err);
 
 /* devices.c: attaches the device allowlist program to each cgroup v2 directory of

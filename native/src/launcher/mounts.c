@@ -477,13 +477,14 @@ mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, md_err
 
 int
 md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
-                 md_error_t *err)
+                 int *upper_fd, md_error_t *err)
 {
   struct cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
   size_t n_cgroup_mounts;
   cleanup_close int layer_mnt = -1;
   cleanup_close int rootfd = -1;
 
+  *upper_fd = -1;
   n_cgroup_mounts = cgroup_mounts_of (opts, cgroup_mounts, MD_MAX_CGROUPS);
   if (unshare (CLONE_NEWCGROUP) < 0)
     return md_make_error (err, errno, "unshare", "cannot create the cgroup namespace");
@@ -499,6 +500,10 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds,
     {
       if (mount_overlay (layer_mnt, image_fds, n_image_fds, opts->userns.mode != MD_USERNS_HOST, err) < 0)
         return -1;
+      /* Opened now: once the old root is detached, nothing names the layer's tmpfs. */
+      *upper_fd = openat (layer_mnt, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (*upper_fd < 0)
+        return md_make_error (err, errno, "open", "cannot open upper in the layer");
     }
   else
     {

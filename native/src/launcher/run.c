@@ -260,12 +260,89 @@ receive_go (int sock, int *fds)
   return (int) n_fds;
 }
 
+/* The child's word that its root is built, with the upper layer's fd attached when it
+ * has one (not a --rootfs). */
+static int
+send_layer (int sock, int upper_fd, md_error_t *err)
+{
+  char word = 'l';
+  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  struct cmsghdr *cmsg;
+  ssize_t n;
+
+  memset (&msg, 0, sizeof (msg));
+  memset (&control, 0, sizeof (control));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (upper_fd >= 0)
+    {
+      msg.msg_control = control.buf;
+      msg.msg_controllen = sizeof (control.buf);
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cmsg), &upper_fd, sizeof (int));
+    }
+  do
+    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    return md_make_error (err, errno, "sendmsg", "cannot hand the upper layer to the launcher");
+  return 0;
+}
+
+/* Waits for the child's send_layer and keeps the fd at MD_LAYER_KEEP_FD (1: kept). Nothing kept
+ * when the child failed first (it has reported why and exits: EOF here) or has no upper
+ * layer; the container runs all the same, only a commit of it is refused then. */
+static int
+keep_layer (int sock)
+{
+  char word;
+  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  struct cmsghdr *cmsg;
+  ssize_t n;
+  int fd, kept;
+
+  memset (&msg, 0, sizeof (msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof (control.buf);
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  cmsg = n == 1 ? CMSG_FIRSTHDR (&msg) : NULL;
+  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
+      || cmsg->cmsg_len != CMSG_LEN (sizeof (int)))
+    return 0;
+  memcpy (&fd, CMSG_DATA (cmsg), sizeof (int));
+  if (fd == MD_LAYER_KEEP_FD)
+    return 1;
+  /* The slot is free in a launcher (it holds a handful of fds); never clobber one. */
+  kept = fcntl (MD_LAYER_KEEP_FD, F_GETFD) < 0 && errno == EBADF && dup3 (fd, MD_LAYER_KEEP_FD, O_CLOEXEC) >= 0;
+  close (fd);
+  return kept;
+}
+
 __attribute__ ((noreturn)) static void
 child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigset_t *old_mask)
 {
   md_error_t err;
   int image_fds[MD_MAX_IMAGE_LAYERS];
-  int n_image_fds, layer_fd, hosts_fd = -1, i;
+  int n_image_fds, layer_fd, hosts_fd = -1, upper_fd = -1, i;
 
   /* The container never outlives its launcher: if the launcher dies (even by SIGKILL)
    * the init is killed, and with it the whole PID namespace. */
@@ -309,8 +386,12 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
     }
   if (md_loopback_up (&err) < 0)
     md_child_fail (opts, &err);
-  if (md_setup_rootfs (opts, layer_fd, image_fds, (size_t) n_image_fds, hosts_fd, &err) < 0)
+  if (md_setup_rootfs (opts, layer_fd, image_fds, (size_t) n_image_fds, hosts_fd, &upper_fd, &err) < 0)
     md_child_fail (opts, &err);
+  if (send_layer (sock, upper_fd, &err) < 0)
+    md_child_fail (opts, &err);
+  if (upper_fd >= 0)
+    close (upper_fd);
   /* Nothing of the host stays open past this point (CVE-2024-21626). */
   close (layer_fd);
   if (hosts_fd >= 0)
@@ -333,7 +414,7 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   int sync_sock[2];
   char buf[64];
   pid_t child;
-  int code;
+  int code, layer_kept;
   int image_fds[MD_MAX_IMAGE_LAYERS];
   size_t n_image_fds = 0, i;
   cleanup_close int userns_lock_fd = -1;
@@ -406,11 +487,15 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   for (i = 0; i < n_image_fds; i++)
     close (image_fds[i]);
   n_image_fds = 0;
+  layer_kept = keep_layer (sync_sock[1]);
 
   /* sync_sock[1] stays open until the container is gone: the child checks it to know
    * that we are still alive (md_become_container_root). */
   code = md_supervise (child, err);
   close (sync_sock[1]);
+  /* The last reference to the layer's tmpfs: its pages go before its cgroup does. */
+  if (layer_kept)
+    close (MD_LAYER_KEEP_FD);
   md_remove_cgroups (opts);
   if (code < 0)
     return code;

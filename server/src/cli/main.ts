@@ -12,6 +12,7 @@
 import { Command } from 'commander';
 import { toMdockerError, type MdockerError } from '../runtime/errors.js';
 import { openRuntime } from './common.js';
+import { registerCommit } from './commit.js';
 import { registerCp } from './cp.js';
 import { registerExec } from './exec.js';
 import { registerImages } from './images.js';
@@ -52,6 +53,7 @@ registerImages(program);
 registerPull(program);
 registerLoad(program);
 registerSave(program);
+registerCommit(program);
 registerRmi(program);
 registerLogin(program);
 registerLogout(program);

@@ -3,16 +3,19 @@
  * images dir (rootfs/build.sh makes them), and the store's (images/store.ts: pulled or
  * loaded, in layers). Users pass names; only this module and the store turn them into paths.
  */
+import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MdockerError } from './errors.js';
 import { loadImages, saveImage, type LoadedImage } from './images/archive.js';
-import { runConfigOf, type RunConfig } from './images/oci.js';
+import { commitTrees, parseIdMap, UPPER_MOUNT_POINTS, type CommitLayer, type IdRange } from './images/commit.js';
+import { MAX_IMAGE_LAYERS, runConfigOf, type RunConfig } from './images/oci.js';
 import { familiarName, formatReference, parseReference } from './images/reference.js';
 import { writeCredentials } from './images/credentials.js';
 import { pullImage, verifyLogin } from './images/registry.js';
 import { ImageStore, type ImportProgress } from './images/store.js';
+import { isAlive, layerFileCalls, type ProcessRef } from './native.js';
 import { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH } from './spec.js';
 
 export interface Image {
@@ -276,4 +279,156 @@ export async function logoutRegistry(server: string | undefined): Promise<string
   const registry = registryOf(server);
   await writeCredentials(registry, null);
   return registry;
+}
+
+/** What a commit needs of a container (the runtime's view of it: Runtime.get). */
+export interface CommittableContainer {
+  id: string;
+  name: string;
+  status: string;
+  image: string | null;
+  imageId?: string | null;
+  rootfs: string | null;
+  launcher: ProcessRef | null;
+  init: ProcessRef | null;
+}
+
+export interface CommitContainerOptions extends ImageOptions, StoreImageOptions {
+  /** Finds the container by id, id prefix or name (the runtime's get). */
+  runtime: { get(idOrName: string): Promise<CommittableContainer> };
+  /** The new layer's history comment (docker commit -m). */
+  message?: string;
+}
+
+const IDENTITY_MAP: IdRange[] = [{ inside: 0, outside: 0, count: 2 ** 32 - 1 }];
+
+/** The uid_map or gid_map of init, read while it is the process pinned. */
+function idMapOf(init: ProcessRef, file: 'uid_map' | 'gid_map'): IdRange[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${init.pid}/${file}`, 'utf8');
+  } catch {
+    text = '';
+  }
+  if (!isAlive(init)) throw new MdockerError('CONFLICT', 'the container stopped during the commit');
+  return parseIdMap(text);
+}
+
+/**
+ * A running container's writable layer as a new image on top of its image, tagged
+ * reference (docker commit): changed and new files, symlinks as symlinks, deletions as
+ * whiteouts; the image's config is kept, with a history entry. A container of a built-in
+ * image gets the image's tree as its first layer. Its upper layer is a tmpfs that ends
+ * with it: an exited container is refused. Returns the new image's id and its reference.
+ */
+export async function commitContainer(
+  containerIdOrName: string,
+  reference: string,
+  options: CommitContainerOptions,
+): Promise<{ id: string; reference: string }> {
+  const parsed = parseReference(reference);
+  if (parsed.digest !== null) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `commit names an image by a tag, not a digest: ${reference.slice(0, 128)}`,
+    );
+  }
+  const formatted = formatReference(parsed);
+  if (parsed.registry === 'docker.io' && parsed.repository.startsWith('library/')) {
+    const name = parsed.repository.slice('library/'.length);
+    if (isValidImageName(name) && (await isImageDirectory(join(imagesDir(options), name)))) {
+      throw new MdockerError('CONFLICT', `${name} is a built-in image's name: a committed image cannot take it`);
+    }
+  }
+  const container = await options.runtime.get(containerIdOrName);
+  const label = container.name;
+  if (container.rootfs !== null) {
+    throw new MdockerError(
+      'UNSUPPORTED',
+      `container ${label} runs on a --rootfs directory, which has no layer to commit`,
+    );
+  }
+  if (container.status !== 'running' || container.launcher === null || container.init === null) {
+    throw new MdockerError(
+      'CONFLICT',
+      `container ${label} is not running: its writable layer (a tmpfs) ended with it, and only a running container can be committed`,
+    );
+  }
+  const store = await openImageStore(options);
+  let base: Awaited<ReturnType<typeof store.getImage>> = null;
+  let baseConfig: Record<string, unknown>;
+  const layers: CommitLayer[] = [];
+  const opened: number[] = [];
+  try {
+    if (container.imageId) {
+      base = await store.getImage(container.imageId);
+      if (base === null) {
+        throw new MdockerError(
+          'NOT_FOUND',
+          `container ${label}'s image ${container.imageId.slice(7, 19)} is no longer in the store`,
+        );
+      }
+      if (base.layers.length >= MAX_IMAGE_LAYERS) {
+        throw new MdockerError(
+          'LIMIT_EXCEEDED',
+          `the image has ${base.layers.length} layers already, the most an image may have`,
+        );
+      }
+      // The raw config, kept whole: the schema's parse would drop what it does not name.
+      baseConfig = JSON.parse((await store.readBlob(base.configDigest)).toString('utf8')) as Record<string, unknown>;
+    } else {
+      const name = container.image ?? '';
+      const builtin = await resolveImage(name, options).catch(() => null);
+      if (builtin === null) {
+        throw new MdockerError('NOT_FOUND', `container ${label}'s image ${JSON.stringify(name)} is gone`);
+      }
+      // The built-in tree (made at install, the host's) becomes the image's first layer,
+      // its ids as they are: the container sees them through an idmapped mount.
+      const fd = openSync(builtin.path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+      opened.push(fd);
+      layers.push({
+        tree: {
+          dirFd: fd,
+          uidMap: IDENTITY_MAP,
+          gidMap: IDENTITY_MAP,
+          overlay: false,
+          skipPaths: new Set([IMAGE_MARKER_FILE]),
+        },
+        createdBy: `mdocker: the built-in image ${name}`,
+      });
+      baseConfig = {
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Cmd: ['/bin/sh'] },
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [],
+      };
+    }
+    const upper = layerFileCalls().takeContainerLayer(container.launcher.pid, container.launcher.startTime);
+    if (upper === null) throw new MdockerError('CONFLICT', `container ${label} is not running`);
+    opened.push(upper);
+    layers.push({
+      tree: {
+        dirFd: upper,
+        uidMap: idMapOf(container.init, 'uid_map'),
+        gidMap: idMapOf(container.init, 'gid_map'),
+        overlay: true,
+        skipPaths: UPPER_MOUNT_POINTS,
+      },
+      createdBy: 'mdocker commit',
+      ...(options.message === undefined ? {} : { comment: options.message }),
+    });
+    const image = await commitTrees(store, layers, base, baseConfig, parsed);
+    return { id: image.id, reference: formatted };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBADF') {
+      throw new MdockerError(
+        'CONFLICT',
+        `container ${label}'s layer is not reachable yet (its root is still being built)`,
+      );
+    }
+    throw err;
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
 }

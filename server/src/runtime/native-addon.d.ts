@@ -81,6 +81,14 @@ export interface MdockerNativeAddon {
   overlayWhiteout(dir: string, name: string): void;
   /** Marks dir opaque for overlayfs (trusted.overlay.opaque and user.overlay.opaque "y"). */
   overlayOpaque(dir: string): void;
+  /** The upper layer of the container whose run launcher is pid (pinned by its start
+   * time), taken from the launcher with pidfd_getfd: a directory fd open for reading, ours
+   * to close; null when that launcher is gone. Throws EBADF when the launcher keeps no
+   * layer (a --rootfs; its root not built yet). */
+  takeContainerLayer(launcherPid: number, startTime: number): number | null;
+  /** listDir for a commit: each entry lstat'ed with its kind, owner (host ids), inode,
+   * link count, device numbers, a symlink's target and its extended attributes. */
+  listLayerDir(dirFd: number, maxEntries: number): { entries: NativeLayerEntry[]; truncated: boolean };
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
 }
@@ -93,4 +101,21 @@ export interface NativeEntryStat {
   mtimeMs: number;
   uid: number;
   gid: number;
+}
+
+/** An entry of listLayerDir (mode: permission bits; uid, gid: host ids). */
+export interface NativeLayerEntry {
+  name: string;
+  kind: 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  nlink: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  target?: string;
+  xattrs: Record<string, Buffer>;
 }

@@ -171,3 +171,13 @@ export function fileCalls(): Pick<
     unlinkAt: native.unlinkAt,
   };
 }
+
+/** The addon's calls on a container's upper layer, for images/commit.ts. */
+export function layerFileCalls(): Pick<MdockerNativeAddon, 'takeContainerLayer' | 'listLayerDir' | 'openInRoot'> {
+  const native = load();
+  return {
+    takeContainerLayer: native.takeContainerLayer,
+    listLayerDir: native.listLayerDir,
+    openInRoot: native.openInRoot,
+  };
+}
