@@ -385,7 +385,10 @@ export class ImageStore {
         await this.ensureLayer(layer);
         progress?.({ digest: layer.digest, totalBytes: layer.size, doneBytes: layer.size, status: 'done' });
       }
-      sizeBytes += await this.layerSizeBytes(layer.diffId);
+      // Read first: `sizeBytes += await` would add to the total as it was before the wait,
+      // and the layers run concurrently.
+      const layerBytes = await this.layerSizeBytes(layer.diffId);
+      sizeBytes += layerBytes;
       if (sizeBytes > this.limits.maxImageBytes) {
         throw new MdockerError('LIMIT_EXCEEDED', `image larger than ${this.limits.maxImageBytes} bytes unpacked`);
       }
