@@ -27,6 +27,8 @@ import { resolveServeConfig, type ServeOptions } from '../src/http/config.js';
 import type { PlaygroundRuntime } from '../src/playground/playground.js';
 import type { ContainerJson } from '../src/protocol/index.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
+import type { ImageBackend } from '../src/playground/image-catalog.js';
+import { FakeImageBackend } from './fake-images.js';
 
 // ---- a runtime whose containers are host shells ----
 
@@ -94,8 +96,11 @@ export class HostShellRuntime implements PlaygroundRuntime {
     handleFromPaths: (id: string, paths: string[]): CgroupHandle => ({ id, paths }),
   };
 
+  /** the images create knows besides busybox (a test's image backend's, as the store would) */
+  imageKnown: (name: string) => boolean = () => false;
+
   async create(opts: CreateOptions): Promise<PreparedContainer> {
-    if (opts.image !== undefined && opts.image !== 'busybox') {
+    if (opts.image !== undefined && opts.image !== 'busybox' && !this.imageKnown(opts.image)) {
       throw new MdockerError('NOT_FOUND', `unknown image ${JSON.stringify(opts.image)}`, { image: opts.image });
     }
     if (opts.group !== undefined && !this.groups.has(opts.group)) {
@@ -328,6 +333,7 @@ const dataDirs: string[] = [];
 export async function serve(
   options: ServeOptions = {},
   runtime = new HostShellRuntime(),
+  imageBackend: ImageBackend = new FakeImageBackend(),
 ): Promise<{ server: RunningServer; runtime: HostShellRuntime; client: () => Client }> {
   const config = resolveServeConfig(
     {
@@ -346,7 +352,7 @@ export async function serve(
     logger: quiet,
     handleSignals: false,
     printUrl: false,
-    images: async () => [{ name: 'busybox', sizeBytes: 1 }],
+    imageBackend,
   });
   running.push(server);
   return { server, runtime, client: () => new Client(`http://127.0.0.1:${server.port}/`) };

@@ -14,9 +14,10 @@ import type { ServerMetrics } from './metrics.js';
 import type { Classes } from '../playground/classes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
 import type { Playground } from '../playground/playground.js';
+import type { ImageCatalog } from '../playground/image-catalog.js';
 import type { Previews } from '../playground/previews.js';
 import type { Recordings } from '../playground/recording.js';
-import type { HealthJson, ImageJson } from '../protocol/index.js';
+import type { HealthJson } from '../protocol/index.js';
 import { apiRouter } from './routes.js';
 import { isFileUpload } from './file-routes.js';
 import { sessionLabel, type SessionKeeper } from './sessions.js';
@@ -31,7 +32,7 @@ export interface AppOptions {
   sessions: SessionKeeper;
   metrics: ServerMetrics;
   logger: Logger;
-  images?: () => Promise<ImageJson[]>;
+  images: ImageCatalog;
   lessons?: Lessons;
   /** GET /api/containers/:id/ports; none: no previews */
   previews?: Previews;
@@ -138,7 +139,7 @@ export function createApp(options: AppOptions): Express {
     apiRouter({
       config,
       playground,
-      ...(options.images ? { images: options.images } : {}),
+      images: options.images,
       classroom: { classes, sessions, recordings: options.recordings },
       ...(options.lessons ? { lessons: options.lessons } : {}),
       ...(options.previews ? { previews: options.previews } : {}),

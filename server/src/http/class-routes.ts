@@ -31,7 +31,8 @@ export interface ClassRoutesOptions {
   classes: Classes;
   sessions: SessionKeeper;
   recordings: Recordings | null;
-  images: () => Promise<ImageJson[]>;
+  /** what the caller may start (GET /api/images) */
+  images: (req: Request) => Promise<ImageJson[]>;
   /** the lessons installed (lessons/): a class may name one of them */
   lessons?: () => string[];
 }
@@ -148,7 +149,7 @@ export function classRouter(options: ClassRoutesOptions): Router {
     const input = validateInput(createClassSchema, body(req));
     const limits = resolveCreateLimits(config, parseLimits(input.limits ?? {}));
     const image = input.image ?? config.defaultImage;
-    if (!(await images()).some((known) => known.name === image)) {
+    if (!(await images(req)).some((known) => known.name === image)) {
       throw new MdockerError('INVALID_ARGUMENT', `no such image: ${image}`, { image });
     }
     if (input.lesson !== undefined && !lessons().includes(input.lesson)) {

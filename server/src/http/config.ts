@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MdockerError } from '../runtime/errors.js';
+import { storeReference } from '../playground/image-catalog.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit } from '../runtime/units.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -72,6 +73,8 @@ export interface ServeConfig extends PlaygroundConfig {
   drainGraceMs: number;
   /** HAProxy's agent-check port (readiness and weight as one line); null: none */
   agentPort: number | null;
+  /** store references (tags) every session may start, beside the built-in images and the teacher's pulls */
+  allowImages: string[];
 }
 
 /** The options' names, in the user's units ("maxMemory": "512m", "idleTimeout": "30m"). */
@@ -100,6 +103,7 @@ export type ServeOptionKey =
   | 'maxCpus'
   | 'maxPidsLimit'
   | 'defaultImage'
+  | 'allowImages'
   | 'defaultMemory'
   | 'defaultCpus'
   | 'defaultPidsLimit'
@@ -219,6 +223,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
   spec('maxCpus', '--max-cpus <cpus>', 'largest CPU limit a user may ask for ("none": no cap)', '1'),
   spec('maxPidsLimit', '--max-pids-limit <n>', 'largest pids limit a user may ask for ("none": no cap)', '1024'),
   spec('defaultImage', '--default-image <name>', 'image when the request names none', 'busybox'),
+  spec(
+    'allowImages',
+    '--allow-images <list>',
+    'comma-separated references of stored images (pulled or loaded) every session may start, e.g. alpine:3,127.0.0.1:5000/app:1',
+    'none: the built-in images and what the teacher pulls',
+  ),
   spec('defaultMemory', '--default-memory <size>', 'memory limit when the request gives none', '256m'),
   spec('defaultCpus', '--default-cpus <cpus>', 'CPU limit when the request gives none', '0.5'),
   spec('defaultPidsLimit', '--default-pids-limit <n>', 'pids limit when the request gives none', '256'),
@@ -400,6 +410,11 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     }
     return integer(key, 0, 0, 10);
   };
+  const list = (key: ServeOptionKey): string[] => {
+    const value = raw(key);
+    const items = Array.isArray(value) ? value : String(value ?? '').split(',');
+    return [...new Set(items.map((item) => String(item).trim()).filter((item) => item !== ''))];
+  };
   const flag = (key: ServeOptionKey): boolean => {
     const value = raw(key);
     if (value === undefined || value === null || value === false) return false;
@@ -518,7 +533,15 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
       raw('sessionKeyFile') == null || String(raw('sessionKeyFile')) === '' ? null : String(raw('sessionKeyFile')),
     drainGraceMs: duration('drainGrace', '0'),
     agentPort: raw('agentPort') == null || String(raw('agentPort')) === '' ? null : integer('agentPort', 0, 0, 65535),
+    allowImages: list('allowImages'),
   };
+  for (const reference of config.allowImages) {
+    try {
+      storeReference(reference, 'image');
+    } catch (err) {
+      throw invalidOption('--allow-images', reference, err instanceof Error ? err.message : String(err));
+    }
+  }
   if (config.nodeId !== null && !NODE_ID.test(config.nodeId)) {
     throw invalidOption('--node-id', config.nodeId, 'expected a DNS label: a-z, 0-9 and -, at most 63 characters');
   }

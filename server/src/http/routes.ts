@@ -6,13 +6,13 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import { z } from 'zod';
 import { MdockerError } from '../runtime/errors.js';
-import { listImages } from '../runtime/images.js';
 import { cmdSchema, hostnameSchema, imageNameSchema, limitsUpdateSchema, validateInput } from '../runtime/spec.js';
 import { parseLimits } from '../runtime/units.js';
 import type { ServeConfig } from './config.js';
 import type { Playground } from '../playground/playground.js';
 import type { Previews } from '../playground/previews.js';
-import type { ImageJson, TerminalCwdJson } from '../protocol/index.js';
+import type { ImagePullJson, TerminalCwdJson } from '../protocol/index.js';
+import type { ImageCatalog, Viewer } from '../playground/image-catalog.js';
 import { hasValidToken } from './auth.js';
 import { classRouter, type ClassRoutesOptions } from './class-routes.js';
 import type { Lessons } from '../playground/lessons/engine.js';
@@ -34,7 +34,7 @@ type RoutesConfig = Pick<
 export interface RoutesOptions {
   config: RoutesConfig;
   playground: Playground;
-  images?: () => Promise<ImageJson[]>;
+  images: ImageCatalog;
   /** the classroom's routes (classes, join, recordings) */
   classroom: Omit<ClassRoutesOptions, 'config' | 'playground' | 'images' | 'lessons'>;
   /** the lessons' routes and a create's `lesson`; none: no lessons */
@@ -79,6 +79,11 @@ export const execSchema = z
     timeoutMs: z.number().int().min(1).optional(),
   })
   .strict();
+
+export const pullImageSchema = z.object({ reference: z.string().min(1).max(512) }).strict();
+
+/** How long POST /api/images waits for a pull to fail at the registry before answering 202. */
+const PULL_FAIL_FAST_MS = 3000;
 
 /** Routes that take no body refuse one, so a typo'd request fails loudly. */
 const emptySchema = z.object({}).strict();
@@ -153,8 +158,10 @@ export function apiRouter(options: RoutesOptions): Router {
     const teacher = hasValidToken(req, config) && !classes.isStudent(req.sessionId);
     return student !== null && teacher ? student : req.sessionId;
   };
-  const images =
-    options.images ?? (async () => (await listImages()).map(({ name, sizeBytes }) => ({ name, sizeBytes })));
+  const catalog = options.images;
+  /** The token's holder, unless the session is a student (a student stays one). */
+  const isTeacher = (req: Request): boolean => hasValidToken(req, config) && !classes.isStudent(req.sessionId);
+  const viewerOf = (req: Request): Viewer => ({ sessionId: req.sessionId, teacher: isTeacher(req) });
   const router = Router();
 
   router.use(
@@ -169,7 +176,7 @@ export function apiRouter(options: RoutesOptions): Router {
       ...options.classroom,
       config,
       playground,
-      images,
+      images: (req) => catalog.list(viewerOf(req)),
       ...(lessons ? { lessons: () => lessons.ids() } : {}),
     }),
   );
@@ -276,8 +283,38 @@ export function apiRouter(options: RoutesOptions): Router {
     });
   }
 
-  router.get('/images', async (_req, res) => {
-    res.json(await images());
+  router.get('/images', async (req, res) => {
+    res.json(await catalog.list(viewerOf(req)));
+  });
+
+  const teacherOnly = (req: Request, what: string): void => {
+    if (!isTeacher(req)) throw new MdockerError('FORBIDDEN', `only the teacher (the token's holder) may ${what}`);
+  };
+
+  router.post('/images', async (req, res) => {
+    teacherOnly(req, 'pull images');
+    const input = validateInput(pullImageSchema, body(req));
+    const pull: ImagePullJson = await catalog.pull(input.reference, PULL_FAIL_FAST_MS);
+    res.status(pull.state === 'done' ? 200 : 202).json(pull);
+  });
+
+  router.get('/images/pulls/:id', (req, res) => {
+    teacherOnly(req, 'follow pulls');
+    res.json(catalog.pullJson(idOf(req.params.id)));
+  });
+
+  router.delete('/images/:name', async (req, res) => {
+    validateInput(emptySchema, body(req));
+    await catalog.removeSaved(req.sessionId, idOf(req.params.name));
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/save', spawnPerSession, async (req, res) => {
+    validateInput(emptySchema, body(req));
+    const id = idOf(req.params.id);
+    // Its owner only (another's, a teacher's look included, is NOT_FOUND).
+    playground.get(req.sessionId, id);
+    res.status(201).json(await catalog.save(req.sessionId, id));
   });
 
   return router;

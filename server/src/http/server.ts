@@ -18,9 +18,12 @@ import { fileURLToPath } from 'node:url';
 import { Classes } from '../playground/classes.js';
 import { Lessons } from '../playground/lessons/engine.js';
 import { loadLessons, type LessonSource } from '../playground/lessons/loader.js';
-import { Playground, type PlaygroundRuntime } from '../playground/playground.js';
+import { Playground, sessionLabel, type PlaygroundRuntime } from '../playground/playground.js';
+import { ImageCatalog, type ImageBackend } from '../playground/image-catalog.js';
+import { runtimeImageBackend } from '../playground/image-backend.js';
+import { MdockerError } from '../runtime/errors.js';
 import { Recordings } from '../playground/recording.js';
-import { WS_CLOSE, type ImageJson } from '../protocol/index.js';
+import { WS_CLOSE } from '../protocol/index.js';
 import { LONE_NODE, SessionKeeper, loadSessionKey } from './sessions.js';
 import { startAgent, type AgentServer } from './agent.js';
 import { ClusterNode } from './node.js';
@@ -35,7 +38,8 @@ export interface StartServerOptions {
   handleSignals?: boolean;
   /** print the URL on stdout; default true */
   printUrl?: boolean;
-  images?: () => Promise<ImageJson[]>;
+  /** default: the runtime's images (built-in trees and the store) */
+  imageBackend?: ImageBackend;
 }
 
 export interface RunningServer {
@@ -47,6 +51,7 @@ export interface RunningServer {
   readonly playground: Playground;
   readonly classes: Classes;
   readonly lessons: Lessons;
+  readonly images: ImageCatalog;
   readonly metrics: ServerMetrics;
   readonly http: Server;
   /** readiness, headroom and drain */
@@ -144,6 +149,27 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     logger,
   });
   const clusterNode = node;
+  const images = new ImageCatalog({
+    backend:
+      options.imageBackend ??
+      runtimeImageBackend({ removeImage: removeImageOf(runtime), runtime: containerReaderOf(runtime) }),
+    allowed: config.allowImages,
+    node: config.nodeId ?? 'local',
+    logger,
+    idleMs: config.idleTimeoutMs,
+    hasContainers: (sessionId) => livePlayground.hasContainers(sessionId),
+    isStudent: (sessionId) => classes.isStudent(sessionId),
+    label: sessionLabel,
+  });
+  await images.start();
+  playground.setImageGate((sessionId, image, classImage) =>
+    images.resolve({ sessionId, teacher: false, classImage }, image),
+  );
+  playground.observe({
+    message: (sessionId, message) => images.message(sessionId, message),
+    input() {},
+    connection() {},
+  });
   const lessons = new Lessons({ catalog, logger });
   lessons.attach(playground);
   // The default preview URL names the server's port, known once it listens.
@@ -173,13 +199,13 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     lessons,
     previews,
     node: clusterNode,
-    ...(options.images ? { images: options.images } : {}),
+    images,
   });
   // A preview host never reaches the app: not its routes, sessions, token or cookies.
   const server = createServer((req, res) =>
     previewProxy.handles(req) ? previewProxy.request(req, res) : app(req, res),
   );
-  webSockets = new WebSockets({ server, config, sessions, playground, classes, logger, node: clusterNode });
+  webSockets = new WebSockets({ server, config, sessions, playground, classes, logger, node: clusterNode, images });
   routeUpgradesByHost(server, previewProxy);
 
   await new Promise<void>((resolve, reject) => {
@@ -233,7 +259,8 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
       // Clients learn it from their terminals' `exit` (reason "shutdown") as containers go.
       clearInterval(sweeper);
       // The classes' cgroups go once their containers have.
-      const removed = playground.shutdown().then(() => classes.shutdown());
+      // Saved images go once no container uses them.
+      const removed = playground.shutdown().then(() => Promise.all([classes.shutdown(), images.close()]));
       void removed.finally(() => lessons.close());
       const timedOut = !(await settlesWithin(removed, config.shutdownTimeoutMs));
       if (timedOut)
@@ -303,11 +330,27 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     playground,
     classes,
     lessons,
+    images,
     metrics,
     http: server,
     node: clusterNode,
     agentPort: agent?.port ?? null,
   };
+}
+
+/** rmi through the runtime, which knows the containers that use an image. */
+function removeImageOf(runtime: PlaygroundRuntime): (name: string, force: boolean) => Promise<unknown> {
+  const withImages = runtime as Partial<{ removeImage(name: string, force: boolean): Promise<unknown> }>;
+  return (name, force) =>
+    withImages.removeImage === undefined
+      ? Promise.reject(new MdockerError('UNSUPPORTED', 'this runtime has no image store'))
+      : withImages.removeImage.call(runtime, name, force);
+}
+
+/** Runtime.get, for a commit (a test's runtime may have none). */
+function containerReaderOf(runtime: PlaygroundRuntime): { get(idOrName: string): Promise<unknown> } | null {
+  const withGet = runtime as Partial<{ get(idOrName: string): Promise<unknown> }>;
+  return withGet.get === undefined ? null : { get: (idOrName) => withGet.get!.call(runtime, idOrName) };
 }
 
 /** The real runtime, with the host it found logged (on cgroup v2 it takes its delegated cgroup now). */

@@ -18,11 +18,13 @@ import {
   WS_CLOSE,
   type AttachMode,
   type ClassEventMessage,
+  type ImagePullMessage,
   type StatsServerMessage,
   type TerminalServerMessage,
 } from '../protocol/index.js';
 import { nodeGone, type SessionKeeper } from './sessions.js';
 import type { ClusterNode } from './node.js';
+import type { ImageCatalog } from '../playground/image-catalog.js';
 
 /** Enough for many tabs; a script opening thousands is refused. */
 const MAX_SOCKETS_PER_SESSION = 64;
@@ -32,6 +34,7 @@ const STATS_BACKLOG_BYTES = 1024 * 1024;
 
 const TERMINAL_PATH = /^\/api\/containers\/([^/]+)\/terminals\/([^/]+)$/;
 const CLASS_EVENTS_PATH = /^\/api\/classes\/([^/]+)\/events$/;
+const IMAGE_PULL_PATH = /^\/api\/images\/pulls\/([^/]+)$/;
 /** A teacher's event stream this far behind misses samples and screens (they come again). */
 const EVENTS_BACKLOG_BYTES = 4 * 1024 * 1024;
 
@@ -55,6 +58,8 @@ export interface WebSocketsOptions {
   logger: Logger;
   /** a stats stream opened while the node drains is told at once */
   node?: ClusterNode;
+  /** the teacher's pulls' progress (/api/images/pulls/:id); none: no such endpoint */
+  images?: ImageCatalog;
 }
 
 interface Tracked extends WebSocket {
@@ -111,7 +116,8 @@ export class WebSockets {
     const url = new URL(req.url ?? '/', 'http://placeholder');
     const terminalMatch = TERMINAL_PATH.exec(url.pathname);
     const eventsMatch = CLASS_EVENTS_PATH.exec(url.pathname);
-    if (url.pathname !== '/api/stats' && !terminalMatch && !eventsMatch) {
+    const pullMatch = this.#options.images ? IMAGE_PULL_PATH.exec(url.pathname) : null;
+    if (url.pathname !== '/api/stats' && !terminalMatch && !eventsMatch && !pullMatch) {
       return rejectUpgrade(
         socket,
         new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`),
@@ -132,7 +138,7 @@ export class WebSockets {
       return rejectUpgrade(socket, new MdockerError('INVALID_ARGUMENT', 'mode must be watch or control'));
     }
     // Teacher endpoints do not exist for anyone else.
-    if ((eventsMatch || mode !== null) && !teacher) {
+    if ((eventsMatch || pullMatch || mode !== null) && !teacher) {
       return rejectUpgrade(
         socket,
         new MdockerError('NOT_FOUND', `no WebSocket endpoint ${url.pathname.slice(0, 100)}`),
@@ -197,6 +203,8 @@ export class WebSockets {
         this.#attachTerminal(ws, sessionId, terminalMatch[1]!, terminalMatch[2]!, url.searchParams, mode);
       } else if (eventsMatch) {
         this.#subscribeClass(ws, eventsMatch[1]!);
+      } else if (pullMatch) {
+        this.#followPull(ws, pullMatch[1]!);
       } else {
         this.#subscribeStats(ws, sessionId);
       }
@@ -298,6 +306,22 @@ export class WebSockets {
       }
       // One-way, as the stats stream.
       ws.once('close', unsubscribe);
+    } catch (err) {
+      closeWithError(ws, toMdockerError(err));
+    }
+  }
+
+  /** A pull's progress, one-way; closed normally once the pull has ended. */
+  #followPull(ws: WebSocket, pullId: string): void {
+    try {
+      const stop = this.#options.images!.watchPull(
+        pullId,
+        (message: ImagePullMessage) => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+        },
+        () => ws.close(WS_CLOSE.NORMAL, 'pull ended'),
+      );
+      ws.once('close', stop);
     } catch (err) {
       closeWithError(ws, toMdockerError(err));
     }

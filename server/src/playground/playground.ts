@@ -153,6 +153,16 @@ export interface SessionPolicy {
   network?: string | null;
 }
 
+/**
+ * The image a session's create may start: the runtime's name for what it names (policyImage:
+ * its class's), with the image's exposed TCP ports; throws a 4xx naming the image otherwise.
+ */
+export type ImageGate = (
+  sessionId: string,
+  image: string,
+  policyImage: string | null,
+) => Promise<{ image: string; exposedPorts: number[] }>;
+
 /** Told of what happens to sessions' containers (the classes module follows its students). */
 export interface PlaygroundObserver {
   /** everything published to a session's stats stream */
@@ -226,6 +236,8 @@ interface Entry {
   lastPidsLimitHits: number;
   /** the network it is on: the entry holds it (#releaseNetwork when forgotten); null: only lo */
   network: string | null;
+  /** its image's exposed TCP ports (preview hints) */
+  exposedPorts: number[];
 }
 
 /** One of the server's networks and who holds it: each container on it, and a class. */
@@ -288,6 +300,7 @@ export class Playground {
   #warmFailedAtMs = 0;
   readonly #recordings: Recordings | null;
   #policy: (sessionId: string) => SessionPolicy | null = () => null;
+  #imageGate: ImageGate | null = null;
   #lessonSettings: LessonSettingsProvider = (id) => {
     throw new MdockerError('INVALID_ARGUMENT', `no such lesson: ${id.slice(0, 64)}`);
   };
@@ -326,6 +339,14 @@ export class Playground {
     this.#policy = policy;
   }
 
+  /**
+   * Who decides which images a session may start (playground/image-catalog.ts): every
+   * create's image, after its class's and its lesson's, goes through it.
+   */
+  setImageGate(gate: ImageGate): void {
+    this.#imageGate = gate;
+  }
+
   /** Who resolves a create's lesson into its container settings (playground/lessons). */
   setLessons(provider: LessonSettingsProvider): void {
     this.#lessonSettings = provider;
@@ -353,6 +374,17 @@ export class Playground {
     const lesson = lessonId === undefined || lessonId === null ? null : this.#lessonSettings(lessonId);
     if (lesson) request = applyLesson(lessonId!, lesson, request, policy);
     if (policy) request = applyPolicy(policy, request);
+    let exposedPorts: number[] = [];
+    if (this.#imageGate) {
+      const resolved = await this.#imageGate(
+        sessionId,
+        request.image ?? this.#config.defaultImage,
+        policy?.image ?? null,
+      );
+      request = { ...request, image: resolved.image };
+      exposedPorts = resolved.exposedPorts;
+      if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
+    }
     const limits = resolveCreateLimits(this.#config, request.limits);
     // Creations in flight count against the caps, so concurrent requests cannot overshoot.
     // The warm pool yields its places: a warm container is handed out or made way for.
@@ -405,6 +437,7 @@ export class Playground {
       policy?.group ?? null,
       security,
       policy?.network ?? null,
+      exposedPorts,
     );
     this.#inFlight.add(creation);
     try {
@@ -423,6 +456,7 @@ export class Playground {
     group: string | null = null,
     security: SecurityOptions | null = null,
     classNetwork: string | null = null,
+    exposedPorts: number[] = [],
   ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
     const cmd = request.cmd ?? DEFAULT_SHELL;
@@ -488,6 +522,7 @@ export class Playground {
       lastOomKills: 0,
       lastPidsLimitHits: 0,
       network,
+      exposedPorts,
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
@@ -1403,6 +1438,7 @@ export class Playground {
       startedAt: entry.record.startedAt,
       lesson: entry.lesson,
       terminals: [...entry.terminals.values()].map((terminal) => terminal.toJson()),
+      exposedPorts: [...entry.exposedPorts],
     };
   }
 }

@@ -74,6 +74,8 @@ export interface ContainerJson {
   lesson?: string | null;
   /** the network it is on (its session's, or its class's) and its address there; null: only lo */
   network: ContainerNetworkJson | null;
+  /** the TCP ports its image's config exposes (ExposedPorts): preview hints before anything listens */
+  exposedPorts?: number[];
 }
 
 export interface ContainerNetworkJson {
@@ -233,9 +235,48 @@ export interface NetRouteJson {
 // GET …/stats → StatsHistoryJson; GET /api/images → ImageJson[]. Every error: ErrorJson.
 
 export interface ImageJson {
+  /** what a create's `image` names */
   name: string;
   sizeBytes: number;
+  /** a built-in image's own, a stored image's org.opencontainers.image.description label */
+  description: string | null;
+  /** the TCP ports its config exposes */
+  exposedPorts: number[];
+  /** built-in, from the store (allowed or pulled), or saved by a session from a container */
+  kind: 'builtin' | 'stored' | 'saved';
+  /** a saved image: when it was saved (ISO) */
+  savedAt?: string;
 }
+
+// POST /api/images {reference} (token holder) → 202 ImagePullJson; GET
+// /api/images/pulls/:id → ImagePullJson; WebSocket /api/images/pulls/:id → ImagePullMessage
+// (`pull` first and on every change of state, `layer` as bytes arrive), closed when done.
+// POST /api/containers/:id/save (its owner) → 201 ImageJson.
+
+export interface ImagePullBody {
+  reference: string;
+}
+
+export interface ImagePullLayerJson {
+  digest: string;
+  totalBytes: number;
+  doneBytes: number;
+  status: 'exists' | 'downloading' | 'verifying' | 'unpacking' | 'done';
+}
+
+export interface ImagePullJson {
+  id: string;
+  /** the reference as it will be listed (familiar form with its tag) */
+  reference: string;
+  state: 'pulling' | 'done' | 'failed';
+  layers: ImagePullLayerJson[];
+  error: { code: string; message: string } | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export type ImagePullMessage =
+  { type: 'pull'; pull: ImagePullJson } | { type: 'layer'; pullId: string; layer: ImagePullLayerJson };
 
 /** An entry of a container's directory: GET /api/containers/:id/files?path=P&list=1 →
  * FileEntryJson[] (lstat: a symlink is itself). The path is the container's. */
