@@ -10,10 +10,12 @@
  * (README, "Terminals").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
-import { launcherExecFd, launcherPath } from './native.js';
+import { launcherExecFd, launcherPath, spawnPiped } from './native.js';
 import { spawnPty, type PtyProcess } from './pty.js';
 
 export type Stdio =
@@ -113,7 +115,44 @@ function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty'
   };
 }
 
+/**
+ * The server's execs on pipes (a lesson's script check, an exec without a terminal): the
+ * addon's posix_spawn, as for a pty, whose cost does not grow with the server's memory as
+ * child_process's fork does. stdin is a pipe closed at once: the command reads EOF.
+ */
+function launchPiped(command: LaunchCommand): LaunchedProcess {
+  const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
+  let reaped = false;
+  let onExit: (code: number) => void = () => undefined;
+  const exit = new Promise<number>((resolve) => (onExit = resolve));
+  const child = spawnPiped(
+    command.file,
+    [command.file, ...command.args],
+    [`PATH=${LAUNCHER_PATH_ENV}`],
+    (code, signal) => {
+      reaped = true;
+      onExit(dockerExitCode(code, signal));
+    },
+    ...(execFd === undefined ? [] : [execFd]),
+  );
+  closeSync(child.stdin);
+  return {
+    pid: child.pid,
+    exit,
+    pty: null,
+    stdout: new Socket({ fd: child.stdout, readable: true, writable: false }),
+    stderr: new Socket({ fd: child.stderr, readable: true, writable: false }),
+    // Our own child: its pid is its own until reaped.
+    signal: (signal) => {
+      if (!reaped) process.kill(child.pid, signal);
+    },
+    unref: () => undefined,
+  };
+}
+
 /** Starts `command` (the launcher's, from launcher.ts) with the given stdio. */
 export function launch(command: LaunchCommand, stdio: Stdio): LaunchedProcess {
-  return stdio.kind === 'pty' ? launchOnPty(command, stdio) : launchChild(command, stdio);
+  if (stdio.kind === 'pty') return launchOnPty(command, stdio);
+  if (stdio.kind === 'pipes' && stdio.stdin === 'ignore' && stdio.output === 'pipe') return launchPiped(command);
+  return launchChild(command, stdio);
 }
