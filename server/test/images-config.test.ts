@@ -9,7 +9,7 @@ import type { RunConfig } from '../src/runtime/images/oci.js';
 import { familiarName, formatReference, isLoopbackRegistry, parseReference } from '../src/runtime/images/reference.js';
 import { parseChallenge } from '../src/runtime/images/registry.js';
 import { mergeEnv, runSettings } from '../src/runtime/images/run-config.js';
-import { entryComponents } from '../src/runtime/images/unpack.js';
+import { entryComponents, isFileCapability, paxXattrs } from '../src/runtime/images/unpack.js';
 import { resolveUser } from '../src/runtime/images/user.js';
 
 describe('image references', () => {
@@ -127,6 +127,41 @@ describe('layer entry names', () => {
     assert.deepEqual(entryComponents('/etc//passwd'), ['etc', 'passwd']);
     assert.deepEqual(entryComponents('./'), []);
     assert.throws(() => entryComponents('a/../../b'), /climbs out/);
+  });
+});
+
+describe('pax xattr records', () => {
+  const record = (key: string, value: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+    let length = body.length + 1;
+    while (String(length).length + body.length !== length) length = String(length).length + body.length;
+    return Buffer.concat([Buffer.from(String(length)), body]);
+  };
+  // CAP_SETUID (bit 7) is the byte 0x80, which a UTF-8 decode would mangle.
+  const setuidEp = Buffer.from([1, 0, 0, 2, 0x80, 0, 0, 0, ...new Array<number>(12).fill(0)]);
+
+  it('keeps the raw bytes of SCHILY.xattr values and ignores other records', () => {
+    const header = Buffer.concat([
+      record('path', Buffer.from('bin/x')),
+      record('SCHILY.xattr.security.capability', setuidEp),
+      record('SCHILY.xattr.user.a', Buffer.from('b=c')),
+    ]);
+    const xattrs = paxXattrs(header);
+    assert.deepEqual([...xattrs.keys()], ['security.capability', 'user.a']);
+    assert.deepEqual(xattrs.get('security.capability'), setuidEp);
+    assert.equal(xattrs.get('user.a')?.toString(), 'b=c');
+    assert.equal(paxXattrs(Buffer.from('99 SCHILY.xattr.a=b\n')).size, 0, 'a length past the end stops');
+  });
+
+  it('takes v2 and v3 file capabilities only', () => {
+    assert.equal(isFileCapability(setuidEp), true);
+    assert.equal(
+      isFileCapability(Buffer.concat([Buffer.from([1, 0, 0, 3]), setuidEp.subarray(4), Buffer.alloc(4)])),
+      true,
+    );
+    assert.equal(isFileCapability(setuidEp.subarray(0, 12)), false, 'v1 or short');
+    assert.equal(isFileCapability(Buffer.concat([Buffer.from([1, 0, 0, 3]), setuidEp.subarray(4)])), false);
+    assert.equal(isFileCapability(Buffer.concat([Buffer.from([3, 0, 0, 2]), setuidEp.subarray(4)])), false);
   });
 });
 

@@ -432,8 +432,8 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
 // with posix_spawn(3) for the reason spawnPty is: child_process's fork() costs the server
 // time in proportion to its resident memory at every start. stdin is the write end, stdout
 // and stderr the read ends, all non-blocking and close-on-exec, for the caller to wrap and
-// close. With execFd the program run is that fd's content, as in spawnPty. The child runs in
-// /, with default signal dispositions and mask and no other fd; onExit is spawnPty's.
+// close. With execFd the program run is that fd's content, as in spawnPty. The child gets
+// default signal dispositions and mask and no other fd; onExit is spawnPty's.
 Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;
@@ -475,7 +475,6 @@ Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attr);
   for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&actions, child_end[i], i);
-  posix_spawn_file_actions_addchdir_np(&actions, "/");
   if (exec_fd >= 0) {
     posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
     posix_spawn_file_actions_addclosefrom_np(&actions, 4);
@@ -1358,6 +1357,24 @@ Napi::Value OverlayOpaque(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setFileCapability(fd, value): writes value as fd's security.capability, for the image
+// store's unpack of a layer's file capabilities (Node has no setxattr). As host root with
+// no idmap the kernel keeps it as given: a v2 value names the filesystem's root, which the
+// layer's idmapped mount shows as the container's root; a v3 value keeps its rootid. The
+// caller checks the value's form; the kernel checks it again (EINVAL).
+Napi::Value SetFileCapability(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) {
+    ThrowTypeError(env, "setFileCapability(fd, value)");
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<uint8_t> value = info[1].As<Napi::Buffer<uint8_t>>();
+  if (fsetxattr(fd, "security.capability", value.Data(), value.Length(), 0) < 0)
+    return ThrowErrno(env, "fsetxattr", errno);
+  return env.Undefined();
+}
+
 // The fd number at which the run launcher keeps its container's upper layer:
 // MD_LAYER_KEEP_FD in native/src/launcher/launcher.h.
 constexpr int kLayerKeepFd = 64;
@@ -1522,6 +1539,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlinkAt", Napi::Function::New(env, UnlinkAt));
   exports.Set("overlayWhiteout", Napi::Function::New(env, OverlayWhiteout));
   exports.Set("overlayOpaque", Napi::Function::New(env, OverlayOpaque));
+  exports.Set("setFileCapability", Napi::Function::New(env, SetFileCapability));
   exports.Set("takeContainerLayer", Napi::Function::New(env, TakeContainerLayer));
   exports.Set("listLayerDir", Napi::Function::New(env, ListLayerDir));
   return exports;

@@ -415,9 +415,12 @@ open_dir_at (int dirfd, const char *name, mode_t mode, md_error_t *err)
 /* The image's mounts (from the parent) go below the layer as lower/ (one) or lower/N (a
  * layer each, bottom first), the overlay of them and upper/ becomes root/. Every
  * directory is named by an fd (/proc/self/fd/N in the options), so no path of the host
- * is resolved as the container's root. */
+ * is resolved as the container's root. nosuid: setuid files and file capabilities grant
+ * nothing; execve checks only the mount the file is run from, the overlay, so without it
+ * (--no-new-privs 0, Docker's default) an image's file capabilities work and stay within
+ * the container's user namespace and bounding set. */
 static int
-mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, md_error_t *err)
+mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, int nosuid, md_error_t *err)
 {
   cleanup_close int upper = -1;
   cleanup_close int work = -1;
@@ -466,7 +469,7 @@ mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, md_err
   if (len >= sizeof (data))
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many image layers for the overlay's options");
   snprintf (target, sizeof (target), "/proc/self/fd/%d", root);
-  if (mount ("overlay", target, "overlay", MS_NOSUID | MS_NODEV, data) < 0)
+  if (mount ("overlay", target, "overlay", MS_NODEV | (nosuid ? MS_NOSUID : 0), data) < 0)
     {
       if (errno == ENODEV)
         return md_make_error_code (err, MD_E_UNSUPPORTED, "this kernel has no overlayfs (modprobe overlay)");
@@ -498,7 +501,9 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds,
     return -1;
   if (!opts->rootfs)
     {
-      if (mount_overlay (layer_mnt, image_fds, n_image_fds, opts->userns.mode != MD_USERNS_HOST, err) < 0)
+      if (mount_overlay (layer_mnt, image_fds, n_image_fds, opts->userns.mode != MD_USERNS_HOST, opts->sec.no_new_privs,
+                         err)
+          < 0)
         return -1;
       /* Opened now: once the old root is detached, nothing names the layer's tmpfs. */
       *upper_fd = openat (layer_mnt, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

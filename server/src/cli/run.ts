@@ -51,17 +51,21 @@ function logMaxBytesFrom(logOpt: string[]): number {
   return maxBytes;
 }
 
-function seccompFrom(securityOpt: string[]): 'default' | 'unconfined' {
+/** Docker's --security-opt values that mdocker knows: seccomp=unconfined, no-new-privileges[=BOOL]. */
+function securityOptsFrom(securityOpt: string[]): { seccomp: 'default' | 'unconfined'; noNewPrivs: boolean } {
   let seccomp: 'default' | 'unconfined' = 'default';
+  let noNewPrivs = true;
   for (const opt of securityOpt) {
+    const nnp = /^no-new-privileges(?:[=:](true|false))?$/.exec(opt);
     if (opt === 'seccomp=unconfined' || opt === 'seccomp:unconfined') seccomp = 'unconfined';
+    else if (nnp) noNewPrivs = nnp[1] !== 'false';
     else
       throw new MdockerError(
         'INVALID_ARGUMENT',
-        `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined)`,
+        `unsupported --security-opt ${JSON.stringify(opt)} (known: seccomp=unconfined, no-new-privileges=true|false)`,
       );
   }
-  return seccomp;
+  return { seccomp, noNewPrivs };
 }
 
 export function registerRun(program: Command): void {
@@ -93,7 +97,12 @@ export function registerRun(program: Command): void {
     .option('--cgroup-parent <path>', 'parent cgroup for the container (default: mdocker below our own)')
     .option('--cap-add <capability>', 'add a Linux capability (repeatable), e.g. SYS_ADMIN', collect, [])
     .option('--cap-drop <capability>', 'drop a Linux capability (repeatable), or ALL', collect, [])
-    .option('--security-opt <option>', 'seccomp=unconfined turns the seccomp filter off (for teaching)', collect, [])
+    .option(
+      '--security-opt <option>',
+      'seccomp=unconfined turns the seccomp filter off (for teaching); no-new-privileges=false lets setuid files and file capabilities work',
+      collect,
+      [],
+    )
     .option('--network <name>', 'connect the container to a network (mdocker network create); default none: only lo')
     .option('--userns <mode>', "host: the container's root is the host's (for teaching); default private")
     .option(
@@ -151,7 +160,7 @@ export function registerRun(program: Command): void {
         security: {
           capAdd: flags.capAdd,
           capDrop: flags.capDrop,
-          seccomp: seccompFrom(flags.securityOpt),
+          ...securityOptsFrom(flags.securityOpt),
           userns: usernsFrom(flags.userns),
         },
         autoRemove: flags.rm ?? false,

@@ -21,6 +21,12 @@ export interface SecurityOptions {
   capAdd: string[];
   capDrop: string[];
   seccomp: 'default' | 'unconfined';
+  /**
+   * false: execve may grant privileges again (setuid files, file capabilities), as in
+   * Docker by default; within the bounding set and the container's user namespace.
+   * Absent means true: no_new_privs is set.
+   */
+  noNewPrivs?: boolean;
   /** Absent means 'private'. `exec` needs none: it joins whatever the container has. */
   userns?: UsernsMode;
 }
@@ -247,6 +253,7 @@ function common(
   for (const cap of opts.security.capAdd) args.push('--cap-add', cap);
   for (const cap of opts.security.capDrop) args.push('--cap-drop', cap);
   if (opts.security.seccomp !== 'default') args.push('--seccomp', opts.security.seccomp);
+  if (opts.security.noNewPrivs === false) args.push('--no-new-privs', '0');
   for (const path of opts.cgroupPaths) args.push('--cgroup', path);
   for (const entry of opts.env) args.push('--env', entry);
   if (opts.workdir) args.push('--workdir', opts.workdir);

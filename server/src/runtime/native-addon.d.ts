@@ -81,6 +81,8 @@ export interface MdockerNativeAddon {
   overlayWhiteout(dir: string, name: string): void;
   /** Marks dir opaque for overlayfs (trusted.overlay.opaque and user.overlay.opaque "y"). */
   overlayOpaque(dir: string): void;
+  /** Writes value (a vfs_cap_data, v2 or v3) as the open file's security.capability. */
+  setFileCapability(fd: number, value: Buffer): void;
   /** The upper layer of the container whose run launcher is pid (pinned by its start
    * time), taken from the launcher with pidfd_getfd: a directory fd open for reading, ours
    * to close; null when that launcher is gone. Throws EBADF when the launcher keeps no

@@ -124,6 +124,11 @@ export function overlayOpaque(dir: string): void {
   load().overlayOpaque(dir);
 }
 
+/** A file capability of an unpacked layer's file, on its open fd (after chown, which clears it). */
+export function setFileCapability(fd: number, value: Buffer): void {
+  load().setFileCapability(fd, value);
+}
+
 /** The soft limit on open files raised to the hard one (see the addon); both returned. */
 export function raiseOpenFilesLimit(): { soft: number; hard: number } {
   return load().raiseOpenFilesLimit();

@@ -18,6 +18,8 @@ export interface TarEntry {
   uid?: number;
   gid?: number;
   linkname?: string;
+  /** pax records (SCHILY.xattr.NAME for extended attributes); values as UTF-8. */
+  pax?: Record<string, string>;
 }
 
 export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
@@ -41,6 +43,7 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
       gid: entry.gid ?? 0,
       mtime: new Date(1_700_000_000_000),
       ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
+      ...(entry.pax !== undefined ? { pax: entry.pax } : {}),
       ...(type === 'file' ? { size: content?.length ?? 0 } : {}),
     };
     await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,10 @@
  *   ownership set with lchown, and what was there is removed first;
  * - a hardlink's target must be a non-directory inside this layer, found the same way;
  * - device nodes and FIFOs are not made (the mount is nodev anyway), and counted;
+ * - of the extended attributes a pax header gives (SCHILY.xattr.*), only a regular file's
+ *   security.capability of a valid form is written; the others are counted and dropped:
+ *   trusted.overlay.* and user.overlay.* would steer the container's overlay (opaque
+ *   directories, redirects, metacopy), security.selinux and the like are the host's;
  * - the decompressed stream (headers and data) is capped, and so is the number of entries.
  * These checks then use are not racy because the directory is new, private to the store
  * (0700, root) and written by this process alone: nothing can swap a checked directory for
@@ -25,9 +29,9 @@ import { link, lstat, lutimes, mkdir, open, rm, symlink, lchown, chmod, utimes }
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract, type Header } from 'tar-stream';
+import { extract, type Extract, type Header } from 'tar-stream';
 import { MdockerError } from '../errors.js';
-import { overlayOpaque, overlayWhiteout } from '../native.js';
+import { overlayOpaque, overlayWhiteout, setFileCapability } from '../native.js';
 import { decompressor } from './decompress.js';
 import type { LayerCompression } from './oci.js';
 
@@ -44,6 +48,86 @@ export interface UnpackLimits {
 
 export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxTarBytes: 8 * 1024 ** 3, maxEntries: 1_000_000 };
 
+const XATTR_KEY_PREFIX = 'SCHILY.xattr.';
+const CAPABILITY_XATTR = 'security.capability';
+/** vfs_cap_data: magic_etc (revision in the top byte, bit 0 "effective") then its sets. */
+const VFS_CAP_REVISION_MASK = 0xff000000;
+const VFS_CAP_FLAGS_EFFECTIVE = 0x000001;
+const VFS_CAP_SIZES = new Map([
+  [0x02000000, 20],
+  [0x03000000, 24],
+]);
+
+/**
+ * The SCHILY.xattr.* records of a pax header with their values' raw bytes (a file
+ * capability is binary; tar-stream decodes pax values as UTF-8, which mangles bytes over
+ * 0x7f). Records are "LENGTH KEY=VALUE\n", LENGTH counting the whole record; a malformed
+ * one ends the parse, as it ends tar-stream's.
+ */
+export function paxXattrs(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let at = 0;
+  while (at < buf.length) {
+    const space = buf.indexOf(0x20, at);
+    if (space === -1 || space - at > 20) break;
+    const length = Number(buf.subarray(at, space).toString('latin1'));
+    if (!Number.isSafeInteger(length) || length <= space - at + 1 || at + length > buf.length) break;
+    const record = buf.subarray(space + 1, at + length);
+    if (record[record.length - 1] !== 0x0a) break;
+    const equals = record.indexOf(0x3d);
+    if (equals !== -1) {
+      const key = record.subarray(0, equals).toString('utf8');
+      if (key.startsWith(XATTR_KEY_PREFIX)) {
+        out.set(key.slice(XATTR_KEY_PREFIX.length), Buffer.from(record.subarray(equals + 1, record.length - 1)));
+      }
+    }
+    at += length;
+  }
+  return out;
+}
+
+/** A security.capability value the kernel takes: v2 (20 bytes) or v3 (24, with a rootid). */
+export function isFileCapability(value: Buffer): boolean {
+  if (value.length < 4) return false;
+  const magic = value.readUInt32LE(0);
+  const size = VFS_CAP_SIZES.get((magic & VFS_CAP_REVISION_MASK) >>> 0);
+  return size === value.length && (magic & ~(VFS_CAP_REVISION_MASK | VFS_CAP_FLAGS_EFFECTIVE)) === 0;
+}
+
+const RAW_XATTRS = Symbol('rawXattrs');
+type HeaderWithXattrs = Header & { [RAW_XATTRS]?: Map<string, Buffer> };
+interface ExtractInternals {
+  /** While a long header's data is decoded: that header (type 'pax-header' among others). */
+  _header: (Omit<HeaderWithXattrs, 'type'> & { type?: string }) | null;
+  _decodeLongHeader(buf: Buffer): void;
+  _applyLongHeaders(): void;
+}
+
+/**
+ * Gives each header of this extract the raw xattrs of its pax header. tar-stream (pinned
+ * by the lockfile) decodes a pax header in _decodeLongHeader and hands it to the next
+ * entry's header in _applyLongHeaders; both are wrapped on this one instance. If a
+ * release renames them this throws, and every unpack with it (the tests see it at once).
+ */
+function keepRawXattrs(tar: Extract): void {
+  const internals = tar as unknown as ExtractInternals;
+  const decode = internals._decodeLongHeader;
+  const apply = internals._applyLongHeaders;
+  if (typeof decode !== 'function' || typeof apply !== 'function') {
+    throw new MdockerError('RUNTIME', 'tar-stream changed: cannot read the xattrs of pax headers');
+  }
+  let pending: Map<string, Buffer> | null = null;
+  internals._decodeLongHeader = function (this: ExtractInternals, buf: Buffer) {
+    if (this._header?.type === 'pax-header') pending = paxXattrs(buf);
+    decode.call(this, buf);
+  };
+  internals._applyLongHeaders = function (this: ExtractInternals) {
+    apply.call(this);
+    if (pending !== null && this._header !== null) this._header[RAW_XATTRS] = pending;
+    pending = null;
+  };
+}
+
 export interface UnpackResult {
   /** sha256 of the decompressed tar: the layer's diff id. */
   diffId: string;
@@ -52,6 +136,10 @@ export interface UnpackResult {
   entries: number;
   /** Device nodes and FIFOs not made. */
   skipped: number;
+  /** Files given a file capability (security.capability). */
+  capabilities: number;
+  /** Extended attributes not written (every other name, or a malformed capability). */
+  xattrsSkipped: number;
 }
 
 function refuse(message: string): MdockerError {
@@ -98,6 +186,8 @@ class LayerWriter {
   sizeBytes = 0;
   entries = 0;
   skipped = 0;
+  capabilities = 0;
+  xattrsSkipped = 0;
 
   constructor(
     private readonly root: string,
@@ -152,6 +242,12 @@ class LayerWriter {
     const gid = header.gid ?? 0;
     const mode = (header.mode ?? 0o644) & 0o7777;
     const mtime = header.mtime ?? new Date(0);
+    const isFile = header.type === 'file' || header.type === 'contiguous-file';
+    let capability: Buffer | null = null;
+    for (const [name, value] of (header as HeaderWithXattrs)[RAW_XATTRS] ?? []) {
+      if (isFile && name === CAPABILITY_XATTR && isFileCapability(value)) capability = value;
+      else this.xattrsSkipped++;
+    }
     if (parts.length === 0) {
       if (header.type === 'directory') await this.setDirAttrs('', uid, gid, mode, mtime);
       return;
@@ -174,7 +270,7 @@ class LayerWriter {
       case 'contiguous-file': {
         await this.clear(rel);
         this.whiteouts.delete(rel);
-        await this.writeFile(path, stream, uid, gid, mode, mtime);
+        await this.writeFile(path, stream, uid, gid, mode, mtime, capability);
         return;
       }
       case 'symlink': {
@@ -227,6 +323,7 @@ class LayerWriter {
     gid: number,
     mode: number,
     mtime: Date,
+    capability: Buffer | null,
   ) {
     const file = await open(
       path,
@@ -239,9 +336,14 @@ class LayerWriter {
         this.sizeBytes += data.length;
         await file.write(data);
       }
-      // chown clears the set-id bits: the mode goes after it.
+      // chown clears the set-id bits and the file capability (as a write does): the mode
+      // and the capability go after it.
       await file.chown(uid, gid);
       await file.chmod(mode);
+      if (capability !== null) {
+        setFileCapability(file.fd, capability);
+        this.capabilities++;
+      }
       await file.utimes(mtime, mtime);
     } finally {
       await file.close();
@@ -289,6 +391,7 @@ export async function unpackLayer(
 ): Promise<UnpackResult> {
   const meter = new TarMeter(limits.maxTarBytes);
   const tar = extract();
+  keepRawXattrs(tar);
   const writer = new LayerWriter(root, limits);
   const consume = (async () => {
     for await (const entry of tar) {
@@ -314,5 +417,7 @@ export async function unpackLayer(
     sizeBytes: writer.sizeBytes,
     entries: writer.entries,
     skipped: writer.skipped,
+    capabilities: writer.capabilities,
+    xattrsSkipped: writer.xattrsSkipped,
   };
 }
