@@ -432,8 +432,8 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
 // with posix_spawn(3) for the reason spawnPty is: child_process's fork() costs the server
 // time in proportion to its resident memory at every start. stdin is the write end, stdout
 // and stderr the read ends, all non-blocking and close-on-exec, for the caller to wrap and
-// close. With execFd the program run is that fd's content, as in spawnPty. The child gets
-// default signal dispositions and mask and no other fd; onExit is spawnPty's.
+// close. With execFd the program run is that fd's content, as in spawnPty. The child runs in
+// /, with default signal dispositions and mask and no other fd; onExit is spawnPty's.
 Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;
@@ -475,6 +475,7 @@ Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attr);
   for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&actions, child_end[i], i);
+  posix_spawn_file_actions_addchdir_np(&actions, "/");
   if (exec_fd >= 0) {
     posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
     posix_spawn_file_actions_addclosefrom_np(&actions, 4);
