@@ -22,6 +22,7 @@ import { Playground, sessionLabel, type PlaygroundRuntime } from '../playground/
 import { ImageCatalog, type ImageBackend } from '../playground/image-catalog.js';
 import { runtimeImageBackend } from '../playground/image-backend.js';
 import { MdockerError } from '../runtime/errors.js';
+import type { CommitContainerOptions } from '../runtime/images.js';
 import { Recordings } from '../playground/recording.js';
 import { WS_CLOSE } from '../protocol/index.js';
 import { LONE_NODE, SessionKeeper, loadSessionKey } from './sessions.js';
@@ -348,8 +349,8 @@ function removeImageOf(runtime: PlaygroundRuntime): (name: string, force: boolea
 }
 
 /** Runtime.get, for a commit (a test's runtime may have none). */
-function containerReaderOf(runtime: PlaygroundRuntime): { get(idOrName: string): Promise<unknown> } | null {
-  const withGet = runtime as Partial<{ get(idOrName: string): Promise<unknown> }>;
+function containerReaderOf(runtime: PlaygroundRuntime): CommitContainerOptions['runtime'] | null {
+  const withGet = runtime as Partial<CommitContainerOptions['runtime']>;
   return withGet.get === undefined ? null : { get: (idOrName) => withGet.get!.call(runtime, idOrName) };
 }
 

@@ -5,8 +5,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MdockerError } from '../runtime/errors.js';
-import * as images from '../runtime/images.js';
-import { existingImageStore, IMAGE_MARKER_FILE, listImages, pullImageReference } from '../runtime/images.js';
+import {
+  commitContainer,
+  existingImageStore,
+  IMAGE_MARKER_FILE,
+  listImages,
+  pullImageReference,
+  type CommitContainerOptions,
+} from '../runtime/images.js';
 import type { ImageConfig } from '../runtime/images/oci.js';
 import type { BuiltinImage, ImageBackend, ImageDetails } from './image-catalog.js';
 
@@ -46,13 +52,11 @@ async function markerDescription(path: string): Promise<string | null> {
   }
 }
 
-type CommitContainer = (containerIdOrName: string, reference: string, options?: object) => Promise<unknown>;
-
 export interface RuntimeImageBackendOptions {
   /** Runtime.removeImage: rmi that knows which containers use an image */
   removeImage: (name: string, force: boolean) => Promise<unknown>;
   /** the runtime whose containers a commit reads (Runtime.get) */
-  runtime: { get(idOrName: string): Promise<unknown> } | null;
+  runtime: CommitContainerOptions['runtime'] | null;
 }
 
 export function runtimeImageBackend(options: RuntimeImageBackendOptions): ImageBackend {
@@ -86,12 +90,11 @@ export function runtimeImageBackend(options: RuntimeImageBackendOptions): ImageB
       await pullImageReference(reference, { onProgress });
     },
     async commit(containerId, reference): Promise<void> {
-      // commitContainer is the runtime's `mdocker commit`.
-      const commit = (images as unknown as { commitContainer?: CommitContainer }).commitContainer;
-      if (commit === undefined || options.runtime === null) {
-        throw new MdockerError('UNSUPPORTED', 'this server cannot save containers');
-      }
-      await commit(containerId, reference, { runtime: options.runtime });
+      if (options.runtime === null) throw new MdockerError('UNSUPPORTED', 'this server cannot save containers');
+      await commitContainer(containerId, reference, {
+        runtime: options.runtime,
+        message: 'saved in the playground',
+      });
     },
     async remove(reference, force): Promise<void> {
       await options.removeImage(reference, force);
