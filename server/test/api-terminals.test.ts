@@ -60,7 +60,7 @@ class FakeSink implements TerminalSink {
     return this.bytes().toString('utf8');
   }
 
-  async waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  async waitFor(predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
       if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(this.text().slice(-300))}`);
