@@ -114,6 +114,21 @@ function refuse(path: string, why: string): MdockerError {
   return new MdockerError('UNSUPPORTED', `cannot commit ${JSON.stringify(path.slice(0, 200))}: ${why}`);
 }
 
+/**
+ * One name in dirFd opened (openInRoot, never through a symlink), or null when it went
+ * since the listing (the container is live): removed (ENOENT), or replaced by a symlink
+ * (ELOOP) or by something that is not a directory (ENOTDIR).
+ */
+function openEntry(dirFd: number, name: string): ReturnType<ReturnType<typeof layerFileCalls>['openInRoot']> | null {
+  try {
+    return layerFileCalls().openInRoot(dirFd, name, false);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
 /** Writes entries into the pack; counts them; remembers hardlinked inodes. */
 class TreeWriter {
   entries = 0;
@@ -185,9 +200,9 @@ class TreeWriter {
         if (this.tree.overlay && isOpaque(entry)) {
           await this.add({ ...this.base(entry, `${path}/${OPAQUE_MARKER}`), type: 'file', mode: 0o644, size: 0 });
         }
-        const opened = layerFileCalls().openInRoot(dirFd, entry.name, false);
-        if (opened.type !== 'dir') {
-          if (opened.fd >= 0) closeSync(opened.fd);
+        const opened = openEntry(dirFd, entry.name);
+        if (opened === null || opened.type !== 'dir') {
+          if (opened !== null && opened.fd >= 0) closeSync(opened.fd);
           return; // replaced meanwhile: what is there now is not what was listed
         }
         try {
@@ -233,9 +248,9 @@ class TreeWriter {
     }
     // Opened by name, O_PATH then reopened only as the regular file it is (openInRoot): a
     // FIFO or device swapped in meanwhile is never opened, and the size is the open file's.
-    const opened = layerFileCalls().openInRoot(dirFd, entry.name, false);
-    if (opened.type !== 'file' || opened.fd < 0) {
-      if (opened.fd >= 0) closeSync(opened.fd);
+    const opened = openEntry(dirFd, entry.name);
+    if (opened === null || opened.type !== 'file' || opened.fd < 0) {
+      if (opened !== null && opened.fd >= 0) closeSync(opened.fd);
       return;
     }
     try {
