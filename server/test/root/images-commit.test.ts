@@ -234,6 +234,30 @@ describe('mdocker commit', { skip }, () => {
     assert.equal(existsSync(join(repoRoot, 'rootfs/images/busybox/.mdocker-image')), true);
   });
 
+  it('never follows a directory the student swaps for a symlink to / during the commit', async () => {
+    await start('mdocker-commit-swap', 'test.local/base:v1');
+    await sh(
+      'mdocker-commit-swap',
+      'while true; do rm -rf /swap; mkdir /swap; echo mine > /swap/f; rm -rf /swap; ln -s / /swap; done >/dev/null 2>&1 &',
+    );
+    for (let round = 0; round < 5; round++) {
+      const r = await cli(['commit', 'mdocker-commit-swap', `test.local/swap:v${round}`]);
+      assert.equal(r.code, 0, r.stderr);
+      const record = await imageRecord(r.stdout.trim());
+      const entries = await layerEntries(join(dir, 'data/images/blobs/sha256', record.layers[1]!.digest.slice(7)));
+      for (const [name, entry] of entries) {
+        if (!name.startsWith('swap')) continue;
+        if (name === 'swap') assert.deepEqual([entry.type, entry.linkname], ['symlink', '/']);
+        else if (name === 'swap/') assert.equal(entry.type, 'directory');
+        else {
+          // caught before or after the echo wrote it
+          assert.equal(name, 'swap/f');
+          assert.ok(entry.content === '' || entry.content === 'mine\n', entry.content);
+        }
+      }
+    }
+  });
+
   it('refuses a reference that names a path, a digest, or a built-in image, and writes nothing', async () => {
     for (const ref of [
       '/tmp/mdocker-commit-evil',
