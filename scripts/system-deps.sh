@@ -4,21 +4,34 @@
 # with the runtime's packages, and by `npm test` with "--test" for what only the tests
 # need: the browser, clang-format for the lint step, QEMU and mkfs.ext4 for the cgroup
 # v2 VM, a registry and skopeo for the image tests, nft and ip for the egress tests,
-# HAProxy and kubectl for the cluster tests.
+# HAProxy and kubectl for the cluster tests; with "--images", mmdebstrap for `npm run
+# build:images` (the debian image), and nothing else.
 set -euo pipefail
 
 packages=()
 need() { # need PACKAGE PATH: PACKAGE is missing when PATH does not exist
   [ -e "$2" ] || packages+=("$1")
 }
-need busybox-static /bin/busybox
-need libseccomp-dev /usr/include/seccomp.h
-need libnftables-dev /usr/include/nftables/libnftables.h
-need make /usr/bin/make
-need g++ /usr/bin/g++
-need python3 /usr/bin/python3
-need pkg-config /usr/bin/pkg-config
-if [ "${1:-}" = "--test" ]; then
+mode=${1:-}
+case $mode in
+  "" | --test)
+    need busybox-static /bin/busybox
+    need libseccomp-dev /usr/include/seccomp.h
+    need libnftables-dev /usr/include/nftables/libnftables.h
+    need make /usr/bin/make
+    need g++ /usr/bin/g++
+    need python3 /usr/bin/python3
+    need pkg-config /usr/bin/pkg-config
+    ;;
+  --images)
+    need mmdebstrap /usr/bin/mmdebstrap
+    ;;
+  *)
+    echo "usage: scripts/system-deps.sh [--test | --images]" >&2
+    exit 2
+    ;;
+esac
+if [ "$mode" = "--test" ]; then
   need chromium /usr/bin/chromium
   need clang-format /usr/bin/clang-format
   need qemu-system-x86 /usr/bin/qemu-system-x86_64
@@ -37,7 +50,7 @@ if [ "${1:-}" = "--test" ]; then
 fi
 
 # The containers' id range (a system user and its /etc/subuid, /etc/subgid entries).
-[ "${1:-}" = "--test" ] || bash "$(dirname "$0")/subids.sh"
+[ -n "$mode" ] || bash "$(dirname "$0")/subids.sh"
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
