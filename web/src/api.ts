@@ -18,6 +18,8 @@ import type {
   ExecResultJson,
   FileEntryJson,
   ImageJson,
+  ImagePullBody,
+  ImagePullJson,
   InspectJson,
   JoinBody,
   JoinJson,
@@ -153,6 +155,9 @@ export const api = {
   terminalCwd: (id: string, terminalId: number) =>
     request<TerminalCwdJson>('GET', `${containerPath(id)}/terminals/${terminalId}/cwd`),
   images: () => request<ImageJson[]>('GET', '/api/images'),
+  pullImage: (body: ImagePullBody) => request<ImagePullJson>('POST', '/api/images', body),
+  deleteImage: (name: string) => request<unknown>('DELETE', `/api/images/${encodeURIComponent(name)}`),
+  saveContainer: (id: string) => request<ImageJson>('POST', `${containerPath(id)}/save`),
 
   // ---- lessons ----
   lessons: () => request<LessonJson[]>('GET', '/api/lessons'),

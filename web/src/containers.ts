@@ -1,7 +1,8 @@
 /**
- * The session's containers: the list (state, limits, delete), the form that creates one
- * (every field optional, so the "New container" button alone gives a shell with the
- * server's defaults), and the limits editor that changes a running container's cgroup.
+ * The session's containers: the list (state, limits, save, delete), the form that creates
+ * one (every field optional, so the "New container" button alone gives a shell with the
+ * server's defaults; the image picker says what each image is), and the limits editor
+ * that changes a running container's cgroup.
  */
 import type {
   ContainerJson,
@@ -36,6 +37,15 @@ function field(label: string, input: HTMLInputElement | HTMLSelectElement, hint?
   return h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl);
 }
 
+/** The image picker, with a line that says what the picked image is. */
+function imageField(select: HTMLSelectElement, hint: HTMLElement): HTMLElement {
+  const id = uniqueId('field');
+  select.id = id;
+  hint.id = `${id}-hint`;
+  select.setAttribute('aria-describedby', hint.id);
+  return h('div', { class: 'field' }, h('label', { for: id }, 'Image'), select, hint);
+}
+
 function textInput(attrs: Record<string, string | boolean>): HTMLInputElement {
   return h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...attrs });
 }
@@ -46,12 +56,18 @@ export interface ContainerListOptions {
   onSelect: (id: string) => void;
   onCreated: (container: ContainerJson) => void;
   onDeleted: (id: string) => void;
+  /** a container was saved as an image (the picker's list changed) */
+  onSaved: (image: ImageJson) => void;
 }
 
 export class ContainerList {
   readonly element: HTMLElement;
   private readonly form: HTMLFormElement;
   private readonly image: HTMLSelectElement;
+  private readonly imageHint: HTMLElement;
+  private images: ImageJson[] = [];
+  private readonly pendingSaves = new Set<string>();
+  private readonly saveStatus: HTMLElement;
   private readonly lesson: HTMLSelectElement;
   private readonly lessonField: HTMLElement;
   private lessons: LessonJson[] = [];
@@ -72,7 +88,13 @@ export class ContainerList {
   private selectedId: string | null = null;
 
   constructor(private readonly options: ContainerListOptions) {
-    this.image = h('select', { name: 'image' }, h('option', { value: '' }, 'default'));
+    this.image = h(
+      'select',
+      { name: 'image', onChange: () => this.renderImageHint() },
+      h('option', { value: '' }, 'default'),
+    );
+    this.imageHint = h('span', { class: 'field-hint image-hint' });
+    this.saveStatus = h('p', { class: 'form-message save-status', role: 'status' });
     this.lesson = h('select', { name: 'lesson' }, h('option', { value: '' }, 'none (a plain shell)'));
     this.lessonField = field('Lesson', this.lesson, 'its steps tick as you do them');
     this.lessonField.hidden = true;
@@ -90,7 +112,7 @@ export class ContainerList {
       'details',
       { class: 'create-options', open: true },
       h('summary', {}, 'Options'),
-      field('Image', this.image),
+      imageField(this.image, this.imageHint),
       field('Hostname', this.hostname),
       field('Memory', this.memory, 'bytes or 64m, 1g'),
       field('CPUs', this.cpus, 'cores, e.g. 0.5'),
@@ -117,14 +139,41 @@ export class ContainerList {
       this.form,
       this.emptyNote,
       this.list,
+      this.saveStatus,
     );
   }
 
   setImages(images: ImageJson[]): void {
+    const chosen = this.image.value;
+    this.images = images;
     const options = images.map((img) =>
-      h('option', { value: img.name }, `${img.name} (${formatBytesHuman(img.sizeBytes)})`),
+      h(
+        'option',
+        { value: img.name, title: img.description ?? '' },
+        `${img.kind === 'saved' ? 'Saved: ' : ''}${img.name} (${formatBytesHuman(img.sizeBytes)})` +
+          (img.description ? ` — ${img.description}` : ''),
+      ),
     );
     replaceChildren(this.image, h('option', { value: '' }, 'default'), ...options);
+    this.image.value = images.some((img) => img.name === chosen) ? chosen : '';
+    this.renderImageHint();
+  }
+
+  /** Picks an image in the form (a container just saved, to start from it). */
+  pickImage(name: string): void {
+    if (this.images.some((img) => img.name === name)) this.image.value = name;
+    this.renderImageHint();
+  }
+
+  private renderImageHint(): void {
+    const img = this.images.find((known) => known.name === this.image.value);
+    const parts: string[] = [];
+    if (img === undefined) parts.push('the server’s default image');
+    else {
+      parts.push(img.description ?? (img.kind === 'saved' ? 'a container you saved' : 'no description'));
+      if (img.exposedPorts.length > 0) parts.push(`serves on ${img.exposedPorts.join(', ')}`);
+    }
+    this.imageHint.textContent = parts.join(' · ');
   }
 
   /** The lessons one may pick (GET /api/lessons); none: the field stays hidden. */
@@ -194,6 +243,20 @@ export class ContainerList {
       h('span', { class: 'container-limits' }, `${c.image} · ${limitsSummary(c)}`),
       c.lesson ? h('span', { class: 'container-lesson' }, `Lesson: ${this.lessonTitle(c.lesson)}`) : null,
     );
+    const saving = this.pendingSaves.has(c.id);
+    const save = h(
+      'button',
+      {
+        type: 'button',
+        class: 'button small',
+        'aria-label': `Save ${c.name} as an image`,
+        title: 'Keep what you changed in this container as an image of your own, to start new containers from',
+        disabled: saving || c.state !== 'running',
+        'data-focus-key': `save:${c.id}`,
+        onClick: () => void this.onSaveClick(c),
+      },
+      saving ? 'Saving…' : 'Save',
+    );
     const remove = h(
       'button',
       {
@@ -214,8 +277,31 @@ export class ContainerList {
         'data-state': c.state,
       },
       open,
+      save,
       remove,
     );
+  }
+
+  private async onSaveClick(c: ContainerJson): Promise<void> {
+    this.pendingSaves.add(c.id);
+    this.saveStatus.className = 'form-message save-status';
+    this.saveStatus.textContent = `Saving ${c.name}…`;
+    this.rerender();
+    try {
+      const image = await api.saveContainer(c.id);
+      this.saveStatus.className = 'form-message save-status ok';
+      this.saveStatus.textContent = `Saved ${c.name} as ${image.name}: pick it under Image to start a new container from it. It is kept for this session.`;
+      // Offered at once (the list the server sends next has it too), and picked.
+      if (!this.images.some((known) => known.name === image.name)) this.setImages([...this.images, image]);
+      this.pickImage(image.name);
+      this.options.onSaved(image);
+    } catch (err) {
+      this.saveStatus.className = 'form-message save-status error';
+      this.saveStatus.textContent = `Cannot save ${c.name}: ${describeError(err)}`;
+    } finally {
+      this.pendingSaves.delete(c.id);
+      this.rerender();
+    }
   }
 
   private lessonTitle(id: string): string {

@@ -2,7 +2,9 @@
  * The selected container's listening TCP ports, each with its preview link (on an origin
  * of its own, README: Previews) and a Copy button, and the container's address on its
  * network. Fetched once when a container is selected (GET …/ports), then kept by the
- * stats stream's `ports` messages. Built with DOM calls only: nothing here is HTML.
+ * stats stream's `ports` messages. The ports the container's image exposes (its config's
+ * ExposedPorts) are shown as hints until something listens on them. Built with DOM calls
+ * only: nothing here is HTML.
  */
 import type { ContainerJson, PortJson } from '../../server/src/protocol/index';
 import { api, errorText } from './api';
@@ -104,7 +106,9 @@ export class PortsPanel {
     if (container === null) return;
     const ports = this.known.get(container.id);
     // The same list again (a message after the answer) keeps the DOM, and a "Copied".
-    const key = JSON.stringify([container.id, container.state, this.error, ports ?? null]);
+    const listening = new Set((ports ?? []).map((p) => p.port));
+    const hinted = (container.exposedPorts ?? []).filter((port) => !listening.has(port));
+    const key = JSON.stringify([container.id, container.state, this.error, ports ?? null, hinted]);
     if (key === this.rendered) return;
     this.rendered = key;
     keepingFocus(this.body, () => {
@@ -117,12 +121,15 @@ export class PortsPanel {
       } else if (ports.length === 0) {
         replaceChildren(
           this.body,
-          h(
-            'p',
-            { class: 'muted ports-empty' },
-            'Nothing is listening yet: try ',
-            h('code', { class: 'mono' }, EXAMPLE),
-          ),
+          hinted.length > 0
+            ? h('p', { class: 'muted ports-empty' }, 'Nothing is listening yet.')
+            : h(
+                'p',
+                { class: 'muted ports-empty' },
+                'Nothing is listening yet: try ',
+                h('code', { class: 'mono' }, EXAMPLE),
+              ),
+          hintList(hinted),
         );
       } else {
         replaceChildren(
@@ -132,10 +139,28 @@ export class PortsPanel {
             { class: 'ports-list', 'aria-label': 'Listening ports' },
             ...[...ports].sort((a, b) => a.port - b.port).map((p) => portItem(p)),
           ),
+          hintList(hinted),
         );
       }
     });
   }
+}
+
+/** The image's exposed ports nothing listens on yet: what the image's server will use. */
+function hintList(ports: number[]): HTMLElement | null {
+  if (ports.length === 0) return null;
+  return h(
+    'ul',
+    { class: 'ports-list ports-hints', 'aria-label': 'Ports the image exposes' },
+    ...ports.map((port) =>
+      h(
+        'li',
+        { class: 'port-item port-hint muted' },
+        h('span', { class: 'port-number mono' }, String(port)),
+        h('span', { class: 'port-protocol' }, 'tcp (from the image, not listening yet)'),
+      ),
+    ),
+  );
 }
 
 function portItem(port: PortJson): HTMLElement {

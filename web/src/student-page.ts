@@ -83,6 +83,7 @@ const list = new ContainerList({
     select(container.id);
   },
   onDeleted: (id) => remove(id),
+  onSaved: () => loadImages(),
 });
 
 const keyBar: KeyBar = new KeyBar((): TerminalView | null => tabs.activeView);
@@ -469,10 +470,13 @@ api
 // The stream starts after the first REST answer, which carries the session cookie (under
 // `npm run dev` the page itself comes from Vite, without one).
 void refreshContainers().finally(connectStats);
-api
-  .images()
-  .then((images) => list.setImages(images))
-  .catch((err: unknown) => showNotice(`Cannot list images: ${describeError(err)}`));
+function loadImages(): void {
+  api
+    .images()
+    .then((images) => list.setImages(images))
+    .catch((err: unknown) => showNotice(`Cannot list images: ${describeError(err)}`));
+}
+loadImages();
 api
   .lessons()
   .then((lessons) => list.setLessons(lessons))

@@ -1,7 +1,8 @@
 /**
  * /teacher: the teacher's classes, the form that opens one (per-student limits, image,
  * lesson, the class's whole budget), and for each its join link and code in large type for the
- * projector, a new code, and the end of the class.
+ * projector, a new code, and the end of the class; and the form that pulls an image for
+ * the students to pick.
  */
 import type { ClassJson, CreateClassBody } from '../../../server/src/protocol/index';
 import { api } from '../api';
@@ -11,6 +12,7 @@ import { h, replaceChildren, uniqueId } from '../dom';
 import { formatBytesHuman, formatCpus, parseCpusInput, parseMemoryInput, parsePidsInput } from '../format';
 import { pageShell, type Shell } from '../shell';
 import { classPageUrl, confirmButton, joinLink, requireTeacher } from './widgets';
+import { ImagePullPanel } from './image-pull';
 
 function field(label: string, input: HTMLInputElement | HTMLSelectElement, hint?: string): HTMLElement {
   const id = uniqueId('class-field');
@@ -129,11 +131,12 @@ class TeacherConsole {
 
     this.list = h('ul', { class: 'class-list', 'aria-label': 'Your classes' });
     this.empty = h('p', { class: 'muted' }, 'No classes yet. Create one: its join link appears here.');
+    const pullPanel = new ImagePullPanel(() => void this.loadImages());
     shell.main.append(
       h(
         'div',
         { class: 'console-layout' },
-        form,
+        h('div', { class: 'console-forms' }, form, pullPanel.element),
         h(
           'section',
           { class: 'classes', 'aria-label': 'Classes' },
@@ -145,16 +148,7 @@ class TeacherConsole {
     );
     name.focus();
     void this.load();
-    api
-      .images()
-      .then((images) =>
-        this.image.append(
-          ...images.map((img) => h('option', { value: img.name }, `${img.name} (${formatBytesHuman(img.sizeBytes)})`)),
-        ),
-      )
-      .catch(() => {
-        /* the server default still works */
-      });
+    void this.loadImages();
     api
       .lessons()
       .then((lessons) => {
@@ -165,6 +159,27 @@ class TeacherConsole {
       .catch(() => {
         /* a server without lessons: classes without one */
       });
+  }
+
+  private async loadImages(): Promise<void> {
+    try {
+      const images = await api.images();
+      const chosen = this.image.value;
+      replaceChildren(
+        this.image,
+        h('option', { value: '' }, 'server default'),
+        ...images.map((img) =>
+          h(
+            'option',
+            { value: img.name, title: img.description ?? '' },
+            `${img.name} (${formatBytesHuman(img.sizeBytes)})${img.description ? ` — ${img.description}` : ''}`,
+          ),
+        ),
+      );
+      this.image.value = images.some((img) => img.name === chosen) ? chosen : '';
+    } catch {
+      /* the server default still works */
+    }
   }
 
   private async load(): Promise<void> {
