@@ -3,7 +3,10 @@
 // starts only what is listed, the teacher's pulls and their progress, Save and its cap,
 // and saved images' removal.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import type { ClassJson, ImageJson, ImagePullJson, ImagePullMessage } from '../src/protocol/index.js';
 import { WS_CLOSE } from '../src/protocol/index.js';
 import { FakeImageBackend } from './fake-images.js';
@@ -116,6 +119,26 @@ describe('a create starts only listed images', () => {
       201,
     );
     assert.equal((await student.createContainer({})).image, 'alpine:3');
+  });
+});
+
+describe("a lesson's image", () => {
+  it('starts for the lesson though not listed (the operator chose it); named alone it is refused', async () => {
+    const lessons = mkdtempSync(join(tmpdir(), 'mdocker-lessons-'));
+    after(() => rmSync(lessons, { recursive: true, force: true }));
+    mkdirSync(join(lessons, 'stored-image'));
+    writeFileSync(
+      join(lessons, 'stored-image', 'lesson.yaml'),
+      'id: stored-image\norder: 99\ntitle: On a stored image\ndescription: x\ncontainer:\n  image: secret:1\n',
+    );
+    writeFileSync(
+      join(lessons, 'stored-image', '01-a.md'),
+      '---\nid: a\ntitle: A\nchecks:\n  - kind: hostname-changed\n---\nText.\n',
+    );
+    const { client } = await serve({ lessonsDir: lessons }, anyImage(), backendWithStore());
+    const student = client();
+    assert.equal((await student.createContainer({ lesson: 'stored-image' })).image, 'secret:1');
+    assert.equal((await student.request('POST', '/api/containers', { json: { image: 'secret:1' } })).status, 404);
   });
 });
 

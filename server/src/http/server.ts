@@ -163,9 +163,7 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     label: sessionLabel,
   });
   await images.start();
-  playground.setImageGate((sessionId, image, classImage) =>
-    images.resolve({ sessionId, teacher: false, classImage }, image),
-  );
+  playground.setImageGate((sessionId, image, trusted) => images.resolve({ sessionId, teacher: false, trusted }, image));
   playground.observe({
     message: (sessionId, message) => images.message(sessionId, message),
     input() {},

@@ -83,8 +83,11 @@ export interface ImageCatalogOptions {
 export interface Viewer {
   sessionId: string;
   teacher: boolean;
-  /** the session's class's image (a student starts it even if the list would not offer it) */
-  classImage?: string | null;
+  /**
+   * images the session's create may name though the list does not offer them: its class's
+   * (a saved image the teacher picked) and its lesson's (the operator's choice)
+   */
+  trusted?: string[];
 }
 
 interface SavedImage {
@@ -236,9 +239,8 @@ export class ImageCatalog {
     const out: SavedImage[] = [];
     for (const [sessionId, saved] of this.#saved) {
       const own = sessionId === viewer.sessionId;
-      const classImage = saved.filter((image) => image.name === viewer.classImage);
       if (own || (viewer.teacher && this.#options.isStudent(sessionId))) out.push(...saved);
-      else out.push(...classImage);
+      else out.push(...saved.filter((image) => viewer.trusted?.includes(image.name)));
     }
     return out;
   }
@@ -261,7 +263,7 @@ export class ImageCatalog {
       if (ref.registry === SAVED_REGISTRY) {
         const saved = this.#visibleSaved(viewer).find((image) => image.reference === normalized);
         if (saved) return { image: saved.name, exposedPorts: saved.details.exposedPorts };
-      } else if (this.#offered.has(normalized)) {
+      } else if (this.#offered.has(normalized) || viewer.trusted?.includes(name)) {
         const details = await this.#backend.stored(normalized);
         if (details !== null) return { image: listedName(ref), exposedPorts: details.exposedPorts };
       }

@@ -154,13 +154,14 @@ export interface SessionPolicy {
 }
 
 /**
- * The image a session's create may start: the runtime's name for what it names (policyImage:
- * its class's), with the image's exposed TCP ports; throws a 4xx naming the image otherwise.
+ * The image a session's create may start: the runtime's name for what it names, with the
+ * image's exposed TCP ports; throws a 4xx naming the image otherwise. trusted: its class's
+ * and its lesson's images, which the teacher or the operator chose.
  */
 export type ImageGate = (
   sessionId: string,
   image: string,
-  policyImage: string | null,
+  trusted: string[],
 ) => Promise<{ image: string; exposedPorts: number[] }>;
 
 /** Told of what happens to sessions' containers (the classes module follows its students). */
@@ -376,11 +377,8 @@ export class Playground {
     if (policy) request = applyPolicy(policy, request);
     let exposedPorts: number[] = [];
     if (this.#imageGate) {
-      const resolved = await this.#imageGate(
-        sessionId,
-        request.image ?? this.#config.defaultImage,
-        policy?.image ?? null,
-      );
+      const trusted = [policy?.image, lesson?.image].filter((image): image is string => typeof image === 'string');
+      const resolved = await this.#imageGate(sessionId, request.image ?? this.#config.defaultImage, trusted);
       request = { ...request, image: resolved.image };
       exposedPorts = resolved.exposedPorts;
       if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
