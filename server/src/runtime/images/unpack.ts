@@ -24,8 +24,24 @@
  * need one crossing per syscall for the same guarantee here.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { link, lstat, lutimes, mkdir, open, rm, symlink, lchown, chmod, utimes } from 'node:fs/promises';
+import {
+  constants as fsConstants,
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -206,10 +222,10 @@ class LayerWriter {
       if (this.dirs.has(rel)) continue;
       let stats;
       try {
-        stats = await lstat(this.abs(rel));
+        stats = lstatSync(this.abs(rel));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await mkdir(this.abs(rel), 0o755);
+        mkdirSync(this.abs(rel), 0o755);
         this.dirs.add(rel);
         continue;
       }
@@ -223,7 +239,8 @@ class LayerWriter {
 
   /** Removes whatever the layer already has at rel (a later entry replaces it). */
   private async clear(rel: string): Promise<void> {
-    await rm(this.abs(rel), { recursive: true, force: true });
+    const path = this.abs(rel);
+    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true });
     if (this.dirs.delete(rel)) {
       for (const dir of this.dirs) if (dir.startsWith(`${rel}/`)) this.dirs.delete(dir);
     }
@@ -259,7 +276,7 @@ class LayerWriter {
         if (!this.dirs.has(rel)) {
           const wasWhiteout = this.whiteouts.delete(rel);
           await this.clear(rel);
-          await mkdir(path, 0o700);
+          mkdirSync(path, 0o700);
           this.dirs.add(rel);
           if (wasWhiteout) overlayOpaque(path);
         }
@@ -281,9 +298,9 @@ class LayerWriter {
         await this.clear(rel);
         this.whiteouts.delete(rel);
         // A symlink's target is data: the container resolves it inside its own root.
-        await symlink(target, path);
-        await lchown(path, uid, gid);
-        await lutimes(path, mtime, mtime);
+        symlinkSync(target, path);
+        lchownSync(path, uid, gid);
+        lutimesSync(path, mtime, mtime);
         return;
       }
       case 'link': {
@@ -298,7 +315,7 @@ class LayerWriter {
         this.whiteouts.delete(rel);
         try {
           // link(2) never follows the target's last component; its parents are ours.
-          await link(this.abs(targetRel), path);
+          linkSync(this.abs(targetRel), path);
         } catch (err) {
           throw refuse(
             `hardlink ${JSON.stringify(rel.slice(0, 200))} to ${JSON.stringify(targetRel.slice(0, 200))}: ${(err as Error).message}`,
@@ -325,7 +342,7 @@ class LayerWriter {
     mtime: Date,
     capability: Buffer | null,
   ) {
-    const file = await open(
+    const fd = openSync(
       path,
       fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
       0o600,
@@ -334,26 +351,26 @@ class LayerWriter {
       for await (const chunk of stream) {
         const data = chunk as Buffer;
         this.sizeBytes += data.length;
-        await file.write(data);
+        for (let at = 0; at < data.length;) at += writeSync(fd, data, at);
       }
       // chown clears the set-id bits and the file capability (as a write does): the mode
       // and the capability go after it.
-      await file.chown(uid, gid);
-      await file.chmod(mode);
+      fchownSync(fd, uid, gid);
+      fchmodSync(fd, mode);
       if (capability !== null) {
-        setFileCapability(file.fd, capability);
+        setFileCapability(fd, capability);
         this.capabilities++;
       }
-      await file.utimes(mtime, mtime);
+      futimesSync(fd, mtime, mtime);
     } finally {
-      await file.close();
+      closeSync(fd);
     }
   }
 
   private async setDirAttrs(rel: string, uid: number, gid: number, mode: number, mtime: Date): Promise<void> {
     const path = this.abs(rel);
-    await lchown(path, uid, gid);
-    await chmod(path, mode);
+    lchownSync(path, uid, gid);
+    chmodSync(path, mode);
     this.dirTimes.push({ path, mtime });
   }
 
@@ -375,7 +392,7 @@ class LayerWriter {
 
   /** Directory times last: every entry written into a directory changed its mtime. */
   async finish(): Promise<void> {
-    for (const { path, mtime } of this.dirTimes.reverse()) await utimes(path, mtime, mtime);
+    for (const { path, mtime } of this.dirTimes.reverse()) utimesSync(path, mtime, mtime);
   }
 }
 
