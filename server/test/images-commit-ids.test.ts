@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { containerId, parseIdMap } from '../src/runtime/images/commit.js';
+import { containerId, layerCapability, parseIdMap } from '../src/runtime/images/commit.js';
 
 describe('commit id maps', () => {
   it('parses a uid_map as the kernel prints it', () => {
@@ -35,5 +35,32 @@ describe('commit id maps', () => {
     const host = parseIdMap('0 0 4294967295\n');
     assert.equal(containerId(host, 0), 0);
     assert.equal(containerId(host, 1000), 1000);
+  });
+});
+
+describe('commit file capabilities', () => {
+  const slot = parseIdMap('0 100000 65536\n');
+  const v2 = Buffer.from([0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const v3 = (rootid: number) => {
+    const value = Buffer.alloc(24);
+    v2.copy(value);
+    value.writeUInt32LE(0x03000001, 0);
+    value.writeUInt32LE(rootid, 20);
+    return value;
+  };
+
+  it("makes the namespace root's v3 capability the v2 form images use", () => {
+    assert.deepEqual(layerCapability(v3(100000), slot), v2);
+  });
+
+  it("keeps another mapped rootid as the container's, drops an unmapped one", () => {
+    assert.deepEqual(layerCapability(v3(101000), slot), v3(1000));
+    assert.equal(layerCapability(v3(5), slot), null);
+  });
+
+  it('keeps a v2 capability and drops a malformed one', () => {
+    assert.deepEqual(layerCapability(v2, slot), v2);
+    assert.equal(layerCapability(Buffer.from([1, 0, 0, 2, 0]), slot), null);
+    assert.equal(layerCapability(Buffer.alloc(24), slot), null);
   });
 });

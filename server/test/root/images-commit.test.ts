@@ -7,6 +7,7 @@
  * are refused; nothing leaks.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,24 @@ import { allBlobs, image, layer, makeTar, writeLayout, type TarEntry } from './o
 
 const skip = rootOnly();
 
+/** A v2 file capability: cap_net_raw permitted, effective. */
+const NET_RAW_EP = '\x01\x00\x00\x02' + '\x00\x20\x00\x00' + '\x00'.repeat(12);
+
+/** A file's security.capability as the host reads it, hex ('' when it has none). */
+function capabilityOf(path: string): string {
+  const r = spawnSync(
+    'python3',
+    [
+      '-c',
+      'import os,sys\ntry: print(os.getxattr(sys.argv[1], "security.capability").hex())\nexcept OSError: print("")',
+      path,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
 const APPLETS = [
   'sh',
   'echo',
@@ -29,6 +48,8 @@ const APPLETS = [
   'ln',
   'mkfifo',
   'chown',
+  'chmod',
+  'sed',
   'stat',
   'readlink',
   'sleep',
@@ -49,6 +70,13 @@ async function baseImage() {
     { name: 'data/old', content: 'old\n' },
     { name: 'data/sub/', type: 'directory' },
     { name: 'data/sub/deep', content: 'deep\n' },
+    // busybox runs the applet argv[1] names when its own name starts with "busybox"
+    {
+      name: 'bin/busybox-netraw',
+      content: readFileSync('/bin/busybox'),
+      mode: 0o755,
+      pax: { 'SCHILY.xattr.security.capability': NET_RAW_EP },
+    },
   ];
   return image([layer(await makeTar(entries))], { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] });
 }
@@ -100,7 +128,7 @@ describe('mdocker commit', { skip }, () => {
   const imageRecord = async (id: string) =>
     JSON.parse(await readFile(join(dir, 'data/images/images', `${id.slice(7)}.json`), 'utf8')) as {
       configDigest: string;
-      layers: Array<{ digest: string }>;
+      layers: Array<{ digest: string; diffId: string }>;
     };
 
   before(async () => {
@@ -213,6 +241,33 @@ describe('mdocker commit', { skip }, () => {
     assert.deepEqual(config.config.Cmd, ['/bin/sh']);
     assert.equal(config.rootfs.diff_ids.length, 2);
     assert.equal(config.history.at(-1).comment, 'my work');
+  });
+
+  it("keeps a file capability the container's file carries, as the container's (v2)", async () => {
+    await start('mdocker-commit-caps', 'test.local/base:v1');
+    // chmod copies the file up with its xattrs: the upper's copy holds the capability as
+    // the kernel writes it in a user namespace (v3, rootid the container root's host id).
+    await sh('mdocker-commit-caps', 'chmod 755 /bin/busybox-netraw');
+    const r = await cli(['commit', 'mdocker-commit-caps', 'test.local/caps:v1']);
+    assert.equal(r.code, 0, r.stderr);
+    const record = await imageRecord(r.stdout.trim());
+    const top = join(dir, 'data/images/layers', record.layers[1]!.diffId.slice(7), 'root/bin/busybox-netraw');
+    assert.equal(capabilityOf(top), Buffer.from(NET_RAW_EP, 'latin1').toString('hex'));
+    const caps = await cli([
+      'run',
+      '--rm',
+      '--cap-add',
+      'NET_RAW',
+      '--security-opt',
+      'no-new-privileges=false',
+      '-u',
+      '1000:1000',
+      'test.local/caps:v1',
+      '/bin/sh',
+      '-c',
+      "stat -c %a /bin/busybox-netraw; /bin/busybox-netraw sed -n 's/^CapEff:\\t*//p' /proc/self/status",
+    ]);
+    assert.equal(caps.stdout, '755\n0000000000002000\n', caps.stderr);
   });
 
   it('commits a container of the built-in busybox, whose tree becomes the first layer', async () => {

@@ -18,17 +18,16 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { MdockerError } from '../errors.js';
 import { layerFileCalls } from '../native.js';
 import type { NativeLayerEntry } from '../native-addon.js';
 import { MEDIA_TYPES } from './oci.js';
+import { TarWriter, type TarHeader } from './tar-writer.js';
 import type { ImageReference } from './reference.js';
 import type { ImageRecord, ImageStore, LayerRecord } from './store.js';
 
 const readAsync = promisify(read);
 
-const CHUNK_BYTES = 64 * 1024;
 /** A walk goes this deep at most (one fd open per level). */
 const MAX_DEPTH = 256;
 /** Entries of one layer at most, as the unpacker's own cap. */
@@ -62,12 +61,17 @@ export function parseIdMap(text: string): IdRange[] {
     .map(([inside, outside, count]) => ({ inside: inside!, outside: outside!, count: count! }));
 }
 
-/** The container's id for a host id; 65534 (nobody, the kernel's overflow id) when unmapped. */
-export function containerId(ranges: readonly IdRange[], hostId: number): number {
+/** The container's id for a host id, or null when no range maps it. */
+export function mappedId(ranges: readonly IdRange[], hostId: number): number | null {
   for (const range of ranges) {
     if (hostId >= range.outside && hostId - range.outside < range.count) return range.inside + hostId - range.outside;
   }
-  return 65534;
+  return null;
+}
+
+/** The container's id for a host id; 65534 (nobody, the kernel's overflow id) when unmapped. */
+export function containerId(ranges: readonly IdRange[], hostId: number): number {
+  return mappedId(ranges, hostId) ?? 65534;
 }
 
 /** What one tree is committed as. */
@@ -84,25 +88,49 @@ export interface LayerTree {
 
 type LayerEntry = NativeLayerEntry;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const CAPABILITY_XATTR = 'security.capability';
+const VFS_CAP_REVISION_MASK = 0xff000000;
+const VFS_CAP_REVISION_2 = 0x02000000;
+const VFS_CAP_REVISION_3 = 0x03000000;
 
 /**
- * The xattrs a tar keeps, as PAX SCHILY.xattr records: overlay's own are dropped, and so
- * are values that are not UTF-8 text (security.capability's binary), which tar-stream's
- * PAX records, strings, cannot carry.
+ * A file capability as a layer keeps it, or null to drop it. The kernel shows host root a
+ * v3 capability with the host id of the namespace's root (rootid); in the layer, seen
+ * through the idmapped mount, rootid must be the container's: 0 becomes the v2 form
+ * Docker's images use, another mapped id stays v3 with that id, an unmapped one is dropped.
  */
-function paxXattrs(xattrs: Record<string, Buffer>): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
+export function layerCapability(value: Buffer, uidMap: readonly IdRange[]): Buffer | null {
+  if (value.length < 4) return null;
+  const magic = value.readUInt32LE(0);
+  const revision = (magic & VFS_CAP_REVISION_MASK) >>> 0;
+  if (revision === VFS_CAP_REVISION_2 && value.length === 20) return value;
+  if (revision !== VFS_CAP_REVISION_3 || value.length !== 24) return null;
+  const rootid = value.readUInt32LE(20);
+  const inside = mappedId(uidMap, rootid);
+  if (inside === null) return null;
+  if (inside === 0) {
+    const v2 = Buffer.from(value.subarray(0, 20));
+    v2.writeUInt32LE(((magic & ~VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_2) >>> 0, 0);
+    return v2;
+  }
+  const v3 = Buffer.from(value);
+  v3.writeUInt32LE(inside, 20);
+  return v3;
+}
+
+/** The xattrs a layer keeps: all but overlay's own, a file capability made the container's. */
+function layerXattrs(xattrs: Record<string, Buffer>, uidMap: readonly IdRange[]): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
   for (const [name, value] of Object.entries(xattrs)) {
     if (OVERLAY_XATTR.test(name)) continue;
-    try {
-      const text = utf8.decode(value);
-      if (!text.includes('\n') && !text.includes('\0')) out[`SCHILY.xattr.${name}`] = text;
-    } catch {
-      // binary: left out
+    if (name === CAPABILITY_XATTR) {
+      const capability = layerCapability(value, uidMap);
+      if (capability !== null) out.set(name, capability);
+      continue;
     }
+    out.set(name, value);
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return out;
 }
 
 function isOpaque(entry: LayerEntry): boolean {
@@ -129,34 +157,37 @@ function openEntry(dirFd: number, name: string): ReturnType<ReturnType<typeof la
   }
 }
 
-/** Writes entries into the pack; counts them; remembers hardlinked inodes. */
+/** Writes entries into the tar; counts them; remembers hardlinked inodes. */
 class TreeWriter {
   entries = 0;
   private readonly links = new Map<number, string>();
 
   constructor(
-    private readonly tar: Pack,
+    private readonly tar: TarWriter,
     private readonly tree: LayerTree,
   ) {}
 
-  private add(header: Partial<Header> & { name: string }, content?: Buffer): Promise<void> {
+  private count(): void {
     if (++this.entries > MAX_ENTRIES) {
       throw new MdockerError('LIMIT_EXCEEDED', `more than ${MAX_ENTRIES} entries to commit`);
     }
-    return new Promise((resolve, reject) => {
-      this.tar.entry(header, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-    });
   }
 
-  private base(entry: LayerEntry, path: string): Partial<Header> & { name: string } {
-    const pax = paxXattrs(entry.xattrs);
+  private add(header: TarHeader): Promise<void> {
+    this.count();
+    return this.tar.entry(header);
+  }
+
+  private base(entry: LayerEntry, path: string, type: TarHeader['type']): TarHeader {
     return {
       name: path,
+      type,
       mode: entry.mode,
       uid: containerId(this.tree.uidMap, entry.uid),
       gid: containerId(this.tree.gidMap, entry.gid),
-      mtime: new Date(entry.mtimeMs),
-      ...(pax === undefined ? {} : { pax }),
+      size: 0,
+      mtimeMs: entry.mtimeMs,
+      xattrs: layerXattrs(entry.xattrs, this.tree.uidMap),
     };
   }
 
@@ -171,10 +202,8 @@ class TreeWriter {
       if (this.tree.overlay) {
         if (entry.kind === 'char' && entry.rdevMajor === 0 && entry.rdevMinor === 0) {
           await this.add({
-            ...this.base(entry, path),
-            name: `${prefix}${WHITEOUT_PREFIX}${entry.name}`,
-            type: 'file',
-            size: 0,
+            ...this.base(entry, `${prefix}${WHITEOUT_PREFIX}${entry.name}`, 'file'),
+            xattrs: new Map(),
           });
           continue;
         }
@@ -187,8 +216,9 @@ class TreeWriter {
       }
       // In a layer a .wh. name means a deletion: a file of the student's so named would
       // delete its namesake in the image instead of being kept.
-      if (entry.name.startsWith(WHITEOUT_PREFIX))
+      if (entry.name.startsWith(WHITEOUT_PREFIX)) {
         throw refuse(path, 'names starting with .wh. mean deletions in a layer');
+      }
       await this.entry(dirFd, entry, path, depth);
     }
   }
@@ -196,9 +226,9 @@ class TreeWriter {
   private async entry(dirFd: number, entry: LayerEntry, path: string, depth: number): Promise<void> {
     switch (entry.kind) {
       case 'dir': {
-        await this.add({ ...this.base(entry, `${path}/`), type: 'directory' });
+        await this.add(this.base(entry, `${path}/`, 'directory'));
         if (this.tree.overlay && isOpaque(entry)) {
-          await this.add({ ...this.base(entry, `${path}/${OPAQUE_MARKER}`), type: 'file', mode: 0o644, size: 0 });
+          await this.add({ ...this.base(entry, `${path}/${OPAQUE_MARKER}`, 'file'), mode: 0o644, xattrs: new Map() });
         }
         const opened = openEntry(dirFd, entry.name);
         if (opened === null || opened.type !== 'dir') {
@@ -216,16 +246,15 @@ class TreeWriter {
         return this.file(dirFd, entry, path);
       case 'symlink':
         // A symlink is data: its target is written as it reads, never followed.
-        await this.add({ ...this.base(entry, path), type: 'symlink', linkname: entry.target ?? '' });
+        await this.add({ ...this.base(entry, path, 'symlink'), linkname: entry.target ?? '' });
         return;
       case 'fifo':
-        await this.add({ ...this.base(entry, path), type: 'fifo' });
+        await this.add(this.base(entry, path, 'fifo'));
         return;
       case 'char':
       case 'block':
         await this.add({
-          ...this.base(entry, path),
-          type: entry.kind === 'char' ? 'character-device' : 'block-device',
+          ...this.base(entry, path, entry.kind === 'char' ? 'character-device' : 'block-device'),
           devmajor: entry.rdevMajor,
           devminor: entry.rdevMinor,
         });
@@ -241,7 +270,7 @@ class TreeWriter {
     if (entry.nlink > 1) {
       const first = this.links.get(entry.ino);
       if (first !== undefined) {
-        await this.add({ ...this.base(entry, path), type: 'link', linkname: first });
+        await this.add({ ...this.base(entry, path, 'link'), linkname: first });
         return;
       }
       this.links.set(entry.ino, path);
@@ -253,59 +282,19 @@ class TreeWriter {
       if (opened !== null && opened.fd >= 0) closeSync(opened.fd);
       return;
     }
+    const fd = opened.fd;
     try {
-      const size = opened.size;
-      if (++this.entries > MAX_ENTRIES) throw new MdockerError('LIMIT_EXCEEDED', `more than ${MAX_ENTRIES} entries`);
-      const fd = opened.fd;
-      const tar = this.tar;
-      await new Promise<void>((resolve, reject) => {
-        const sink = tar.entry({ ...this.base(entry, path), type: 'file', size }, (err) =>
-          err ? reject(err) : resolve(),
-        );
-        // Its failure reaches us through the callback.
-        sink.on('error', () => undefined);
-        void (async () => {
-          try {
-            let offset = 0;
-            const buffer = Buffer.alloc(CHUNK_BYTES);
-            while (offset < size) {
-              const want = Math.min(CHUNK_BYTES, size - offset);
-              const { bytesRead } = await readAsync(fd, buffer, 0, want, offset);
-              // The file shrank while read (the container is live): the header's size is
-              // kept, the rest zeros, as GNU tar does.
-              const chunk = bytesRead === 0 ? Buffer.alloc(want) : Buffer.from(buffer.subarray(0, bytesRead));
-              offset += chunk.length;
-              if (!sink.write(chunk)) await drained(sink, tar);
-            }
-            sink.end(undefined);
-          } catch (err) {
-            sink.destroy(err as Error);
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        })();
+      this.count();
+      // A file that shrinks while read (the container is live) keeps the header's size,
+      // the rest zeros, as GNU tar does (TarWriter.entry).
+      await this.tar.entry({ ...this.base(entry, path, 'file'), size: opened.size }, async (buffer, offset) => {
+        const { bytesRead } = await readAsync(fd, buffer, 0, buffer.length, offset);
+        return bytesRead;
       });
     } finally {
-      closeSync(opened.fd);
+      closeSync(fd);
     }
   }
-}
-
-/** Resolves once the entry is writable again; rejects if it or the whole tar closes first. */
-function drained(entry: NodeJS.EventEmitter, pack: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: unknown) => {
-      entry.off('drain', onDrain);
-      entry.off('close', onClose);
-      pack.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new MdockerError('INTERNAL', 'the layer tar closed'));
-    entry.on('drain', onDrain);
-    entry.on('close', onClose);
-    pack.on('close', onClose);
-  });
 }
 
 /** Counts and hashes the bytes passing through. */
@@ -327,12 +316,12 @@ async function writeLayerBlob(
   tree: LayerTree,
   path: string,
 ): Promise<{ digest: string; size: number; diffId: string }> {
-  const tar = tarPack();
+  const tar = new TarWriter();
   const writer = new TreeWriter(tar, tree);
   const plain = new Sha256Meter();
   const compressed = new Sha256Meter();
   const written = pipeline(
-    tar as unknown as Readable,
+    tar.output,
     plain,
     createGzip(),
     compressed,
@@ -340,9 +329,9 @@ async function writeLayerBlob(
   );
   try {
     await writer.walk(tree.dirFd, '', 0);
-    tar.finalize();
+    await tar.finish();
   } catch (err) {
-    tar.destroy(err as Error);
+    tar.output.destroy(err as Error);
     await written.catch(() => undefined);
     throw err;
   }
