@@ -210,6 +210,15 @@ describe('POST /api/images (pull)', () => {
       assert.equal(reply.status, 400, `${reference}: ${reply.text}`);
     }
     assert.equal((await teacher.request('POST', '/api/images', { json: { reference: WEB, extra: 1 } })).status, 400);
+    // A page on another site cannot make the teacher's browser pull, nor a form post.
+    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      assert.equal((await teacher.request('POST', '/api/images', { json: { reference: WEB }, headers })).status, 403);
+    }
+    const form = await teacher.request('POST', '/api/images', {
+      raw: `reference=${WEB}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(form.status, 400);
     const offLoopback = await teacher.request('POST', '/api/images', { json: { reference: '10.1.2.3:5000/app:1' } });
     assert.equal(offLoopback.status, 503, offLoopback.text);
     assert.match(offLoopback.body.error.message, /^cannot reach 10\.1\.2\.3:5000: .*insecure-registry/);

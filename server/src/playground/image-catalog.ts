@@ -512,7 +512,8 @@ export class ImageCatalog {
 /** A pull's failure as the API says it: the registry's answer, one line, in a 4xx/5xx. */
 function registryError(err: unknown): MdockerError {
   const error = toMdockerError(err);
-  const message = error.message.split('\n')[0]!.slice(0, 500);
+  // One line, the hint at its end kept (OpenSSL's errors end in a newline of their own).
+  const message = error.message.replace(/\s*\n\s*/g, ' ').slice(0, 500);
   // The caller's own 401 means its token; the registry's refusal is a 403 here.
   if (error.code === 'UNAUTHORIZED') return new MdockerError('FORBIDDEN', message);
   return new MdockerError(error.code, message);

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerJson, ImageJson, ImagePullJson, ImagePullMessage } from '../../src/protocol/index.js';
@@ -22,6 +22,14 @@ import { Frames } from './playground-client.js';
 import { startRealServer, type RealServer } from './real-server.js';
 
 const skip = rootOnly();
+
+/** The host's first non-loopback IPv4 address: a registry there is not loopback. */
+function externalAddress(): string | null {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return null;
+}
 
 async function webImage() {
   const entries: TarEntry[] = [
@@ -45,7 +53,7 @@ async function webImage() {
 }
 
 /** GET /v2/, a manifest by tag, blobs by digest: what a pull asks of a registry. */
-async function serveRegistry(manifest: Blob, blobs: Blob[]): Promise<Server> {
+async function serveRegistry(manifest: Blob, blobs: Blob[], host = '127.0.0.1'): Promise<Server> {
   const byDigest = new Map([manifest, ...blobs].map((b) => [b.digest, b]));
   const server = createServer((req, res) => {
     const url = req.url ?? '';
@@ -60,7 +68,7 @@ async function serveRegistry(manifest: Blob, blobs: Blob[]): Promise<Server> {
     if (found) return void res.writeHead(200, { 'content-length': found.size }).end(found.bytes);
     res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return server;
 }
 
@@ -109,6 +117,26 @@ describe('images in the playground', { skip }, () => {
     assert.equal(reply.body.exitCode, 0, JSON.stringify(reply.body));
     return String(reply.body.stdout);
   }
+
+  it("answers a pull from a plain-HTTP registry off loopback with the runtime's one-line error, and lists nothing", async (t) => {
+    const external = externalAddress();
+    if (external === null) return t.skip('needs a non-loopback IPv4 address');
+    const parts = await webImage();
+    const plain = await serveRegistry(parts.manifest, allBlobs(parts).slice(1), external);
+    try {
+      const offLoopback = `${external}:${(plain.address() as AddressInfo).port}/web:1`;
+      const teacher = new Client(real!.base);
+      const reply = await teacher.request('POST', '/api/images', { json: { reference: offLoopback } });
+      assert.equal(reply.status, 503, reply.text);
+      assert.equal(reply.body.error.code, 'UNAVAILABLE');
+      assert.match(reply.body.error.message, /^cannot reach .*needs --insecure-registry/);
+      assert.doesNotMatch(reply.body.error.message, /\n/);
+      const listed = (await teacher.request('GET', '/api/images')).body as ImageJson[];
+      assert.ok(!listed.some((image) => image.name === offLoopback));
+    } finally {
+      plain.close();
+    }
+  });
 
   it('pulls through the API with progress, lists it with its description and ports, saves a container and starts from it', async () => {
     const teacher = new Client(real!.base);
