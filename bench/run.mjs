@@ -9,7 +9,7 @@
 //   BENCH_MAX_MINUTES=N      overall budget (default 15 full, 5 quick); phases shrink to fit
 //   BENCH_OUT=PATH           where to write the markdown instead
 //   BENCH_ONLY=a,b           run only these phases: native, start, warm, echo, wetty, throughput, classroom,
-//                            networks, cluster, density; or name them as arguments: `node bench/run.mjs classroom`
+//                            networks, images, cluster, density; or name them as arguments: `node bench/run.mjs classroom`
 //   BENCH_CLASSROOM_PAGE=worktree  the classroom's teacher console built from the working tree (default: HEAD)
 //
 //   node bench/run.mjs --render [RESULTS.json]   rewrites the markdown from the raw numbers
@@ -58,6 +58,7 @@ const SCALES = {
       bigRepeat: 4,
       bigRounds: 3,
     },
+    images: { pullRounds: 5, startRounds: 100 },
   },
   quick: {
     maxMinutes: 5,
@@ -87,6 +88,7 @@ const SCALES = {
       bigRepeat: 1,
       bigRounds: 1,
     },
+    images: { pullRounds: 1, startRounds: 10 },
   },
 };
 
@@ -100,7 +102,7 @@ const phaseArgs = process.argv.slice(2).filter((arg) => /^[a-z]+$/.test(arg));
 const onlyList = phaseArgs.length ? phaseArgs : process.env.BENCH_ONLY?.split(',');
 const only = onlyList ? new Set(onlyList) : null;
 // Phases with a section of their own, which a run of only them replaces in place.
-const SECTION_PHASES = ['classroom', 'networks', 'cluster'];
+const SECTION_PHASES = ['classroom', 'networks', 'images', 'cluster'];
 const onlySections = only !== null && [...only].every((name) => SECTION_PHASES.includes(name));
 const wanted = (phase) => only === null || only.has(phase);
 const maxMinutes = Number(process.env.BENCH_MAX_MINUTES ?? S.maxMinutes);
@@ -126,6 +128,10 @@ if (process.argv.includes('--render')) {
   let markdown = renderResults(last);
   if (last.classroom) markdown = withClassroomSection(markdown, renderClassroom(last.classroom, last.versions));
   if (last.networks) markdown = withNetworksSection(markdown, renderNetworks(last.networks, last.versions));
+  if (last.images) {
+    const { renderImages, withImagesSection } = await import('./lib/images.mjs');
+    markdown = withImagesSection(markdown, renderImages(last.images, last.versions));
+  }
   if (last.cluster) {
     const { renderCluster, withClusterSection } = await import('./lib/cluster.mjs');
     markdown = withClusterSection(markdown, renderCluster(last.cluster, last.versions));
@@ -152,6 +158,7 @@ tracker.stateRoots.push(
   `${stateRoot}-density`,
   `${stateRoot}-net`,
   `${stateRoot}-preview`,
+  `${stateRoot}-images`,
 );
 tracker.cgroupParents.push(cgroupParent);
 tracker.mountPrefixes.push(work, stateRoot);
@@ -681,6 +688,23 @@ async function networksPhase() {
   if (results.networks.preview?.leftover) results.leftovers.push(`networks: ${results.networks.preview.leftover}`);
 }
 
+/** issue 15: pull + unpack beside skopeo + umoci, a 5-layer start beside a 1-layer one (bench/lib/images.mjs). */
+async function imagesPhase() {
+  await stopServer();
+  const { measureImages } = await import('./lib/images.mjs');
+  results.images = await measureImages({
+    repo,
+    work,
+    stateRoot,
+    cgroupParent,
+    scale: S.images,
+    log,
+    deadlineAt: budget(900_000),
+  });
+  results.images.at = new Date().toISOString();
+  for (const l of results.images.leftovers) results.leftovers.push(`images: ${l}`);
+}
+
 // Three nodes behind HAProxy beside one node direct (issue 17): bench/lib/cluster.mjs.
 async function clusterPhase() {
   await stopServer();
@@ -756,6 +780,7 @@ await phase('wetty', wettyPhase);
 await phase('throughput', throughputPhase);
 await phase('classroom', classroomPhase);
 await phase('networks', networksPhase);
+await phase('images', imagesPhase);
 await phase('cluster', clusterPhase);
 await phase('density', densityPhase);
 
@@ -790,6 +815,12 @@ if (results.networks || (onlySections && wanted('networks'))) {
   const networks = results.networks ?? { error: phaseLog.find((p) => p.name === 'networks')?.error ?? 'skipped' };
   writeFileSync(join(work, 'networks.json'), JSON.stringify(networks, null, 1));
   markdown = withNetworksSection(markdown, renderNetworks(networks, results.versions));
+}
+if (results.images || (onlySections && wanted('images'))) {
+  const { renderImages, withImagesSection } = await import('./lib/images.mjs');
+  const images = results.images ?? { error: phaseLog.find((p) => p.name === 'images')?.error ?? 'skipped' };
+  writeFileSync(join(work, 'images.json'), JSON.stringify(images, null, 1));
+  markdown = withImagesSection(markdown, renderImages(images, results.versions));
 }
 if (results.cluster || (onlySections && wanted('cluster'))) {
   const { renderCluster, withClusterSection } = await import('./lib/cluster.mjs');
