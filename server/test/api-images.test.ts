@@ -211,7 +211,8 @@ describe('POST /api/images (pull)', () => {
     }
     assert.equal((await teacher.request('POST', '/api/images', { json: { reference: WEB, extra: 1 } })).status, 400);
     // A page on another site cannot make the teacher's browser pull, nor a form post.
-    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const crossSite: Record<string, string>[] = [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of crossSite) {
       assert.equal((await teacher.request('POST', '/api/images', { json: { reference: WEB }, headers })).status, 403);
     }
     const form = await teacher.request('POST', '/api/images', {
