@@ -311,6 +311,18 @@ describe('Save', () => {
     await waitFor('removed once unused', () => !backend.store.has(image.name), 10_000);
   });
 
+  it("removes a session's saved images once it has had no container for the idle timeout", async () => {
+    const backend = backendWithStore();
+    const { client } = await serve({ idleTimeout: '1s' }, anyImage(), backend);
+    const alice = client();
+    const container = await alice.createContainer();
+    const image = (await alice.request('POST', `/api/containers/${container.id}/save`)).body as ImageJson;
+    assert.equal((await alice.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+    assert.ok(backend.store.has(image.name), 'kept at first');
+    await waitFor('removed after the idle timeout', () => !backend.store.has(image.name), 10_000);
+    assert.ok(!(await names(alice)).includes(image.name));
+  });
+
   it("removes every saved image when the server stops, and an earlier run's at the start", async () => {
     const backend = backendWithStore();
     backend.store.set('saved.invalid/local/deadbeef:7', { sizeBytes: 1, description: null, exposedPorts: [] });
