@@ -130,6 +130,9 @@ describe('file capabilities in image layers', { skip }, () => {
       `/bin/busybox-netraw ${CAP_EFF} 2>&1; echo "exit $?"`,
     );
     assert.match(bounded.stdout, /Operation not permitted\nexit 126\n$/);
+    const unknown = await run(['--security-opt', 'no-new-privileges=maybe'], 'true');
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /unsupported --security-opt "no-new-privileges=maybe"/);
   });
 
   it('drops a malformed capability and every other extended attribute a layer names', async () => {
