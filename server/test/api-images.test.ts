@@ -323,6 +323,23 @@ describe('Save', () => {
     assert.ok(!(await names(alice)).includes(image.name));
   });
 
+  it("keeps a student's saved images while the class lasts, containers or not", async () => {
+    const backend = backendWithStore();
+    const { client } = await serve({ token: TOKEN, idleTimeout: '1s' }, anyImage(), backend);
+    const teacher = await teacherOf(client);
+    const cls = (await teacher.request('POST', '/api/classes', { json: { name: 'c' } })).body as ClassJson;
+    const student = client();
+    await student.request('POST', '/api/join', { json: { code: cls.joinCode, name: 'Ada' } });
+    const container = await student.createContainer();
+    const image = (await student.request('POST', `/api/containers/${container.id}/save`)).body as ImageJson;
+    assert.equal((await student.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+    // Past the idle timeout and two sweeps.
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    assert.ok(backend.store.has(image.name));
+    assert.equal((await teacher.request('DELETE', `/api/classes/${cls.id}`)).status, 204);
+    await waitFor('removed with the class', () => !backend.store.has(image.name), 10_000);
+  });
+
   it("removes every saved image when the server stops, and an earlier run's at the start", async () => {
     const backend = backendWithStore();
     backend.store.set('saved.invalid/local/deadbeef:7', { sizeBytes: 1, description: null, exposedPorts: [] });

@@ -9,7 +9,7 @@
  * so they never shadow or collide with a real reference: `saved.invalid/<node>/<session
  * label>:<n>`, n counting this server's saves. A session keeps at most a few; they are
  * removed when its class ends (or it leaves it), when it has had no container for the idle
- * timeout, and when the server stops; a removal waits for the containers using the image
+ * timeout (outside a class), and when the server stops; a removal waits for the containers using the image
  * to end. A server's start removes its node's saved images of an earlier run.
  */
 import type { Logger } from 'pino';
@@ -484,9 +484,12 @@ export class ImageCatalog {
         this.#pendingRemovals.delete(reference);
         return;
       }
-      // In use: removed once its containers have ended.
+      // In use: removed once its containers have ended. Another failure is retried too,
+      // and logged once.
+      if (error.code !== 'CONFLICT' && !this.#pendingRemovals.has(reference)) {
+        this.#logger.warn({ err, reference }, 'removing a saved image failed; trying again');
+      }
       this.#pendingRemovals.add(reference);
-      if (error.code !== 'CONFLICT') this.#logger.warn({ err, reference }, 'removing a saved image failed');
     }
   }
 
@@ -494,7 +497,8 @@ export class ImageCatalog {
     for (const reference of [...this.#pendingRemovals]) await this.#remove(reference);
     const now = Date.now();
     for (const sessionId of [...this.#saved.keys()]) {
-      if (this.#options.hasContainers(sessionId)) {
+      // A student keeps them while the class lasts (its end removes them).
+      if (this.#options.hasContainers(sessionId) || this.#options.isStudent(sessionId)) {
         this.#lastActiveMs.set(sessionId, now);
         continue;
       }
