@@ -302,7 +302,16 @@ describe('Save', () => {
     assert.ok((await names(teacher)).includes(image.name), "the class's teacher sees it");
     const classmate = client();
     await classmate.request('POST', '/api/join', { json: { code: cls.joinCode, name: 'Bob' } });
-    assert.ok(!(await names(classmate)).includes(image.name), 'a classmate does not');
+    assert.deepEqual(await names(classmate), ['busybox'], "a classmate sees the class's image only");
+    assert.equal(
+      (await classmate.request('POST', '/api/containers', { json: { image: image.name } })).status,
+      400,
+      "nor starts another's saved image",
+    );
+    // The student's list: the class's image and its own saved one, which it may start.
+    assert.deepEqual(await names(student), ['busybox', image.name]);
+    assert.equal((await student.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+    assert.equal((await student.createContainer({ image: image.name })).image, image.name);
     backend.inUse.add(image.name);
     assert.equal((await teacher.request('DELETE', `/api/classes/${cls.id}`)).status, 204);
     await waitFor('a removal is tried', () => backend.removals.some((r) => r.reference === image.name));

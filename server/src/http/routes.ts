@@ -161,7 +161,11 @@ export function apiRouter(options: RoutesOptions): Router {
   const catalog = options.images;
   /** The token's holder, unless the session is a student (a student stays one). */
   const isTeacher = (req: Request): boolean => hasValidToken(req, config) && !classes.isStudent(req.sessionId);
-  const viewerOf = (req: Request): Viewer => ({ sessionId: req.sessionId, teacher: isTeacher(req) });
+  const viewerOf = (req: Request): Viewer => ({
+    sessionId: req.sessionId,
+    teacher: isTeacher(req),
+    classImage: playground.classImage(req.sessionId),
+  });
   const router = Router();
 
   router.use(

@@ -163,7 +163,10 @@ export async function startServer(config: ServeConfig, options: StartServerOptio
     label: sessionLabel,
   });
   await images.start();
-  playground.setImageGate((sessionId, image, trusted) => images.resolve({ sessionId, teacher: false, trusted }, image));
+  playground.setImageGate(
+    (sessionId, image, trusted) => images.resolve({ sessionId, teacher: false, trusted }, image),
+    (sessionId, image) => images.isOwnSaved(sessionId, image),
+  );
   playground.observe({
     message: (sessionId, message) => images.message(sessionId, message),
     input() {},

@@ -88,6 +88,8 @@ export interface Viewer {
    * (a saved image the teacher picked) and its lesson's (the operator's choice)
    */
   trusted?: string[];
+  /** a student's class's image: the student's list is that and its own saved images */
+  classImage?: string | null;
 }
 
 interface SavedImage {
@@ -217,6 +219,18 @@ export class ImageCatalog {
 
   /** What the viewer may start, built-in first. */
   async list(viewer: Viewer): Promise<ImageJson[]> {
+    const all = await this.#list(viewer);
+    const classImage = viewer.classImage;
+    if (classImage === undefined || classImage === null) return all;
+    return all.filter((image) => image.name === classImage || image.kind === 'saved');
+  }
+
+  /** Whether the name is one of the session's own saved images. */
+  isOwnSaved(sessionId: string, name: string): boolean {
+    return (this.#saved.get(sessionId) ?? []).some((image) => image.name === name || image.reference === name);
+  }
+
+  async #list(viewer: Viewer): Promise<ImageJson[]> {
     const images: ImageJson[] = (await this.#builtinList()).map((image) => ({
       name: image.name,
       sizeBytes: image.sizeBytes,
@@ -270,7 +284,7 @@ export class ImageCatalog {
     }
     throw notOffered(
       name,
-      (await this.list(viewer)).map((image) => image.name),
+      (await this.#list(viewer)).map((image) => image.name),
     );
   }
 

@@ -302,6 +302,7 @@ export class Playground {
   readonly #recordings: Recordings | null;
   #policy: (sessionId: string) => SessionPolicy | null = () => null;
   #imageGate: ImageGate | null = null;
+  #ownImage: (sessionId: string, image: string) => boolean = () => false;
   #lessonSettings: LessonSettingsProvider = (id) => {
     throw new MdockerError('INVALID_ARGUMENT', `no such lesson: ${id.slice(0, 64)}`);
   };
@@ -344,8 +345,14 @@ export class Playground {
    * Who decides which images a session may start (playground/image-catalog.ts): every
    * create's image, after its class's and its lesson's, goes through it.
    */
-  setImageGate(gate: ImageGate): void {
+  setImageGate(gate: ImageGate, ownImage?: (sessionId: string, image: string) => boolean): void {
     this.#imageGate = gate;
+    if (ownImage) this.#ownImage = ownImage;
+  }
+
+  /** The image the session's class gives its containers; null outside a class. */
+  classImage(sessionId: string): string | null {
+    return this.#policy(sessionId)?.image ?? null;
   }
 
   /** Who resolves a create's lesson into its container settings (playground/lessons). */
@@ -374,7 +381,8 @@ export class Playground {
     const lessonId = policy?.lesson ?? request.lesson;
     const lesson = lessonId === undefined || lessonId === null ? null : this.#lessonSettings(lessonId);
     if (lesson) request = applyLesson(lessonId!, lesson, request, policy);
-    if (policy) request = applyPolicy(policy, request);
+    // A student may start its own saved image besides the class's.
+    if (policy) request = applyPolicy(policy, request, this.#ownImage(sessionId, request.image ?? ''));
     let exposedPorts: number[] = [];
     if (this.#imageGate) {
       const trusted = [policy?.image, lesson?.image].filter((image): image is string => typeof image === 'string');
@@ -1510,9 +1518,9 @@ function relaxed(security: SecurityOptions): boolean {
 }
 
 /** A student's request within its class: the class's image, at most the class's limits. */
-function applyPolicy(policy: SessionPolicy, request: CreateRequest): CreateRequest {
+function applyPolicy(policy: SessionPolicy, request: CreateRequest, ownImage = false): CreateRequest {
   if (policy.closed !== null) throw new MdockerError('CONFLICT', policy.closed);
-  if (request.image !== undefined && request.image !== policy.image) {
+  if (request.image !== undefined && request.image !== policy.image && !ownImage) {
     throw new MdockerError('INVALID_ARGUMENT', `this class uses the image ${policy.image}`, { image: policy.image });
   }
   const limits: Limits = { ...policy.limits };
@@ -1521,7 +1529,7 @@ function applyPolicy(policy: SessionPolicy, request: CreateRequest): CreateReque
     if (asked !== null) limits[key] = asked;
   }
   checkWithinPolicy(policy, limits);
-  return { ...request, image: policy.image, limits };
+  return { ...request, image: ownImage ? request.image : policy.image, limits };
 }
 
 /** A student's limits, at create or changed live, stay within the class's. */
