@@ -892,14 +892,16 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// listDir(dirFd, maxEntries) -> { entries: [{ name, type, size, mode, mtimeMs, uid, gid,
-// target? }], truncated }: the directory's entries but "." and "..", each lstat'ed
-// (a symlink is itself, with its target), at most maxEntries of them. dirFd stays the
-// caller's (it is read through a duplicate, rewound first).
-Napi::Value ListDir(const Napi::CallbackInfo& info) {
+// The entries of dirFd but "." and "..", each lstat'ed, at most maxEntries of them, as
+// { entries, truncated }; make(st, dirFd, name) makes an entry's object, or returns an
+// empty one to leave the entry out (replaced since the stat). An entry gone since readdir
+// is not listed (the container is live). dirFd stays the caller's: it is read through a
+// duplicate, rewound first.
+template <typename Make>
+Napi::Value ListEntries(const Napi::CallbackInfo& info, const char* usage, Make make) {
   Napi::Env env = info.Env();
   if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    ThrowTypeError(env, "listDir(dirFd, maxEntries)");
+    ThrowTypeError(env, usage);
     return env.Undefined();
   }
   int dir_fd = info[0].As<Napi::Number>().Int32Value();
@@ -934,16 +936,9 @@ Napi::Value ListDir(const Napi::CallbackInfo& info) {
       break;
     }
     struct stat st;
-    // Gone since readdir (the container is live): not listed.
     if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-    Napi::Object entry = StatObject(env, st);
-    entry.Set("name", Napi::String::New(env, ent->d_name));
-    if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = readlinkat(dirfd(dir), ent->d_name, target, sizeof(target) - 1);
-      if (n >= 0) entry.Set("target", Napi::String::New(env, target, static_cast<size_t>(n)));
-    }
-    entries.Set(count++, entry);
+    Napi::Object entry = make(st, dirfd(dir), ent->d_name);
+    if (!entry.IsEmpty()) entries.Set(count++, entry);
   }
   closedir(dir);
   if (err != 0) return ThrowErrno(env, "readdir", err);
@@ -951,6 +946,22 @@ Napi::Value ListDir(const Napi::CallbackInfo& info) {
   out.Set("entries", entries);
   out.Set("truncated", Napi::Boolean::New(env, truncated));
   return out;
+}
+
+// listDir(dirFd, maxEntries) -> { entries: [{ name, type, size, mode, mtimeMs, uid, gid,
+// target? }], truncated }: ListEntries with a symlink as itself, with its target.
+Napi::Value ListDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return ListEntries(info, "listDir(dirFd, maxEntries)", [env](const struct stat& st, int dir, const char* name) {
+    Napi::Object entry = StatObject(env, st);
+    entry.Set("name", Napi::String::New(env, name));
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlinkat(dir, name, target, sizeof(target) - 1);
+      if (n >= 0) entry.Set("target", Napi::String::New(env, target, static_cast<size_t>(n)));
+    }
+    return entry;
+  });
 }
 
 // The calling thread's filesystem ids set to the container root's host ids for the life
@@ -1444,43 +1455,7 @@ Napi::Object EntryXattrs(Napi::Env env, int dir_fd, const char* name) {
 // Nothing is opened but the directory itself (read through a duplicate, rewound first).
 Napi::Value ListLayerDir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    ThrowTypeError(env, "listLayerDir(dirFd, maxEntries)");
-    return env.Undefined();
-  }
-  int dir_fd = info[0].As<Napi::Number>().Int32Value();
-  int64_t max_entries = info[1].As<Napi::Number>().Int64Value();
-  if (max_entries < 0 || max_entries > 1000000) {
-    ThrowRangeError(env, "maxEntries must be 0..1000000");
-    return env.Undefined();
-  }
-  int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return ThrowErrno(env, "fcntl", errno);
-  DIR* dir = fdopendir(dup_fd);
-  if (dir == nullptr) {
-    int saved = errno;
-    close(dup_fd);
-    return ThrowErrno(env, "fdopendir", saved);
-  }
-  rewinddir(dir);
-  Napi::Array entries = Napi::Array::New(env);
-  uint32_t count = 0;
-  bool truncated = false;
-  int err = 0;
-  for (;;) {
-    errno = 0;
-    struct dirent* ent = readdir(dir);
-    if (ent == nullptr) {
-      err = errno;
-      break;
-    }
-    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-    if (count >= static_cast<uint64_t>(max_entries)) {
-      truncated = true;
-      break;
-    }
-    struct stat st;
-    if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+  return ListEntries(info, "listLayerDir(dirFd, maxEntries)", [env](const struct stat& st, int dir, const char* name) {
     const char* kind = S_ISREG(st.st_mode)    ? "file"
                        : S_ISDIR(st.st_mode)  ? "dir"
                        : S_ISLNK(st.st_mode)  ? "symlink"
@@ -1489,7 +1464,7 @@ Napi::Value ListLayerDir(const Napi::CallbackInfo& info) {
                        : S_ISBLK(st.st_mode)  ? "block"
                                               : "socket";
     Napi::Object entry = Napi::Object::New(env);
-    entry.Set("name", Napi::String::New(env, ent->d_name));
+    entry.Set("name", Napi::String::New(env, name));
     entry.Set("kind", Napi::String::New(env, kind));
     entry.Set("mode", Napi::Number::New(env, st.st_mode & 07777));
     entry.Set("uid", Napi::Number::New(env, st.st_uid));
@@ -1503,19 +1478,13 @@ Napi::Value ListLayerDir(const Napi::CallbackInfo& info) {
     entry.Set("rdevMinor", Napi::Number::New(env, minor(st.st_rdev)));
     if (S_ISLNK(st.st_mode)) {
       char target[4096];
-      ssize_t n = readlinkat(dirfd(dir), ent->d_name, target, sizeof(target) - 1);
-      if (n < 0) continue;  // replaced since the stat: gone from this listing
+      ssize_t n = readlinkat(dir, name, target, sizeof(target) - 1);
+      if (n < 0) return Napi::Object();  // replaced since the stat: gone from this listing
       entry.Set("target", Napi::String::New(env, target, static_cast<size_t>(n)));
     }
-    entry.Set("xattrs", EntryXattrs(env, dirfd(dir), ent->d_name));
-    entries.Set(count++, entry);
-  }
-  closedir(dir);
-  if (err != 0) return ThrowErrno(env, "readdir", err);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("entries", entries);
-  out.Set("truncated", Napi::Boolean::New(env, truncated));
-  return out;
+    entry.Set("xattrs", EntryXattrs(env, dir, name));
+    return entry;
+  });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
