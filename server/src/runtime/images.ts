@@ -4,7 +4,8 @@
  * loaded, in layers). Users pass names; only this module and the store turn them into paths.
  */
 import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MdockerError } from './errors.js';
@@ -176,10 +177,20 @@ export async function loadImageArchive(path: string, options: StoreImageOptions 
 }
 
 /** Writes a stored image as an OCI archive. */
-export async function saveImageArchive(name: string, outPath: string, options: StoreImageOptions = {}): Promise<void> {
+export async function saveImageArchive(
+  name: string,
+  outPath: string,
+  options: ImageOptions & StoreImageOptions = {},
+): Promise<void> {
   const store = await existingImageStore(options);
   const image = store === null ? null : await store.find(name);
-  if (store === null || image === null) throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
+  if (store === null || image === null) {
+    if (isValidImageName(name) && (await isImageDirectory(join(imagesDir(options), name)))) {
+      await saveBuiltinImage({ name, path: join(imagesDir(options), name) }, outPath);
+      return;
+    }
+    throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
+  }
   const references = (await store.list()).find((summary) => summary.id === image.id)?.references ?? [];
   let requested: string | null = null;
   try {
@@ -194,6 +205,25 @@ export async function saveImageArchive(name: string, outPath: string, options: S
     requested !== null && references.includes(requested) ? [requested] : references,
     outPath,
   );
+}
+
+/**
+ * A built-in image as a one-layer OCI archive, tagged with its name (docker save busybox).
+ * The layer is made in a store of its own in a temporary directory, removed afterwards,
+ * so the built-in name never becomes a stored image that would stand beside the tree.
+ */
+async function saveBuiltinImage(builtin: Image, outPath: string): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mdocker-save-'));
+  const layer = builtinLayer(builtin);
+  try {
+    const store = await ImageStore.open({ dataDir });
+    const reference = parseReference(builtin.name);
+    const image = await commitTrees(store, [layer], null, builtinConfig(), reference);
+    await saveImage(store, image, [formatReference(reference)], outPath);
+  } finally {
+    closeSync(layer.tree.dirFd);
+    await rm(dataDir, { recursive: true, force: true });
+  }
 }
 
 /** What a container runs from a stored image: its layers, bottom first, and its config. */
@@ -315,6 +345,35 @@ function idMapOf(init: ProcessRef, file: 'uid_map' | 'gid_map'): IdRange[] {
 }
 
 /**
+ * A built-in image's tree (made at install, the host's) as an image's first layer, its ids
+ * as they are: a container sees them through an idmapped mount. dirFd is the caller's to close.
+ */
+function builtinLayer(builtin: Image): CommitLayer {
+  const dirFd = openSync(builtin.path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  return {
+    tree: {
+      dirFd,
+      uidMap: IDENTITY_MAP,
+      gidMap: IDENTITY_MAP,
+      overlay: false,
+      skipPaths: new Set([IMAGE_MARKER_FILE]),
+    },
+    createdBy: `mdocker: the built-in image ${builtin.name}`,
+  };
+}
+
+/** A built-in image's config: a shell, as the playground and `mdocker run` start it. */
+function builtinConfig(): Record<string, unknown> {
+  return {
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+/**
  * A running container's writable layer as a new image on top of its image, tagged
  * reference (docker commit): changed and new files, symlinks as symlinks, deletions as
  * whiteouts; the image's config is kept, with a history entry. A container of a built-in
@@ -382,27 +441,10 @@ export async function commitContainer(
       if (builtin === null) {
         throw new MdockerError('NOT_FOUND', `container ${label}'s image ${JSON.stringify(name)} is gone`);
       }
-      // The built-in tree (made at install, the host's) becomes the image's first layer,
-      // its ids as they are: the container sees them through an idmapped mount.
-      const fd = openSync(builtin.path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
-      opened.push(fd);
-      layers.push({
-        tree: {
-          dirFd: fd,
-          uidMap: IDENTITY_MAP,
-          gidMap: IDENTITY_MAP,
-          overlay: false,
-          skipPaths: new Set([IMAGE_MARKER_FILE]),
-        },
-        createdBy: `mdocker: the built-in image ${name}`,
-      });
-      baseConfig = {
-        architecture: 'amd64',
-        os: 'linux',
-        config: { Cmd: ['/bin/sh'] },
-        rootfs: { type: 'layers', diff_ids: [] },
-        history: [],
-      };
+      const first = builtinLayer(builtin);
+      opened.push(first.tree.dirFd);
+      layers.push(first);
+      baseConfig = builtinConfig();
     }
     const upper = layerFileCalls().takeContainerLayer(container.launcher.pid, container.launcher.startTime);
     if (upper === null) throw new MdockerError('CONFLICT', `container ${label} is not running`);

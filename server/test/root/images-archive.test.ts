@@ -82,6 +82,31 @@ describe('mdocker load, save, images, rmi', { skip }, () => {
     assert.equal((await cli(['images', '-q', '--no-trunc'])).stdout, ids);
   });
 
+  it('saves a built-in image as a one-layer archive that loads and runs elsewhere, and stores nothing of it here', async () => {
+    const archive = join(dir, 'busybox.tar');
+    const before = (await cli(['images', '-q', '--no-trunc'])).stdout;
+    const saved = await cli(['save', '-o', archive, 'busybox']);
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.equal((await cli(['images', '-q', '--no-trunc'])).stdout, before);
+    assert.deepEqual(
+      (await readdir(tmpdir())).filter((name) => name.startsWith('mdocker-save-')),
+      [],
+    );
+    const inspect = spawnSync('skopeo', ['inspect', '--raw', `oci-archive:${archive}`], { encoding: 'utf8' });
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.equal((JSON.parse(inspect.stdout) as { layers: unknown[] }).layers.length, 1);
+    const elsewhere = { MDOCKER_DATA_DIR: join(dir, 'elsewhere') };
+    const loaded = await mdocker(['load', '-i', archive], { env: elsewhere, timeoutMs: 60_000 });
+    assert.equal(loaded.code, 0, loaded.stderr);
+    const id = (await mdocker(['images', '-q', '--no-trunc'], { env: elsewhere })).stdout.trim().split('\n').at(-1)!;
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const ran = await mdocker(['run', '--rm', id, 'sh', '-c', 'echo ran; test -e /.mdocker-image || echo no-marker'], {
+      env: elsewhere,
+      timeoutMs: 60_000,
+    });
+    assert.equal(ran.stdout, 'ran\nno-marker\n', ran.stderr);
+  });
+
   it('rmi of one of two tags untags it; of the last tag, removes the image and its files', async () => {
     const archive = join(dir, 'saved.tar');
     await cli(['save', '-o', archive, 'example.test/team/app:v1']);
