@@ -46,6 +46,10 @@ async function joinAsStudent(browser: Browser, joinPath: string, name: string, t
   await expect(page).toHaveURL(/\/$|\/#/);
   // The header names the student, as text.
   await expect(page.locator('.student-name')).toHaveText(name);
+  // The default image is the class's, and the picker says so.
+  const picker = page.getByRole('form', { name: 'Create a container' }).getByLabel('Image');
+  await expect(picker.locator('option').first()).toHaveText('your class’s image');
+  await expect(picker).toHaveAccessibleDescription('the image your teacher chose');
   await page.getByRole('button', { name: 'New container' }).click();
   await expect(page).toHaveURL(/#\/containers\/[^/]+/);
   await waitForPrompt(page);

@@ -73,6 +73,7 @@ export class ContainerList {
   private lessons: LessonJson[] = [];
   /** The class's lesson: the server gives it to every container of a student. */
   private classLesson: string | null = null;
+  private inClass = false;
   private readonly hostname: HTMLInputElement;
   private readonly memory: HTMLInputElement;
   private readonly cpus: HTMLInputElement;
@@ -154,7 +155,11 @@ export class ContainerList {
           (img.description ? ` — ${img.description}` : ''),
       ),
     );
-    replaceChildren(this.image, h('option', { value: '' }, 'default'), ...options);
+    replaceChildren(
+      this.image,
+      h('option', { value: '' }, this.inClass ? 'your class’s image' : 'default'),
+      ...options,
+    );
     this.image.value = images.some((img) => img.name === chosen) ? chosen : '';
     this.renderImageHint();
   }
@@ -168,7 +173,7 @@ export class ContainerList {
   private renderImageHint(): void {
     const img = this.images.find((known) => known.name === this.image.value);
     const parts: string[] = [];
-    if (img === undefined) parts.push('the server’s default image');
+    if (img === undefined) parts.push(this.inClass ? 'the image your teacher chose' : 'the server’s default image');
     else {
       parts.push(img.description ?? (img.kind === 'saved' ? 'a container you saved' : 'no description'));
       if (img.exposedPorts.length > 0) parts.push(`serves on ${img.exposedPorts.join(', ')}`);
@@ -187,6 +192,14 @@ export class ContainerList {
   setClassLesson(lessonId: string | null): void {
     this.classLesson = lessonId;
     this.renderLessons();
+  }
+
+  /** A student's default image is the class's, not the server's. */
+  setInClass(inClass: boolean): void {
+    this.inClass = inClass;
+    const first = this.image.options[0];
+    if (first !== undefined && first.value === '') first.textContent = inClass ? 'your class’s image' : 'default';
+    this.renderImageHint();
   }
 
   private renderLessons(): void {

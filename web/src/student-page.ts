@@ -450,6 +450,7 @@ function showRole(me: MeJson): void {
   if (me.role === 'student') {
     classroom.showStudent(me.student);
     list.setClassLesson(me.student.lesson);
+    list.setInClass(true);
   } else if (me.role === 'teacher') {
     document
       .querySelector('.header-controls')
