@@ -37,6 +37,22 @@ export function exposedTcpPorts(config: ImageConfig): number[] {
   return [...ports].sort((a, b) => a - b).slice(0, MAX_EXPOSED_PORTS);
 }
 
+/** Shells by name: an image whose Cmd is one of them starts it in its terminals. */
+const SHELLS = new Set(['sh', 'ash', 'bash', 'dash', 'ksh', 'mksh', 'zsh', 'fish']);
+
+/**
+ * The image's Cmd when it is an interactive shell (bash in a Debian image, alone or with
+ * -l or -i, and no Entrypoint before it), for the playground's terminals; else null, and
+ * they run /bin/sh (an image whose Cmd is a server still gets a shell beside it).
+ */
+export function shellOf(entrypoint: string[] | null | undefined, cmd: string[] | null | undefined): string[] | null {
+  if ((entrypoint ?? []).length > 0 || !cmd || cmd.length === 0 || cmd.length > 2) return null;
+  const program = cmd[0]!;
+  if (!SHELLS.has(program.slice(program.lastIndexOf('/') + 1))) return null;
+  if (cmd.length === 2 && !['-l', '-i', '--login'].includes(cmd[1]!)) return null;
+  return [...cmd];
+}
+
 function oneLine(text: string | undefined): string | null {
   if (text === undefined) return null;
   const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
@@ -80,6 +96,7 @@ export function runtimeImageBackend(options: RuntimeImageBackendOptions): ImageB
         sizeBytes: image.sizeBytes,
         description: oneLine(config.config?.Labels?.[DESCRIPTION_LABEL]),
         exposedPorts: exposedTcpPorts(config),
+        shell: shellOf(config.config?.Entrypoint, config.config?.Cmd),
       };
     },
     async references(): Promise<string[]> {

@@ -40,6 +40,8 @@ export interface ImageDetails {
   description: string | null;
   /** TCP ports of the config's ExposedPorts */
   exposedPorts: number[];
+  /** the config's Cmd when it is a shell (bash in a Debian image): a terminal's default */
+  shell?: string[] | null;
 }
 
 export interface BuiltinImage extends ImageDetails {
@@ -263,9 +265,12 @@ export class ImageCatalog {
    * The runtime's name for what a create names, if the viewer may start it; else a 400
    * naming the image and what is offered.
    */
-  async resolve(viewer: Viewer, name: string): Promise<{ image: string; exposedPorts: number[] }> {
+  async resolve(
+    viewer: Viewer,
+    name: string,
+  ): Promise<{ image: string; exposedPorts: number[]; shell: string[] | null }> {
     const builtin = (await this.#builtinList()).find((image) => image.name === name);
-    if (builtin) return { image: builtin.name, exposedPorts: builtin.exposedPorts };
+    if (builtin) return { image: builtin.name, exposedPorts: builtin.exposedPorts, shell: builtin.shell ?? null };
     let ref: ImageReference | null = null;
     try {
       ref = parseReference(name);
@@ -276,10 +281,14 @@ export class ImageCatalog {
       const normalized = formatReference(ref);
       if (ref.registry === SAVED_REGISTRY) {
         const saved = this.#visibleSaved(viewer).find((image) => image.reference === normalized);
-        if (saved) return { image: saved.name, exposedPorts: saved.details.exposedPorts };
+        if (saved) {
+          return { image: saved.name, exposedPorts: saved.details.exposedPorts, shell: saved.details.shell ?? null };
+        }
       } else if (this.#offered.has(normalized) || viewer.trusted?.includes(name)) {
         const details = await this.#backend.stored(normalized);
-        if (details !== null) return { image: listedName(ref), exposedPorts: details.exposedPorts };
+        if (details !== null) {
+          return { image: listedName(ref), exposedPorts: details.exposedPorts, shell: details.shell ?? null };
+        }
       }
     }
     throw notOffered(

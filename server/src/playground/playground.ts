@@ -162,7 +162,7 @@ export type ImageGate = (
   sessionId: string,
   image: string,
   trusted: string[],
-) => Promise<{ image: string; exposedPorts: number[] }>;
+) => Promise<{ image: string; exposedPorts: number[]; shell?: string[] | null }>;
 
 /** Told of what happens to sessions' containers (the classes module follows its students). */
 export interface PlaygroundObserver {
@@ -239,6 +239,8 @@ interface Entry {
   network: string | null;
   /** its image's exposed TCP ports (preview hints) */
   exposedPorts: number[];
+  /** what a terminal runs when the request names nothing: the image's shell, else /bin/sh */
+  shell: string[];
 }
 
 /** One of the server's networks and who holds it: each container on it, and a class. */
@@ -384,11 +386,13 @@ export class Playground {
     // A student may start its own saved image besides the class's.
     if (policy) request = applyPolicy(policy, request, this.#ownImage(sessionId, request.image ?? ''));
     let exposedPorts: number[] = [];
+    let shell: string[] | null = null;
     if (this.#imageGate) {
       const trusted = [policy?.image, lesson?.image].filter((image): image is string => typeof image === 'string');
       const resolved = await this.#imageGate(sessionId, request.image ?? this.#config.defaultImage, trusted);
       request = { ...request, image: resolved.image };
       exposedPorts = resolved.exposedPorts;
+      shell = resolved.shell ?? null;
       if (this.#shuttingDown) throw new MdockerError('CONFLICT', 'the server is shutting down');
     }
     const limits = resolveCreateLimits(this.#config, request.limits);
@@ -444,6 +448,7 @@ export class Playground {
       security,
       policy?.network ?? null,
       exposedPorts,
+      shell,
     );
     this.#inFlight.add(creation);
     try {
@@ -463,9 +468,11 @@ export class Playground {
     security: SecurityOptions | null = null,
     classNetwork: string | null = null,
     exposedPorts: number[] = [],
+    imageShell: string[] | null = null,
   ): Promise<ContainerJson> {
     const startedAtMs = performance.now();
-    const cmd = request.cmd ?? DEFAULT_SHELL;
+    const shell = imageShell ?? DEFAULT_SHELL;
+    const cmd = request.cmd ?? shell;
     // Held from here: by the entry once it exists, else released below.
     const network = await this.#holdNetwork(sessionId, classNetwork);
     let prepared: PreparedContainer;
@@ -529,6 +536,7 @@ export class Playground {
       lastPidsLimitHits: 0,
       network,
       exposedPorts,
+      shell,
     };
     this.#entries.set(id, entry);
     this.#sessionIds(sessionId).add(id);
@@ -748,7 +756,7 @@ export class Playground {
       throw new MdockerError('CONFLICT', `container ${id.slice(0, 12)} is not running`);
     this.#evictExitedTerminal(entry);
     checkTerminalCount(this.#config, entry.terminals.size);
-    const cmd = options.cmd ?? DEFAULT_SHELL;
+    const cmd = options.cmd ?? entry.shell;
     const cols = options.cols ?? DEFAULT_COLS;
     const rows = options.rows ?? DEFAULT_ROWS;
     const exec = await this.#runtime.exec(id, { cmd, tty: true, dieWithParent: true }, { kind: 'pty', cols, rows });
