@@ -314,6 +314,49 @@ Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, copy);
 }
 
+// Starts file with posix_spawn: the file actions given (destroyed here), default signal
+// dispositions, an empty signal mask and extra_flags (POSIX_SPAWN_SETSID for a terminal's
+// session leader); then watches the child's exit on the event loop: onExit(code, signal)
+// once it is reaped. Returns the pid, or -1 with *call and *error naming what failed (a
+// child whose pidfd could not be had is killed and reaped first).
+pid_t SpawnWatched(napi_env env, const std::string& file, posix_spawn_file_actions_t* actions, short extra_flags,
+                   std::vector<std::string>* args, std::vector<std::string>* envs, Napi::Function on_exit,
+                   const char** call, int* error) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, static_cast<short>(extra_flags | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+  std::vector<char*> argv = Argv(args);
+  std::vector<char*> envp = Argv(envs);
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, file.c_str(), actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(actions);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    *call = "posix_spawn";
+    *error = err;
+    return -1;
+  }
+  // Our own unreaped child: its pid cannot be reused before OnChildExit's waitid.
+  int pidfd = PidfdOpen(pid);
+  uv_loop_t* loop = nullptr;
+  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    *call = "pidfd_open";
+    *error = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (pidfd >= 0) close(pidfd);
+    return -1;
+  }
+  WatchPidfd(env, loop, pidfd, true, on_exit);
+  return pid;
+}
+
 // spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)[, execFd]) -> { pid, fd, slave }
 // With execFd (a sealedCopy), the program run is that fd's content, as fd 3 of the child
 // (/proc/self/fd/3), and file only names it in argv[0].
@@ -370,9 +413,7 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   }
 
   posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
   // glibc runs the file actions after setsid(): opening the slave without O_NOCTTY in a
   // session leader with no terminal makes it the controlling terminal, as login_tty(3)
   // in node-pty's forkpty does (^C, SIGWINCH and hangups reach the child's group).
@@ -387,38 +428,15 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
     posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   }
   posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-  sigset_t all;
-  sigset_t none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> argv = Argv(&args);
-  std::vector<char*> envp = Argv(&envs);
-  pid_t pid = -1;
-  int err = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
+  const char* failed = nullptr;
+  int err = 0;
+  pid_t pid =
+      SpawnWatched(env, file, &actions, POSIX_SPAWN_SETSID, &args, &envs, info[6].As<Napi::Function>(), &failed, &err);
+  if (pid < 0) {
     close(slave);
     close(master);
-    return ThrowErrno(env, "posix_spawn", err);
+    return ThrowErrno(env, failed, err);
   }
-
-  // Our own unreaped child: its pid cannot be reused before the waitid above.
-  int pidfd = PidfdOpen(pid);
-  uv_loop_t* loop = nullptr;
-  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    int saved = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    if (pidfd >= 0) close(pidfd);
-    close(slave);
-    close(master);
-    return ThrowErrno(env, "pidfd_open", saved);
-  }
-  WatchPidfd(env, loop, pidfd, true, info[6].As<Napi::Function>());
 
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
@@ -471,9 +489,7 @@ Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
     }
   }
   posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
   for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&actions, child_end[i], i);
   posix_spawn_file_actions_addchdir_np(&actions, "/");
   if (exec_fd >= 0) {
@@ -483,38 +499,17 @@ Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
   } else {
     posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   }
-  sigset_t all;
-  sigset_t none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> argv = Argv(&args);
-  std::vector<char*> envp = Argv(&envs);
-  pid_t pid = -1;
-  int err = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  const char* failed = nullptr;
+  int err = 0;
+  pid_t pid = SpawnWatched(env, file, &actions, 0, &args, &envs, info[3].As<Napi::Function>(), &failed, &err);
   for (int i = 0; i < 3; i++) {
     close(child_end[i]);
     pipes[i][i == 0 ? 0 : 1] = -1;
   }
-  if (err != 0) {
+  if (pid < 0) {
     close_all();
-    return ThrowErrno(env, "posix_spawn", err);
+    return ThrowErrno(env, failed, err);
   }
-  int pidfd = PidfdOpen(pid);
-  uv_loop_t* loop = nullptr;
-  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    int saved = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    if (pidfd >= 0) close(pidfd);
-    close_all();
-    return ThrowErrno(env, "pidfd_open", saved);
-  }
-  WatchPidfd(env, loop, pidfd, true, info[3].As<Napi::Function>());
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
   result.Set("stdin", Napi::Number::New(env, parent_end[0]));
