@@ -188,12 +188,11 @@ detached_image_mount (const struct md_opts *opts, const char *source, pid_t chil
   return fd;
 }
 
-/* The go-ahead, with the image's (or rootfs's) mount fds attached (SCM_RIGHTS). */
+/* Sends a one-byte word with fds attached (SCM_RIGHTS; none when n_fds is 0). */
 static int
-send_go (int sock, const int *image_fds, size_t n_fds, md_error_t *err)
+send_word (int sock, char word, const int *fds, size_t n_fds, const char *what, md_error_t *err)
 {
-  char go = 'g';
-  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
   union
   {
     char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
@@ -203,32 +202,38 @@ send_go (int sock, const int *image_fds, size_t n_fds, md_error_t *err)
   struct cmsghdr *cmsg;
   ssize_t n;
 
+  if (n_fds > MD_MAX_IMAGE_LAYERS)
+    return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many fds to hand over");
   memset (&msg, 0, sizeof (msg));
   memset (&control, 0, sizeof (control));
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
-  cmsg = CMSG_FIRSTHDR (&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
-  memcpy (CMSG_DATA (cmsg), image_fds, sizeof (int) * n_fds);
+  if (n_fds > 0)
+    {
+      msg.msg_control = control.buf;
+      msg.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+      memcpy (CMSG_DATA (cmsg), fds, sizeof (int) * n_fds);
+    }
   do
     n = sendmsg (sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n != 1)
-    return md_make_error (err, errno, "sendmsg", "cannot release the container");
+    return md_make_error (err, errno, "sendmsg", "cannot %s", what);
   return 0;
 }
 
-/* Fills fds with the image's mount fds and returns how many, or -1 when the parent went
- * away without a go-ahead. */
+/* Receives the one-byte word `expect` and the fds attached to it, into fds (at most
+ * MD_MAX_IMAGE_LAYERS): how many, or -1 when the peer went away, sent another word, or
+ * sent fds that did not fit. */
 static int
-receive_go (int sock, int *fds)
+receive_word (int sock, char expect, int *fds)
 {
-  char go;
-  struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+  char word;
+  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
   union
   {
     char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
@@ -247,11 +252,12 @@ receive_go (int sock, int *fds)
   do
     n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || go != 'g')
+  if (n != 1 || word != expect || (msg.msg_flags & MSG_CTRUNC))
     return -1;
   cmsg = CMSG_FIRSTHDR (&msg);
-  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
-      || cmsg->cmsg_len < CMSG_LEN (sizeof (int)) || (msg.msg_flags & MSG_CTRUNC))
+  if (cmsg == NULL)
+    return 0;
+  if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len < CMSG_LEN (0))
     return -1;
   n_fds = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
   if (n_fds > MD_MAX_IMAGE_LAYERS)
@@ -260,42 +266,28 @@ receive_go (int sock, int *fds)
   return (int) n_fds;
 }
 
+/* The go-ahead, with the image's (or rootfs's) mount fds attached. */
+static int
+send_go (int sock, const int *image_fds, size_t n_fds, md_error_t *err)
+{
+  return send_word (sock, 'g', image_fds, n_fds, "release the container", err);
+}
+
+/* Fills fds with the image's mount fds and returns how many, or -1 when the parent went
+ * away without a go-ahead (or sent none). */
+static int
+receive_go (int sock, int *fds)
+{
+  int n = receive_word (sock, 'g', fds);
+  return n < 1 ? -1 : n;
+}
+
 /* The child's word that its root is built, with the upper layer's fd attached when it
  * has one (not a --rootfs). */
 static int
 send_layer (int sock, int upper_fd, md_error_t *err)
 {
-  char word = 'l';
-  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } control;
-  struct msghdr msg;
-  struct cmsghdr *cmsg;
-  ssize_t n;
-
-  memset (&msg, 0, sizeof (msg));
-  memset (&control, 0, sizeof (control));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (upper_fd >= 0)
-    {
-      msg.msg_control = control.buf;
-      msg.msg_controllen = sizeof (control.buf);
-      cmsg = CMSG_FIRSTHDR (&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-      memcpy (CMSG_DATA (cmsg), &upper_fd, sizeof (int));
-    }
-  do
-    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
-    return md_make_error (err, errno, "sendmsg", "cannot hand the upper layer to the launcher");
-  return 0;
+  return send_word (sock, 'l', &upper_fd, upper_fd >= 0 ? 1 : 0, "hand the upper layer to the launcher", err);
 }
 
 /* Waits for the child's send_layer and keeps the fd at MD_LAYER_KEEP_FD (1: kept). Nothing kept
@@ -304,31 +296,16 @@ send_layer (int sock, int upper_fd, md_error_t *err)
 static int
 keep_layer (int sock)
 {
-  char word;
-  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } control;
-  struct msghdr msg;
-  struct cmsghdr *cmsg;
-  ssize_t n;
-  int fd, kept;
+  int fds[MD_MAX_IMAGE_LAYERS];
+  int fd, kept, i, n = receive_word (sock, 'l', fds);
 
-  memset (&msg, 0, sizeof (msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof (control.buf);
-  do
-    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  cmsg = n == 1 ? CMSG_FIRSTHDR (&msg) : NULL;
-  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
-      || cmsg->cmsg_len != CMSG_LEN (sizeof (int)))
-    return 0;
-  memcpy (&fd, CMSG_DATA (cmsg), sizeof (int));
+  if (n != 1)
+    {
+      for (i = 0; i < n; i++)
+        close (fds[i]);
+      return 0;
+    }
+  fd = fds[0];
   if (fd == MD_LAYER_KEEP_FD)
     return 1;
   /* The slot is free in a launcher (it holds a handful of fds); never clobber one. */
