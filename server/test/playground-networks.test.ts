@@ -1,5 +1,6 @@
 // The playground's networks without root (the host-shell runtime keeps the books): a
-// session's containers share one network, made with the first and removed with the last;
+// session's containers share one network, made with the first and removed with the last
+// (after a grace, in which the session's next container joins it);
 // a warm container brings its own network to the session that takes it; a class puts its
 // students on one network or each on their own. The kernel's side: root/networks-playground.
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ function live(runtime: HostShellRuntime): string[] {
 
 describe('playground networks', () => {
   it("a session's containers share a network made with the first and removed with the last; another session's is another", async () => {
-    const { client, runtime } = await serve();
+    const { client, runtime } = await serve({ networkGrace: '0' });
     const alice = client();
     const bob = client();
     const a1 = await alice.createContainer();
@@ -51,7 +52,7 @@ describe('playground networks', () => {
   });
 
   it("a warm container's network becomes the session's; a session with a network creates cold on it; a retired warm container takes its network along", async () => {
-    const { client, runtime, server } = await serve({ warmPool: 1 });
+    const { client, runtime, server } = await serve({ warmPool: 1, networkGrace: '0' });
     await waitFor('a warm container running on its network', () =>
       [...runtime.records.values()].some(
         (record) => record.network && runtime.lifecycle(record.id)?.status === 'running',
@@ -79,7 +80,7 @@ describe('playground networks', () => {
 
   for (const mode of ['class', 'per-student'] as const) {
     it(`a class with network '${mode}'`, async () => {
-      const { client, runtime } = await serve({ token: TOKEN });
+      const { client, runtime } = await serve({ token: TOKEN, networkGrace: '0' });
       const teacher = client();
       assert.equal((await teacher.request('GET', `/?token=${TOKEN}`)).status, 302);
       const created = await teacher.request('POST', '/api/classes', { json: { name: 'Networks', network: mode } });
@@ -103,6 +104,61 @@ describe('playground networks', () => {
       await waitFor('no network left after the class', () => live(runtime).length === 0);
     });
   }
+
+  it("a session's network outlives its last container by the grace: the next one joins it, another session's never does, the stop removes it", async () => {
+    const { client, runtime, server } = await serve({ networkGrace: '1h' });
+    const alice = client();
+    const bob = client();
+    const a1 = await alice.createContainer();
+    const network = a1.network!.name;
+    await remove(alice, a1);
+    assert.deepEqual(live(runtime), [network], 'kept for the grace');
+    const b1 = await bob.createContainer();
+    assert.notEqual(b1.network?.name, network, "another session's container never joins it");
+    const a2 = await alice.createContainer();
+    assert.equal(a2.network?.name, network, 'the next container joins it');
+    assert.equal(runtime.networksMade.length, 2, 'one network per session');
+    await remove(alice, a2);
+    await remove(bob, b1);
+    assert.equal(live(runtime).length, 2, 'both in their grace');
+    await server.close();
+    assert.deepEqual(live(runtime), [], 'the stop removes networks in their grace');
+  });
+
+  it('a network past its grace is removed, and the next container gets a new one', async () => {
+    const { client, runtime } = await serve({ networkGrace: '300ms' });
+    const alice = client();
+    const a1 = await alice.createContainer();
+    await remove(alice, a1);
+    assert.deepEqual(live(runtime), [a1.network!.name]);
+    await waitFor('the network removed after its grace', () => runtime.networksRemoved.includes(a1.network!.name));
+    const a2 = await alice.createContainer();
+    assert.notEqual(a2.network?.name, a1.network!.name);
+    await remove(alice, a2);
+  });
+
+  it('a session whose network is in its grace takes a warm container, and its old network goes at once', async () => {
+    const { client, runtime } = await serve({ warmPool: 1, networkGrace: '1h' });
+    const alice = client();
+    const cold = await alice.createContainer({ cmd: ['sh'] });
+    await remove(alice, cold);
+    assert.ok(live(runtime).includes(cold.network!.name), 'in its grace');
+    await waitFor('a warm container running', () =>
+      [...runtime.records.values()].some(
+        (record) =>
+          record.network &&
+          record.network.name !== cold.network!.name &&
+          runtime.lifecycle(record.id)?.status === 'running',
+      ),
+    );
+    const warm = await alice.createContainer();
+    assert.notEqual(warm.network?.name, cold.network!.name, 'the warm container, on its own network');
+    await waitFor('the network in its grace removed', () => runtime.networksRemoved.includes(cold.network!.name));
+    const next = await alice.createContainer({ cmd: ['sh'] });
+    assert.equal(next.network?.name, warm.network?.name, "the session's network is now the warm container's");
+    await remove(alice, warm);
+    await remove(alice, next);
+  });
 
   it('gives containers only lo on a host whose kernel cannot make networks, instead of refusing them', async () => {
     const { client, runtime } = await serve();

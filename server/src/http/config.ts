@@ -108,6 +108,7 @@ export type ServeOptionKey =
   | 'defaultCpus'
   | 'defaultPidsLimit'
   | 'idleTimeout'
+  | 'networkGrace'
   | 'maxLifetime'
   | 'rateWindow'
   | 'createRatePerSession'
@@ -237,6 +238,12 @@ export const SERVE_OPTIONS: readonly ServeOptionSpec[] = [
     '--idle-timeout <duration>',
     'remove a container no client watched for this long (0: never)',
     '30m',
+  ),
+  spec(
+    'networkGrace',
+    '--network-grace <duration>',
+    "keep a session's network this long after its last container, for its next one (0: remove at once)",
+    '60s',
   ),
   spec('maxLifetime', '--max-lifetime <duration>', 'remove a container this long after its creation (0: never)', '4h'),
   spec('rateWindow', '--rate-window <duration>', 'the window of the rate limits below', '1m'),
@@ -503,6 +510,7 @@ export function resolveServeConfig(options: ServeOptions = {}, env: NodeJS.Proce
     defaultCpus: limit('defaultCpus', '0.5', (input) => parseCpus(input, hostCpus)),
     defaultPidsLimit: limit('defaultPidsLimit', '256', parsePidsLimit),
     idleTimeoutMs: duration('idleTimeout', '30m'),
+    networkGraceMs: duration('networkGrace', '60s'),
     maxLifetimeMs: duration('maxLifetime', '4h'),
     rateWindowMs: duration('rateWindow', '1m'),
     createRatePerSession: integer('createRatePerSession', 10, 1, 1_000_000),

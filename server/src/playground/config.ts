@@ -18,6 +18,8 @@ export interface PlaygroundConfig {
   idleTimeoutMs: number;
   /** 0: never */
   maxLifetimeMs: number;
+  /** how long a session's network outlives its last container, for the next one (0: not at all) */
+  networkGraceMs: number;
   execDefaultTimeoutMs: number;
   execMaxTimeoutMs: number;
   execMaxOutputBytes: number;

@@ -250,6 +250,8 @@ interface NetworkUse {
   session: string | null;
   /** settles once the runtime has made it */
   ready: Promise<void>;
+  /** a session's network nobody holds: removes it when the grace is over (a new hold cancels it) */
+  graceTimer?: NodeJS.Timeout;
 }
 
 /** Who owned a container the server removed, and why it did: the runtime keeps the rest. */
@@ -417,7 +419,7 @@ export class Playground {
     );
     // A warm container's network becomes the session's: a session that has one already
     // creates on it instead (a network is joined before the first instruction, never later).
-    if (policy === null && !this.#sessionNetworks.has(sessionId) && this.#isDefaultRequest(request, limits)) {
+    if (policy === null && !this.#sessionNetworkHeld(sessionId) && this.#isDefaultRequest(request, limits)) {
       const warm = this.#takeWarm(sessionId, address);
       if (warm) return warm;
     }
@@ -970,6 +972,7 @@ export class Playground {
     // A create in flight finishes (or sees the flag and undoes itself) before the sweep.
     await Promise.allSettled([...this.#inFlight]);
     await Promise.allSettled([...this.#entries.values()].map((entry) => this.#remove(entry, 'shutdown')));
+    for (const name of [...this.#networks.keys()]) void this.#removeLingering(name);
     await Promise.allSettled([...this.#networkRemovals]);
   }
 
@@ -1188,6 +1191,8 @@ export class Playground {
     let use = name === undefined ? undefined : this.#networks.get(name);
     if (name !== undefined && use !== undefined) {
       use.holds++;
+      clearTimeout(use.graceTimer);
+      use.graceTimer = undefined;
     } else if (classNetwork !== null) {
       throw new MdockerError('CONFLICT', 'the class has ended');
     } else {
@@ -1210,10 +1215,40 @@ export class Playground {
     return name;
   }
 
+  /** Whether the session has a network a container of its holds (not one in its grace). */
+  #sessionNetworkHeld(sessionId: string): boolean {
+    const name = this.#sessionNetworks.get(sessionId);
+    return name !== undefined && (this.#networks.get(name)?.holds ?? 0) > 0;
+  }
+
+  /**
+   * Drops one hold of the network. The last hold of a session's network starts its grace
+   * (PlaygroundConfig.networkGraceMs): the session's next container joins it instead of
+   * waiting for a new one. Any other network, or one past its grace, is removed; the
+   * returned promise resolves once it is (at once while it lingers).
+   */
   #releaseNetwork(name: string | null): Promise<void> {
     if (name === null) return Promise.resolve();
     const use = this.#networks.get(name);
     if (use === undefined || --use.holds > 0) return Promise.resolve();
+    const grace = this.#config.networkGraceMs;
+    if (use.session !== null && grace > 0 && !this.#shuttingDown) {
+      use.graceTimer = setTimeout(() => void this.#removeLingering(name), grace).unref();
+      return Promise.resolve();
+    }
+    return this.#removeNetwork(name, use);
+  }
+
+  /** Removes a session's network that nobody holds (its grace is over, or cut short). */
+  #removeLingering(name: string): Promise<void> {
+    const use = this.#networks.get(name);
+    if (use === undefined || use.holds > 0) return Promise.resolve();
+    return this.#removeNetwork(name, use);
+  }
+
+  #removeNetwork(name: string, use: NetworkUse): Promise<void> {
+    clearTimeout(use.graceTimer);
+    use.graceTimer = undefined;
     this.#networks.delete(name);
     if (use.session !== null && this.#sessionNetworks.get(use.session) === name)
       this.#sessionNetworks.delete(use.session);
@@ -1265,6 +1300,9 @@ export class Playground {
       entry.sessionId = sessionId;
       entry.clientAddress = clientAddress;
       if (entry.network !== null) {
+        // The session's network in its grace makes way for the warm container's.
+        const lingering = this.#sessionNetworks.get(sessionId);
+        if (lingering !== undefined) void this.#removeLingering(lingering);
         const use = this.#networks.get(entry.network);
         if (use) use.session = sessionId;
         this.#sessionNetworks.set(sessionId, entry.network);

@@ -75,6 +75,7 @@ describe('playground networks on a real kernel', { skip }, () => {
         webDir: '/nonexistent',
         createRatePerIp: 1000,
         createRatePerSession: 1000,
+        networkGrace: '3s',
       },
       {},
     );
@@ -154,6 +155,64 @@ describe('playground networks on a real kernel', { skip }, () => {
     await waitFor('the sessions networks removed', () => networkDirs(stateRoot).networks.length === 0);
     assert.deepEqual(networkDirs(stateRoot).subnets, []);
     assert.deepEqual(netnsMounts(stateRoot), []);
+  });
+
+  it("a session's next container joins its network within the grace, nobody else's does, and it goes after", async () => {
+    const alice = new Client(base);
+    const bob = new Client(base);
+    const first = await alice.create();
+    assert.ok(first.network);
+    const network = first.network.name;
+    assert.equal((await alice.request('DELETE', `/api/containers/${first.id}`)).status, 204);
+    assert.deepEqual(networkDirs(stateRoot).networks, [network], 'kept for the grace');
+
+    // Another session, in the grace of alice's network, gets a network of its own.
+    const stranger = await bob.create();
+    assert.ok(stranger.network);
+    assert.notEqual(stranger.network.name, network);
+    const again = await alice.create();
+    assert.equal(again.network?.name, network, 'the next container joins the kept network');
+    const probe = await sh(alice, again, 'ip -4 addr show eth0');
+    assert.equal(probe.exitCode, 0, probe.out);
+    assert.match(probe.out, new RegExp(`inet ${again.network!.ip.replace(/\./g, '\\.')}/`));
+
+    for (const [client, container] of [
+      [alice, again],
+      [bob, stranger],
+    ] as const)
+      assert.equal((await client.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+    assert.equal(networkDirs(stateRoot).networks.length, 2, 'both kept for the grace');
+    await waitFor('the kept networks removed after the grace', () => networkDirs(stateRoot).networks.length === 0);
+    assert.deepEqual(networkDirs(stateRoot).subnets, []);
+    assert.deepEqual(netnsMounts(stateRoot), []);
+  });
+
+  it('a network in its grace is removed when the server stops', async () => {
+    const root = mkdtempSync('/run/mdocker-pnet-grace-');
+    try {
+      const config = resolveServeConfig(
+        { port: 0, stateRoot: root, dataDir: `${root}-data`, webDir: '/nonexistent', networkGrace: '1h' },
+        {},
+      );
+      const other = await startServer(config, {
+        logger: pino({ level: 'silent' }),
+        handleSignals: false,
+        printUrl: false,
+      });
+      try {
+        const client = new Client(`http://127.0.0.1:${other.port}/`);
+        const container = await client.create();
+        assert.equal((await client.request('DELETE', `/api/containers/${container.id}`)).status, 204);
+        assert.deepEqual(networkDirs(root).networks, [container.network!.name]);
+      } finally {
+        await other.close();
+      }
+      assert.deepEqual(networkDirs(root), { networks: [], subnets: [] });
+      assert.deepEqual(netnsMounts(root), []);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(`${root}-data`, { recursive: true, force: true });
+    }
   });
 
   for (const mode of ['class', 'per-student'] as const) {
