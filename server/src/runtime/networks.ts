@@ -330,17 +330,30 @@ let tmpCounter = 0;
 export class Networks {
   readonly dir: string;
   private readonly range: Cidr;
-  /** Creates and member changes of one network, one at a time in this process. */
-  private chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Each network's create, member changes and removal, one at a time in this process.
+   * Different networks go on at once: their directories and subnet files are taken with
+   * exclusive creates, so a class of first containers does not wait for each other's
+   * namespace to be made.
+   */
+  private readonly chains = new Map<string, Promise<unknown>>();
 
   constructor(stateRoot: string, range: string = process.env.MDOCKER_NETWORK_RANGE ?? DEFAULT_NETWORK_RANGE) {
     this.dir = join(stateRoot, 'networks');
     this.range = parseCidr(range, 'network range');
   }
 
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(work, work);
-    this.chain = next.catch(() => undefined);
+  private serial<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(name) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(name, settled);
+    void settled.then(() => {
+      if (this.chains.get(name) === settled) this.chains.delete(name);
+    });
     return next;
   }
 
@@ -390,7 +403,7 @@ export class Networks {
         `a network with egress needs a subnet of /${MAX_EGRESS_PREFIX} or larger (its gateway and uplink take 5 addresses): ${opts.subnet}`,
       );
     }
-    return this.serial(async () => {
+    return this.serial(name, async () => {
       mkdirSync(join(this.dir, 'subnets'), { recursive: true, mode: 0o700 });
       try {
         mkdirSync(this.path(name), { mode: 0o700 });
@@ -510,7 +523,7 @@ export class Networks {
 
   /** Reserves an address for the container and adds its names to the hosts file. */
   attach(name: string, container: { id: string; name: string; hostname: string }): Promise<NetworkAttachment> {
-    return this.serial(async () => {
+    return this.serial(name, async () => {
       const record = await this.get(name);
       if (record === null) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
       const subnet = parseCidr(record.subnet);
@@ -544,7 +557,7 @@ export class Networks {
 
   /** Takes the container's address back and its names out of the hosts file. */
   detach(name: string, id: string): Promise<void> {
-    return this.serial(async () => {
+    return this.serial(name, async () => {
       let changed = false;
       for (const member of this.members(name)) {
         if (member.id !== id) continue;
@@ -573,7 +586,7 @@ export class Networks {
    * whose container `isLive` says is running remains, unless forced.
    */
   remove(name: string, opts: { force?: boolean; isLive?: (id: string) => boolean } = {}): Promise<void> {
-    return this.serial(async () => {
+    return this.serial(name, async () => {
       const record = await this.get(name);
       if (record === null && !this.exists(name)) throw new MdockerError('NOT_FOUND', `no such network: ${name}`);
       const live = this.members(name).filter((m) => opts.isLive?.(m.id) ?? true);

@@ -7,7 +7,9 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Networks } from '../../src/runtime/networks.js';
 import { mdocker, mdockerOk as ok, rootOnly, shOnNetwork as sh } from './helpers.js';
 
 const skip = rootOnly();
@@ -119,5 +121,50 @@ describe('networks (CLI)', { skip }, () => {
       readdirSync(`${stateRoot}/networks/subnets`).filter((f) => f.startsWith('10.89.250.')),
       [],
     );
+  });
+});
+
+describe('networks (runtime), many at once', { skip }, () => {
+  test('networks made, joined and removed at the same moment get distinct subnets and addresses, and leave nothing', async () => {
+    const root = mkdtempSync('/run/mdocker-nets-burst-');
+    try {
+      const networks = new Networks(root, '10.91.0.0/16');
+      const names = Array.from({ length: 8 }, (_, i) => `${tag}-burst${i}`);
+      const records = await Promise.all(names.map((name) => networks.create(name, { owner: true })));
+      assert.equal(new Set(records.map((r) => r.subnet)).size, names.length, 'one subnet each');
+      for (const name of names) assert.ok(existsSync(networks.netnsPath(name)));
+      const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(' - nsfs ') && l.split(' ')[4]?.startsWith(`${root}/`));
+      assert.equal(mounts.length, names.length);
+
+      // Members of two networks join at once, with names and addresses of their own.
+      const joins = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          networks.attach(names[i % 2]!, { id: `${i}`.padStart(32, '0'), name: `m${i}`, hostname: `m${i}` }),
+        ),
+      );
+      for (const name of names.slice(0, 2)) {
+        const ips = joins.filter((j) => j.name === name).map((j) => j.ip);
+        assert.equal(new Set(ips).size, 6, `distinct addresses on ${name}`);
+        const hosts = readFileSync(join(root, 'networks', name, 'hosts'), 'utf8');
+        assert.equal(hosts.split('\n').filter((l) => l.startsWith('10.91.')).length, 6, hosts);
+      }
+
+      await Promise.all(names.map((name) => networks.remove(name, { force: true })));
+      assert.deepEqual(
+        readdirSync(join(root, 'networks')).filter((n) => n !== 'subnets'),
+        [],
+      );
+      assert.deepEqual(readdirSync(join(root, 'networks', 'subnets')), []);
+      assert.deepEqual(
+        readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(' - nsfs ') && l.split(' ')[4]?.startsWith(`${root}/`)),
+        [],
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
