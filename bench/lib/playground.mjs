@@ -87,6 +87,7 @@ export async function measureStartConcurrent({ server, classSize, bursts, deadli
     if (errors.length > classSize) break;
   }
   return {
+    classSize,
     post: summarize(post),
     prompt: summarize(prompt),
     burstWall: summarize(burstWallMs),

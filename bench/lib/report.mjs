@@ -78,6 +78,89 @@ function samplingTarget(dens) {
   ];
 }
 
+/** Issue 18's targets, each from the same run's figures (bench/PROFILE.md says why a miss is one). */
+function issue18Targets(r) {
+  const n = r.native;
+  const pg = r.playground ?? {};
+  const burst = pg.concurrent?.prompt;
+  const cpuPerCreate = pg.sequential?.serverCpuMsPerCycle;
+  const setup = r.classroom?.setup;
+  const students = r.classroom?.students;
+  const watched = r.classroom?.summary?.consolePage ?? r.classroom?.summary?.eventStream;
+  const floorMs = nativeMedian(n, 'floor');
+  const initMs = nativeMedian(n, 'mdocker-init');
+  const mdockerMs = nativeMedian(n, 'mdocker');
+  const thrAll = r.throughputAllCpus ?? {};
+  const bare = r.ptyCeiling?.busybox;
+  const wettyMiBps = r.wetty?.throughput?.MiBps;
+  const cliOverNode = nativeMedian(n, 'mdocker-cli') - nativeMedian(n, 'node -e 0');
+  const joinP99 = setup?.createToPrompt?.p99;
+  const joinMax = setup?.createToPrompt?.max;
+  return [
+    [
+      `${r.playground?.concurrent?.classSize ?? 30} at once, cold, create→prompt p99 under 250 ms (no warm pool)`,
+      burst ? `${fmtMs(burst.p99)} (p50 ${fmtMs(burst.median)})` : '–',
+      atMost(burst?.p99, 250),
+    ],
+    [
+      'server CPU per create + attach + delete at most 8 ms',
+      Number.isFinite(cpuPerCreate) ? `${cpuPerCreate.toFixed(1)} ms (sequential, one session)` : '–',
+      atMost(cpuPerCreate, 8),
+    ],
+    [
+      `${students ?? 60} students join one class and open their shells within a minute: create→prompt p99 under 300 ms`,
+      setup
+        ? `${fmtMs(joinP99)} (p50 ${fmtMs(setup.createToPrompt.median)}); all in ${setup.seconds.toFixed(1)} s`
+        : '–',
+      atMost(joinP99, 300),
+    ],
+    [
+      '… every prompt within 1 s',
+      setup ? `slowest ${fmtMs(joinMax)}` : '–',
+      setup && setup.seconds > 60 ? `**missed**: ${setup.seconds.toFixed(0)} s in all` : atMost(joinMax, 1000),
+    ],
+    [
+      'keystroke echo p99 under 10 ms with 50 neighbours running `yes`',
+      pg.echo?.noisy ? `${fmtMs(pg.echo.noisy.p99)} (with ${pg.echo.noisyCount})` : '–',
+      atMost(pg.echo?.noisy?.p99, 10),
+    ],
+    [
+      'launcher ÷ C floor (median) at most 1.3×',
+      `${fmtRatio(initMs / floorMs)} (${fmtMs(initMs)} vs ${fmtMs(floorMs)})`,
+      atMost(initMs / floorMs, 1.3),
+    ],
+    [
+      'runtime (create→exit in-process) ÷ C floor at most 1.5×',
+      `${fmtRatio(mdockerMs / floorMs)} (${fmtMs(mdockerMs)})`,
+      atMost(mdockerMs / floorMs, 1.5),
+    ],
+    [
+      'terminal throughput, same binaries, at least 1.5× wetty',
+      Number.isFinite(thrAll.MiBps / wettyMiBps)
+        ? `${thrAll.MiBps.toFixed(1)} vs ${wettyMiBps.toFixed(1)} MiB/s: ${fmtRatio(thrAll.MiBps / wettyMiBps)}`
+        : '–',
+      atLeast(thrAll.MiBps / wettyMiBps, 1.5),
+    ],
+    [
+      'terminal throughput at least 0.9× the bare pty reader',
+      Number.isFinite(thrAll.MiBps / bare?.MiBps)
+        ? `${thrAll.MiBps.toFixed(1)} vs ${bare.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrAll.MiBps / bare.MiBps)}`
+        : '–',
+      atLeast(thrAll.MiBps / bare?.MiBps, 0.9),
+    ],
+    [
+      '`mdocker run --rm busybox true`, whole process, minus `node -e 0`: at most 40 ms',
+      Number.isFinite(cliOverNode) ? `${fmtMs(cliOverNode)}` : '–',
+      atMost(cliOverNode, 40),
+    ],
+    [
+      `teacher console, ${students ?? 60} students typing: server CPU under 20 % of a core`,
+      watched ? `${watched.serverCpuPercent.mean.toFixed(1)} %` : '–',
+      atMost(watched?.serverCpuPercent?.mean, 20),
+    ],
+  ];
+}
+
 export function renderResults(r) {
   const out = [];
   const push = (...lines) => out.push(...lines);
@@ -200,6 +283,7 @@ export function renderResults(r) {
     samplingTarget(dens),
   ];
   push('## Targets (issue 6)', '', table(['target', 'measured', 'result'], targets), '');
+  push('## Targets (issue 18)', '', table(['target', 'measured', 'result'], issue18Targets(r)), '');
 
   // ---- 1. native ----
   push('## 1. Native start: /bin/true in a fresh container', '');
