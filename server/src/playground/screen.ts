@@ -14,6 +14,48 @@ type HeadlessAddon = Parameters<InstanceType<typeof HeadlessTerminal>['loadAddon
 /** An escape sequence longer than this is not replayed to a reattaching client. */
 const MAX_TAIL_BYTES = 64 * 1024;
 
+/**
+ * Plain text held back from the parser (Screen#holdPlain): at most this much; for a
+ * moment, or while the terminal floods (this much in one moment) for up to a second.
+ */
+const HOLD_MAX_BYTES = 512 * 1024;
+const HOLD_MS = 15;
+const HOLD_FLOODING_MS = 1000;
+const FLOOD_BYTES = 16 * 1024;
+
+/**
+ * Text that changes nothing in the terminal's state but the cells it prints and where the
+ * cursor is: ASCII without ESC (so no sequence, no UTF-8, no C1) and without SO and SI
+ * (the character set shifts). CR, LF, BS, HT and BEL act within what the cut below keeps.
+ */
+function isPlainText(chunk: Buffer): boolean {
+  return chunk.indexOf(0x1b) === -1 && chunk.indexOf(0x0e) === -1 && chunk.indexOf(0x0f) === -1 && isAscii(chunk);
+}
+
+/**
+ * Where in `parts` (plain text, in order) the last `lines` lines begin: just after a CR LF,
+ * where the cursor is at column 0 with no wrap pending, with at least `lines` LFs after it.
+ * null when there are not that many.
+ */
+function lastLinesStart(parts: readonly Buffer[], lines: number): { part: number; offset: number } | null {
+  let seen = 0;
+  for (let part = parts.length - 1; part >= 0; part--) {
+    const chunk = parts[part]!;
+    let end = chunk.length;
+    for (;;) {
+      const lf = end > 0 ? chunk.lastIndexOf(0x0a, end - 1) : -1;
+      if (lf < 0) break;
+      end = lf;
+      if (seen >= lines) {
+        const before = lf > 0 ? chunk[lf - 1] : part > 0 ? parts[part - 1]!.at(-1) : undefined;
+        if (before === 0x0d) return { part, offset: lf + 1 };
+      }
+      seen++;
+    }
+  }
+  return null;
+}
+
 const enum VtState {
   Ground,
   Utf8,
@@ -198,6 +240,14 @@ export class Screen {
   readonly #onProcessed: (() => void) | undefined;
   #pendingBytes = 0;
   #disposed = false;
+  /** plain text not yet given to the parser (#holdPlain) */
+  #held: Buffer[] = [];
+  /** while flooding, the held text is copied here instead (the reads' buffers then die young) */
+  #floodBuffer: Buffer | null = null;
+  #heldBytes = 0;
+  #holdTimer: NodeJS.Timeout | null = null;
+  #flooding = false;
+  #skippedBytes = 0;
   /** callbacks queued behind writes; a disposed terminal never calls them, so we do */
   readonly #waiting = new Set<() => void>();
 
@@ -220,6 +270,11 @@ export class Screen {
     return this.#pendingBytes;
   }
 
+  /** Plain text that scrolled past the scrollback before the parser saw it, so it never did. */
+  get skippedBytes(): number {
+    return this.#skippedBytes;
+  }
+
   get cols(): number {
     return this.#terminal.cols;
   }
@@ -231,17 +286,105 @@ export class Screen {
   /** Feeds output; returns the offset of the chunk's first point between sequences, or -1. */
   write(chunk: Buffer): number {
     if (this.#disposed) return -1;
+    const plain = this.#tail.inGround && isPlainText(chunk);
     const firstGround = this.#tail.feed(chunk);
+    if (plain) {
+      this.#holdPlain(chunk);
+    } else {
+      this.#flushHeld();
+      this.#parse(chunk);
+    }
+    return firstGround;
+  }
+
+  #parse(chunk: Buffer): void {
     this.#pendingBytes += chunk.length;
     this.#terminal.write(chunk, () => {
       this.#pendingBytes -= chunk.length;
       this.#onProcessed?.();
     });
-    return firstGround;
+  }
+
+  /**
+   * Plain text is held back before the parser for HOLD_MS, and while the terminal floods
+   * for up to HOLD_FLOODING_MS or HOLD_MAX_BYTES; everything that reads the screen first
+   * lets it through (#flushHeld). A program that floods the terminal (`yes`, a build
+   * log, `cat` of a big file) prints far more lines between two flushes than the screen
+   * and its scrollback hold: those that would only have scrolled through are never
+   * parsed. That parse, and the scrollback lines it allocates, is most of the server's
+   * CPU per streamed byte. Clients and recordings get every byte as before; only this
+   * copy of the screen skips what it cannot show.
+   */
+  #holdPlain(chunk: Buffer): void {
+    if (this.#flooding && this.#heldBytes + chunk.length > HOLD_MAX_BYTES) this.#flushHeld(true);
+    if (!this.#flooding) {
+      this.#held.push(chunk);
+    } else {
+      if (chunk.length >= HOLD_MAX_BYTES) {
+        this.#parse(chunk);
+        return;
+      }
+      // Off the JavaScript heap, and a new one for each hold: the parser keeps what it
+      // was given until it has read it.
+      this.#floodBuffer ??= Buffer.allocUnsafeSlow(HOLD_MAX_BYTES);
+      chunk.copy(this.#floodBuffer, this.#heldBytes);
+    }
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes >= HOLD_MAX_BYTES) {
+      this.#flushHeld(true);
+    } else {
+      this.#holdTimer ??= setTimeout(() => this.#flushHeld(true), this.#flooding ? HOLD_FLOODING_MS : HOLD_MS).unref();
+    }
+  }
+
+  /**
+   * Gives the held text to the parser, minus the lines that would scroll past the
+   * scrollback. Those are skipped only when the result is the same screen and scrollback
+   * as parsing everything: the parser has caught up (its modes and cursor are those
+   * after the last byte before the held text), the scroll region is the whole screen
+   * (else a line feed on the bottom row would overwrite rather than scroll), and what
+   * is kept starts after a CR LF and holds the screen's rows twice plus the scrollback
+   * (the first rows it writes may land on rows that were not blank; they scroll out too).
+   */
+  #flushHeld(ended = false): void {
+    if (this.#holdTimer !== null) {
+      clearTimeout(this.#holdTimer);
+      this.#holdTimer = null;
+    }
+    // A hold that ran its course tells whether the terminal floods.
+    const wasFlooding = this.#flooding;
+    if (ended) this.#flooding = this.#heldBytes >= FLOOD_BYTES;
+    if (this.#heldBytes === 0) return;
+    let parts =
+      wasFlooding && this.#floodBuffer !== null ? [this.#floodBuffer.subarray(0, this.#heldBytes)] : this.#held;
+    this.#held = [];
+    this.#floodBuffer = null;
+    this.#heldBytes = 0;
+    if (this.#pendingBytes === 0 && this.#waiting.size === 0 && this.#scrollsWholeScreen()) {
+      const start = lastLinesStart(parts, 2 * this.#terminal.rows + this.#scrollbackLines);
+      if (start !== null) {
+        for (let i = 0; i < start.part; i++) this.#skippedBytes += parts[i]!.length;
+        this.#skippedBytes += start.offset;
+        const first = parts[start.part]!.subarray(start.offset);
+        parts = [first, ...parts.slice(start.part + 1)];
+      }
+    }
+    for (const part of parts) if (part.length > 0) this.#parse(part);
+  }
+
+  /** Whether a line feed on the bottom row scrolls the whole screen (no DECSTBM region). */
+  #scrollsWholeScreen(): boolean {
+    // xterm's public API does not expose the scroll region; its buffer does. Anything
+    // unexpected there means "don't know", and nothing is skipped.
+    const buffer = (
+      this.#terminal as unknown as { _core?: { buffer?: { scrollTop?: unknown; scrollBottom?: unknown } } }
+    )._core?.buffer;
+    return buffer?.scrollTop === 0 && buffer.scrollBottom === this.#terminal.rows - 1;
   }
 
   /** Resizes in stream order: bytes written before apply to the old size. */
   resize(cols: number, rows: number): void {
+    this.#flushHeld();
     this.#afterPendingWrites(() => {
       if (!this.#disposed) this.#terminal.resize(cols, rows);
     });
@@ -252,6 +395,7 @@ export class Screen {
    * write queue calls back in order, before it parses later chunks.
    */
   snapshot(): Promise<ScreenSnapshot> {
+    this.#flushHeld();
     const tail = this.#tail.current();
     return new Promise((resolve) => {
       this.#afterPendingWrites(() => {
@@ -272,6 +416,7 @@ export class Screen {
 
   /** The visible rows as parsed so far, as plain text (trailing blanks trimmed). */
   text(): { cols: number; rows: number; lines: string[]; cursor: { x: number; y: number } } {
+    this.#flushHeld();
     const buffer = this.#terminal.buffer.active;
     const lines: string[] = [];
     for (let y = 0; y < this.#terminal.rows; y++) {
@@ -287,12 +432,16 @@ export class Screen {
 
   /** Resolves once everything written so far has been processed. */
   settled(): Promise<void> {
+    this.#flushHeld();
     return new Promise((resolve) => this.#afterPendingWrites(resolve));
   }
 
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    if (this.#holdTimer !== null) clearTimeout(this.#holdTimer);
+    this.#held = [];
+    this.#floodBuffer = null;
     this.#serializer.dispose();
     this.#terminal.dispose();
     const waiting = [...this.#waiting];
