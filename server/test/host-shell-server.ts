@@ -48,6 +48,8 @@ export class HostShellRuntime implements PlaygroundRuntime {
 
   /** set: network creation fails as on a kernel without bridges (EOPNOTSUPP) */
   networksUnsupported = false;
+  /** how many networks may exist at once, as the runtime's subnets of its range allow */
+  networkSubnets = Infinity;
 
   readonly networks = {
     create: async (name: string): Promise<void> => {
@@ -58,6 +60,8 @@ export class HostShellRuntime implements PlaygroundRuntime {
         });
       }
       if (this.networkMembers.has(name)) throw new MdockerError('CONFLICT', `network ${name} already exists`);
+      if (this.networkMembers.size >= this.networkSubnets)
+        throw new MdockerError('UNAVAILABLE', 'no free subnet left in the network range 10.89.0.0/16');
       this.networkMembers.set(name, new Set());
       this.networksMade.push(name);
     },

@@ -160,6 +160,31 @@ describe('playground networks', () => {
     await remove(alice, next);
   });
 
+  it('networks in their grace make way when the range has no subnet left, and a failed network waits out no grace', async () => {
+    const { client, runtime } = await serve({ networkGrace: '1h' });
+    runtime.networkSubnets = 2;
+    const sessions = [client(), client(), client()];
+    const [first, second] = [await sessions[0]!.createContainer(), await sessions[1]!.createContainer()];
+    await remove(sessions[0]!, first);
+    await remove(sessions[1]!, second);
+    assert.equal(live(runtime).length, 2, 'both in their grace, every subnet taken');
+    const third = await sessions[2]!.createContainer();
+    assert.ok(third.network);
+    assert.deepEqual(live(runtime), [third.network.name], 'the lingering ones were removed for it');
+
+    // With every subnet held by a container, the create fails in one line and keeps nothing.
+    runtime.networkSubnets = 1;
+    const reply = await sessions[0]!.request('POST', '/api/containers', { json: {} });
+    assert.equal(reply.status, 503, reply.text);
+    assert.match((reply.body as { error: { message: string } }).error.message, /no free subnet/);
+    assert.deepEqual(live(runtime), [third.network.name]);
+    runtime.networkSubnets = Infinity;
+    const again = await sessions[0]!.createContainer();
+    assert.ok(again.network && again.network.name !== third.network.name, 'a new network, not a failed one kept');
+    await remove(sessions[0]!, again);
+    await remove(sessions[2]!, third);
+  });
+
   it('gives containers only lo on a host whose kernel cannot make networks, instead of refusing them', async () => {
     const { client, runtime } = await serve();
     runtime.networksUnsupported = true;

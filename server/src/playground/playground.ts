@@ -250,6 +250,8 @@ interface NetworkUse {
   session: string | null;
   /** settles once the runtime has made it */
   ready: Promise<void>;
+  /** set once the runtime has made it: only a network that was made waits out a grace */
+  made?: boolean;
   /** a session's network nobody holds: removes it when the grace is over (a new hold cancels it) */
   graceTimer?: NodeJS.Timeout;
 }
@@ -1171,9 +1173,9 @@ export class Playground {
 
   #newNetwork(name: string, session: string | null): NetworkUse {
     // owner: a killed server's networks are reaped by its next start, like its containers.
-    const ready = this.#runtime.networks
-      .create(name, { owner: true, egress: this.#config.networkEgress })
-      .then(() => undefined);
+    const ready = this.#runtime.networks.create(name, { owner: true, egress: this.#config.networkEgress }).then(() => {
+      use.made = true;
+    });
     ready.catch(() => undefined);
     const use: NetworkUse = { holds: 1, session, ready };
     this.#networks.set(name, use);
@@ -1185,7 +1187,7 @@ export class Playground {
    * The network a new container joins, held for it: the class's, or the session's (made
    * with its first container; a warm container gets one of its own).
    */
-  async #holdNetwork(sessionId: string, classNetwork: string | null): Promise<string | null> {
+  async #holdNetwork(sessionId: string, classNetwork: string | null, retried = false): Promise<string | null> {
     if (classNetwork === null && this.#networksUnavailable !== null) return null;
     let name = classNetwork ?? (sessionId === WARM_POOL ? undefined : this.#sessionNetworks.get(sessionId));
     let use = name === undefined ? undefined : this.#networks.get(name);
@@ -1203,6 +1205,9 @@ export class Playground {
       await use.ready;
     } catch (err) {
       void this.#releaseNetwork(name);
+      // The range's subnets are all taken: networks in their grace make way, once.
+      if (!retried && err instanceof MdockerError && err.code === 'UNAVAILABLE' && (await this.#dropLingering()) > 0)
+        return this.#holdNetwork(sessionId, classNetwork, true);
       if (classNetwork !== null || !hostCannotNetwork(err)) throw err;
       // The playground still works without networks: each container keeps only lo.
       this.#networksUnavailable = errorMessage(err);
@@ -1232,11 +1237,18 @@ export class Playground {
     const use = this.#networks.get(name);
     if (use === undefined || --use.holds > 0) return Promise.resolve();
     const grace = this.#config.networkGraceMs;
-    if (use.session !== null && grace > 0 && !this.#shuttingDown) {
+    if (use.session !== null && use.made === true && grace > 0 && !this.#shuttingDown) {
       use.graceTimer = setTimeout(() => void this.#removeLingering(name), grace).unref();
       return Promise.resolve();
     }
     return this.#removeNetwork(name, use);
+  }
+
+  /** Removes every network in its grace; resolves with how many there were, once they are gone. */
+  async #dropLingering(): Promise<number> {
+    const lingering = [...this.#networks].filter(([, use]) => use.holds === 0).map(([name]) => name);
+    await Promise.allSettled(lingering.map((name) => this.#removeLingering(name)));
+    return lingering.length;
   }
 
   /** Removes a session's network that nobody holds (its grace is over, or cut short). */
