@@ -208,6 +208,22 @@ describe('cgroup v1 driver', () => {
     });
   });
 
+  it('sets the CPU weight as the cpu.shares it stands for, and NOT_FOUND once the cgroup is gone', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const cpu = handle.paths[0] ?? '';
+    await driver.setCpuWeight(handle, 1000);
+    assert.equal(await read(join(cpu, 'cpu.shares')), '10240');
+    await driver.setCpuWeight(handle, 100);
+    assert.equal(await read(join(cpu, 'cpu.shares')), '1024');
+    await driver.setCpuWeight(handle, 1);
+    assert.equal(await read(join(cpu, 'cpu.shares')), '10');
+    await assert.rejects(driver.setCpuWeight(handle, 0), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(driver.setCpuWeight(handle, 10_001), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(driver.setCpuWeight(handle, 1.5), { code: 'INVALID_ARGUMENT' });
+    await driver.remove(handle);
+    await assert.rejects(driver.setCpuWeight(handle, 1000), { code: 'NOT_FOUND' });
+  });
+
   it('writes the limits before create returns', async () => {
     const handle = await driver.create('c1', LIMITS);
     const [cpu, , memory, pids] = handle.paths as [string, string, string, string];

@@ -176,6 +176,17 @@ describe('cgroup v2 driver', () => {
     assert.equal(await read(join(handle.paths[0] ?? '', 'cpu.max')), '25000 100000');
   });
 
+  it('sets cpu.weight, and NOT_FOUND once the cgroup is gone', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    await driver.setCpuWeight(handle, 1000);
+    assert.equal(await read(join(handle.paths[0] ?? '', 'cpu.weight')), '1000');
+    await driver.setCpuWeight(handle, 100);
+    assert.equal(await read(join(handle.paths[0] ?? '', 'cpu.weight')), '100');
+    await assert.rejects(driver.setCpuWeight(handle, 0), { code: 'INVALID_ARGUMENT' });
+    await driver.remove(handle);
+    await assert.rejects(driver.setCpuWeight(handle, 1000), { code: 'NOT_FOUND' });
+  });
+
   it('reads stats the way docker does from realistic files', async () => {
     const handle = await driver.create('c1', LIMITS);
     const dir = handle.paths[0] ?? '';

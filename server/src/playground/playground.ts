@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CgroupDriver } from '../runtime/cgroups/driver.js';
+import { CPU_WEIGHT_DEFAULT, type CgroupDriver } from '../runtime/cgroups/driver.js';
 import type {
   ContainerLifecycle,
   ContainerProcess,
@@ -49,13 +49,15 @@ import {
   type TerminalSink,
 } from './terminals.js';
 import { settlesWithin } from './timing.js';
+import { CpuBoost } from './cpu-boost.js';
 
 /** What the playground needs of the runtime; Runtime has it, tests may fake it. */
 export type PlaygroundRuntime = Pick<
   Runtime,
   'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers' | 'createGroup' | 'removeGroup'
 > & {
-  readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'>;
+  readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'> &
+    Partial<Pick<CgroupDriver, 'setCpuWeight'>>;
   readonly networks: {
     /** owner: the network dies with this process (the next start reaps it after a crash) */
     create(name: string, opts: { owner: boolean; egress: boolean }): Promise<unknown>;
@@ -322,9 +324,23 @@ export class Playground {
    */
   #networksUnavailable: string | null = null;
   readonly #networkRemovals = new Set<Promise<void>>();
+  /** A container typed in lately runs ahead of its busy neighbours (cpu-boost.ts). */
+  readonly #cpuBoost: CpuBoost | null;
 
   constructor(options: PlaygroundOptions) {
     this.#runtime = options.runtime;
+    const cgroups = options.runtime.cgroups;
+    this.#cpuBoost =
+      cgroups.setCpuWeight === undefined
+        ? null
+        : new CpuBoost({
+            normalWeight: CPU_WEIGHT_DEFAULT,
+            setWeight: async (id, weight) => {
+              const paths = this.#entries.get(id)?.record.cgroupPaths;
+              if (paths !== undefined) await cgroups.setCpuWeight?.(cgroups.handleFromPaths(id, paths), weight);
+            },
+            onError: (containerId, err) => this.#logger.warn({ containerId, err }, 'cannot set the CPU weight'),
+          });
     this.#config = options.config;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
@@ -1007,6 +1023,7 @@ export class Playground {
       },
       onInput: () => {
         entry.lastInputTerminal = id;
+        this.#cpuBoost?.keystroke(entry.id);
         for (const observer of this.#observers) observer.input(entry.sessionId, entry.id, id);
       },
       recorder: this.#openRecording(entry, id, cols, rows),
@@ -1394,6 +1411,7 @@ export class Playground {
 
   #forget(entry: Entry): void {
     this.#sampler.forget(entry.id);
+    this.#cpuBoost?.forget(entry.id);
     if (this.#entries.delete(entry.id)) {
       this.#containersByAddress.add(entry.clientAddress, -1);
       void this.#releaseNetwork(entry.network);

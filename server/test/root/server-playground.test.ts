@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import xtermHeadless from '@xterm/headless';
@@ -13,6 +14,7 @@ import { pino } from 'pino';
 import { resolveServeConfig, type ServeOptions } from '../../src/http/config.js';
 import { WS_CLOSE, type ContainerJson } from '../../src/protocol/index.js';
 import { startServer, type RunningServer } from '../../src/http/server.js';
+import { BOOST_CPU_WEIGHT } from '../../src/playground/cpu-boost.js';
 import { containerCgroups, rootOnly } from './helpers.js';
 import { Client, Frames } from './playground-client.js';
 
@@ -353,6 +355,79 @@ describe('limits and stats with real cgroups', { skip }, () => {
       2,
       'init and the terminal’s shell',
     );
+  });
+});
+
+/** The container's CPU weight on v2's scale, as its cgroup holds it (v1: cpu.shares, 1024 per 100). */
+function cpuWeightOf(id: string): number {
+  const cpuDir = containerCgroups([id]).find(
+    (dir) => existsSync(join(dir, 'cpu.weight')) || existsSync(join(dir, 'cpu.shares')),
+  );
+  assert.ok(cpuDir !== undefined, `a cpu cgroup for ${id}`);
+  if (existsSync(join(cpuDir, 'cpu.weight'))) return Number(readFileSync(join(cpuDir, 'cpu.weight'), 'utf8'));
+  return (Number(readFileSync(join(cpuDir, 'cpu.shares'), 'utf8')) * 100) / 1024;
+}
+
+function cpuQuotaOf(id: string): string {
+  const dirs = containerCgroups([id]);
+  const v2 = dirs.find((dir) => existsSync(join(dir, 'cpu.max')));
+  if (v2 !== undefined) return readFileSync(join(v2, 'cpu.max'), 'utf8').trim();
+  const v1 = dirs.find((dir) => existsSync(join(dir, 'cpu.cfs_quota_us')));
+  assert.ok(v1 !== undefined);
+  return readFileSync(join(v1, 'cpu.cfs_quota_us'), 'utf8').trim();
+}
+
+/** Times the container's CPU quota held it back (cpu.stat's nr_throttled). */
+function throttledPeriodsOf(id: string): number {
+  const dir = containerCgroups([id]).find((candidate) => existsSync(join(candidate, 'cpu.stat')));
+  assert.ok(dir !== undefined);
+  return Number(/^nr_throttled (\d+)$/m.exec(readFileSync(join(dir, 'cpu.stat'), 'utf8'))?.[1] ?? NaN);
+}
+
+describe('the interactive CPU boost', { skip }, () => {
+  it('raises the CPU weight of the container typed in, not its neighbour’s, and returns it', async () => {
+    const { client } = await serve();
+    const alice = client();
+    const bob = client();
+    const typed = await alice.create();
+    const neighbour = await bob.create();
+    assert.equal(cpuWeightOf(typed.id), 100);
+    const term = new Frames(alice.socket(`/api/containers/${typed.id}/terminals/0`));
+    await term.until('attached', () => term.binary.length > 0);
+    term.type('x');
+    await term.until('boosted', () => cpuWeightOf(typed.id) === BOOST_CPU_WEIGHT);
+    assert.equal(cpuWeightOf(neighbour.id), 100);
+    await term.until('back to the default weight', () => cpuWeightOf(typed.id) === 100);
+    term.ws.close();
+  });
+
+  it('gives a student flooding input no more than their CPU quota, and no way to boost another’s container', async () => {
+    const { client } = await serve();
+    const alice = client();
+    const mallory = client();
+    const victim = await alice.create({ cpus: 0.5 });
+    const own = await mallory.create({ cpus: 0.2 });
+    const quota = cpuQuotaOf(own.id);
+    // Someone else's terminal: the attach is refused, so no keystroke reaches it.
+    const foreign = new Frames(mallory.socket(`/api/containers/${victim.id}/terminals/0`));
+    await foreign.until('refused', () => foreign.closed !== null);
+    assert.equal(cpuWeightOf(victim.id), 100);
+    // Their own: a busy loop, kept boosted by a stream of keystrokes.
+    const term = new Frames(mallory.socket(`/api/containers/${own.id}/terminals/0`));
+    await term.until('attached', () => term.binary.length > 0);
+    term.type('while :; do :; done &\r');
+    const throttledBefore = throttledPeriodsOf(own.id);
+    await term.until(
+      'the quota holds the boosted loop back',
+      () => {
+        term.type('x');
+        return cpuWeightOf(own.id) === BOOST_CPU_WEIGHT && throttledPeriodsOf(own.id) > throttledBefore + 5;
+      },
+      20_000,
+    );
+    assert.equal(cpuQuotaOf(own.id), quota, 'the boost leaves the quota as it was');
+    assert.equal(cpuWeightOf(victim.id), 100);
+    term.ws.close();
   });
 });
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
+import { BOOST_CPU_WEIGHT } from '../../src/playground/cpu-boost.js';
 import { cliPath, containerCgroups, launcherProcesses, mdockerMounts, waitFor } from '../root/helpers.js';
 import { Client, Frames } from '../root/playground-client.js';
 import { cgroupDirOf, mdockerCgroups, readCgroupFile, v2VmOnly } from './vm.js';
@@ -62,6 +63,17 @@ describe('mdocker serve on cgroup v2', { skip }, () => {
     await terminal.until('the prompt', () => terminal.binary.length > 0, 30_000);
     terminal.type('echo hi\r');
     await terminal.until('hi', () => /\r\nhi\r\n/.test(terminal.text()), 30_000);
+    // The interactive boost: typing raises the container's cpu.weight, which returns once
+    // the typing stops.
+    await terminal.until(
+      'cpu.weight boosted',
+      () => {
+        terminal.type(' ');
+        return readCgroupFile(cgroup, 'cpu.weight') === String(BOOST_CPU_WEIGHT);
+      },
+      30_000,
+    );
+    await terminal.until('cpu.weight back to 100', () => readCgroupFile(cgroup, 'cpu.weight') === '100', 30_000);
 
     const stats = new Frames(user.socket('/api/stats'));
     await stats.until('two samples', () => stats.samples(first.id).length >= 2, 30_000);

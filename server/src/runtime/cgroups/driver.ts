@@ -101,6 +101,13 @@ export interface CgroupDriver {
   listEmptyGroups(prefix: string): Promise<CgroupHandle[]>;
   /** Changes only the limits given; null removes a limit. */
   update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void>;
+  /**
+   * The container's CPU weight against its siblings, on v2's cpu.weight scale
+   * (CPU_WEIGHT_DEFAULT is every cgroup's own); v1 writes the cpu.shares it stands for. A
+   * weight decides who runs first among runnable cgroups, never how much: the CPU quota
+   * still caps the container. NOT_FOUND once the cgroup is gone.
+   */
+  setCpuWeight(handle: CgroupHandle, weight: number): Promise<void>;
   /** One reading: openStats, read with the kernel's limits, close. */
   stats(handle: CgroupHandle): Promise<CgroupStats>;
   /**
@@ -208,6 +215,29 @@ function cpuPercent(previous: { usageUsec: number; atMs: number } | null, usageU
 
 /** The period Docker uses; the quota is cpus times this. */
 export const CPU_PERIOD_USEC = 100_000;
+
+/** cpu.weight of a cgroup nobody changed: v2's default, and v1's 1024 cpu.shares. */
+export const CPU_WEIGHT_DEFAULT = 100;
+const CPU_WEIGHT_MAX = 10_000;
+const V1_SHARES_PER_WEIGHT = 1024 / CPU_WEIGHT_DEFAULT;
+const V1_SHARES_MIN = 2;
+const V1_SHARES_MAX = 262_144;
+
+/** Checks a cpu.weight (an integer 1..10000, as the v2 kernel takes it). */
+export function validateCpuWeight(weight: number): number {
+  if (!Number.isInteger(weight) || weight < 1 || weight > CPU_WEIGHT_MAX) {
+    throw new MdockerError(
+      'INVALID_ARGUMENT',
+      `invalid CPU weight ${weight}: expected an integer from 1 to ${CPU_WEIGHT_MAX}`,
+    );
+  }
+  return weight;
+}
+
+/** The v1 cpu.shares a v2 cpu.weight stands for (100 -> 1024), within what v1 accepts. */
+export function cpuWeightToShares(weight: number): number {
+  return Math.min(V1_SHARES_MAX, Math.max(V1_SHARES_MIN, Math.round(validateCpuWeight(weight) * V1_SHARES_PER_WEIGHT)));
+}
 
 /** Name of the directory below the runtime's own cgroup that holds one cgroup per container. */
 export const DEFAULT_PARENT_NAME = 'mdocker';

@@ -12,6 +12,7 @@ import {
   cgroupParentSegments,
   cgroupPathSegments,
   cpuQuotaUsec,
+  cpuWeightToShares,
   isPathWithin,
   listPrefixedDirs,
   makeCgroupDirs,
@@ -267,6 +268,10 @@ export class CgroupV1Driver implements CgroupDriver {
 
   async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
     await this.writeLimits(handle, limits);
+  }
+
+  async setCpuWeight(handle: CgroupHandle, weight: number): Promise<void> {
+    await writeCgroupFile(this.fs, join(this.pathFor(handle, 'cpu'), 'cpu.shares'), cpuWeightToShares(weight));
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {

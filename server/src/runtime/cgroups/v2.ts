@@ -23,6 +23,7 @@ import {
   readCgroupFile,
   removeCgroupPaths,
   validateCgroupId,
+  validateCpuWeight,
   validateGroupName,
   withoutChildren,
   writeCgroupFile,
@@ -219,6 +220,10 @@ export class CgroupV2Driver implements CgroupDriver {
 
   async update(handle: CgroupHandle, limits: Partial<CgroupLimits>): Promise<void> {
     await this.writeLimits(handle, limits);
+  }
+
+  async setCpuWeight(handle: CgroupHandle, weight: number): Promise<void> {
+    await writeCgroupFile(this.fs, join(this.pathOf(handle), 'cpu.weight'), validateCpuWeight(weight));
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
