@@ -1,6 +1,5 @@
 /** `mdocker commit`: a running container's changes as a new image (docker commit). */
 import type { Command } from 'commander';
-import { commitContainer } from '../runtime/images.js';
 import { openRuntime } from './common.js';
 
 export function registerCommit(program: Command): void {
@@ -11,6 +10,7 @@ export function registerCommit(program: Command): void {
     .argument('<reference>', 'the new image, as REPOSITORY[:TAG]')
     .option('-m, --message <message>', 'commit message')
     .action(async (container: string, reference: string, flags: { message?: string }) => {
+      const { commitContainer } = await import('../runtime/images.js');
       const runtime = await openRuntime({ reap: false });
       const { id } = await commitContainer(container, reference, {
         runtime,

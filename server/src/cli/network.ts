@@ -1,7 +1,6 @@
 /** `mdocker network create|ls|rm`: networks containers join with `run --network NAME`. */
 import type { Command } from 'commander';
 import { toMdockerError } from '../runtime/errors.js';
-import { hostForwardingProblem } from '../runtime/networks.js';
 import { ago, table } from './format.js';
 import { openRuntime } from './common.js';
 
@@ -22,7 +21,7 @@ export function registerNetwork(program: Command): void {
         ...(flags.subnet === undefined ? {} : { subnet: flags.subnet }),
         egress: flags.egress === true,
       });
-      const problem = flags.egress ? hostForwardingProblem() : null;
+      const problem = flags.egress ? (await import('../runtime/networks.js')).hostForwardingProblem() : null;
       if (problem) process.stderr.write(`mdocker: warning: ${problem}\n`);
       process.stdout.write(name + '\n');
     });

@@ -9,15 +9,20 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MdockerError } from './errors.js';
-import { loadImages, saveImage, type LoadedImage } from './images/archive.js';
-import { commitTrees, parseIdMap, UPPER_MOUNT_POINTS, type CommitLayer, type IdRange } from './images/commit.js';
-import { MAX_IMAGE_LAYERS, runConfigOf, type RunConfig } from './images/oci.js';
-import { familiarName, formatReference, parseReference } from './images/reference.js';
-import { writeCredentials } from './images/credentials.js';
-import { pullImage, verifyLogin } from './images/registry.js';
-import { ImageStore, type ImportProgress } from './images/store.js';
+// The store, archives, commits, registries and credentials load when a call needs them:
+// running a built-in image (every `mdocker run busybox`) needs none of their code.
+import type { LoadedImage } from './images/archive.js';
+import type { CommitLayer, IdRange } from './images/commit.js';
+import type { RunConfig } from './images/oci.js';
+import {
+  familiarName,
+  formatReference,
+  IMAGE_NAME_PATTERN,
+  MAX_IMAGE_NAME_LENGTH,
+  parseReference,
+} from './images/reference.js';
+import type { ImageStore, ImportProgress } from './images/store.js';
 import { isAlive, layerFileCalls, type ProcessRef } from './native.js';
-import { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH } from './spec.js';
 
 export interface Image {
   name: string;
@@ -138,12 +143,14 @@ export interface StoreImageOptions {
   dataDir?: string;
 }
 
-export function openImageStore(options: StoreImageOptions = {}): Promise<ImageStore> {
+export async function openImageStore(options: StoreImageOptions = {}): Promise<ImageStore> {
+  const { ImageStore } = await import('./images/store.js');
   return ImageStore.open(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
 }
 
 /** The store for reading: null when nothing was ever pulled or loaded. */
-export function existingImageStore(options: StoreImageOptions = {}): Promise<ImageStore | null> {
+export async function existingImageStore(options: StoreImageOptions = {}): Promise<ImageStore | null> {
+  const { ImageStore } = await import('./images/store.js');
   return ImageStore.openExisting(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
 }
 
@@ -173,6 +180,7 @@ export async function imageRows(options: ImageOptions & StoreImageOptions = {}):
 
 /** Loads a docker save archive or an OCI layout (directory or tar) into the store. */
 export async function loadImageArchive(path: string, options: StoreImageOptions = {}): Promise<LoadedImage[]> {
+  const { loadImages } = await import('./images/archive.js');
   return loadImages(await openImageStore(options), path);
 }
 
@@ -191,6 +199,7 @@ export async function saveImageArchive(
     }
     throw new MdockerError('NOT_FOUND', `no such image: ${name}`);
   }
+  const { saveImage } = await import('./images/archive.js');
   const references = (await store.list()).find((summary) => summary.id === image.id)?.references ?? [];
   let requested: string | null = null;
   try {
@@ -213,10 +222,14 @@ export async function saveImageArchive(
  * so the built-in name never becomes a stored image that would stand beside the tree.
  */
 async function saveBuiltinImage(builtin: Image, outPath: string): Promise<void> {
+  const [{ saveImage }, { commitTrees }] = await Promise.all([
+    import('./images/archive.js'),
+    import('./images/commit.js'),
+  ]);
   const dataDir = await mkdtemp(join(tmpdir(), 'mdocker-save-'));
   const layer = builtinLayer(builtin);
   try {
-    const store = await ImageStore.open({ dataDir });
+    const store = await openImageStore({ dataDir });
     const reference = parseReference(builtin.name);
     const image = await commitTrees(store, [layer], null, builtinConfig(), reference);
     await saveImage(store, image, [formatReference(reference)], outPath);
@@ -247,6 +260,7 @@ export async function resolveRunImage(
   const store = await existingImageStore(options);
   const image = store === null ? null : await store.find(name);
   if (store !== null && image !== null) {
+    const { runConfigOf } = await import('./images/oci.js');
     return {
       stored: { id: image.id, layerRoots: store.layerRoots(image), config: runConfigOf(await store.readConfig(image)) },
     };
@@ -273,6 +287,7 @@ export async function pullImageReference(
   name: string,
   options: PullImageOptions = {},
 ): Promise<{ id: string; reference: string; digest: string }> {
+  const { pullImage } = await import('./images/registry.js');
   const store = await openImageStore(options);
   const { image, reference, digest } = await pullImage(store, name, {
     ...(options.insecureRegistries === undefined ? {} : { insecureRegistries: options.insecureRegistries }),
@@ -300,6 +315,10 @@ export async function loginRegistry(
   if (username === '' || username.includes(':') || password === '') {
     throw new MdockerError('INVALID_ARGUMENT', 'a login needs a username (without ":") and a password');
   }
+  const [{ verifyLogin }, { writeCredentials }] = await Promise.all([
+    import('./images/registry.js'),
+    import('./images/credentials.js'),
+  ]);
   await verifyLogin(registry, { username, password }, options);
   await writeCredentials(registry, { username, password });
   return registry;
@@ -307,6 +326,7 @@ export async function loginRegistry(
 
 export async function logoutRegistry(server: string | undefined): Promise<string> {
   const registry = registryOf(server);
+  const { writeCredentials } = await import('./images/credentials.js');
   await writeCredentials(registry, null);
   return registry;
 }
@@ -332,8 +352,8 @@ export interface CommitContainerOptions extends ImageOptions, StoreImageOptions 
 
 const IDENTITY_MAP: IdRange[] = [{ inside: 0, outside: 0, count: 2 ** 32 - 1 }];
 
-/** The uid_map or gid_map of init, read while it is the process pinned. */
-function idMapOf(init: ProcessRef, file: 'uid_map' | 'gid_map'): IdRange[] {
+/** The text of init's uid_map or gid_map, read while it is the process pinned. */
+function idMapText(init: ProcessRef, file: 'uid_map' | 'gid_map'): string {
   let text: string;
   try {
     text = readFileSync(`/proc/${init.pid}/${file}`, 'utf8');
@@ -341,7 +361,7 @@ function idMapOf(init: ProcessRef, file: 'uid_map' | 'gid_map'): IdRange[] {
     text = '';
   }
   if (!isAlive(init)) throw new MdockerError('CONFLICT', 'the container stopped during the commit');
-  return parseIdMap(text);
+  return text;
 }
 
 /**
@@ -413,6 +433,10 @@ export async function commitContainer(
       `container ${label} is not running: its writable layer (a tmpfs) ended with it, and only a running container can be committed`,
     );
   }
+  const [{ commitTrees, parseIdMap, UPPER_MOUNT_POINTS }, { MAX_IMAGE_LAYERS }] = await Promise.all([
+    import('./images/commit.js'),
+    import('./images/oci.js'),
+  ]);
   const store = await openImageStore(options);
   let base: Awaited<ReturnType<typeof store.getImage>> = null;
   let baseConfig: Record<string, unknown>;
@@ -452,8 +476,8 @@ export async function commitContainer(
     layers.push({
       tree: {
         dirFd: upper,
-        uidMap: idMapOf(container.init, 'uid_map'),
-        gidMap: idMapOf(container.init, 'gid_map'),
+        uidMap: parseIdMap(idMapText(container.init, 'uid_map')),
+        gidMap: parseIdMap(idMapText(container.init, 'gid_map')),
         overlay: true,
         skipPaths: UPPER_MOUNT_POINTS,
       },

@@ -4,16 +4,14 @@
  */
 import { z } from 'zod';
 import { MdockerError } from './errors.js';
-import { parseReference } from './images/reference.js';
+import { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH, parseReference } from './images/reference.js';
 import { parseCpus, parseMemoryBytes, parsePidsLimit, type Limits } from './units.js';
 
 /** Docker's container name rule; the name also becomes a directory and a cgroup name. */
 export const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const MAX_CONTAINER_NAME_LENGTH = 128;
 
-/** Image names are directory names below the images dir: never a path. */
-export const IMAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
-export const MAX_IMAGE_NAME_LENGTH = 128;
+export { IMAGE_NAME_PATTERN, MAX_IMAGE_NAME_LENGTH } from './images/reference.js';
 export const MAX_IMAGE_REFERENCE_LENGTH = 512;
 
 // RFC 1123: labels of letters, digits and inner hyphens, 63 bytes each. RFC 1123 allows

@@ -26,6 +26,10 @@ const HOST_LABEL = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 
+/** A built-in image's name is a directory name below the images dir: never a path. */
+export const IMAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+export const MAX_IMAGE_NAME_LENGTH = 128;
+
 function invalid(input: string, why: string): MdockerError {
   return new MdockerError('INVALID_ARGUMENT', `invalid reference ${JSON.stringify(input.slice(0, 80))}: ${why}`);
 }
