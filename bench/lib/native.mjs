@@ -367,6 +367,17 @@ peers.push({
 });
 
 peers.push({
+  name: 'mdocker-cli --help',
+  what: '`mdocker --help`, whole process: Node start plus loading the CLI, no container',
+  async prepare() {},
+  async run() {
+    const t0 = performance.now();
+    const r = await runProcess(process.execPath, [join(repo, 'server/dist/src/cli/main.js'), '--help'], process.env);
+    return { ms: performance.now() - t0, ...r };
+  },
+});
+
+peers.push({
   name: 'node -e 0',
   what: 'Node start alone, for reference',
   async prepare() {},

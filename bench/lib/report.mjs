@@ -12,6 +12,7 @@ const NATIVE_ORDER = [
   'bwrap',
   'floor',
   'mdocker-cli',
+  'mdocker-cli --help',
   'node -e 0',
 ];
 const NATIVE_PEERS = ['floor', 'bwrap', 'crun', 'runc'];
@@ -358,7 +359,7 @@ export function renderResults(r) {
       '',
     );
     push(
-      `Node's own start (\`node -e 0\`) is ${fmtMs(nativeMedian(n, 'node -e 0'))}; the CLI's whole run is ${fmtMs(nativeMedian(n, 'mdocker-cli'))}, i.e. ${fmtMs(nativeMedian(n, 'mdocker-cli') - nativeMedian(n, 'mdocker'))} over the in-process runtime.`,
+      `Node's own start (\`node -e 0\`) is ${fmtMs(nativeMedian(n, 'node -e 0'))}; the CLI's whole run is ${fmtMs(nativeMedian(n, 'mdocker-cli'))}, i.e. ${fmtMs(nativeMedian(n, 'mdocker-cli') - nativeMedian(n, 'mdocker'))} over the in-process runtime; \`mdocker --help\` (loading the CLI, no container) is ${fmtMs(nativeMedian(n, 'mdocker-cli --help') - nativeMedian(n, 'node -e 0'))} over Node's start.`,
       '',
     );
   }
