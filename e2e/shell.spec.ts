@@ -43,6 +43,22 @@ test('a reload comes back to the same shell with its earlier output on screen', 
   await waitForTerminalText(page, /^after=kept-42$/m);
 });
 
+test('a reload after a flood of output shows the screen as it ended, with the last lines and the prompt', async ({
+  page,
+}) => {
+  await newContainer(page);
+  // 200 000 lines: far more than the server's screen and scrollback keep, so most of them
+  // are never parsed there (screen.ts); the reattached screen must still be exact.
+  await run(page, 'seq 1 200000; echo "flood-done-$((6*7))"');
+  await waitForTerminalText(page, /^flood-done-42$/m, 60_000);
+  await waitForPrompt(page);
+  await page.reload();
+  await waitForTerminalText(page, /^199999\n200000\nflood-done-42\n/m);
+  await screenshot(page, 'reload-after-flood');
+  await run(page, 'echo "still-$((40+2))"');
+  await waitForTerminalText(page, /^still-42$/m);
+});
+
 test('copy and paste with Ctrl+Shift+C and Ctrl+Shift+V', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await newContainer(page);
