@@ -137,22 +137,20 @@ describe('playground networks', () => {
     await remove(alice, a2);
   });
 
-  it('a session whose network is in its grace takes a warm container, and its old network goes at once', async () => {
-    const { client, runtime } = await serve({ warmPool: 1, networkGrace: '1h' });
+  it('a session whose network is in its grace takes a warm container, and its old network goes when the grace ends', async () => {
+    const { client, runtime } = await serve({ warmPool: 1, networkGrace: '2s' });
+    await waitFor('a warm container running', () =>
+      [...runtime.records.values()].some(
+        (record) => record.network && runtime.lifecycle(record.id)?.status === 'running',
+      ),
+    );
     const alice = client();
     const cold = await alice.createContainer({ cmd: ['sh'] });
     await remove(alice, cold);
     assert.ok(live(runtime).includes(cold.network!.name), 'in its grace');
-    await waitFor('a warm container running', () =>
-      [...runtime.records.values()].some(
-        (record) =>
-          record.network &&
-          record.network.name !== cold.network!.name &&
-          runtime.lifecycle(record.id)?.status === 'running',
-      ),
-    );
     const warm = await alice.createContainer();
     assert.notEqual(warm.network?.name, cold.network!.name, 'the warm container, on its own network');
+    assert.ok(live(runtime).includes(cold.network!.name), 'not removed in the click');
     await waitFor('the network in its grace removed', () => runtime.networksRemoved.includes(cold.network!.name));
     const next = await alice.createContainer({ cmd: ['sh'] });
     assert.equal(next.network?.name, warm.network?.name, "the session's network is now the warm container's");

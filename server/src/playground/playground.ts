@@ -1329,9 +1329,9 @@ export class Playground {
       entry.sessionId = sessionId;
       entry.clientAddress = clientAddress;
       if (entry.network !== null) {
-        // The session's network in its grace makes way for the warm container's.
-        const lingering = this.#sessionNetworks.get(sessionId);
-        if (lingering !== undefined) void this.#removeLingering(lingering);
+        // The warm container's network becomes the session's. One the session had in its
+        // grace is no longer found and goes when the grace ends: removing it now would
+        // put a launcher run into the click.
         const use = this.#networks.get(entry.network);
         if (use) use.session = sessionId;
         this.#sessionNetworks.set(sessionId, entry.network);
