@@ -810,7 +810,8 @@ int Openat2(int dir_fd, const char* path, uint64_t flags, uint64_t resolve, mode
   }
 }
 
-// openRoot(pid, startTime) -> { fd, uid, gid } or null when that process is gone.
+// openRoot(pid, startTime) -> { fd, uid, gid } or null when that process is gone, or its
+// root is the host's.
 // fd (O_PATH, close-on-exec, the caller's to close) is the process's root directory as it
 // sees it (/proc/PID/root: its mount namespace's tree, pivot_root included); uid and gid
 // are the host ids its user namespace gives its root (-1 when unmapped). Both are read
@@ -834,6 +835,14 @@ Napi::Value OpenRoot(const Napi::CallbackInfo& info) {
   if (root < 0) {
     if (errno == ENOENT || errno == ESRCH || errno == EACCES) return env.Null();
     return ThrowErrno(env, "openat", errno);
+  }
+  // A process whose root is ours is no container's (or not yet: before its pivot_root a
+  // container's init stands in a copy of the host's mounts): nothing is opened through it.
+  struct stat ours, theirs;
+  if (stat("/", &ours) < 0 || fstat(root, &theirs) < 0 ||
+      (ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino)) {
+    close(root);
+    return env.Null();
   }
   // The stat file is read by path above; a reused pid between the open and that read would
   // show another start time, so proc_fd (and root through it) is the process asked for.

@@ -290,15 +290,18 @@ send_layer (int sock, int upper_fd, md_error_t *err)
   return send_word (sock, 'l', &upper_fd, upper_fd >= 0 ? 1 : 0, "hand the upper layer to the launcher", err);
 }
 
-/* Waits for the child's send_layer and keeps the fd at MD_LAYER_KEEP_FD (1: kept). Nothing kept
- * when the child failed first (it has reported why and exits: EOF here) or has no upper
- * layer; the container runs all the same, only a commit of it is refused then. */
+/* Waits for the child's send_layer: -1 when the child failed first (it has reported why
+ * and exits: EOF here), else its root is built, and the upper layer's fd is kept at
+ * MD_LAYER_KEEP_FD (1: kept; 0: a --rootfs has none, or the slot is taken). The container
+ * runs all the same without it; only a commit of it is refused then. */
 static int
 keep_layer (int sock)
 {
   int fds[MD_MAX_IMAGE_LAYERS];
   int fd, kept, i, n = receive_word (sock, 'l', fds);
 
+  if (n < 0)
+    return -1;
   if (n != 1)
     {
       for (i = 0; i < n; i++)
@@ -453,25 +456,28 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
    * device allowlist. */
   if (md_cgroup_device_filter (opts, err) < 0 || md_join_cgroups (opts, child, err) < 0)
     goto fail;
-  if (opts->pid_file)
-    {
-      snprintf (buf, sizeof (buf), "%d\n", (int) child);
-      if (md_write_file_atomic (opts->pid_file, buf, err) < 0)
-        goto fail;
-    }
   if (send_go (sync_sock[1], image_fds, n_image_fds, err) < 0)
     goto fail;
   for (i = 0; i < n_image_fds; i++)
     close (image_fds[i]);
   n_image_fds = 0;
   layer_kept = keep_layer (sync_sock[1]);
+  /* The init's pid is told only once its root is built: until then the child stands in
+   * a copy of the host's mounts, and an exec or a file upload that joined it there would
+   * land on the host's filesystem. */
+  if (layer_kept >= 0 && opts->pid_file)
+    {
+      snprintf (buf, sizeof (buf), "%d\n", (int) child);
+      if (md_write_file_atomic (opts->pid_file, buf, err) < 0)
+        goto fail;
+    }
 
   /* sync_sock[1] stays open until the container is gone: the child checks it to know
    * that we are still alive (md_become_container_root). */
   code = md_supervise (child, err);
   close (sync_sock[1]);
   /* The last reference to the layer's tmpfs: its pages go before its cgroup does. */
-  if (layer_kept)
+  if (layer_kept > 0)
     close (MD_LAYER_KEEP_FD);
   md_remove_cgroups (opts);
   if (code < 0)

@@ -14,7 +14,9 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -477,6 +479,39 @@ describe('exec never lands on the host', { skip }, () => {
       assert.equal(existsSync(marker), false, 'nothing ran on the host');
     } finally {
       host.kill('SIGKILL');
+    }
+  });
+
+  test("the init's pid is told only once the container's root is built, never while it stands in the host's mounts", async () => {
+    // Before its pivot_root the init sees a copy of the host's mounts: an exec or a file
+    // upload that joined it then would write on the host. The launcher writes init.pid
+    // after the root is built; this watches for the file as closely as a loop can.
+    const host = statSync('/');
+    for (let round = 0; round < 10; round++) {
+      const name = `early-${process.pid}-${round}`;
+      const run = mdocker(['run', '-d', '--name', name, 'busybox', 'sleep', '1000']);
+      const deadline = Date.now() + 20_000;
+      let pidFile: string | null = null;
+      let seen: { dev: number; ino: number } | null = null;
+      while (Date.now() < deadline && seen === null) {
+        try {
+          pidFile ??= join('/run/mdocker/names', readlinkSync(`/run/mdocker/names/${name}`), 'init.pid');
+          const text = readFileSync(pidFile, 'utf8');
+          const root = statSync(`/proc/${Number.parseInt(text, 10)}/root`);
+          seen = { dev: root.dev, ino: root.ino };
+        } catch {
+          // not yet: the CLI's process is started and read by this event loop
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      const r = await run;
+      assert.equal(r.code, 0, r.stderr);
+      started.push(r.stdout.trim());
+      assert.ok(seen, 'init.pid appeared');
+      assert.ok(
+        seen.dev !== host.dev || seen.ino !== host.ino,
+        `round ${round}: init.pid named a process whose root was the host's`,
+      );
     }
   });
 

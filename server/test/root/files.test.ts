@@ -248,6 +248,38 @@ describe('files in and out of a container over HTTP', { skip }, () => {
     assert.equal((await raw(owner, 'GET', filesUrl(id, '/tmp/planted'))).status, 404);
   });
 
+  it('puts an upload or an exec made the moment a container is created inside it, never on the host', async () => {
+    // The container's init stands in a copy of the host's mounts until its root is built:
+    // nothing may reach it before then.
+    const marker = `mdocker-early-${randomBytes(6).toString('hex')}`;
+    let client = new Client(real.base);
+    try {
+      for (let i = 0; i < 8; i++) {
+        // A session may create 10 a minute.
+        if (i % 4 === 0) client = new Client(real.base);
+        const container = (await client.create()).id;
+        const [put, ran] = await Promise.all([
+          raw(client, 'PUT', filesUrl(container, `/tmp/${marker}-put-${i}`), Buffer.from('early\n')),
+          client.request('POST', `/api/containers/${container}/exec`, {
+            cmd: ['sh', '-c', `touch /tmp/${marker}-exec-${i} && cat /tmp/${marker}-exec-${i}`],
+            timeoutMs: 20_000,
+          }),
+        ]);
+        assert.equal(put.status, 201, put.body.toString());
+        assert.equal(ran.status, 200, ran.text);
+        const listed = await client.request('GET', filesUrl(container, '/tmp', '&list=1'));
+        const names = (listed.body as FileEntryJson[]).map((e) => e.name);
+        assert.ok(names.includes(`${marker}-put-${i}`), names.join(' '));
+        assert.ok(names.includes(`${marker}-exec-${i}`), names.join(' '));
+        assert.equal((await client.request('DELETE', `/api/containers/${container}`)).status, 204);
+      }
+    } finally {
+      const onHost = readdirSync('/tmp').filter((name) => name.startsWith(marker));
+      for (const name of onHost) rmSync(join('/tmp', name), { force: true });
+      assert.deepEqual(onHost, [], "nothing was written in the host's /tmp");
+    }
+  });
+
   it("lets a class's teacher read a student's container, never write it; another student gets 404", async () => {
     // A token-less loopback server: the local user is the teacher.
     const teacher = new Client(real.base);
