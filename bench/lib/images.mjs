@@ -414,7 +414,7 @@ export async function measureImages({ repo, work, stateRoot, cgroupParent, scale
   return out;
 }
 
-const ms = (x, digits = 0) => `${x.toFixed(digits)} ms`;
+const ms = (x, digits = 0) => (Number.isFinite(x) ? `${x.toFixed(digits)} ms` : '–');
 
 export function renderImages(r, versions = {}) {
   const L = [SECTION_HEADING, ''];
