@@ -83,11 +83,14 @@ export class SequenceTail {
   #tailBytes = 0;
   #overflowed = false;
 
-  /** Feeds a chunk; returns the offset of the chunk's first ground point, -1 if none. */
-  feed(chunk: Buffer): number {
+  /**
+   * Feeds a chunk; returns the offset of the chunk's first ground point, -1 if none.
+   * `plain`: the caller has found the chunk ASCII without ESC already.
+   */
+  feed(chunk: Buffer, plain = false): number {
     // From ground, ASCII without ESC stays in ground at every byte (CAN and SUB included):
     // most output is such text, and two native scans are far cheaper than a walk in JS.
-    if (this.#state === VtState.Ground && chunk.indexOf(0x1b) === -1 && isAscii(chunk)) {
+    if (this.#state === VtState.Ground && (plain || (chunk.indexOf(0x1b) === -1 && isAscii(chunk)))) {
       this.#tail = [];
       this.#tailBytes = 0;
       this.#overflowed = false;
@@ -287,7 +290,7 @@ export class Screen {
   write(chunk: Buffer): number {
     if (this.#disposed) return -1;
     const plain = this.#tail.inGround && isPlainText(chunk);
-    const firstGround = this.#tail.feed(chunk);
+    const firstGround = this.#tail.feed(chunk, plain);
     if (plain) {
       this.#holdPlain(chunk);
     } else {
