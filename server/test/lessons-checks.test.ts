@@ -4,20 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ExecResultJson, StatsSample } from '../src/protocol/index.js';
-import {
-  evaluateCheck,
-  listeningPorts,
-  parseMountInfo,
-  type CheckTarget,
-  type ProcAccess,
-} from '../src/playground/lessons/checks.js';
+import { evaluateCheck, parseMountInfo, type CheckTarget, type ProcAccess } from '../src/playground/lessons/checks.js';
 import type { LessonCheck } from '../src/playground/lessons/loader.js';
 import type { ProcessRef } from '../src/runtime/native.js';
 
 const CONTAINER = 'c0ffee00c0ffee00c0ffee00c0ffee00';
 const INIT: ProcessRef = { pid: 1000, startTime: 42 };
 
-/** A fake /proc: per pid its status (NSpid), namespace links, cgroup, mountinfo and net files. */
+/** A fake /proc: per pid its status (NSpid), namespace links, cgroup and mountinfo. */
 class FakeProc {
   readonly root = mkdtempSync(join(tmpdir(), 'mdocker-fake-proc-'));
 
@@ -28,21 +22,16 @@ class FakeProc {
       ns?: Partial<Record<string, number>>;
       cgroup?: string;
       mountinfo?: string;
-      tcp?: string;
-      tcp6?: string;
     },
   ): void {
     const dir = join(this.root, String(pid));
     mkdirSync(join(dir, 'ns'), { recursive: true });
-    mkdirSync(join(dir, 'net'), { recursive: true });
     writeFileSync(join(dir, 'status'), `Name:\tsh\nNSpid:\t${options.nsPids.join('\t')}\nUid:\t0\t0\t0\t0\n`);
     for (const type of ['pid', 'uts', 'mnt', 'ipc', 'net', 'cgroup', 'user']) {
       symlinkSync(`${type}:[${options.ns?.[type] ?? 4026530000}]`, join(dir, 'ns', type));
     }
     writeFileSync(join(dir, 'cgroup'), options.cgroup ?? `4:pids:/mdocker/${CONTAINER}\n`);
     writeFileSync(join(dir, 'mountinfo'), options.mountinfo ?? '');
-    writeFileSync(join(dir, 'net', 'tcp'), options.tcp ?? TCP_HEADER);
-    writeFileSync(join(dir, 'net', 'tcp6'), options.tcp6 ?? TCP_HEADER);
   }
 
   cleanup(): void {
@@ -50,7 +39,6 @@ class FakeProc {
   }
 }
 
-const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const MOUNTINFO = [
   '600 500 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/x',
   '601 600 0:51 / /proc rw,nosuid - proc proc rw',
@@ -77,6 +65,7 @@ function access(proc: FakeProc, overrides: Partial<ProcAccess> = {}): ProcAccess
     isAlive: (ref) => ref.pid === INIT.pid && ref.startTime === INIT.startTime,
     utsHostname: () => 'abc123',
     readFileInRoot: () => null,
+    listeningTcpPorts: () => [],
     ...overrides,
   };
 }
@@ -199,14 +188,24 @@ describe('lesson checks', () => {
     assert.ok(seen.every((call) => call.ref === INIT));
   });
 
-  it('port-listening finds a LISTEN socket on the port in tcp or tcp6', async () => {
-    const tcp = `${TCP_HEADER}   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n   1: 0100007F:0016 0100007F:9999 01 00000000:00000000 00:00000000 00000000     0        0 2\n`;
-    assert.deepEqual([...listeningPorts(tcp)], [8080]);
-    proc.process(1006, { nsPids: [1006, 1], tcp6: tcp });
-    const other: ProcessRef = { pid: 1006, startTime: 1 };
-    const alive = access(proc, { isAlive: () => true });
-    assert.equal(await check({ kind: 'port-listening', port: 8080 }, target({ init: other }), alive), true);
-    assert.equal(await check({ kind: 'port-listening', port: 22 }, target({ init: other }), alive), false);
+  it('port-listening asks for the listening ports of the init, and is false once it is gone', async () => {
+    const asked: ProcessRef[] = [];
+    const ports = access(proc, {
+      listeningTcpPorts: (ref) => {
+        asked.push(ref);
+        return ref.pid === INIT.pid ? [22, 8080] : null;
+      },
+    });
+    assert.equal(await check({ kind: 'port-listening', port: 8080 }, target(), ports), true);
+    assert.equal(await check({ kind: 'port-listening', port: 8081 }, target(), ports), false);
+    assert.equal(
+      await check({ kind: 'port-listening', port: 8080 }, target({ init: { pid: 1006, startTime: 1 } }), ports),
+      false,
+    );
+    assert.deepEqual(
+      asked.map((ref) => ref.pid),
+      [INIT.pid, INIT.pid, 1006],
+    );
     assert.equal(await check({ kind: 'port-listening', port: 8080 }), false);
   });
 

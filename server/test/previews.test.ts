@@ -1,6 +1,6 @@
 // Previews without a kernel: preview host names, tokens, the headers a preview passes on
 // either way, --preview-domain, the playground's Host and Origin checks against preview
-// hosts, and the /proc/net/tcp reader.
+// hosts.
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
@@ -16,7 +16,6 @@ import {
   withoutPlaygroundCookies,
 } from '../src/http/preview.js';
 import { PREVIEW_TOKEN_PATTERN, base32, newPreviewToken } from '../src/playground/previews.js';
-import { parseListeningPorts } from '../src/runtime/listening-ports.js';
 import { MdockerError } from '../src/runtime/errors.js';
 
 const TOKEN = 'abcdefghijklmnopqrstuvwxyz';
@@ -184,23 +183,5 @@ describe("the playground's checks against preview hosts", () => {
   it("refuses a write from a preview's origin", () => {
     const refused = checkOrigin(request({ host: '127.0.0.1:8080', origin: `http://${TOKEN}-8000.${DOMAIN}:8080` }));
     assert.ok(refused instanceof MdockerError && refused.code === 'FORBIDDEN');
-  });
-});
-
-describe('listening ports from /proc/net/tcp', () => {
-  it('reads the LISTEN sockets (state 0A), each port once, ascending', () => {
-    const tcp = [
-      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
-      '   0: 00000000:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0',
-      '   1: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0',
-      '   2: 0100007F:8180 0100007F:1F40 06 00000000:00000000 03:0000176C 00000000     0        0 0 3 0',
-      '   3: 0100007F:1F40 0100007F:9000 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0',
-    ].join('\n');
-    assert.deepEqual(parseListeningPorts(tcp), [8000, 8001]);
-    const tcp6 =
-      '  sl  local_address                         remote_address                        st\n' +
-      '   0: 00000000000000000000000000000000:1F40 00000000000000000000000000000000:0000 0A 0\n';
-    assert.deepEqual(parseListeningPorts(tcp6), [8000]);
-    assert.deepEqual(parseListeningPorts(''), []);
   });
 });

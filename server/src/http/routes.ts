@@ -283,7 +283,7 @@ export function apiRouter(options: RoutesOptions): Router {
       const id = idOf(req.params.id);
       const reader = readerOf(req, id);
       playground.get(reader, id);
-      res.json(await previews.ports(reader, id));
+      res.json(previews.ports(reader, id));
     });
   }
 

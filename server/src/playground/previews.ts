@@ -1,14 +1,14 @@
 /**
  * The previews' registry: which TCP ports each container listens on (checked on every
- * stats sample, pushed to its owner's page when the set changes), the unguessable token
+ * stats sample while its owner's page has the stats stream open, pushed to that page when
+ * the set changes), the unguessable token
  * that names each container's port in a preview host, and how many preview connections
  * each container has open. The proxying itself is HTTP's (http/preview.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PortJson } from '../protocol/index.js';
-import { listeningPorts } from '../runtime/listening-ports.js';
-import type { ProcessRef } from '../runtime/native.js';
+import { listeningTcpPorts, type ProcessRef } from '../runtime/native.js';
 import type { Playground } from './playground.js';
 
 /** 128 bits: a preview host cannot be guessed, even at many requests a second for years. */
@@ -60,7 +60,6 @@ interface ContainerPreviews {
   tokens: Map<number, string>;
   /** the listening ports last seen, ascending */
   ports: number[];
-  scanning: boolean;
   connections: number;
 }
 
@@ -91,10 +90,10 @@ export class Previews {
    * The container's listening ports with their preview URLs, read now. The caller has
    * checked that the session may read the container (the routes' readerOf).
    */
-  async ports(sessionId: string, containerId: string): Promise<PortJson[]> {
+  ports(sessionId: string, containerId: string): PortJson[] {
     const init = this.#playground.initOf(containerId);
     if (init === null) return [];
-    const ports = await listeningPorts(init);
+    const ports = listeningTcpPorts(init);
     if (ports === null) return [];
     this.#update(sessionId, containerId, ports);
     return this.#json(containerId, ports);
@@ -126,21 +125,19 @@ export class Previews {
   }
 
   #scan(sessionId: string, containerId: string): void {
-    // The warm pool's containers have no owner to tell yet.
-    if (sessionId === '') return;
-    const state = this.#state(containerId);
-    if (state.scanning) return;
+    // The warm pool's containers have no owner to tell yet, and a page that is not
+    // connected hears nothing: it reads the ports when it shows the container again.
+    if (sessionId === '' || !this.#playground.isConnected(sessionId)) return;
     const init = this.#playground.initOf(containerId);
     if (init === null) return;
-    state.scanning = true;
-    listeningPorts(init)
-      .then((ports) => {
-        if (ports !== null) this.#update(sessionId, containerId, ports);
-      })
-      .catch((err: unknown) => this.#logger.warn({ err, containerId }, 'reading the listening ports failed'))
-      .finally(() => {
-        state.scanning = false;
-      });
+    let ports: number[] | null;
+    try {
+      ports = listeningTcpPorts(init);
+    } catch (err) {
+      this.#logger.warn({ err, containerId }, 'reading the listening ports failed');
+      return;
+    }
+    if (ports !== null) this.#update(sessionId, containerId, ports);
   }
 
   #update(sessionId: string, containerId: string, ports: number[]): void {
@@ -168,7 +165,7 @@ export class Previews {
   #state(containerId: string): ContainerPreviews {
     let state = this.#containers.get(containerId);
     if (!state) {
-      state = { tokens: new Map(), ports: [], scanning: false, connections: 0 };
+      state = { tokens: new Map(), ports: [], connections: 0 };
       this.#containers.set(containerId, state);
     }
     return state;

@@ -71,6 +71,10 @@ export interface MdockerNativeAddon {
    * with this start time is gone, else done(null, fd) with a connected TCP socket
    * (non-blocking, close-on-exec, ours to close), done(null, null) when the process went
    * meanwhile, done(err) with ECONNREFUSED (nothing listens) or ETIMEDOUT (no answer in 1 s). */
+  /** The TCP ports in LISTEN in pid's network namespace (v4 and v6, each once, ascending;
+   * sock_diag, at most 16384 sockets read), or null when the process with this start time
+   * is gone. */
+  listeningTcpPorts(pid: number, startTime: number): number[] | null;
   connectInNetns(
     pid: number,
     startTime: number,

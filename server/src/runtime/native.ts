@@ -100,6 +100,15 @@ export function readFileInRoot(ref: ProcessRef, path: string, maxBytes: number):
 }
 
 /**
+ * The TCP ports listening in the process's network namespace (a container's init), IPv4
+ * and IPv6, each once, ascending; null when the process is gone. The addon asks the
+ * kernel's sock_diag for LISTEN sockets only, from a socket made in that namespace.
+ */
+export function listeningTcpPorts(ref: ProcessRef): number[] | null {
+  return load().listeningTcpPorts(ref.pid, ref.startTime);
+}
+
+/**
  * A connected TCP socket fd to the port on the loopback of the process's network
  * namespace (the container's), or null when the process is gone. Rejects with the
  * errno's error (code ECONNREFUSED: nothing listens there; ETIMEDOUT: the listener's

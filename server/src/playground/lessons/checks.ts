@@ -18,6 +18,8 @@ export interface ProcAccess {
   isAlive(ref: ProcessRef): boolean;
   utsHostname(ref: ProcessRef): string | null;
   readFileInRoot(ref: ProcessRef, path: string, maxBytes: number): Buffer | null;
+  /** The TCP ports listening in the process's network namespace; null when it is gone. */
+  listeningTcpPorts(ref: ProcessRef): number[] | null;
 }
 
 /** The counters as the container started: its cgroup is new, so they start at zero. */
@@ -98,7 +100,7 @@ export async function evaluateCheck(check: LessonCheck, target: CheckTarget, acc
         return data !== null && new RegExp(check.pattern, 'm').test(data.toString('utf8'));
       }
       case 'port-listening':
-        return await portListening(target, access, check.port);
+        return portListening(target, access, check.port);
       case 'script': {
         const result = await target.exec(['/bin/sh', '-c', check.run], check.timeout ?? SCRIPT_DEFAULT_TIMEOUT_MS);
         return result.exitCode === 0 && !result.timedOut;
@@ -218,28 +220,7 @@ async function mountExists(
   return false;
 }
 
-/** Local ports in LISTEN state (st 0A) of a /proc/net/tcp or tcp6 text. */
-export function listeningPorts(text: string): Set<number> {
-  const ports = new Set<number>();
-  for (const line of text.split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 4 || fields[3] !== '0A') continue;
-    const port = parseInt(fields[1]!.split(':')[1] ?? '', 16);
-    if (Number.isInteger(port)) ports.add(port);
-  }
-  return ports;
-}
-
 /** A TCP socket listening on port in the init's network namespace. */
-async function portListening(target: CheckTarget, access: ProcAccess, port: number): Promise<boolean> {
-  for (const file of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = await readFile(`${access.procRoot}/${target.init.pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (listeningPorts(text).has(port) && access.isAlive(target.init)) return true;
-  }
-  return false;
+function portListening(target: CheckTarget, access: ProcAccess, port: number): boolean {
+  return access.listeningTcpPorts(target.init)?.includes(port) ?? false;
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { ContainerLessonJson, LessonJson, LessonProgressJson, StatsSample } from '../../protocol/index.js';
 import { MdockerError } from '../../runtime/errors.js';
-import { isAlive, readFileInRoot, utsHostname } from '../../runtime/native.js';
+import { isAlive, listeningTcpPorts, readFileInRoot, utsHostname } from '../../runtime/native.js';
 import type { LessonContainerSettings, ObservedContainer, Playground } from '../playground.js';
 import { evaluateCheck, isScriptCheck, type CheckTarget, type ProcAccess } from './checks.js';
 import type { Lesson } from './loader.js';
@@ -18,7 +18,7 @@ export const QUIET_MS = 500;
 /** Rounds of script checks per container per minute (the quiet trigger and "Check now" together). */
 export const SCRIPT_ROUNDS_PER_MINUTE = 20;
 
-export const REAL_PROC: ProcAccess = { procRoot: '/proc', isAlive, utsHostname, readFileInRoot };
+export const REAL_PROC: ProcAccess = { procRoot: '/proc', isAlive, utsHostname, readFileInRoot, listeningTcpPorts };
 
 interface Tracked {
   container: ObservedContainer;
