@@ -145,6 +145,30 @@ describe('spawnPty', () => {
     assert.ok(reads < 50, `${reads} reads for 100 writes`);
   });
 
+  it('does not hold the reads of a terminal someone is typing into', async () => {
+    // The trickle above, once alone and once with a key typed every 2 ms (the terminal
+    // echoes it): a held read would delay each echo by the hold.
+    const script = '$| = 1; for (1 .. 100) { print "ab"; select(undef, undef, undef, 0.002) }';
+    const run = async (typing: boolean): Promise<{ reads: number; text: string }> => {
+      const pty = spawnPty('/usr/bin/perl', ['-e', script], { cols: 80, rows: 24, cwd: '/', env: ENV });
+      let reads = 0;
+      let text = '';
+      pty.onData((data) => {
+        reads++;
+        text += data.toString();
+      });
+      const keys = typing ? setInterval(() => pty.write('k'), 2) : null;
+      await new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+      if (keys) clearInterval(keys);
+      return { reads, text };
+    };
+    const quiet = await run(false);
+    const typed = await run(true);
+    assert.equal(typed.text.replace(/k/g, ''), 'ab'.repeat(100));
+    assert.ok(typed.text.includes('k'), 'the keys were echoed');
+    assert.ok(typed.reads > 2 * quiet.reads, `${typed.reads} reads while typing, ${quiet.reads} without`);
+  });
+
   it('closes the master: no fd of ours is left after the exit', async () => {
     const ptyFds = (): string[] =>
       readdirSync('/proc/self/fd')

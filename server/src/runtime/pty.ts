@@ -68,6 +68,8 @@ const DRAIN_AFTER_EXIT_MS = 500;
  * trickle meanwhile. A read after a quiet spell (an echo, a prompt) is never held, and
  * neither is a fast stream: once a read after a hold comes back large, reads go on
  * unheld until the next quiet spell (holding them would cap it at a buffer per hold).
+ * Nor is a read within TRICKLE_GAP_MS of input written to the terminal: someone is typing
+ * and the read is likely the echo; input written during a hold ends the hold.
  */
 const TRICKLE_GAP_MS = 50;
 const TRICKLE_READ_INTERVAL_MS = 10;
@@ -102,6 +104,7 @@ class NativePty implements PtyProcess {
   #closed = false;
   #paused = false;
   #lastReadAt = 0;
+  #lastInputAt = -Infinity;
   #readHold: NodeJS.Timeout | null = null;
   #afterHold = false;
   #fastStream = false;
@@ -146,6 +149,12 @@ class NativePty implements PtyProcess {
 
   write(data: string | Buffer): void {
     if (this.#closed) return;
+    this.#lastInputAt = performance.now();
+    if (this.#readHold !== null) {
+      clearTimeout(this.#readHold);
+      this.#readHold = null;
+      if (!this.#paused && this.#dataListeners.length > 0) this.#stream.resume();
+    }
     let bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.#input.bytes === 0) {
       // The usual case, a keystroke or a paste the program keeps up with: no copy.
@@ -197,6 +206,7 @@ class NativePty implements PtyProcess {
     else if (this.#afterHold && bytes > TRICKLE_MAX_BYTES) this.#fastStream = true;
     this.#afterHold = false;
     if (quietBefore || this.#fastStream || bytes > TRICKLE_MAX_BYTES || this.#paused || this.#readHold) return;
+    if (now - this.#lastInputAt < TRICKLE_GAP_MS) return;
     this.#afterHold = true;
     this.#stream.pause();
     this.#readHold = setTimeout(() => {
