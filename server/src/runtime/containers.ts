@@ -552,8 +552,13 @@ export class Runtime {
     }
   }
 
-  /** Read-modify-write of a record, one at a time per container in this process. */
-  private async modify(id: string, change: (record: ContainerRecord) => void): Promise<ContainerRecord> {
+  /** Read-modify-write of a record, one at a time per container in this process; the
+   * write is skipped when persist says so. */
+  private async modify(
+    id: string,
+    change: (record: ContainerRecord) => void,
+    persist: (record: ContainerRecord) => boolean = () => true,
+  ): Promise<ContainerRecord> {
     const previous = this.locks.get(id) ?? Promise.resolve();
     let release: () => void = () => undefined;
     const mine = new Promise<void>((r) => (release = r));
@@ -563,7 +568,7 @@ export class Runtime {
     try {
       const record = await this.mustRead(id);
       change(record);
-      await this.state.write(record);
+      if (persist(record)) await this.state.write(record);
       return record;
     } finally {
       release();
@@ -574,10 +579,16 @@ export class Runtime {
   /** Records the exit; the launcher's own failure (125) comes back as a LaunchError. */
   async exited(id: string, launcherExitCode: number): Promise<{ record: ContainerRecord; error: LaunchError | null }> {
     const error = await this.launchError(id, launcherExitCode);
-    const record = await this.modify(id, (r) => {
-      r.exitCode = launcherExitCode;
-      r.finishedAt = new Date().toISOString();
-    });
+    // A record removed with its container is not rewritten first: until the removal, a
+    // reader finds the exit where the launcher wrote it (exit.json, see view).
+    const record = await this.modify(
+      id,
+      (r) => {
+        r.exitCode = launcherExitCode;
+        r.finishedAt = new Date().toISOString();
+      },
+      (r) => !r.autoRemove,
+    );
     await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
     await this.leaveNetwork(record);
     if (record.autoRemove) await this.state.remove(record);

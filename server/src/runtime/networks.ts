@@ -564,7 +564,10 @@ export class Networks {
         rmSync(join(this.path(name, 'members'), member.ip), { force: true });
         changed = true;
       }
-      if (changed) this.rewriteHosts(name);
+      if (!changed) return;
+      // With nobody left the file has no reader, and the next member's attach writes it.
+      const rest = this.members(name);
+      if (rest.length > 0) this.rewriteHosts(name, rest);
     });
   }
 
@@ -572,9 +575,9 @@ export class Networks {
    * In place (truncate and write, never a rename): each member's /etc/hosts is a bind
    * mount of this inode, and would keep showing a replaced file's old one.
    */
-  private rewriteHosts(name: string): void {
+  private rewriteHosts(name: string, members: NetworkMember[] = this.members(name)): void {
     try {
-      writeFileSync(this.path(name, 'hosts'), hostsFile(this.members(name)));
+      writeFileSync(this.path(name, 'hosts'), hostsFile(members));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

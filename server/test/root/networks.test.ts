@@ -150,6 +150,22 @@ describe('networks (runtime), many at once', { skip }, () => {
         const hosts = readFileSync(join(root, 'networks', name, 'hosts'), 'utf8');
         assert.equal(hosts.split('\n').filter((l) => l.startsWith('10.91.')).length, 6, hosts);
       }
+      // A member that leaves leaves the hosts file; once all have left, the next member
+      // to join finds only itself there.
+      const hostsOf = (name: string): string[] =>
+        readFileSync(join(root, 'networks', name, 'hosts'), 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('10.91.'));
+      const first = joins.filter((j) => j.name === names[0]);
+      await networks.detach(names[0]!, '0'.padStart(32, '0'));
+      assert.equal(hostsOf(names[0]!).length, 5);
+      assert.ok(!hostsOf(names[0]!).some((l) => /\sm0$/.test(l)), 'm0 left');
+      await Promise.all(first.map((_, k) => networks.detach(names[0]!, `${k * 2}`.padStart(32, '0'))));
+      const again = await networks.attach(names[0]!, { id: 'f'.repeat(32), name: 'late', hostname: 'late' });
+      assert.deepEqual(
+        hostsOf(names[0]!).map((l) => l.split(/\s+/)[0]),
+        [again.ip],
+      );
 
       await Promise.all(names.map((name) => networks.remove(name, { force: true })));
       assert.deepEqual(
