@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { CgroupLimits } from '../src/runtime/cgroups/driver.js';
+import { nodeCgroupFs, writeCgroupFileEach, type CgroupLimits } from '../src/runtime/cgroups/driver.js';
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver, V1_ALLOWED_DEVICES, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
@@ -856,5 +856,40 @@ describe('cgroup detection (v1 hosts)', () => {
           isMdockerError(err) && err.code === 'UNSUPPORTED' && /no cgroup filesystem is mounted/.test(err.message),
       );
     });
+  });
+});
+
+describe('cgroupfs writes of a list of rules', () => {
+  it('writes each value in a write of its own through one open, and names the value a write refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mdocker-write-each-'));
+    try {
+      const file = join(dir, 'devices.allow');
+      await writeFile(file, '');
+      await nodeCgroupFs.writeEach(file, ['c 1:3 rwm', '|', 'c 1:5 rwm']);
+      assert.equal(await readFile(file, 'utf8'), 'c 1:3 rwm|c 1:5 rwm');
+      await assert.rejects(nodeCgroupFs.writeEach(join(dir, 'missing'), ['a']), { code: 'ENOENT' });
+
+      const refusing = new (class extends FakeCgroupFsBase {
+        async mkdir(): Promise<void> {}
+        async rmdir(): Promise<void> {}
+        async readFile(): Promise<string> {
+          return '';
+        }
+        async writeFile(_path: string, data: string): Promise<void> {
+          if (data.startsWith('b ')) throw errno('EINVAL');
+        }
+      })();
+      await assert.rejects(
+        writeCgroupFileEach(refusing, file, ['c 1:3 rwm', 'b 8:0 rwm', 'c 1:5 rwm']),
+        (err: Error) => {
+          assert.ok(isMdockerError(err));
+          assert.match(err.message, /"b 8:0 rwm"/);
+          assert.match(err.message, /devices\.allow/);
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -57,6 +57,17 @@ export abstract class FakeCgroupFsBase implements CgroupFs {
   abstract readFile(path: string): Promise<string>;
   abstract writeFile(path: string, data: string): Promise<void>;
 
+  /** Each value through writeFile: the fake's rules apply to each write, as the kernel's. */
+  async writeEach(path: string, values: string[]): Promise<void> {
+    for (const value of values) {
+      try {
+        await this.writeFile(path, value);
+      } catch (err) {
+        throw Object.assign(err as Error, { cgroupValue: value });
+      }
+    }
+  }
+
   exists(path: string): Promise<boolean> {
     return nodeCgroupFs.exists(path);
   }

@@ -144,6 +144,10 @@ export interface CgroupFs {
   readFile(path: string): Promise<string>;
   /** Writes an existing file in one write(2): cgroupfs parses each write on its own. */
   writeFile(path: string, data: string): Promise<void>;
+  /** Writes each value in a write(2) of its own through one open of the file (a list of
+   * rules, one per write, as devices.allow takes them); a failed write's error carries
+   * the value as `cgroupValue`. */
+  writeEach(path: string, values: string[]): Promise<void>;
   exists(path: string): Promise<boolean>;
   listDirectories(path: string): Promise<string[]>;
   /** Opens a file read-only for a stats reader; synchronous, like the reads that follow. */
@@ -176,6 +180,20 @@ export const nodeCgroupFs: CgroupFs = {
     const fd = openSync(path, 'r+');
     try {
       writeSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  async writeEach(path, values) {
+    const fd = openSync(path, 'r+');
+    try {
+      for (const value of values) {
+        try {
+          writeSync(fd, value);
+        } catch (err) {
+          throw Object.assign(err as Error, { cgroupValue: value });
+        }
+      }
     } finally {
       closeSync(fd);
     }
@@ -301,9 +319,16 @@ export function cgroupPathSegments(cgroupPath: string): string[] {
 }
 
 /** True when `path` is `root` itself or lies below it, after resolving any "..". */
+/** "." or ".." segments, doubled or trailing slashes: what resolve() would change. */
+const NOT_NORMAL = /\/\.\.?(?:\/|$)|\/\/|.\/$/;
+
+function resolved(path: string): string {
+  return path.startsWith('/') && !NOT_NORMAL.test(path) ? path : resolve(path);
+}
+
 export function isPathWithin(path: string, root: string): boolean {
-  const resolvedPath = resolve(path);
-  const resolvedRoot = resolve(root);
+  const resolvedPath = resolved(path);
+  const resolvedRoot = resolved(root);
   return (
     resolvedPath === resolvedRoot ||
     resolvedPath.startsWith(resolvedRoot.endsWith(sep) ? resolvedRoot : resolvedRoot + sep)
@@ -349,6 +374,20 @@ export async function writeCgroupFile(
       path,
       err,
       errno === undefined ? undefined : hints[errno],
+    );
+  }
+}
+
+/** writeCgroupFile for a list of values, each its own write(2) through one open. */
+export async function writeCgroupFileEach(fs: CgroupFs, path: string, values: string[]): Promise<void> {
+  try {
+    await fs.writeEach(path, values);
+  } catch (err) {
+    const value = (err as { cgroupValue?: unknown }).cgroupValue;
+    throw cgroupFileError(
+      `writing ${JSON.stringify(typeof value === 'string' ? value : values.join(', '))} to`,
+      path,
+      err,
     );
   }
 }

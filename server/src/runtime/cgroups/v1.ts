@@ -29,6 +29,7 @@ import {
   validateGroupName,
   withoutChildren,
   writeCgroupFile,
+  writeCgroupFileEach,
   type CgroupDriver,
   type CgroupFs,
   type CgroupHandle,
@@ -345,7 +346,7 @@ export class CgroupV1Driver implements CgroupDriver {
     const dir = handle.paths.find((path) => hierarchy !== undefined && isPathWithin(path, hierarchy.mountPoint));
     if (dir === undefined) return;
     await writeCgroupFile(this.fs, join(dir, 'devices.deny'), 'a');
-    for (const rule of V1_ALLOWED_DEVICES) await writeCgroupFile(this.fs, join(dir, 'devices.allow'), rule);
+    await writeCgroupFileEach(this.fs, join(dir, 'devices.allow'), [...V1_ALLOWED_DEVICES]);
   }
 
   private hierarchyFor(controller: V1Controller | 'devices'): V1Hierarchy | undefined {
