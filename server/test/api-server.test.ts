@@ -7,11 +7,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sessionLabel } from '../src/playground/playground.js';
 import { WS_CLOSE, type StatsServerMessage } from '../src/protocol/index.js';
 import { serve } from './host-shell-server.js';
 import { Frames } from './root/playground-client.js';
 
 describe('sessions', () => {
+  it('labels a session in logs by 8 hex digits of a keyed hash, the same however many sessions came between', () => {
+    const first = sessionLabel('a'.repeat(43));
+    assert.match(first, /^[0-9a-f]{8}$/);
+    assert.notEqual(sessionLabel('b'.repeat(43)), first);
+    assert.ok(!first.includes('aaaa'));
+    // More sessions than the labels kept: the first one's label is computed again, equal.
+    for (let i = 0; i < 5000; i++) sessionLabel(`session-${i}`);
+    assert.equal(sessionLabel('a'.repeat(43)), first);
+  });
+
   it('sets an HttpOnly, SameSite=Strict session cookie on the first request of any route', async () => {
     const { client } = await serve();
     for (const path of ['/healthz', '/no/such/page', '/api/containers', '/']) {

@@ -69,9 +69,20 @@ export type PlaygroundRuntime = Pick<
 
 export type { PlaygroundConfig } from './config.js';
 
+/** Labels computed so far (every request's log line and every container event names one). */
+const sessionLabels = new Map<string, string>();
+const SESSION_LABELS_KEPT = 4096;
+
 /** A session's id as logs show it: a keyed hash, so a log reader cannot take over the session. */
 export function sessionLabel(sessionId: string): string {
-  return createHmac('sha256', 'mdocker-log').update(sessionId).digest('hex').slice(0, 8);
+  let label = sessionLabels.get(sessionId);
+  if (label === undefined) {
+    label = createHmac('sha256', 'mdocker-log').update(sessionId).digest('hex').slice(0, 8);
+    // Forgetting them all at the bound keeps the map small whatever the visitors do.
+    if (sessionLabels.size >= SESSION_LABELS_KEPT) sessionLabels.clear();
+    sessionLabels.set(sessionId, label);
+  }
+  return label;
 }
 
 export interface CreateRequest {
