@@ -1,9 +1,9 @@
 /**
  * The previews' registry: which TCP ports each container listens on (checked on every
  * stats sample while its owner's page has the stats stream open, pushed to that page when
- * the set changes), the unguessable token
- * that names each container's port in a preview host, and how many preview connections
- * each container has open. The proxying itself is HTTP's (http/preview.ts).
+ * the set changes), the unguessable token that names each container's port in a preview
+ * host, and how many preview connections each container has open. The proxying itself
+ * is HTTP's (http/preview.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';

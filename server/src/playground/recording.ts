@@ -55,8 +55,10 @@ const MAX_TERMINAL_ID = 999_999;
 const COALESCE_MS = 5;
 /** An "o" event this long (UTF-16 units) is closed, so a flood still has a timeline. */
 const EVENT_MAX_CHARS = 16 * 1024;
-/** What a recording holds in memory before one write: this long, or this much. */
-const BATCH_MS = 100;
+/** What a recording holds in memory before one write: this long, or this much. Whatever
+ * reads a recording (a replay, a download) flushes it first, so this only bounds what a
+ * crash of the server loses; a class typing makes one write a second per terminal. */
+const BATCH_MS = 1000;
 const BATCH_BYTES = 64 * 1024;
 const TITLE_MAX_CHARS = 256;
 export const TRUNCATED_MARKER = 'recording-truncated';
