@@ -61,8 +61,6 @@ export function classroomFlags(students) {
   const lots = String(Math.max(100_000, students * 1000));
   return [
     ...uncappedFlags({ maxContainers: students + 50 }),
-    '--max-containers-per-address',
-    String(students + 50),
     '--max-students-per-class',
     String(students + 10),
     '--join-rate-per-ip',

@@ -560,7 +560,7 @@ export function renderResults(r) {
   if (dens) {
     const m = dens.memory;
     push(
-      `${dens.count} containers created (target ${dens.target}; stopped by ${dens.stoppedBy}${dens.failure ? `: container ${dens.failure.at} failed: ${dens.failure.message}` : ''}), one after another by one session through POST, each \`/bin/sh\` with the server's default limits, nobody attached. A fresh server.`,
+      `${dens.count} containers created (target ${dens.target}; stopped by ${dens.stoppedBy}${dens.failure ? `: container ${dens.failure.at} failed: ${dens.failure.message}` : ''}), one after another through POST by a session per 100 (a session's containers share its network, a /24), each \`/bin/sh\` with the server's default limits, nobody attached. A fresh server.`,
       '',
       table(
         ['per container', 'bytes'],

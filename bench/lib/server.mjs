@@ -17,6 +17,9 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
     String(maxContainers),
     '--max-containers-per-session',
     String(maxContainers),
+    // Every client of the bench is on 127.0.0.1.
+    '--max-containers-per-address',
+    String(maxContainers),
     '--create-rate-per-session',
     '1000000',
     '--create-rate-per-ip',
