@@ -59,6 +59,8 @@ const EVENT_MAX_CHARS = 16 * 1024;
  * reads a recording (a replay, a download) flushes it first, so this only bounds what a
  * crash of the server loses; a class typing makes one write a second per terminal. */
 const BATCH_MS = 1000;
+/** A container's stats line comes once a second: its file is written every ten. */
+const STATS_BATCH_MS = 10_000;
 const BATCH_BYTES = 64 * 1024;
 const TITLE_MAX_CHARS = 256;
 export const TRUNCATED_MARKER = 'recording-truncated';
@@ -114,8 +116,8 @@ function iso(ms: number | null): string | null {
 
 /**
  * One file written in batches: appends are held in memory and written with one write per
- * BATCH_MS or BATCH_BYTES, in order. The first failure (the open included) disables the file
- * for good and is reported once; nothing here throws.
+ * batchMs (BATCH_MS unless told) or BATCH_BYTES, in order. The first failure (the open
+ * included) disables the file for good and is reported once; nothing here throws.
  */
 class BatchedFile {
   #handle: FileHandle | null = null;
@@ -128,10 +130,18 @@ class BatchedFile {
   #closed = false;
   readonly #onError: (err: unknown) => void;
   readonly #beforeTimedFlush: (() => void) | undefined;
+  readonly #batchMs: number;
 
-  constructor(path: string, ready: Promise<void>, onError: (err: unknown) => void, beforeTimedFlush?: () => void) {
+  constructor(
+    path: string,
+    ready: Promise<void>,
+    onError: (err: unknown) => void,
+    beforeTimedFlush?: () => void,
+    batchMs = BATCH_MS,
+  ) {
     this.#onError = onError;
     this.#beforeTimedFlush = beforeTimedFlush;
+    this.#batchMs = batchMs;
     this.#chain = ready
       .then(() => fsp.open(path, OPEN_NEW | NOFOLLOW, 0o600))
       .then(
@@ -168,7 +178,7 @@ class BatchedFile {
       this.#timer = null;
       this.#beforeTimedFlush?.();
       void this.flush();
-    }, BATCH_MS);
+    }, this.#batchMs);
     this.#timer.unref();
   }
 
@@ -558,8 +568,12 @@ export class Recordings {
       const line = JSON.stringify(sample) + '\n';
       const lineBytes = Buffer.byteLength(line);
       if (container.statsBytes + lineBytes > this.#maxBytes) return;
-      container.stats ??= new BatchedFile(join(container.dir, 'stats.jsonl'), container.ready, (err) =>
-        this.#warnOnce(container, 'statsWarned', err, 'recording stats disabled: cannot write them'),
+      container.stats ??= new BatchedFile(
+        join(container.dir, 'stats.jsonl'),
+        container.ready,
+        (err) => this.#warnOnce(container, 'statsWarned', err, 'recording stats disabled: cannot write them'),
+        undefined,
+        STATS_BATCH_MS,
       );
       container.statsBytes += lineBytes;
       container.stats.append(line, lineBytes);
