@@ -624,25 +624,46 @@ void* UtsLookupThread(void* arg) {
   return nullptr;
 }
 
+// The pidfd of the process named by the call's (pid, startTime) arguments, pinned by its
+// start time: kPidfdGone when it is gone (answer null), kPidfdThrown after throwing.
+constexpr int kPidfdGone = -1;
+constexpr int kPidfdThrown = -2;
+int PidfdOfArgs(const Napi::CallbackInfo& info, const char* usage) {
+  pid_t pid = 0;
+  unsigned long long expected = 0;
+  if (!ProcessArgs(info, 2, usage, &pid, &expected)) return kPidfdThrown;
+  int pidfd = PinnedPidfd(pid, expected);
+  if (pidfd == -1) return kPidfdGone;
+  if (pidfd < 0) {
+    ThrowErrno(info.Env(), "pidfd_open", errno);
+    return kPidfdThrown;
+  }
+  return pidfd;
+}
+
+// Runs fn(arg) on a thread of its own and waits for it (setns moves only the calling
+// thread: see UtsLookupThread). pthread_create's error, or 0.
+int RunOnOwnThread(void* (*fn)(void*), void* arg) {
+  pthread_t thread;
+  int err = pthread_create(&thread, nullptr, fn, arg);
+  if (err == 0) pthread_join(thread, nullptr);
+  return err;
+}
+
 // utsHostname(pid, startTime) -> the hostname the process sees now (its UTS namespace's),
 // or null when that process is gone. The pidfd is taken only if the start time matches,
 // and setns through a pidfd reaches that process or fails (ESRCH): a reused pid cannot
 // make this answer with another namespace's name.
 Napi::Value UtsHostname(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pid_t pid = 0;
-  unsigned long long expected = 0;
-  if (!ProcessArgs(info, 2, "utsHostname(pid, startTime)", &pid, &expected)) return env.Undefined();
-  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
-  if (pidfd == -1) return env.Null();
-  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
+  cleanup_fd int pidfd = PidfdOfArgs(info, "utsHostname(pid, startTime)");
+  if (pidfd == kPidfdThrown) return env.Undefined();
+  if (pidfd == kPidfdGone) return env.Null();
   UtsLookup lookup;
   memset(&lookup, 0, sizeof(lookup));
   lookup.pidfd = pidfd;
-  pthread_t thread;
-  int err = pthread_create(&thread, nullptr, UtsLookupThread, &lookup);
+  int err = RunOnOwnThread(UtsLookupThread, &lookup);
   if (err != 0) return ThrowErrno(env, "pthread_create", err);
-  pthread_join(thread, nullptr);
   if (lookup.err == ESRCH) return env.Null();
   if (lookup.err != 0) return ThrowErrno(env, "setns", lookup.err);
   lookup.name.nodename[sizeof(lookup.name.nodename) - 1] = '\0';
@@ -1329,17 +1350,12 @@ int DumpListening(int fd, uint8_t family, uint32_t seq, std::vector<bool>* seen,
 // start time is gone.
 Napi::Value ListeningTcpPorts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pid_t pid = 0;
-  unsigned long long expected = 0;
-  if (!ProcessArgs(info, 2, "listeningTcpPorts(pid, startTime)", &pid, &expected)) return env.Undefined();
-  cleanup_fd int pidfd = PinnedPidfd(pid, expected);
-  if (pidfd == -1) return env.Null();
-  if (pidfd < 0) return ThrowErrno(env, "pidfd_open", errno);
+  cleanup_fd int pidfd = PidfdOfArgs(info, "listeningTcpPorts(pid, startTime)");
+  if (pidfd == kPidfdThrown) return env.Undefined();
+  if (pidfd == kPidfdGone) return env.Null();
   NetnsDiagSocket job = {pidfd, -1, 0, "setns"};
-  pthread_t thread;
-  int err = pthread_create(&thread, nullptr, NetnsDiagSocketThread, &job);
+  int err = RunOnOwnThread(NetnsDiagSocketThread, &job);
   if (err != 0) return ThrowErrno(env, "pthread_create", err);
-  pthread_join(thread, nullptr);
   if (job.err == ESRCH) return env.Null();
   if (job.err != 0) return ThrowErrno(env, job.syscall_name, job.err);
   cleanup_fd int fd = job.fd;
