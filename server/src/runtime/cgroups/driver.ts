@@ -319,16 +319,9 @@ export function cgroupPathSegments(cgroupPath: string): string[] {
 }
 
 /** True when `path` is `root` itself or lies below it, after resolving any "..". */
-/** "." or ".." segments, doubled or trailing slashes: what resolve() would change. */
-const NOT_NORMAL = /\/\.\.?(?:\/|$)|\/\/|.\/$/;
-
-function resolved(path: string): string {
-  return path.startsWith('/') && !NOT_NORMAL.test(path) ? path : resolve(path);
-}
-
 export function isPathWithin(path: string, root: string): boolean {
-  const resolvedPath = resolved(path);
-  const resolvedRoot = resolved(root);
+  const resolvedPath = resolve(path);
+  const resolvedRoot = resolve(root);
   return (
     resolvedPath === resolvedRoot ||
     resolvedPath.startsWith(resolvedRoot.endsWith(sep) ? resolvedRoot : resolvedRoot + sep)
