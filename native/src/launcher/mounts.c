@@ -489,8 +489,6 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds,
 
   *upper_fd = -1;
   n_cgroup_mounts = cgroup_mounts_of (opts, cgroup_mounts, MD_MAX_CGROUPS);
-  if (unshare (CLONE_NEWCGROUP) < 0)
-    return md_make_error (err, errno, "unshare", "cannot create the cgroup namespace");
 
   /* Nothing we mount may propagate back to the host's mount namespace. */
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)

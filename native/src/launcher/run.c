@@ -1,7 +1,7 @@
 /* `mdocker-init run`: a new container. The parent prepares and supervises; the child
- * is cloned into new namespaces, waits for the parent to map its user namespace, place
- * it in its cgroups and hand it the image's mount, builds its root and execs the
- * command. */
+ * is cloned into new namespaces, waits for the parent to map its user namespace and
+ * hand it the image's mount, builds its root while the parent places it in its cgroups
+ * and its network, then waits for that too and execs the command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -282,6 +282,26 @@ receive_go (int sock, int *fds)
   return n < 1 ? -1 : n;
 }
 
+/* The parent's word that the child is in its cgroups (and on its network): sent while
+ * the child builds its root, which needs neither. */
+static int
+send_ready (int sock, md_error_t *err)
+{
+  return send_word (sock, 'r', NULL, 0, "release the container's command", err);
+}
+
+/* 0 once the parent's send_ready came, -1 when the parent went away or failed. */
+static int
+receive_ready (int sock)
+{
+  int fds[MD_MAX_IMAGE_LAYERS];
+  int i, n = receive_word (sock, 'r', fds);
+
+  for (i = 0; i < n; i++)
+    close (fds[i]);
+  return n == 0 ? 0 : -1;
+}
+
 /* The child's word that its root is built, with the upper layer's fd attached when it
  * has one (not a --rootfs). */
 static int
@@ -378,9 +398,20 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
     close (hosts_fd);
   for (i = 0; i < n_image_fds; i++)
     close (image_fds[i]);
-  close (sock);
   if (md_security_mask_paths (&opts->sec, &err) < 0)
     md_child_fail (opts, &err);
+
+  /* The command's first instruction runs inside the container's limits: wait until the
+   * parent has placed us in its cgroups. Only then the cgroup namespace, whose root is
+   * the cgroup its creator is in. */
+  if (receive_ready (sock) < 0)
+    _exit (125); /* the parent is gone, or failed and has reported it */
+  close (sock);
+  if (unshare (CLONE_NEWCGROUP) < 0)
+    {
+      md_make_error (&err, errno, "unshare", "cannot create the cgroup namespace");
+      md_child_fail (opts, &err);
+    }
 
   md_exec_command (opts, old_mask);
 }
@@ -395,6 +426,7 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   char buf[64];
   pid_t child;
   int code, layer_kept;
+  siginfo_t gone;
   int image_fds[MD_MAX_IMAGE_LAYERS];
   size_t n_image_fds = 0, i;
   cleanup_close int userns_lock_fd = -1;
@@ -449,18 +481,17 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
         goto fail;
       image_fds[n_image_fds++] = fd;
     }
-  /* Its network too: eth0 is up with its address before the first instruction. */
-  if (opts->network_netns && md_network_attach (opts, child, err) < 0)
-    goto fail;
-  /* The container's first instruction must already run inside its limits, and its
-   * device allowlist. */
-  if (md_cgroup_device_filter (opts, err) < 0 || md_join_cgroups (opts, child, err) < 0)
-    goto fail;
   if (send_go (sync_sock[1], image_fds, n_image_fds, err) < 0)
     goto fail;
   for (i = 0; i < n_image_fds; i++)
     close (image_fds[i]);
   n_image_fds = 0;
+  /* While the child builds its root: its network (eth0 is up with its address before the
+   * first instruction), its device allowlist and its cgroups (the first instruction runs
+   * inside its limits). The child waits for send_ready before its command. */
+  if ((opts->network_netns && md_network_attach (opts, child, err) < 0) || md_cgroup_device_filter (opts, err) < 0
+      || md_join_cgroups (opts, child, err) < 0 || send_ready (sync_sock[1], err) < 0)
+    goto fail_released;
   layer_kept = keep_layer (sync_sock[1]);
   /* The init's pid is told only once its root is built: until then the child stands in
    * a copy of the host's mounts, and an exec or a file upload that joined it there would
@@ -472,6 +503,7 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
         goto fail;
     }
 
+supervise:
   /* sync_sock[1] stays open until the container is gone: the child checks it to know
    * that we are still alive (md_become_container_root). */
   code = md_supervise (child, err);
@@ -491,6 +523,17 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   if (opts->cleanup_dir)
     md_remove_tree (opts->cleanup_dir);
   return code;
+
+fail_released:
+  /* The child builds its root meanwhile, and stops short of its command. When it failed
+   * first and is gone (a cgroup may refuse a pid that exited), its error is the one to
+   * report, and already is: it ends as any container does. */
+  memset (&gone, 0, sizeof (gone));
+  if (waitid (P_PID, (id_t) child, &gone, WEXITED | WNOHANG | WNOWAIT) == 0 && gone.si_pid == child)
+    {
+      layer_kept = -1;
+      goto supervise;
+    }
 
 fail:
   for (i = 0; i < n_image_fds; i++)
