@@ -1,47 +1,102 @@
-// Bundles the `mdocker` command into server/dist/src/cli/main.js (over tsc's emit of that
-// file) and server/dist/src/cli-chunks/: Node 20 resolves, reads and compiles every ES
-// module on its own, and that, not the code run, was most of a CLI start. Each dynamic
-// import() stays a chunk loaded when a verb asks for it, so `mdocker run busybox` loads
-// neither the image store nor the registry client. tsc's other outputs stay as they were:
-// the server, the tests and `mdocker serve` (which imports ../http/main.js at run time)
-// use them.
+// Builds the `mdocker` command over tsc's emit of server/dist/src/cli/main.js:
+// - server/dist/src/cli/bundle.cjs: the CLI's modules (commander, zod, the runtime) in one
+//   minified CommonJS function, each module that is import()ed initialized only when a verb
+//   asks for it, so `mdocker run busybox` evaluates neither the image store nor the
+//   registry client;
+// - server/dist/src/cli/main.js: server/src/cli/code-cache.ts, which runs that function
+//   through vm.Script with a V8 code cache per verb (server/dist/src/cli-cache/);
+// - server/dist/src/cli/package.json, without a "type": main.js is then a CommonJS script
+//   and Node skips its ES module loader (13-16 ms of a start). tsc's ES modules beside it
+//   still load, found by their syntax (Node 20.19+).
+// Node 20 resolves, reads and compiles every ES module on its own, and that, then the first
+// compile of each function, was most of a CLI start. tsc's other outputs stay as they were:
+// the server, the tests and `mdocker serve` (main.js imports ../http/main.js) use them.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(repo, 'server/dist/src');
+const cliDir = join(repo, 'server/dist/src/cli');
+const bundlePath = join(cliDir, 'bundle.cjs');
 
-await rm(join(outdir, 'cli-chunks'), { recursive: true, force: true });
+// The last build's chunks (esm splitting) and caches of any earlier bundle.
+await rm(join(repo, 'server/dist/src/cli-chunks'), { recursive: true, force: true });
+await rm(join(repo, 'server/dist/src/cli-cache'), { recursive: true, force: true });
+
 await build({
   absWorkingDir: repo,
-  entryPoints: { 'cli/main': 'server/src/cli/main.ts' },
-  outdir,
-  // Chunks sit as deep as tsc's modules (server/dist/src/<dir>/): native.ts and images.ts
-  // find the repository from import.meta.url.
-  chunkNames: 'cli-chunks/[name]-[hash]',
+  entryPoints: ['server/src/cli/main.ts'],
+  outfile: bundlePath,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   tsconfig: 'server/tsconfig.json',
+  // Every byte is read, decoded and hashed on each start; names of locals are not needed.
+  minify: true,
+  legalComments: 'none',
   sourcemap: true,
   logLevel: 'warning',
-  // The bundled CommonJS packages (commander, tar-stream) require Node's modules.
+  // bundle.cjs is one function expression, compiled by vm.Script and called by main.js
+  // with these; its modules' import.meta.url is the bundle's, as deep in server/dist/src as
+  // theirs, so native.ts and images.ts still find the addon, the launcher and the images.
   banner: {
-    js: "import { createRequire as __mdockerCreateRequire } from 'node:module'; const require = __mdockerCreateRequire(import.meta.url);",
+    js: '(function (exports, require, module, __filename, __dirname, __mdockerBundleUrl, __mdockerImportServer) {',
   },
+  footer: { js: '})' },
+  define: { 'import.meta.url': '__mdockerBundleUrl' },
+  // A vm.Script has no import(): the bundle's own become lazily initialized modules, Node's
+  // modules and dbus-next (CommonJS) are required.
+  supported: { 'dynamic-import': false },
   plugins: [
     {
       name: 'mdocker-external',
       setup(b) {
-        // The server keeps tsc's module graph; dbus-next (the systemd driver) loads from
-        // node_modules only on hosts whose cgroups systemd manages.
-        b.onResolve({ filter: /^\.\.\/http\/main\.js$/ }, () => ({ path: '../http/main.js', external: true }));
+        // The server keeps tsc's module graph, imported by main.js; dbus-next (the systemd
+        // driver) loads from node_modules only on hosts whose cgroups systemd manages.
+        b.onResolve({ filter: /^\.\.\/http\/main\.js$/ }, () => ({ path: 'http-main', namespace: 'mdocker-server' }));
+        b.onLoad({ filter: /.*/, namespace: 'mdocker-server' }, () => ({
+          contents: 'export const serveFromArgs = async (args) => (await __mdockerImportServer()).serveFromArgs(args);',
+          loader: 'js',
+        }));
         b.onResolve({ filter: /^dbus-next$/ }, () => ({ path: 'dbus-next', external: true }));
+        // main.ts's shebang would come first, before the function: bundle.cjs is not run by
+        // itself. An empty line keeps the source map's lines.
+        b.onLoad({ filter: /[/\\]server[/\\]src[/\\]cli[/\\]main\.ts$/ }, async (args) => ({
+          contents: (await readFile(args.path, 'utf8')).replace(/^#!.*/, ''),
+          loader: 'ts',
+        }));
       },
     },
   ],
 });
+
+const bundleSha256 = createHash('sha256')
+  .update(await readFile(bundlePath))
+  .digest('hex');
+await build({
+  absWorkingDir: repo,
+  entryPoints: ['server/src/cli/code-cache.ts'],
+  outfile: join(cliDir, 'main.js'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  tsconfig: 'server/tsconfig.json',
+  logLevel: 'warning',
+  // The shebang of tsc's main.js: the server's young generation (server/src/cli/main.ts).
+  banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=64' },
+  define: { 'import.meta.dirname': '__dirname', MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+  plugins: [
+    {
+      name: 'mdocker-external',
+      setup(b) {
+        b.onResolve({ filter: /^\.\.\/http\/main\.js$/ }, () => ({ path: '../http/main.js', external: true }));
+      },
+    },
+  ],
+});
+await writeFile(join(cliDir, 'package.json'), '{}\n');
+await mkdir(join(repo, 'server/dist/src/cli-cache'), { recursive: true, mode: 0o755 });

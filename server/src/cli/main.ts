@@ -65,10 +65,9 @@ function exitCodeFor(err: MdockerError, verb: string | undefined): number {
   return verb === 'run' || verb === 'exec' ? 125 : 1;
 }
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: the built command runs this file as a CommonJS bundle (code-cache.ts).
+program.parseAsync(process.argv).catch((err: unknown) => {
   const e = toMdockerError(err);
   process.stderr.write(`mdocker: ${e.message}\n`);
   process.exitCode = exitCodeFor(e, process.argv[2]);
-}
+});
