@@ -39,26 +39,36 @@ const program = new Command('mdocker')
   .showHelpAfterError(false)
   .configureOutput({ outputError: (str, write) => write(`mdocker: ${str.replace(/^error: /, '')}`) });
 
-registerRun(program);
-registerExec(program);
-registerCp(program);
-registerPs(program);
-registerStats(program);
-registerUpdate(program);
-registerKill(program);
-registerRm(program);
-registerInspect(program);
-registerNetwork(program);
-registerImages(program);
-registerPull(program);
-registerLoad(program);
-registerSave(program);
-registerCommit(program);
-registerRmi(program);
-registerLogin(program);
-registerLogout(program);
-registerInfo(program, () => openRuntime({ reap: false }));
-registerServe(program);
+/** Each verb's registration, in the order `mdocker --help` lists them. */
+const verbs = new Map<string, (program: Command) => void>([
+  ['run', registerRun],
+  ['exec', registerExec],
+  ['cp', registerCp],
+  ['ps', registerPs],
+  ['stats', registerStats],
+  ['update', registerUpdate],
+  ['kill', registerKill],
+  ['rm', registerRm],
+  ['inspect', registerInspect],
+  ['network', registerNetwork],
+  ['images', registerImages],
+  ['pull', registerPull],
+  ['load', registerLoad],
+  ['save', registerSave],
+  ['commit', registerCommit],
+  ['rmi', registerRmi],
+  ['login', registerLogin],
+  ['logout', registerLogout],
+  ['info', (p) => registerInfo(p, () => openRuntime({ reap: false }))],
+  ['serve', registerServe],
+]);
+
+// A known verb is registered alone: commander parses only its options, and building the
+// other verbs' (each Option made and checked against the rest) would only slow its start.
+// Anything else (no verb, --help, help, a typo commander suggests a verb for) sees them all.
+const verb = verbs.get(process.argv[2] ?? '');
+if (verb) verb(program);
+else for (const register of verbs.values()) register(program);
 
 function exitCodeFor(err: MdockerError, verb: string | undefined): number {
   // docker run reports its own failures as 125; other verbs as 1.
