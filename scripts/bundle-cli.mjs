@@ -4,16 +4,19 @@
 //   asks for it, so `mdocker run busybox` evaluates neither the image store nor the
 //   registry client;
 // - server/dist/src/cli/main.js: server/src/cli/code-cache.ts, which runs that function
-//   through vm.Script with a V8 code cache per verb (server/dist/src/cli-cache/);
-// - server/dist/src/cli/package.json, without a "type": main.js is then a CommonJS script
-//   and Node skips its ES module loader (13-16 ms of a start). tsc's ES modules beside it
-//   still load, found by their syntax (Node 20.19+).
+//   through vm.Script with a V8 code cache per verb (server/dist/src/cli-cache/).
 // Node 20 resolves, reads and compiles every ES module on its own, and that, then the first
 // compile of each function, was most of a CLI start. tsc's other outputs stay as they were:
 // the server, the tests and `mdocker serve` (main.js imports ../http/main.js) use them.
+//
+// main.js stays an ES module although a CommonJS one would skip Node's ES module loader
+// (7-18 ms of a start here): that needs a package.json without "type" beside it, under
+// which tsc's ES modules in the same directory (which two unit tests import, and which a
+// plain `tsc -p server` makes the CLI again) load only with a MODULE_TYPELESS_PACKAGE_JSON
+// warning on stderr.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,9 +24,11 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(repo, 'server/dist/src/cli');
 const bundlePath = join(cliDir, 'bundle.cjs');
 
-// The last build's chunks (esm splitting) and caches of any earlier bundle.
+// The last build's chunks (esm splitting), caches of any earlier bundle, and the
+// package.json of a build that made main.js CommonJS.
 await rm(join(repo, 'server/dist/src/cli-chunks'), { recursive: true, force: true });
 await rm(join(repo, 'server/dist/src/cli-cache'), { recursive: true, force: true });
+await rm(join(cliDir, 'package.json'), { force: true });
 
 await build({
   absWorkingDir: repo,
@@ -81,22 +86,14 @@ await build({
   entryPoints: ['server/src/cli/code-cache.ts'],
   outfile: join(cliDir, 'main.js'),
   bundle: true,
-  format: 'cjs',
+  format: 'esm',
   platform: 'node',
   target: 'node20',
   tsconfig: 'server/tsconfig.json',
   logLevel: 'warning',
   // The shebang of tsc's main.js: the server's young generation (server/src/cli/main.ts).
   banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=64' },
-  define: { 'import.meta.dirname': '__dirname', MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
-  plugins: [
-    {
-      name: 'mdocker-external',
-      setup(b) {
-        b.onResolve({ filter: /^\.\.\/http\/main\.js$/ }, () => ({ path: '../http/main.js', external: true }));
-      },
-    },
-  ],
+  define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+  external: ['../http/main.js'],
 });
-await writeFile(join(cliDir, 'package.json'), '{}\n');
 await mkdir(join(repo, 'server/dist/src/cli-cache'), { recursive: true, mode: 0o755 });

@@ -1,6 +1,6 @@
 /**
  * The `mdocker` command as built: scripts/bundle-cli.mjs compiles this file to
- * server/dist/src/cli/main.js (CommonJS) and the CLI to one function in bundle.cjs next to
+ * server/dist/src/cli/main.js and the CLI to one CommonJS function in bundle.cjs next to
  * it, which this runs through vm.Script with a V8 code cache of its own per verb.
  *
  * Node 20 has no module compile cache (Node 22's module.enableCompileCache), and a cold
@@ -24,8 +24,8 @@ import {
 } from 'node:fs';
 import { constants } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 
 /** The bundle's SHA-256 in hex, put here by scripts/bundle-cli.mjs. */
@@ -42,7 +42,7 @@ type BundledCli = (
   importServer: () => Promise<unknown>,
 ) => void;
 
-const cliDir = import.meta.dirname;
+const cliDir = dirname(fileURLToPath(import.meta.url));
 const bundlePath = join(cliDir, 'bundle.cjs');
 // server/dist/src/cli-cache: wiped by every build.
 const cacheDir = join(cliDir, '../cli-cache');
