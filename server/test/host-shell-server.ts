@@ -151,7 +151,7 @@ export class HostShellRuntime implements PlaygroundRuntime {
 
   start(prepared: PreparedContainer, stdio: Stdio): StartedContainer {
     const process = launch(prepared, stdio);
-    const started = this.started(prepared.record.id, process.pid);
+    const started = process.spawned.then((pid) => this.started(prepared.record.id, pid));
     const done = (async () => {
       const code = await process.exit;
       await started;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnPty, type PtyExit, type PtyProcess } from '../src/runtime/pty.js';
+import { spawnPty, startPty, type PtyExit, type PtyProcess } from '../src/runtime/pty.js';
 import { raiseOpenFilesLimit } from '../src/runtime/native.js';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
@@ -202,6 +202,62 @@ describe('spawnPty', () => {
     assert.throws(
       () => spawnPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }),
       (err: NodeJS.ErrnoException) => err.code === 'ERR_OUT_OF_RANGE' && /cols and rows/.test(err.message),
+    );
+  });
+});
+
+describe("startPty (the spawn on the addon's spawner thread)", () => {
+  it('returns the terminal before the pid, then runs the program on it as spawnPty does', async () => {
+    const pty = startPty('/bin/sh', ['-c', 'echo "pid:$$"; exit 3'], { cols: 80, rows: 24, cwd: '/', env: ENV });
+    assert.equal(pty.pid, -1);
+    let output = '';
+    pty.onData((data: Buffer | string) => (output += data.toString()));
+    const exit = new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    const pid = await pty.spawned;
+    assert.ok(pid > 1);
+    assert.equal(pty.pid, pid);
+    assert.deepEqual(await exit, { exitCode: 3 });
+    assert.equal(output.trim(), `pid:${pid}`);
+  });
+
+  it('delivers a signal sent before the pid was known once it is, to that child only', async () => {
+    const pty = startPty('/bin/sleep', ['30'], { cols: 80, rows: 24, cwd: '/', env: ENV });
+    const exit = new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    pty.onData(() => undefined);
+    pty.kill('SIGTERM');
+    assert.deepEqual(await exit, { exitCode: 0, signal: 15 });
+    pty.kill('SIGKILL'); // reaped: a no-op
+  });
+
+  it('rejects spawned with the SystemError-shaped error and ends the terminal as exit 125, never signalling pid -1', async () => {
+    const pty = startPty('/no/such/program', [], { cols: 80, rows: 24, cwd: '/', env: ENV });
+    pty.kill('SIGKILL'); // queued: the spawn fails, so it is dropped, not sent to -1 (every process)
+    const exit = new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    pty.onData(() => undefined);
+    await assert.rejects(pty.spawned, (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'ENOENT');
+      assert.equal(err.syscall, 'posix_spawn');
+      return true;
+    });
+    assert.deepEqual(await exit, { exitCode: 125 });
+    assert.equal(pty.pid, -1);
+    pty.kill('SIGKILL');
+    assert.throws(
+      () => startPty('/bin/sh', [], { cols: 0, rows: 24, cwd: '/', env: ENV }),
+      (err: NodeJS.ErrnoException) => err.code === 'ERR_OUT_OF_RANGE',
+    );
+  });
+
+  it('spawns many at once, each its own child, and leaves no terminal open', async () => {
+    const runs = Array.from({ length: 40 }, (_, i) => {
+      const pty = startPty('/bin/sh', ['-c', `echo run-${i}`], { cols: 80, rows: 24, cwd: '/', env: ENV });
+      let output = '';
+      pty.onData((data: Buffer | string) => (output += data.toString()));
+      return new Promise<string>((resolve) => pty.onExit(() => resolve(output.trim())));
+    });
+    assert.deepEqual(
+      await Promise.all(runs),
+      Array.from({ length: 40 }, (_, i) => `run-${i}`),
     );
   });
 });

@@ -70,13 +70,17 @@ bool ReadStartTime(pid_t pid, unsigned long long* out) {
 
 // Shaped as Node's SystemError: code is the errno's name ("ENOENT"), errno its number,
 // syscall the call that failed; callers branch on code, as on fs errors.
-Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
+Napi::Error ErrnoError(Napi::Env env, const char* syscall_name, int err) {
   const char* name = strerrorname_np(err);
   Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
   e.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall_name));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, const char* syscall_name, int err) {
+  ErrnoError(env, syscall_name, err).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
@@ -319,12 +323,9 @@ Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
 
 // Starts file with posix_spawn: the file actions given (destroyed here), default signal
 // dispositions, an empty signal mask and extra_flags (POSIX_SPAWN_SETSID for a terminal's
-// session leader); then watches the child's exit on the event loop: onExit(code, signal)
-// once it is reaped. Returns the pid, or -1 with *call and *error naming what failed (a
-// child whose pidfd could not be had is killed and reaped first).
-pid_t SpawnWatched(napi_env env, const std::string& file, posix_spawn_file_actions_t* actions, short extra_flags,
-                   std::vector<std::string>* args, std::vector<std::string>* envs, Napi::Function on_exit,
-                   const char** call, int* error) {
+// session leader). posix_spawn's error, or 0 with *pid set. Safe on any thread.
+int SpawnOnly(const std::string& file, posix_spawn_file_actions_t* actions, short extra_flags,
+              std::vector<std::string>* args, std::vector<std::string>* envs, pid_t* pid) {
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t all;
@@ -336,28 +337,217 @@ pid_t SpawnWatched(napi_env env, const std::string& file, posix_spawn_file_actio
   posix_spawnattr_setflags(&attr, static_cast<short>(extra_flags | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
   std::vector<char*> argv = Argv(args);
   std::vector<char*> envp = Argv(envs);
-  pid_t pid = -1;
-  int err = posix_spawn(&pid, file.c_str(), actions, &attr, argv.data(), envp.data());
+  int err = posix_spawn(pid, file.c_str(), actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(actions);
   posix_spawnattr_destroy(&attr);
+  return err;
+}
+
+// Watches our own new child's exit on the event loop: onExit(code, signal) once it is
+// reaped. 0, or the errno of a pidfd that could not be had (the child is then killed and
+// reaped). On the event loop's thread only.
+int WatchChild(napi_env env, pid_t pid, Napi::Function on_exit) {
+  // Our own unreaped child: its pid cannot be reused before OnChildExit's waitid.
+  int pidfd = PidfdOpen(pid);
+  int saved = errno;
+  uv_loop_t* loop = nullptr;
+  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (pidfd >= 0) close(pidfd);
+    return pidfd < 0 ? saved : EINVAL;
+  }
+  WatchPidfd(env, loop, pidfd, true, on_exit);
+  return 0;
+}
+
+// SpawnOnly, then WatchChild. Returns the pid, or -1 with *call and *error naming what
+// failed.
+pid_t SpawnWatched(napi_env env, const std::string& file, posix_spawn_file_actions_t* actions, short extra_flags,
+                   std::vector<std::string>* args, std::vector<std::string>* envs, Napi::Function on_exit,
+                   const char** call, int* error) {
+  pid_t pid = -1;
+  int err = SpawnOnly(file, actions, extra_flags, args, envs, &pid);
   if (err != 0) {
     *call = "posix_spawn";
     *error = err;
     return -1;
   }
-  // Our own unreaped child: its pid cannot be reused before OnChildExit's waitid.
-  int pidfd = PidfdOpen(pid);
-  uv_loop_t* loop = nullptr;
-  if (pidfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+  err = WatchChild(env, pid, on_exit);
+  if (err != 0) {
     *call = "pidfd_open";
-    *error = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    if (pidfd >= 0) close(pidfd);
+    *error = err;
     return -1;
   }
-  WatchPidfd(env, loop, pidfd, true, on_exit);
   return pid;
+}
+
+// ---- The spawner thread ----
+//
+// posix_spawn(3) is a vfork: the calling thread waits until the child has exec'd, and on a
+// busy host the new child first waits for a CPU, milliseconds during which the event loop
+// would stand still (bench/PROFILE.md). spawnPtyAsync hands that wait to one thread that
+// lives as long as the process: not a thread per spawn, because the launcher's
+// --die-with-parent is PR_SET_PDEATHSIG, which fires when the thread that started it ends.
+
+struct SpawnJob {
+  std::string file;
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  posix_spawn_file_actions_t actions;
+  pid_t pid = -1;
+  int error = 0;
+  Napi::FunctionReference on_exit;  // made and dropped on the event loop's thread
+  Napi::ThreadSafeFunction done;    // onSpawned(error, pid), called on the event loop
+};
+
+// Leaked on purpose: the thread waits on them until the process ends, after static
+// destructors have run.
+struct SpawnQueue {
+  pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t ready = PTHREAD_COND_INITIALIZER;
+  std::vector<SpawnJob*> jobs;
+};
+SpawnQueue* spawn_queue = nullptr;
+
+void OnSpawned(Napi::Env env, Napi::Function on_spawned, SpawnJob* job) {
+  if (env == nullptr) {
+    // The environment is going away: nobody will watch this child.
+    if (job->pid > 0) {
+      kill(job->pid, SIGKILL);
+      waitpid(job->pid, nullptr, 0);
+    }
+    delete job;
+    return;
+  }
+  Napi::HandleScope scope(env);
+  const char* call = "posix_spawn";
+  int err = job->error;
+  if (err == 0) {
+    call = "pidfd_open";
+    err = WatchChild(env, job->pid, job->on_exit.Value());
+  }
+  job->on_exit.Reset();
+  if (err != 0) {
+    on_spawned.Call({ErrnoError(env, call, err).Value(), env.Null()});
+  } else {
+    on_spawned.Call({env.Null(), Napi::Number::New(env, job->pid)});
+  }
+  delete job;
+}
+
+void* SpawnerThread(void*) {
+  for (;;) {
+    pthread_mutex_lock(&spawn_queue->mutex);
+    while (spawn_queue->jobs.empty()) pthread_cond_wait(&spawn_queue->ready, &spawn_queue->mutex);
+    SpawnJob* job = spawn_queue->jobs.front();
+    spawn_queue->jobs.erase(spawn_queue->jobs.begin());
+    pthread_mutex_unlock(&spawn_queue->mutex);
+    job->error = SpawnOnly(job->file, &job->actions, POSIX_SPAWN_SETSID, &job->args, &job->envs, &job->pid);
+    Napi::ThreadSafeFunction done = job->done;
+    if (done.BlockingCall(job, OnSpawned) != napi_ok) {
+      // The environment is closing: the job is left (its reference belongs to the event
+      // loop's thread) and the child goes.
+      if (job->pid > 0) {
+        kill(job->pid, SIGKILL);
+        waitpid(job->pid, nullptr, 0);
+      }
+    }
+    done.Release();
+  }
+  return nullptr;
+}
+
+// Queues job for the spawner thread, started on first use with every signal blocked (the
+// event loop's thread handles them). pthread_create's error, or 0.
+int QueueSpawn(SpawnJob* job) {
+  if (spawn_queue == nullptr) {
+    auto* queue = new SpawnQueue();
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    spawn_queue = queue;
+    int err = pthread_create(&thread, &attr, SpawnerThread, nullptr);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (err != 0) {
+      spawn_queue = nullptr;
+      delete queue;
+      return err;
+    }
+  }
+  pthread_mutex_lock(&spawn_queue->mutex);
+  spawn_queue->jobs.push_back(job);
+  pthread_cond_signal(&spawn_queue->ready);
+  pthread_mutex_unlock(&spawn_queue->mutex);
+  return 0;
+}
+
+// A new terminal and the file actions that make it a child's: master (non-blocking,
+// close-on-exec), our own copy of the slave, and actions (initialized here) that open the
+// slave as the child's controlling terminal on stdin, stdout and stderr, hand on execFd
+// as fd 3 (then *file becomes /proc/self/fd/3) and close every other fd. false when it
+// threw.
+bool OpenPtyForSpawn(Napi::Env env, int cols, int rows, int exec_fd, const std::string& cwd, std::string* file,
+                     int* master_out, int* slave_out, posix_spawn_file_actions_t* actions) {
+  if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
+    ThrowRangeError(env, "cols and rows must be 1..65535");
+    return false;
+  }
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) {
+    ThrowErrno(env, "posix_openpt", errno);
+    return false;
+  }
+  char name[64];
+  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0) {
+    int saved = errno;
+    close(master);
+    ThrowErrno(env, "ptsname", saved);
+    return false;
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int saved = errno;
+    close(master);
+    ThrowErrno(env, "open pty", saved);
+    return false;
+  }
+  struct termios termios;
+  DefaultTermios(&termios);
+  struct winsize size = {static_cast<unsigned short>(rows), static_cast<unsigned short>(cols), 0, 0};
+  if (tcsetattr(slave, TCSANOW, &termios) < 0 || ioctl(master, TIOCSWINSZ, &size) < 0 ||
+      fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0) {
+    int saved = errno;
+    close(slave);
+    close(master);
+    ThrowErrno(env, "pty setup", saved);
+    return false;
+  }
+  posix_spawn_file_actions_init(actions);
+  // glibc runs the file actions after setsid(): opening the slave without O_NOCTTY in a
+  // session leader with no terminal makes it the controlling terminal, as login_tty(3)
+  // in node-pty's forkpty does (^C, SIGWINCH and hangups reach the child's group).
+  // glibc copies the path and the directory into the actions.
+  posix_spawn_file_actions_addopen(actions, STDIN_FILENO, name, O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(actions, STDIN_FILENO, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(actions, STDIN_FILENO, STDERR_FILENO);
+  if (exec_fd >= 0) {
+    posix_spawn_file_actions_adddup2(actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(actions, 4);
+    *file = "/proc/self/fd/3";
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1);
+  }
+  posix_spawn_file_actions_addchdir_np(actions, cwd.c_str());
+  *master_out = master;
+  *slave_out = slave;
+  return true;
 }
 
 // spawnPty(file, args, env, cwd, cols, rows, onExit(code, signal)[, execFd]) -> { pid, fd, slave }
@@ -383,54 +573,12 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   int exec_fd = info.Length() == 8 ? info[7].As<Napi::Number>().Int32Value() : -1;
   std::string file = info[0].As<Napi::String>().Utf8Value();
   std::string cwd = info[3].As<Napi::String>().Utf8Value();
-  int cols = info[4].As<Napi::Number>().Int32Value();
-  int rows = info[5].As<Napi::Number>().Int32Value();
-  if (cols < 1 || rows < 1 || cols > 0xffff || rows > 0xffff) {
-    ThrowRangeError(env, "cols and rows must be 1..65535");
-    return env.Undefined();
-  }
-
-  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return ThrowErrno(env, "posix_openpt", errno);
-  char name[64];
-  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0) {
-    int saved = errno;
-    close(master);
-    return ThrowErrno(env, "ptsname", saved);
-  }
-  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) {
-    int saved = errno;
-    close(master);
-    return ThrowErrno(env, "open pty", saved);
-  }
-  struct termios termios;
-  DefaultTermios(&termios);
-  struct winsize size = {static_cast<unsigned short>(rows), static_cast<unsigned short>(cols), 0, 0};
-  if (tcsetattr(slave, TCSANOW, &termios) < 0 || ioctl(master, TIOCSWINSZ, &size) < 0 ||
-      fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0) {
-    int saved = errno;
-    close(slave);
-    close(master);
-    return ThrowErrno(env, "pty setup", saved);
-  }
-
+  int master = -1;
+  int slave = -1;
   posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  // glibc runs the file actions after setsid(): opening the slave without O_NOCTTY in a
-  // session leader with no terminal makes it the controlling terminal, as login_tty(3)
-  // in node-pty's forkpty does (^C, SIGWINCH and hangups reach the child's group).
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, name, O_RDWR, 0);
-  posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDERR_FILENO);
-  if (exec_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
-    file = "/proc/self/fd/3";
-  } else {
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  }
-  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  if (!OpenPtyForSpawn(env, info[4].As<Napi::Number>().Int32Value(), info[5].As<Napi::Number>().Int32Value(), exec_fd,
+                       cwd, &file, &master, &slave, &actions))
+    return env.Undefined();
   const char* failed = nullptr;
   int err = 0;
   pid_t pid =
@@ -443,6 +591,50 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
 
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("fd", Napi::Number::New(env, master));
+  result.Set("slave", Napi::Number::New(env, slave));
+  return result;
+}
+
+// spawnPtyAsync(file, args, env, cwd, cols, rows, onExit(code, signal), onSpawned(error, pid)[, execFd])
+//   -> { fd, slave }
+// spawnPty's terminal and child, but the posix_spawn runs on the spawner thread: the
+// terminal is returned at once, and onSpawned is called on the event loop with the pid, or
+// with the error (posix_spawn's or pidfd_open's) and no child. onExit is as in spawnPty,
+// for a child that was spawned. The caller closes fd and slave either way.
+Napi::Value SpawnPtyAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* job = new SpawnJob();
+  if (info.Length() < 8 || info.Length() > 9 || !info[0].IsString() || !StringArray(info[1], &job->args) ||
+      job->args.empty() || !StringArray(info[2], &job->envs) || !info[3].IsString() || !info[4].IsNumber() ||
+      !info[5].IsNumber() || !info[6].IsFunction() || !info[7].IsFunction() ||
+      (info.Length() == 9 && !info[8].IsNumber())) {
+    delete job;
+    ThrowTypeError(env, "spawnPtyAsync(file, args[], env[], cwd, cols, rows, onExit, onSpawned[, execFd])");
+    return env.Undefined();
+  }
+  int exec_fd = info.Length() == 9 ? info[8].As<Napi::Number>().Int32Value() : -1;
+  job->file = info[0].As<Napi::String>().Utf8Value();
+  std::string cwd = info[3].As<Napi::String>().Utf8Value();
+  int master = -1;
+  int slave = -1;
+  if (!OpenPtyForSpawn(env, info[4].As<Napi::Number>().Int32Value(), info[5].As<Napi::Number>().Int32Value(), exec_fd,
+                       cwd, &job->file, &master, &slave, &job->actions)) {
+    delete job;
+    return env.Undefined();
+  }
+  job->on_exit = Napi::Persistent(info[6].As<Napi::Function>());
+  job->done = Napi::ThreadSafeFunction::New(env, info[7].As<Napi::Function>(), "mdocker-spawn", 0, 1);
+  int err = QueueSpawn(job);
+  if (err != 0) {
+    job->done.Release();
+    posix_spawn_file_actions_destroy(&job->actions);
+    delete job;
+    close(slave);
+    close(master);
+    return ThrowErrno(env, "pthread_create", err);
+  }
+  Napi::Object result = Napi::Object::New(env);
   result.Set("fd", Napi::Number::New(env, master));
   result.Set("slave", Napi::Number::New(env, slave));
   return result;
@@ -1633,6 +1825,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("startTime", Napi::Function::New(env, StartTime));
   exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
+  exports.Set("spawnPtyAsync", Napi::Function::New(env, SpawnPtyAsync));
   exports.Set("spawnPiped", Napi::Function::New(env, SpawnPiped));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));

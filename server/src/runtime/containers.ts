@@ -457,7 +457,7 @@ export class Runtime {
   start(prepared: PreparedContainer, stdio: Stdio): StartedContainer {
     const { id } = prepared.record;
     const process = launch(prepared, stdio);
-    const started = this.started(id, process.pid).catch(() => prepared.record);
+    const started = process.spawned.then((pid) => this.started(id, pid)).catch(() => prepared.record);
     const done = (async (): Promise<ExitOutcome> => {
       const code = await process.exit;
       await started;

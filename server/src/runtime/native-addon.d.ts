@@ -21,6 +21,21 @@ export interface MdockerNativeAddon {
     onExit: (code: number, signal: number) => void,
     execFd?: number,
   ): { pid: number; fd: number; slave: number };
+  /** spawnPty, but posix_spawn runs on the addon's spawner thread (a vfork waits there,
+   * not on the event loop): returns the master and our slave at once; onSpawned is called
+   * on the event loop with the pid, or with the error and no child. The caller closes
+   * fd and slave either way; onExit only follows a spawned child. */
+  spawnPtyAsync(
+    file: string,
+    args: string[],
+    env: string[],
+    cwd: string,
+    cols: number,
+    rows: number,
+    onExit: (code: number, signal: number) => void,
+    onSpawned: (error: Error | null, pid: number | null) => void,
+    execFd?: number,
+  ): { fd: number; slave: number };
   /** A helper program on three pipes (posix_spawn): stdin is the write end, stdout and
    * stderr the read ends, all non-blocking; onExit as spawnPty's. */
   spawnPiped(

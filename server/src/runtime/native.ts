@@ -156,9 +156,9 @@ export function launcherExecFd(): number {
 }
 
 /** The addon's pty calls, for pty.ts. */
-export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'resizePty'> {
+export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'spawnPtyAsync' | 'resizePty'> {
   const native = load();
-  return { spawnPty: native.spawnPty, resizePty: native.resizePty };
+  return { spawnPty: native.spawnPty, spawnPtyAsync: native.spawnPtyAsync, resizePty: native.resizePty };
 }
 
 /** The addon's posix_spawn on pipes, for helper.ts. */

@@ -16,7 +16,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
 import { launcherExecFd, launcherPath, spawnPiped } from './native.js';
-import { spawnPty, type PtyProcess } from './pty.js';
+import { startPty, type PtyProcess } from './pty.js';
 
 export type Stdio =
   /** A new terminal of this size (the container's TERM is the launcher's to set). */
@@ -27,7 +27,10 @@ export type Stdio =
   | { kind: 'detached' };
 
 export interface LaunchedProcess {
+  /** The launcher's pid; -1 until it is spawned (a pty's is spawned off the event loop). */
   readonly pid: number;
+  /** Settles once the launcher is spawned: its pid, or the spawn's error (exit is then 125). */
+  readonly spawned: Promise<number>;
   /** The launcher's exit as Docker reports it: its status, or 128+N after signal N. */
   readonly exit: Promise<number>;
   /** The terminal, for a pty. */
@@ -56,7 +59,7 @@ export function dockerExitCode(code: number | null, signal: NodeJS.Signals | num
 function launchOnPty(command: LaunchCommand, stdio: Extract<Stdio, { kind: 'pty' }>): LaunchedProcess {
   // The launcher runs from this process's one sealed copy of it (native.ts).
   const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
-  const pty = spawnPty(command.file, command.args, {
+  const pty = startPty(command.file, command.args, {
     cols: stdio.cols,
     rows: stdio.rows,
     cwd: '/',
@@ -67,7 +70,10 @@ function launchOnPty(command: LaunchCommand, stdio: Extract<Stdio, { kind: 'pty'
     pty.onExit(({ exitCode, signal }) => resolve(dockerExitCode(exitCode, signal ?? null)));
   });
   return {
-    pid: pty.pid,
+    get pid() {
+      return pty.pid;
+    },
+    spawned: pty.spawned,
     exit,
     pty,
     stdout: null,
@@ -101,8 +107,12 @@ function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty'
       resolve(125);
     });
   });
+  const spawned = child.pid === undefined ? Promise.reject(new Error('spawn failed')) : Promise.resolve(child.pid);
+  // The exit (125) tells of a failed spawn too: nobody has to wait for this.
+  spawned.catch(() => undefined);
   return {
     pid: child.pid ?? -1,
+    spawned,
     exit,
     pty: null,
     stdout: child.stdout,
@@ -138,6 +148,7 @@ function launchPiped(command: LaunchCommand): LaunchedProcess {
   closeSync(child.stdin);
   return {
     pid: child.pid,
+    spawned: Promise.resolve(child.pid),
     exit,
     pty: null,
     stdout: new Socket({ fd: child.stdout, readable: true, writable: false }),

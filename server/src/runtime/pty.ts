@@ -21,7 +21,11 @@ export interface PtyExit {
 }
 
 export interface PtyProcess {
+  /** The child's pid; -1 until it is spawned (startPty), and for good if that failed. */
   readonly pid: number;
+  /** Settles once the child is spawned: its pid, or the spawn's error (the terminal then
+   * ends as if the child had exited 125, with no output). */
+  readonly spawned: Promise<number>;
   onData(listener: (data: Buffer | string) => void): unknown;
   onExit(listener: (event: PtyExit) => void): unknown;
   /** Queues input behind what the terminal has not taken yet; see queuedInputBytes. */
@@ -84,12 +88,29 @@ const WRITE_RETRY_MS = 10;
  */
 const INPUT_CHUNK_BYTES = 16 * 1024;
 
+/** Starts file on a new pty; the spawn happens before this returns (and throws its error). */
 export function spawnPty(file: string, args: string[], options: SpawnPtyOptions): PtyProcess {
-  return new NativePty(file, args, options);
+  return new NativePty(file, args, options, false);
 }
 
+/**
+ * spawnPty, but the posix_spawn(3) runs on the addon's spawner thread: it is a vfork, and
+ * the calling thread waits until the child has exec'd, which on a busy host includes the
+ * new child's wait for a CPU (bench/PROFILE.md). The terminal is returned at once; a
+ * signal sent before the pid is known is delivered once it is.
+ */
+export function startPty(file: string, args: string[], options: SpawnPtyOptions): PtyProcess {
+  return new NativePty(file, args, options, true);
+}
+
+/** What a child that could not be spawned reports as its exit: the runtime failed. */
+const SPAWN_FAILED_EXIT = 125;
+
 class NativePty implements PtyProcess {
-  readonly pid: number;
+  #pid = -1;
+  readonly spawned: Promise<number>;
+  /** Signals sent before the child's pid was known, in order. */
+  #pendingSignals: string[] = [];
   readonly #fd: number;
   #slave: number | null;
   readonly #stream: tty.ReadStream;
@@ -110,19 +131,60 @@ class NativePty implements PtyProcess {
   #fastStream = false;
   #exitEmitted = false;
 
-  constructor(file: string, args: string[], options: SpawnPtyOptions) {
+  constructor(file: string, args: string[], options: SpawnPtyOptions, onThread: boolean) {
     const env = Object.entries({ ...options.env, PWD: options.cwd }).map(([k, v]) => `${k}=${v}`);
-    const { pid, fd, slave } = ptyCalls().spawnPty(
-      file,
-      [file, ...args],
-      env,
-      options.cwd,
-      options.cols,
-      options.rows,
-      (exitCode, signal) => this.#onReaped(signal ? { exitCode, signal } : { exitCode }),
-      ...(options.execFd === undefined ? [] : [options.execFd]),
-    );
-    this.pid = pid;
+    const argv = [file, ...args];
+    const onExit = (exitCode: number, signal: number) => this.#onReaped(signal ? { exitCode, signal } : { exitCode });
+    const execFd = options.execFd === undefined ? [] : [options.execFd];
+    let fd: number;
+    let slave: number;
+    if (onThread) {
+      let resolveSpawned!: (pid: number) => void;
+      let rejectSpawned!: (err: Error) => void;
+      this.spawned = new Promise<number>((resolve, reject) => {
+        resolveSpawned = resolve;
+        rejectSpawned = reject;
+      });
+      // Nobody has to wait for it: a failure also ends the terminal.
+      this.spawned.catch(() => undefined);
+      ({ fd, slave } = ptyCalls().spawnPtyAsync(
+        file,
+        argv,
+        env,
+        options.cwd,
+        options.cols,
+        options.rows,
+        onExit,
+        (error, pid) => {
+          if (error !== null || pid === null) {
+            rejectSpawned(error ?? new Error('spawn failed'));
+            this.#pendingSignals = [];
+            this.#onReaped({ exitCode: SPAWN_FAILED_EXIT });
+            return;
+          }
+          this.#pid = pid;
+          resolveSpawned(pid);
+          const signals = this.#pendingSignals;
+          this.#pendingSignals = [];
+          for (const signal of signals) this.kill(signal);
+        },
+        ...execFd,
+      ));
+    } else {
+      let pid: number;
+      ({ pid, fd, slave } = ptyCalls().spawnPty(
+        file,
+        argv,
+        env,
+        options.cwd,
+        options.cols,
+        options.rows,
+        onExit,
+        ...execFd,
+      ));
+      this.#pid = pid;
+      this.spawned = Promise.resolve(pid);
+    }
     this.#fd = fd;
     this.#slave = slave;
     this.#stream = new tty.ReadStream(fd);
@@ -193,9 +255,16 @@ class NativePty implements PtyProcess {
     this.#drain();
   }
 
-  /** Signals the child; a no-op once it is reaped (its pid may belong to another by then). */
+  get pid(): number {
+    return this.#pid;
+  }
+
+  /** Signals the child; a no-op once it is reaped (its pid may belong to another by then).
+   * Before its pid is known (startPty), the signal waits for it. */
   kill(signal: string = 'SIGHUP'): void {
-    if (this.#reaped === null) process.kill(this.pid, signal);
+    if (this.#reaped !== null) return;
+    if (this.#pid > 0) process.kill(this.#pid, signal);
+    else this.#pendingSignals.push(signal);
   }
 
   #holdTrickle(bytes: number): void {
