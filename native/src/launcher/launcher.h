@@ -145,7 +145,8 @@ int md_check_idmap (const char *dir, md_error_t *err);
 int md_open_mapped_userns (const char *uid_map, const char *gid_map, md_error_t *err);
 
 /* network.c: a network's namespace held at netns_path with its bridge; its removal;
- * a container's veth pair and eth0, made by the parent before the child's go-ahead. */
+ * a container's lo up and (--network-netns) its veth pair and eth0, made by the parent
+ * while the child builds its root, before the child's command. */
 struct md_egress
 {
   const char *gateway;     /* the bridge's address, A.B.C.D/LEN */
@@ -158,16 +159,30 @@ int md_network_create (const char *netns_path, const struct md_egress *egress, m
 void md_network_remove (const char *netns_path);
 int md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err);
 
+/* Where a --cgroup directory goes in the container: named as the host names its
+ * hierarchy, by the cgroup mount point holding it (the longest one that is a prefix of
+ * the directory): /sys/fs/cgroup/pids/mdocker/ID → "pids"; a v2 directory → "". */
+struct md_cgroup_mount
+{
+  char name[64]; /* the hierarchy's mount point's name: "pids", "cpu,cpuacct"; "" for v2 */
+  size_t dir;    /* its directory: opts->cgroups[dir] */
+};
+
+/* mounts.c: the --cgroup directories' places, from /proc/self/mountinfo (the parent's,
+ * the same mounts the child's namespace was copied from); returns how many. */
+size_t md_cgroup_mounts_of (const struct md_opts *opts, struct md_cgroup_mount *out, size_t max);
+
 /* mounts.c: in the child, in its new mount namespace; ends inside the new root.
  * layer_fd: --layer-dir, opened by the child before it became container root (the
  * host's state directory is closed to it afterwards). image_fds: the detached mounts of
  * the image's layers (bottom first) or of the rootfs that the parent made (idmapped with
- * a user namespace). hosts_fd: --network-hosts, opened as layer_fd was, or -1.
+ * a user namespace). cgroup_mounts: md_cgroup_mounts_of's answer, from the parent.
+ * hosts_fd: --network-hosts, opened as layer_fd was, or -1.
  * upper_fd: set to an O_PATH fd of the overlay's upper/ (the caller's to close), or -1
  * for a --rootfs, which has none. */
-int md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
-                     int *upper_fd, md_error_t *err);
-int md_loopback_up (md_error_t *err);
+int md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds,
+                     const struct md_cgroup_mount *cgroup_mounts, size_t n_cgroup_mounts, int hosts_fd, int *upper_fd,
+                     md_error_t *err);
 
 /* devices.c: attaches the device allowlist program to each cgroup v2 directory of
  * --cgroup (v1's devices controller is written by the runtime). */

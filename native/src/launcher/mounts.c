@@ -7,13 +7,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -143,12 +140,6 @@ setup_dev (int rootfd, const struct md_opts *opts, md_error_t *err)
   return 0;
 }
 
-struct cgroup_mount
-{
-  char name[64]; /* the hierarchy's mount point's name: "pids", "cpu,cpuacct"; "" for v2 */
-  size_t dir;    /* its directory: opts->cgroups[dir] */
-};
-
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void
 unescape_mountinfo (char *s)
@@ -165,57 +156,92 @@ unescape_mountinfo (char *s)
   *out = '\0';
 }
 
-/* Where each --cgroup directory goes in the container: named as the host names its
- * hierarchy, by the cgroup mount point holding it (the longest one that is a prefix
- * of the directory): /sys/fs/cgroup/pids/mdocker/ID → "pids"; a v2 directory → "". */
-static size_t
-cgroup_mounts_of (const struct md_opts *opts, struct cgroup_mount *out, size_t max)
+struct cgroup_best
 {
-  cleanup_fclose FILE *f = fopen ("/proc/self/mountinfo", "re");
-  char line[PATH_MAX * 2];
-  size_t best_len[MD_MAX_CGROUPS] = { 0 };
-  int best_v2[MD_MAX_CGROUPS] = { 0 };
-  char best_name[MD_MAX_CGROUPS][64];
-  size_t n = 0, i;
+  size_t len[MD_MAX_CGROUPS]; /* the longest matching mount point so far, per directory */
+  int v2[MD_MAX_CGROUPS];
+  char name[MD_MAX_CGROUPS][64];
+};
 
-  if (f == NULL)
-    return 0;
-  while (fgets (line, sizeof (line), f))
+/* One line of mountinfo: when it is a cgroup mount, the directories of opts it holds. */
+static void
+match_cgroup_mount (char *line, const struct md_opts *opts, struct cgroup_best *best)
+{
+  char *fields[5], *save = NULL, *dash, *fstype, *slash;
+  size_t k, i, mlen;
+
+  dash = strstr (line, " - ");
+  if (dash == NULL)
+    return;
+  *dash = '\0';
+  fstype = strtok_r (dash + 3, " ", &save);
+  if (fstype == NULL || (strcmp (fstype, "cgroup") != 0 && strcmp (fstype, "cgroup2") != 0))
+    return;
+  save = NULL;
+  for (k = 0; k < 5; k++)
+    if ((fields[k] = strtok_r (k == 0 ? line : NULL, " ", &save)) == NULL)
+      return;
+  unescape_mountinfo (fields[4]); /* the mount point */
+  mlen = strlen (fields[4]);
+  slash = strrchr (fields[4], '/');
+  for (i = 0; i < opts->n_cgroups && i < MD_MAX_CGROUPS; i++)
     {
-      char *fields[5], *save = NULL, *dash, *fstype, *slash;
-      size_t k, mlen;
+      const char *dir = opts->cgroups[i];
+      if (strncmp (dir, fields[4], mlen) != 0 || (dir[mlen] != '/' && dir[mlen] != '\0') || mlen < best->len[i])
+        continue;
+      best->len[i] = mlen;
+      best->v2[i] = strcmp (fstype, "cgroup2") == 0;
+      snprintf (best->name[i], sizeof (best->name[i]), "%s", slash ? slash + 1 : fields[4]);
+    }
+}
 
-      dash = strstr (line, " - ");
-      if (dash == NULL)
+/* Read with read(2) into the stack, not stdio: after the clone every page first written
+ * is a copy-on-write fault, and stdio's FILE, buffer and list would be three or four more
+ * (0.1 ms or so each on the bench's host). A line longer than the buffer (an overlay with
+ * many layers, never a cgroup mount) is skipped. */
+size_t
+md_cgroup_mounts_of (const struct md_opts *opts, struct md_cgroup_mount *out, size_t max)
+{
+  cleanup_close int fd = open ("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  struct cgroup_best best;
+  char buf[4096];
+  size_t len = 0, n = 0, i;
+  int skipping = 0;
+
+  if (fd < 0)
+    return 0;
+  memset (&best, 0, sizeof (best));
+  for (;;)
+    {
+      char *line = buf, *nl;
+      ssize_t got = read (fd, buf + len, sizeof (buf) - 1 - len);
+
+      if (got < 0 && errno == EINTR)
         continue;
-      *dash = '\0';
-      fstype = strtok_r (dash + 3, " ", &save);
-      if (fstype == NULL || (strcmp (fstype, "cgroup") != 0 && strcmp (fstype, "cgroup2") != 0))
-        continue;
-      save = NULL;
-      for (k = 0; k < 5; k++)
-        if ((fields[k] = strtok_r (k == 0 ? line : NULL, " ", &save)) == NULL)
-          break;
-      if (k < 5)
-        continue;
-      unescape_mountinfo (fields[4]); /* the mount point */
-      mlen = strlen (fields[4]);
-      slash = strrchr (fields[4], '/');
-      for (i = 0; i < opts->n_cgroups && i < MD_MAX_CGROUPS; i++)
+      if (got <= 0)
+        break;
+      len += (size_t) got;
+      while ((nl = memchr (line, '\n', len - (size_t) (line - buf))) != NULL)
         {
-          const char *dir = opts->cgroups[i];
-          if (strncmp (dir, fields[4], mlen) != 0 || (dir[mlen] != '/' && dir[mlen] != '\0') || mlen < best_len[i])
-            continue;
-          best_len[i] = mlen;
-          best_v2[i] = strcmp (fstype, "cgroup2") == 0;
-          snprintf (best_name[i], sizeof (best_name[i]), "%s", slash ? slash + 1 : fields[4]);
+          *nl = '\0';
+          if (!skipping)
+            match_cgroup_mount (line, opts, &best);
+          skipping = 0;
+          line = nl + 1;
+        }
+      len -= (size_t) (line - buf);
+      memmove (buf, line, len);
+      if (len == sizeof (buf) - 1)
+        {
+          skipping = 1;
+          len = 0;
         }
     }
   for (i = 0; i < opts->n_cgroups && i < MD_MAX_CGROUPS && n < max; i++)
     {
-      if (best_len[i] == 0)
+      if (best.len[i] == 0)
         continue;
-      snprintf (out[n].name, sizeof (out[n].name), "%s", best_v2[i] ? "" : best_name[i]);
+      snprintf (out[n].name, sizeof (out[n].name), "%s", best.v2[i] ? "" : best.name[i]);
       out[n++].dir = i;
     }
   return n;
@@ -254,7 +280,7 @@ bind_readonly_beneath (int rootfd, const char *rel, const char *dir, md_error_t 
  * directories (never a hierarchy's root and its release_agent, which the CVE-2022-0492
  * escape writes) and asks the kernel for no cgroup mount it may refuse. */
 static int
-mount_cgroups (int rootfd, const struct md_opts *opts, const struct cgroup_mount *mounts, size_t n, md_error_t *err)
+mount_cgroups (int rootfd, const struct md_opts *opts, const struct md_cgroup_mount *mounts, size_t n, md_error_t *err)
 {
   char rel[PATH_MAX];
   size_t i;
@@ -479,16 +505,14 @@ mount_overlay (int layer_mnt, const int *image_fds, size_t n, int userns, int no
 }
 
 int
-md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds, int hosts_fd,
-                 int *upper_fd, md_error_t *err)
+md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds, size_t n_image_fds,
+                 const struct md_cgroup_mount *cgroup_mounts, size_t n_cgroup_mounts, int hosts_fd, int *upper_fd,
+                 md_error_t *err)
 {
-  struct cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
-  size_t n_cgroup_mounts;
   cleanup_close int layer_mnt = -1;
   cleanup_close int rootfd = -1;
 
   *upper_fd = -1;
-  n_cgroup_mounts = cgroup_mounts_of (opts, cgroup_mounts, MD_MAX_CGROUPS);
 
   /* Nothing we mount may propagate back to the host's mount namespace. */
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -546,23 +570,5 @@ md_setup_rootfs (const struct md_opts *opts, int layer_fd, const int *image_fds,
     return md_make_error (err, errno, "umount2", "cannot detach the old root");
   if (chdir ("/") < 0)
     return md_make_error (err, errno, "chdir", "/");
-  return 0;
-}
-
-int
-md_loopback_up (md_error_t *err)
-{
-  struct ifreq ifr;
-  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-  if (fd < 0)
-    return md_make_error (err, errno, "socket", "cannot configure the loopback interface");
-  memset (&ifr, 0, sizeof (ifr));
-  snprintf (ifr.ifr_name, sizeof (ifr.ifr_name), "lo");
-  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
-    return md_make_error (err, errno, "ioctl", "SIOCGIFFLAGS lo");
-  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-  if (ioctl (fd, SIOCSIFFLAGS, &ifr) < 0)
-    return md_make_error (err, errno, "ioctl", "SIOCSIFFLAGS lo");
   return 0;
 }

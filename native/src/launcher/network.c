@@ -412,6 +412,25 @@ configure_eth0 (const struct md_opts *opts, md_error_t *err)
   return opts->network_gateway ? add_default_route (nl, &gateway, err) : 0;
 }
 
+/* A new network namespace's lo is down. */
+static int
+loopback_up (md_error_t *err)
+{
+  struct ifreq ifr;
+  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return md_make_error (err, errno, "socket", "cannot configure the loopback interface");
+  memset (&ifr, 0, sizeof (ifr));
+  snprintf (ifr.ifr_name, sizeof (ifr.ifr_name), "lo");
+  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
+    return md_make_error (err, errno, "ioctl", "SIOCGIFFLAGS lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl (fd, SIOCSIFFLAGS, &ifr) < 0)
+    return md_make_error (err, errno, "ioctl", "SIOCSIFFLAGS lo");
+  return 0;
+}
+
 int
 md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err)
 {
@@ -419,18 +438,21 @@ md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err)
   cleanup_close int network_ns = -1;
   cleanup_close int child_ns = -1;
   char path[64];
-  int ret;
+  int ret = 0;
 
   own_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (own_ns < 0)
     return md_make_error (err, errno, "open", "/proc/self/ns/net");
-  network_ns = open (opts->network_netns, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (network_ns < 0)
-    return md_make_error (err, errno, "open", "cannot open the network's namespace %s", opts->network_netns);
-  /* A network whose mount was removed leaves a plain file, or nothing: never join that. */
-  if (ioctl (network_ns, NS_GET_NSTYPE) != CLONE_NEWNET)
-    return md_make_error_code (err, MD_E_NOT_FOUND, "%s is not a network namespace (the network is gone)",
-                               opts->network_netns);
+  if (opts->network_netns)
+    {
+      network_ns = open (opts->network_netns, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (network_ns < 0)
+        return md_make_error (err, errno, "open", "cannot open the network's namespace %s", opts->network_netns);
+      /* A network whose mount was removed leaves a plain file, or nothing: never join that. */
+      if (ioctl (network_ns, NS_GET_NSTYPE) != CLONE_NEWNET)
+        return md_make_error_code (err, MD_E_NOT_FOUND, "%s is not a network namespace (the network is gone)",
+                                   opts->network_netns);
+    }
   snprintf (path, sizeof (path), "/proc/%d/ns/net", (int) child);
   child_ns = open (path, O_RDONLY | O_CLOEXEC);
   if (child_ns < 0)
@@ -438,11 +460,18 @@ md_network_attach (const struct md_opts *opts, pid_t child, md_error_t *err)
 
   /* setns moves only this thread; the launcher is single-threaded, and goes back to its
    * own namespace whatever happens. */
-  if (enter_netns (network_ns, "the network's namespace", err) < 0)
-    return -1;
-  ret = attach_to_bridge (opts, child_ns, err);
+  if (network_ns >= 0)
+    {
+      if (enter_netns (network_ns, "the network's namespace", err) < 0)
+        return -1;
+      ret = attach_to_bridge (opts, child_ns, err);
+    }
   if (ret == 0 && (ret = enter_netns (child_ns, "the container's network namespace", err)) == 0)
-    ret = configure_eth0 (opts, err);
+    {
+      ret = loopback_up (err);
+      if (ret == 0 && network_ns >= 0)
+        ret = configure_eth0 (opts, err);
+    }
   if (setns (own_ns, CLONE_NEWNET) < 0 && ret == 0)
     ret = md_make_error (err, errno, "setns", "cannot return to the launcher's network namespace");
   return ret;

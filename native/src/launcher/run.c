@@ -188,11 +188,13 @@ detached_image_mount (const struct md_opts *opts, const char *source, pid_t chil
   return fd;
 }
 
-/* Sends a one-byte word with fds attached (SCM_RIGHTS; none when n_fds is 0). */
+/* Sends a one-byte word, then data_len bytes of data, with fds attached (SCM_RIGHTS;
+ * none when n_fds is 0). */
 static int
-send_word (int sock, char word, const int *fds, size_t n_fds, const char *what, md_error_t *err)
+send_word (int sock, char word, const void *data, size_t data_len, const int *fds, size_t n_fds, const char *what,
+           md_error_t *err)
 {
-  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
+  struct iovec iov[2] = { { .iov_base = &word, .iov_len = 1 }, { .iov_base = (void *) data, .iov_len = data_len } };
   union
   {
     char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
@@ -206,8 +208,8 @@ send_word (int sock, char word, const int *fds, size_t n_fds, const char *what, 
     return md_make_error_code (err, MD_E_INVALID_ARGUMENT, "too many fds to hand over");
   memset (&msg, 0, sizeof (msg));
   memset (&control, 0, sizeof (control));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = data_len > 0 ? 2 : 1;
   if (n_fds > 0)
     {
       msg.msg_control = control.buf;
@@ -221,19 +223,20 @@ send_word (int sock, char word, const int *fds, size_t n_fds, const char *what, 
   do
     n = sendmsg (sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  if (n != 1)
-    return md_make_error (err, errno, "sendmsg", "cannot %s", what);
+  if (n != (ssize_t) (1 + data_len))
+    return md_make_error (err, n < 0 ? errno : EMSGSIZE, "sendmsg", "cannot %s", what);
   return 0;
 }
 
-/* Receives the one-byte word `expect` and the fds attached to it, into fds (at most
- * MD_MAX_IMAGE_LAYERS): how many, or -1 when the peer went away, sent another word, or
- * sent fds that did not fit. */
+/* Receives the one-byte word `expect`, the data after it into data (at most data_max
+ * bytes; *data_len says how many came) and the fds attached to it, into fds (at most
+ * MD_MAX_IMAGE_LAYERS): how many fds, or -1 when the peer went away, sent another word,
+ * or sent data or fds that did not fit. */
 static int
-receive_word (int sock, char expect, int *fds)
+receive_word (int sock, char expect, void *data, size_t data_max, size_t *data_len, int *fds)
 {
   char word;
-  struct iovec iov = { .iov_base = &word, .iov_len = 1 };
+  struct iovec iov[2] = { { .iov_base = &word, .iov_len = 1 }, { .iov_base = data, .iov_len = data_max } };
   union
   {
     char buf[CMSG_SPACE (sizeof (int) * MD_MAX_IMAGE_LAYERS)];
@@ -245,15 +248,17 @@ receive_word (int sock, char expect, int *fds)
   size_t n_fds;
 
   memset (&msg, 0, sizeof (msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = data_max > 0 ? 2 : 1;
   msg.msg_control = control.buf;
   msg.msg_controllen = sizeof (control.buf);
   do
     n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || word != expect || (msg.msg_flags & MSG_CTRUNC))
+  if (n < 1 || word != expect || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
     return -1;
+  if (data_len)
+    *data_len = (size_t) n - 1;
   cmsg = CMSG_FIRSTHDR (&msg);
   if (cmsg == NULL)
     return 0;
@@ -266,20 +271,35 @@ receive_word (int sock, char expect, int *fds)
   return (int) n_fds;
 }
 
-/* The go-ahead, with the image's (or rootfs's) mount fds attached. */
+/* The go-ahead, with the image's (or rootfs's) mount fds attached, and where the
+ * container's cgroup directories go (md_cgroup_mounts_of: the parent reads the host's
+ * mountinfo while the child starts, off the child's way). */
 static int
-send_go (int sock, const int *image_fds, size_t n_fds, md_error_t *err)
+send_go (int sock, const int *image_fds, size_t n_fds, const struct md_cgroup_mount *cgroup_mounts,
+         size_t n_cgroup_mounts, md_error_t *err)
 {
-  return send_word (sock, 'g', image_fds, n_fds, "release the container", err);
+  return send_word (sock, 'g', cgroup_mounts, sizeof (*cgroup_mounts) * n_cgroup_mounts, image_fds, n_fds,
+                    "release the container", err);
 }
 
 /* Fills fds with the image's mount fds and returns how many, or -1 when the parent went
- * away without a go-ahead (or sent none). */
+ * away without a go-ahead (or sent none, or places that are not opts's); fills
+ * cgroup_mounts (MD_MAX_CGROUPS) and *n_cgroup_mounts. */
 static int
-receive_go (int sock, int *fds)
+receive_go (int sock, const struct md_opts *opts, int *fds, struct md_cgroup_mount *cgroup_mounts,
+            size_t *n_cgroup_mounts)
 {
-  int n = receive_word (sock, 'g', fds);
-  return n < 1 ? -1 : n;
+  size_t len = 0, i;
+  int n = receive_word (sock, 'g', cgroup_mounts, sizeof (*cgroup_mounts) * MD_MAX_CGROUPS, &len, fds);
+
+  if (n < 1 || len % sizeof (*cgroup_mounts) != 0)
+    return -1;
+  *n_cgroup_mounts = len / sizeof (*cgroup_mounts);
+  for (i = 0; i < *n_cgroup_mounts; i++)
+    if (cgroup_mounts[i].dir >= opts->n_cgroups
+        || memchr (cgroup_mounts[i].name, '\0', sizeof (cgroup_mounts[i].name)) == NULL)
+      return -1;
+  return n;
 }
 
 /* The parent's word that the child is in its cgroups (and on its network): sent while
@@ -287,7 +307,7 @@ receive_go (int sock, int *fds)
 static int
 send_ready (int sock, md_error_t *err)
 {
-  return send_word (sock, 'r', NULL, 0, "release the container's command", err);
+  return send_word (sock, 'r', NULL, 0, NULL, 0, "release the container's command", err);
 }
 
 /* 0 once the parent's send_ready came, -1 when the parent went away or failed. */
@@ -295,7 +315,7 @@ static int
 receive_ready (int sock)
 {
   int fds[MD_MAX_IMAGE_LAYERS];
-  int i, n = receive_word (sock, 'r', fds);
+  int i, n = receive_word (sock, 'r', NULL, 0, NULL, fds);
 
   for (i = 0; i < n; i++)
     close (fds[i]);
@@ -307,7 +327,7 @@ receive_ready (int sock)
 static int
 send_layer (int sock, int upper_fd, md_error_t *err)
 {
-  return send_word (sock, 'l', &upper_fd, upper_fd >= 0 ? 1 : 0, "hand the upper layer to the launcher", err);
+  return send_word (sock, 'l', NULL, 0, &upper_fd, upper_fd >= 0 ? 1 : 0, "hand the upper layer to the launcher", err);
 }
 
 /* Waits for the child's send_layer: -1 when the child failed first (it has reported why
@@ -318,7 +338,7 @@ static int
 keep_layer (int sock)
 {
   int fds[MD_MAX_IMAGE_LAYERS];
-  int fd, kept, i, n = receive_word (sock, 'l', fds);
+  int fd, kept, i, n = receive_word (sock, 'l', NULL, 0, NULL, fds);
 
   if (n < 0)
     return -1;
@@ -342,6 +362,8 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
 {
   md_error_t err;
   int image_fds[MD_MAX_IMAGE_LAYERS];
+  struct md_cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
+  size_t n_cgroup_mounts = 0;
   int n_image_fds, layer_fd, hosts_fd = -1, upper_fd = -1, i;
 
   /* The container never outlives its launcher: if the launcher dies (even by SIGKILL)
@@ -355,7 +377,7 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
   if (userns_lock_fd >= 0)
     close (userns_lock_fd);
 
-  n_image_fds = receive_go (sock, image_fds);
+  n_image_fds = receive_go (sock, opts, image_fds, cgroup_mounts, &n_cgroup_mounts);
   if (n_image_fds <= 0)
     _exit (125); /* the parent is gone, or failed and has reported it */
 
@@ -384,9 +406,9 @@ child_main (const struct md_opts *opts, int sock, int userns_lock_fd, const sigs
       md_make_error (&err, errno, "sethostname", "cannot set hostname %s", opts->hostname);
       md_child_fail (opts, &err);
     }
-  if (md_loopback_up (&err) < 0)
-    md_child_fail (opts, &err);
-  if (md_setup_rootfs (opts, layer_fd, image_fds, (size_t) n_image_fds, hosts_fd, &upper_fd, &err) < 0)
+  if (md_setup_rootfs (opts, layer_fd, image_fds, (size_t) n_image_fds, cgroup_mounts, n_cgroup_mounts, hosts_fd,
+                       &upper_fd, &err)
+      < 0)
     md_child_fail (opts, &err);
   if (send_layer (sock, upper_fd, &err) < 0)
     md_child_fail (opts, &err);
@@ -428,7 +450,8 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
   int code, layer_kept;
   siginfo_t gone;
   int image_fds[MD_MAX_IMAGE_LAYERS];
-  size_t n_image_fds = 0, i;
+  size_t n_image_fds = 0, n_cgroup_mounts, i;
+  struct md_cgroup_mount cgroup_mounts[MD_MAX_CGROUPS];
   cleanup_close int userns_lock_fd = -1;
   unsigned long flags = MD_RUN_CLONE_FLAGS | (uses_userns (opts) ? CLONE_NEWUSER : 0);
 
@@ -481,16 +504,17 @@ md_run (const struct md_opts *opts_in, md_error_t *err)
         goto fail;
       image_fds[n_image_fds++] = fd;
     }
-  if (send_go (sync_sock[1], image_fds, n_image_fds, err) < 0)
+  n_cgroup_mounts = md_cgroup_mounts_of (opts, cgroup_mounts, MD_MAX_CGROUPS);
+  if (send_go (sync_sock[1], image_fds, n_image_fds, cgroup_mounts, n_cgroup_mounts, err) < 0)
     goto fail;
   for (i = 0; i < n_image_fds; i++)
     close (image_fds[i]);
   n_image_fds = 0;
-  /* While the child builds its root: its network (eth0 is up with its address before the
-   * first instruction), its device allowlist and its cgroups (the first instruction runs
-   * inside its limits). The child waits for send_ready before its command. */
-  if ((opts->network_netns && md_network_attach (opts, child, err) < 0) || md_cgroup_device_filter (opts, err) < 0
-      || md_join_cgroups (opts, child, err) < 0 || send_ready (sync_sock[1], err) < 0)
+  /* While the child builds its root: its device allowlist and its cgroups (the first
+   * instruction runs inside its limits), its network (lo, and eth0 with its address, are
+   * up before the first instruction). The child waits for send_ready before its command. */
+  if (md_cgroup_device_filter (opts, err) < 0 || md_join_cgroups (opts, child, err) < 0
+      || md_network_attach (opts, child, err) < 0 || send_ready (sync_sock[1], err) < 0)
     goto fail_released;
   layer_kept = keep_layer (sync_sock[1]);
   /* The init's pid is told only once its root is built: until then the child stands in
