@@ -103,50 +103,65 @@ function refinedWith<T>(parse: (value: string | number) => T) {
   });
 }
 
+/**
+ * A schema built on its first parse: `mdocker run` starts faster without the limits
+ * schemas, which only `update`, the API's limits route and the tests parse with.
+ */
+function builtOnFirstUse<Schema extends z.ZodTypeAny>(build: () => Schema): z.ZodLazy<Schema> {
+  let schema: Schema | undefined;
+  return z.lazy(() => (schema ??= build()));
+}
+
 /** Raw limits as users write them: `{ memory: "64m", cpus: 0.5, pidsLimit: 100 }`. */
-export const limitsInputSchema = z
-  .object({
-    memory: z.union([z.string(), z.number()]).optional(),
-    cpus: z.union([z.string(), z.number()]).optional(),
-    pidsLimit: z.union([z.string(), z.number()]).optional(),
-  })
-  .strict();
+export const limitsInputSchema = builtOnFirstUse(() =>
+  z
+    .object({
+      memory: z.union([z.string(), z.number()]).optional(),
+      cpus: z.union([z.string(), z.number()]).optional(),
+      pidsLimit: z.union([z.string(), z.number()]).optional(),
+    })
+    .strict(),
+);
 
 export type LimitsInputJson = z.input<typeof limitsInputSchema>;
 
 /** limitsInputSchema checked and converted: absent fields become null (no limit). */
-export const limitsSchema = z
-  .object({
-    memory: refinedWith(parseMemoryBytes).optional(),
-    cpus: refinedWith((value) => parseCpus(value)).optional(),
-    pidsLimit: refinedWith(parsePidsLimit).optional(),
-  })
-  .strict()
-  .transform((limits): Limits => ({
-    memoryBytes: limits.memory ?? null,
-    cpus: limits.cpus ?? null,
-    pidsLimit: limits.pidsLimit ?? null,
-  }));
+export const limitsSchema = builtOnFirstUse(() =>
+  z
+    .object({
+      memory: refinedWith(parseMemoryBytes).optional(),
+      cpus: refinedWith((value) => parseCpus(value)).optional(),
+      pidsLimit: refinedWith(parsePidsLimit).optional(),
+    })
+    .strict()
+    .transform((limits): Limits => ({
+      memoryBytes: limits.memory ?? null,
+      cpus: limits.cpus ?? null,
+      pidsLimit: limits.pidsLimit ?? null,
+    })),
+);
 
 /** A limits update: only the fields given change, so absent fields stay absent. */
-export const limitsUpdateSchema = z
-  .object({
-    memory: refinedWith(parseMemoryBytes).optional(),
-    cpus: refinedWith((value) => parseCpus(value)).optional(),
-    pidsLimit: refinedWith(parsePidsLimit).optional(),
-  })
-  .strict()
-  .refine(
-    (update) => Object.keys(update).length > 0,
-    'invalid update: expected at least one of memory, cpus, pidsLimit',
-  )
-  .transform((update): Partial<Limits> => {
-    const limits: Partial<Limits> = {};
-    if (update.memory !== undefined) limits.memoryBytes = update.memory;
-    if (update.cpus !== undefined) limits.cpus = update.cpus;
-    if (update.pidsLimit !== undefined) limits.pidsLimit = update.pidsLimit;
-    return limits;
-  });
+export const limitsUpdateSchema = builtOnFirstUse(() =>
+  z
+    .object({
+      memory: refinedWith(parseMemoryBytes).optional(),
+      cpus: refinedWith((value) => parseCpus(value)).optional(),
+      pidsLimit: refinedWith(parsePidsLimit).optional(),
+    })
+    .strict()
+    .refine(
+      (update) => Object.keys(update).length > 0,
+      'invalid update: expected at least one of memory, cpus, pidsLimit',
+    )
+    .transform((update): Partial<Limits> => {
+      const limits: Partial<Limits> = {};
+      if (update.memory !== undefined) limits.memoryBytes = update.memory;
+      if (update.cpus !== undefined) limits.cpus = update.cpus;
+      if (update.pidsLimit !== undefined) limits.pidsLimit = update.pidsLimit;
+      return limits;
+    }),
+);
 
 /** Everything a container is created from; limits sit at the top level, as in the HTTP body. */
 export const containerSpecInputSchema = z
