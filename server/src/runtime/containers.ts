@@ -31,7 +31,7 @@ import {
   type LaunchCommand,
   type SecurityOptions,
 } from './launcher.js';
-import { assertLauncherBuilt, exited, isAlive, refOf, signalProcess, type ProcessRef } from './native.js';
+import { assertLauncherBuilt, exited, isAlive, refOf, selfRef, signalProcess, type ProcessRef } from './native.js';
 import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
 import { Networks, type NetworkAttachment } from './networks.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
@@ -279,7 +279,7 @@ export class Runtime {
       group: opts.group ?? null,
       network: null,
       autoRemove: opts.autoRemove ?? false,
-      owner: opts.dieWithParent ? refOf(process.pid) : null,
+      owner: opts.dieWithParent ? selfRef() : null,
       createdAt: new Date().toISOString(),
       launcher: null,
       init: null,
@@ -368,7 +368,7 @@ export class Runtime {
       budget: { memoryBytes: budget.memoryBytes, cpus: budget.cpus },
       cgroupParent: existing !== null ? existing.cgroupParent : (process.env.MDOCKER_CGROUP_PARENT ?? null),
       cgroupPaths: existing?.cgroupPaths ?? [],
-      owner: existing?.owner && isAlive(existing.owner) ? existing.owner : refOf(process.pid),
+      owner: existing?.owner && isAlive(existing.owner) ? existing.owner : selfRef(),
       createdAt: existing?.createdAt ?? new Date().toISOString(),
     };
     await this.state.writeGroup(record);
@@ -457,7 +457,9 @@ export class Runtime {
   start(prepared: PreparedContainer, stdio: Stdio): StartedContainer {
     const { id } = prepared.record;
     const process = launch(prepared, stdio);
-    const started = process.spawned.then((pid) => this.started(id, pid)).catch(() => prepared.record);
+    const started = process.spawned
+      .then((pid) => this.started(id, pid, process.startTime))
+      .catch(() => prepared.record);
     const done = (async (): Promise<ExitOutcome> => {
       const code = await process.exit;
       await started;
@@ -500,8 +502,14 @@ export class Runtime {
    * Records the launcher's pid and waits (bounded) until its init is placed in its
    * cgroups (the pid file) or the launcher has exited.
    */
-  async started(id: string, launcherPid: number, timeoutMs = 10_000): Promise<ContainerRecord> {
-    const launcher = refOf(launcherPid);
+  async started(
+    id: string,
+    launcherPid: number,
+    launcherStartTime: number | null = null,
+    timeoutMs = 10_000,
+  ): Promise<ContainerRecord> {
+    const launcher =
+      launcherStartTime === null ? refOf(launcherPid) : { pid: launcherPid, startTime: launcherStartTime };
     let record = await this.modify(id, (r) => {
       r.launcher = launcher;
       r.startedAt = new Date().toISOString();
@@ -552,13 +560,8 @@ export class Runtime {
     }
   }
 
-  /** Read-modify-write of a record, one at a time per container in this process; the
-   * write is skipped when persist says so. */
-  private async modify(
-    id: string,
-    change: (record: ContainerRecord) => void,
-    persist: (record: ContainerRecord) => boolean = () => true,
-  ): Promise<ContainerRecord> {
+  /** Runs fn alone among this process's changes to the container's state files. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.locks.get(id) ?? Promise.resolve();
     let release: () => void = () => undefined;
     const mine = new Promise<void>((r) => (release = r));
@@ -566,14 +569,32 @@ export class Runtime {
     this.locks.set(id, chained);
     await previous;
     try {
-      const record = await this.mustRead(id);
-      change(record);
-      if (persist(record)) await this.state.write(record);
-      return record;
+      return await fn();
     } finally {
       release();
       if (this.locks.get(id) === chained) this.locks.delete(id);
     }
+  }
+
+  /** Read-modify-write of a record, one at a time per container in this process; the
+   * write is skipped when persist says so. */
+  private modify(
+    id: string,
+    change: (record: ContainerRecord) => void,
+    persist: (record: ContainerRecord) => boolean = () => true,
+  ): Promise<ContainerRecord> {
+    return this.locked(id, async () => {
+      const record = await this.mustRead(id);
+      change(record);
+      if (persist(record)) await this.state.write(record);
+      return record;
+    });
+  }
+
+  /** Removes the container's state files once no change to them is under way: a write
+   * that came in between would leave its file in the directory being removed. */
+  private removeState(record: ContainerRecord): Promise<void> {
+    return this.locked(record.id, () => this.state.remove(record));
   }
 
   /** Records the exit; the launcher's own failure (125) comes back as a LaunchError. */
@@ -591,7 +612,7 @@ export class Runtime {
     );
     await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
     await this.leaveNetwork(record);
-    if (record.autoRemove) await this.state.remove(record);
+    if (record.autoRemove) await this.removeState(record);
     return { record, error };
   }
 
@@ -676,7 +697,7 @@ export class Runtime {
       await this.stopProcesses(record);
       await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
       await this.leaveNetwork(record);
-      await this.state.remove(record);
+      await this.removeState(record);
       this.lifecycles.removed(record.id, opts.reason ?? (wasRunning ? 'kill' : 'exit'));
     } finally {
       this.removing.delete(record.id);
