@@ -3,10 +3,11 @@
 // is missed: `node --cpu-prof` on `mdocker serve`, then the functions with the most self
 // time and the server's own functions with the most total time.
 //
-//   node bench/profile.mjs create|throughput|stats|noisy|preview [N] [M]
+//   node bench/profile.mjs create|burst|throughput|stats|noisy|preview [N] [M]
 //
 // create: N sequential create→prompt→delete (default 100), with M idle containers made
-// first (default 0); throughput: N MiB through one
+// first (default 0); burst: N bursts (default 3) of M clients clicking at once (default 30),
+// as the benchmark's "30 at once"; throughput: N MiB through one
 // terminal (default 64); stats: N idle containers sampled for 20 s (default 300);
 // noisy: N containers printing `yes` for 15 s with attached clients (default 50);
 // preview: M GETs (default 8) of an N MiB file (default 50) through a container's preview.
@@ -18,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Browser, startMdockerServer, uncappedFlags } from './lib/server.mjs';
-import { measureStartSequential, measureThroughput } from './lib/playground.mjs';
+import { measureStartConcurrent, measureStartSequential, measureThroughput } from './lib/playground.mjs';
 import { Tracker } from './lib/tracker.mjs';
 import { cpuSeconds, rssBytes, sleep } from './lib/util.mjs';
 
@@ -26,7 +27,7 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(repo, 'bench/work');
 const dir = join(work, 'profile');
 const scenario = process.argv[2] ?? 'create';
-const n = Number(process.argv[3] ?? { create: 100, throughput: 64, stats: 300, noisy: 50, preview: 50 }[scenario]);
+const n = Number(process.argv[3] ?? { create: 100, burst: 3, throughput: 64, stats: 300, noisy: 50, preview: 50 }[scenario]);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
@@ -67,6 +68,15 @@ try {
     const r = await measureStartSequential({ server, count: n, deadlineAt, tracker });
     console.log(
       `create→prompt p50 ${r.prompt.median.toFixed(1)} ms, POST p50 ${r.post.median.toFixed(1)} ms, n=${r.prompt.n}`,
+    );
+  } else if (scenario === 'burst') {
+    const classSize = Number(process.argv[4] ?? 30);
+    cpu0 = cpuSeconds(server.pid);
+    t0 = performance.now();
+    windowUs = [nowUs(), Infinity];
+    const r = await measureStartConcurrent({ server, classSize, bursts: n, deadlineAt, tracker });
+    console.log(
+      `${n} bursts of ${classSize}: create→prompt p50 ${r.prompt.median.toFixed(0)} ms, p99 ${r.prompt.p99.toFixed(0)} ms, errors ${r.errorCount}`,
     );
   } else if (scenario === 'throughput') {
     cpu0 = cpuSeconds(server.pid);

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnPty, startPty, type PtyExit, type PtyProcess } from '../src/runtime/pty.js';
-import { raiseOpenFilesLimit } from '../src/runtime/native.js';
+import { processStartTime, raiseOpenFilesLimit } from '../src/runtime/native.js';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm-256color' };
 
@@ -218,6 +218,18 @@ describe("startPty (the spawn on the addon's spawner thread)", () => {
     assert.equal(pty.pid, pid);
     assert.deepEqual(await exit, { exitCode: 3 });
     assert.equal(output.trim(), `pid:${pid}`);
+  });
+
+  it("reports the child's start time, read on the spawner thread, as /proc has it", async () => {
+    const pty = startPty('/bin/sleep', ['30'], { cols: 80, rows: 24, cwd: '/', env: ENV });
+    assert.equal(pty.startTime, null);
+    const exit = new Promise<PtyExit>((resolve) => pty.onExit(resolve));
+    pty.onData(() => undefined);
+    const pid = await pty.spawned;
+    assert.ok(pty.startTime !== null && pty.startTime > 0);
+    assert.equal(pty.startTime, processStartTime(pid));
+    pty.kill('SIGKILL');
+    assert.deepEqual(await exit, { exitCode: 0, signal: 9 });
   });
 
   it('delivers a signal sent before the pid was known once it is, to that child only', async () => {

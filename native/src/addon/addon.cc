@@ -397,6 +397,9 @@ struct SpawnJob {
   posix_spawn_file_actions_t actions;
   pid_t pid = -1;
   int error = 0;
+  // The child's start time, read on the spawner thread too: a /proc/PID/stat of a child
+  // that is busy in clone(2) or exec can take a millisecond. 0 when it could not be read.
+  unsigned long long start_time = 0;
   Napi::FunctionReference on_exit;  // made and dropped on the event loop's thread
   Napi::ThreadSafeFunction done;    // onSpawned(error, pid), called on the event loop
 };
@@ -431,7 +434,10 @@ void OnSpawned(Napi::Env env, Napi::Function on_spawned, SpawnJob* job) {
   if (err != 0) {
     on_spawned.Call({ErrnoError(env, call, err).Value(), env.Null()});
   } else {
-    on_spawned.Call({env.Null(), Napi::Number::New(env, job->pid)});
+    on_spawned.Call({env.Null(), Napi::Number::New(env, job->pid),
+                     job->start_time != 0
+                         ? Napi::Number::New(env, static_cast<double>(job->start_time)).As<Napi::Value>()
+                         : env.Null()});
   }
   delete job;
 }
@@ -444,6 +450,8 @@ void* SpawnerThread(void*) {
     spawn_queue->jobs.erase(spawn_queue->jobs.begin());
     pthread_mutex_unlock(&spawn_queue->mutex);
     job->error = SpawnOnly(job->file, &job->actions, POSIX_SPAWN_SETSID, &job->args, &job->envs, &job->pid);
+    // Our own unreaped child: the pid is its own until the event loop's waitid.
+    if (job->error == 0 && !ReadStartTime(job->pid, &job->start_time)) job->start_time = 0;
     Napi::ThreadSafeFunction done = job->done;
     if (done.BlockingCall(job, OnSpawned) != napi_ok) {
       // The environment is closing: the job is left (its reference belongs to the event
@@ -596,11 +604,12 @@ Napi::Value SpawnPty(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// spawnPtyAsync(file, args, env, cwd, cols, rows, onExit(code, signal), onSpawned(error, pid)[, execFd])
+// spawnPtyAsync(file, args, env, cwd, cols, rows, onExit(code, signal), onSpawned(error, pid, startTime)[, execFd])
 //   -> { fd, slave }
 // spawnPty's terminal and child, but the posix_spawn runs on the spawner thread: the
-// terminal is returned at once, and onSpawned is called on the event loop with the pid, or
-// with the error (posix_spawn's or pidfd_open's) and no child. onExit is as in spawnPty,
+// terminal is returned at once, and onSpawned is called on the event loop with the pid and
+// its start time (null if unread), or with the error (posix_spawn's or pidfd_open's) and no
+// child. onExit is as in spawnPty,
 // for a child that was spawned. The caller closes fd and slave either way.
 Napi::Value SpawnPtyAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

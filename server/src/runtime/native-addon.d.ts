@@ -23,7 +23,8 @@ export interface MdockerNativeAddon {
   ): { pid: number; fd: number; slave: number };
   /** spawnPty, but posix_spawn runs on the addon's spawner thread (a vfork waits there,
    * not on the event loop): returns the master and our slave at once; onSpawned is called
-   * on the event loop with the pid, or with the error and no child. The caller closes
+   * on the event loop with the pid and its start time (read on that thread; null if it
+   * could not be), or with the error and no child. The caller closes
    * fd and slave either way; onExit only follows a spawned child. */
   spawnPtyAsync(
     file: string,
@@ -33,7 +34,7 @@ export interface MdockerNativeAddon {
     cols: number,
     rows: number,
     onExit: (code: number, signal: number) => void,
-    onSpawned: (error: Error | null, pid: number | null) => void,
+    onSpawned: (error: Error | null, pid: number | null, startTime: number | null) => void,
     execFd?: number,
   ): { fd: number; slave: number };
   /** A helper program on three pipes (posix_spawn): stdin is the write end, stdout and

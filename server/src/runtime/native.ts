@@ -53,6 +53,15 @@ export function refOf(pid: number): ProcessRef | null {
   return startTime === null ? null : { pid, startTime };
 }
 
+let self: ProcessRef | null = null;
+
+/** This process's own ref: asked once (reading a busy server's /proc/PID/stat can take a
+ * millisecond). */
+export function selfRef(): ProcessRef | null {
+  self ??= refOf(process.pid);
+  return self;
+}
+
 export function isAlive(ref: ProcessRef | null): boolean {
   return ref !== null && processStartTime(ref.pid) === ref.startTime;
 }

@@ -31,6 +31,8 @@ export interface LaunchedProcess {
   readonly pid: number;
   /** Settles once the launcher is spawned: its pid, or the spawn's error (exit is then 125). */
   readonly spawned: Promise<number>;
+  /** The launcher's start time once spawned, when the spawn read it (a pty's); else null. */
+  readonly startTime: number | null;
   /** The launcher's exit as Docker reports it: its status, or 128+N after signal N. */
   readonly exit: Promise<number>;
   /** The terminal, for a pty. */
@@ -74,6 +76,9 @@ function launchOnPty(command: LaunchCommand, stdio: Extract<Stdio, { kind: 'pty'
       return pty.pid;
     },
     spawned: pty.spawned,
+    get startTime() {
+      return pty.startTime;
+    },
     exit,
     pty,
     stdout: null,
@@ -113,6 +118,7 @@ function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty'
   return {
     pid: child.pid ?? -1,
     spawned,
+    startTime: null,
     exit,
     pty: null,
     stdout: child.stdout,
@@ -149,6 +155,7 @@ function launchPiped(command: LaunchCommand): LaunchedProcess {
   return {
     pid: child.pid,
     spawned: Promise.resolve(child.pid),
+    startTime: null,
     exit,
     pty: null,
     stdout: new Socket({ fd: child.stdout, readable: true, writable: false }),

@@ -26,6 +26,9 @@ export interface PtyProcess {
   /** Settles once the child is spawned: its pid, or the spawn's error (the terminal then
    * ends as if the child had exited 125, with no output). */
   readonly spawned: Promise<number>;
+  /** The child's start time (clock ticks since boot) once spawned by startPty; null before,
+   * after spawnPty, or when it could not be read. */
+  readonly startTime: number | null;
   onData(listener: (data: Buffer | string) => void): unknown;
   onExit(listener: (event: PtyExit) => void): unknown;
   /** Queues input behind what the terminal has not taken yet; see queuedInputBytes. */
@@ -108,6 +111,7 @@ const SPAWN_FAILED_EXIT = 125;
 
 class NativePty implements PtyProcess {
   #pid = -1;
+  #startTime: number | null = null;
   readonly spawned: Promise<number>;
   /** Signals sent before the child's pid was known, in order. */
   #pendingSignals: string[] = [];
@@ -155,7 +159,7 @@ class NativePty implements PtyProcess {
         options.cols,
         options.rows,
         onExit,
-        (error, pid) => {
+        (error, pid, startTime) => {
           if (error !== null || pid === null) {
             rejectSpawned(error ?? new Error('spawn failed'));
             this.#pendingSignals = [];
@@ -163,6 +167,7 @@ class NativePty implements PtyProcess {
             return;
           }
           this.#pid = pid;
+          this.#startTime = startTime;
           resolveSpawned(pid);
           const signals = this.#pendingSignals;
           this.#pendingSignals = [];
@@ -257,6 +262,10 @@ class NativePty implements PtyProcess {
 
   get pid(): number {
     return this.#pid;
+  }
+
+  get startTime(): number | null {
+    return this.#startTime;
   }
 
   /** Signals the child; a no-op once it is reaped (its pid may belong to another by then).
