@@ -18,7 +18,7 @@ const { repo, work, stateRoot, cgroupParent, rounds, warmup, deadlineAt, outFile
 const dist = (p) => pathToFileURL(join(repo, 'server/dist/src', p)).href;
 const { Runtime } = await import(dist('runtime/containers.js'));
 const { runCommand, DEFAULT_SECURITY } = await import(dist('runtime/launcher.js'));
-const { launcherPath } = await import(dist('runtime/native.js'));
+const { launcherPath, launcherExecFd } = await import(dist('runtime/native.js'));
 
 const MiB = 1024 * 1024;
 const LIMITS = { memoryBytes: 64 * MiB, cpus: 0.5, pidsLimit: 64 };
@@ -40,10 +40,19 @@ function childrenCpuMs() {
   return ((Number(f[13]) + Number(f[14])) / CLK_TCK) * 1000;
 }
 
-/** Spawns and waits, bounded; resolves with the exit code and the stderr's start. */
-function runProcess(file, args, env = LAUNCHER_ENV, captureStdout = false) {
+/**
+ * Spawns and waits, bounded; resolves with the exit code and the stderr's start. With
+ * execFd, the program run is that fd's content as the child's fd 3 and `file` only its
+ * argv[0]: how the server starts the launcher, from its one sealed copy (native.ts's
+ * launcherExecFd), so the launcher skips making a copy of itself and re-executing it.
+ */
+function runProcess(file, args, env = LAUNCHER_ENV, captureStdout = false, execFd = null) {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', captureStdout ? 'pipe' : 'ignore', 'pipe'], env });
+    const stdio = ['ignore', captureStdout ? 'pipe' : 'ignore', 'pipe'];
+    const child =
+      execFd === null
+        ? spawn(file, args, { stdio, env })
+        : spawn('/proc/self/fd/3', args, { argv0: file, stdio: [...stdio, execFd], env });
     let stdout = '';
     child.stdout?.on('data', (d) => (stdout += d));
     let stderr = '';
@@ -184,7 +193,7 @@ function withUserns(args, mode) {
 const usernsModesKnown = usernsModes();
 
 /** mdocker-init with the args the runtime builds (transformed), cgroups by the runtime's driver. */
-function directLaunch(transformArgs, cmd = ['/bin/true'], captureStdout = false) {
+function directLaunch(transformArgs, cmd = ['/bin/true'], captureStdout = false, fromDisk = false) {
   return async () => {
     const id = randomBytes(16).toString('hex');
     const dir = join(stateRoot, 'direct', id);
@@ -212,7 +221,7 @@ function directLaunch(transformArgs, cmd = ['/bin/true'], captureStdout = false)
     });
     const args = transformArgs ? transformArgs(command.args) : command.args;
     const t1 = performance.now();
-    const r = await runProcess(command.file, args, LAUNCHER_ENV, captureStdout);
+    const r = await runProcess(command.file, args, LAUNCHER_ENV, captureStdout, fromDisk ? null : launcherExecFd());
     const t2 = performance.now();
     let error = null;
     if (r.code !== 0)
@@ -234,7 +243,7 @@ const peers = [];
 
 peers.push({
   name: 'mdocker',
-  what: 'mdocker runtime library in-process: Runtime.create → spawn mdocker-init → started → exited (cgroups, state dir, overlay, seccomp: everything `mdocker run` does minus Node start)',
+  what: 'mdocker runtime library in-process: Runtime.create → spawn mdocker-init → started → exited (cgroups, state dir, overlay, seccomp: everything `mdocker run` does minus Node start), the launcher started from the sealed copy as the server starts it',
   async prepare() {},
   async run() {
     const t0 = performance.now();
@@ -249,7 +258,12 @@ peers.push({
     });
     const id = prepared.record.id;
     const t1 = performance.now();
-    const child = spawn(prepared.file, prepared.args, { stdio: ['ignore', 'ignore', 'pipe'], env: LAUNCHER_ENV });
+    // From the sealed copy, as the server starts it (runProcess).
+    const child = spawn('/proc/self/fd/3', prepared.args, {
+      argv0: prepared.file,
+      stdio: ['ignore', 'ignore', 'pipe', launcherExecFd()],
+      env: LAUNCHER_ENV,
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
@@ -284,9 +298,16 @@ if (usernsModesKnown.length > 0) {
 
 peers.push({
   name: 'mdocker-init',
-  what: `mdocker-init alone, with the args the runtime builds; cgroups made by the runtime's driver in-process${usernsDefault ? ` (user namespace: ${usernsDefault}, the runtime's default)` : ''}`,
+  what: `mdocker-init alone, with the args the runtime builds, started from the sealed copy as the server starts it; cgroups made by the runtime's driver in-process${usernsDefault ? ` (user namespace: ${usernsDefault}, the runtime's default)` : ''}`,
   async prepare() {},
   run: directLaunch(null),
+});
+
+peers.push({
+  name: 'mdocker-init, from disk',
+  what: 'mdocker-init as above, started from its file as `mdocker run` without -t starts it: it makes a sealed copy of itself and re-executes it first (CVE-2019-5736)',
+  async prepare() {},
+  run: directLaunch(null, ['/bin/true'], false, true),
 });
 
 for (const mode of usernsModesKnown) {

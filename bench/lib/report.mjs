@@ -5,6 +5,7 @@ import { fmtBytes, fmtMs, fmtRatio, MiB } from './util.mjs';
 const NATIVE_ORDER = [
   'mdocker',
   'mdocker-init',
+  'mdocker-init, from disk',
   'mdocker-init --userns host',
   'mdocker-init --userns private',
   'crun',
