@@ -68,6 +68,15 @@ describe('runHelper', () => {
     );
   });
 
+  it('kills a helper whose time ran out before its spawn was done, once it is spawned', async () => {
+    const t0 = performance.now();
+    await assert.rejects(
+      runHelper('/bin/sleep', ['30'], { ...LIMITS, timeoutMs: 0 }),
+      (err: unknown) => err instanceof MdockerError && /took longer than 0 ms/.test(err.message),
+    );
+    assert.ok(performance.now() - t0 < 10_000, 'the sleep was killed, not waited for');
+  });
+
   it('fails with a SystemError-shaped error when the program cannot be started', async () => {
     await assert.rejects(runHelper('/nonexistent/helper', [], LIMITS), (err: unknown) => {
       return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ENOENT';

@@ -395,6 +395,9 @@ struct SpawnJob {
   std::vector<std::string> args;
   std::vector<std::string> envs;
   posix_spawn_file_actions_t actions;
+  short flags = 0;
+  // The child's ends of its pipes: ours to close once the child has them (or failed).
+  std::vector<int> close_after;
   pid_t pid = -1;
   int error = 0;
   // The child's start time, read on the spawner thread too: a /proc/PID/stat of a child
@@ -449,7 +452,8 @@ void* SpawnerThread(void*) {
     SpawnJob* job = spawn_queue->jobs.front();
     spawn_queue->jobs.erase(spawn_queue->jobs.begin());
     pthread_mutex_unlock(&spawn_queue->mutex);
-    job->error = SpawnOnly(job->file, &job->actions, POSIX_SPAWN_SETSID, &job->args, &job->envs, &job->pid);
+    job->error = SpawnOnly(job->file, &job->actions, job->flags, &job->args, &job->envs, &job->pid);
+    for (int fd : job->close_after) close(fd);
     // Our own unreaped child: the pid is its own until the event loop's waitid.
     if (job->error == 0 && !ReadStartTime(job->pid, &job->start_time)) job->start_time = 0;
     Napi::ThreadSafeFunction done = job->done;
@@ -632,6 +636,7 @@ Napi::Value SpawnPtyAsync(const Napi::CallbackInfo& info) {
     delete job;
     return env.Undefined();
   }
+  job->flags = POSIX_SPAWN_SETSID;
   job->on_exit = Napi::Persistent(info[6].As<Napi::Function>());
   job->done = Napi::ThreadSafeFunction::New(env, info[7].As<Napi::Function>(), "mdocker-spawn", 0, 1);
   int err = QueueSpawn(job);
@@ -656,17 +661,12 @@ Napi::Value SpawnPtyAsync(const Napi::CallbackInfo& info) {
 // and stderr the read ends, all non-blocking and close-on-exec, for the caller to wrap and
 // close. With execFd the program run is that fd's content, as in spawnPty. The child runs in
 // /, with default signal dispositions and mask and no other fd; onExit is spawnPty's.
-Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<std::string> args;
-  std::vector<std::string> envs;
-  if (info.Length() < 4 || info.Length() > 5 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
-      !StringArray(info[2], &envs) || !info[3].IsFunction() || (info.Length() == 5 && !info[4].IsNumber())) {
-    ThrowTypeError(env, "spawnPiped(file, args[], env[], onExit[, execFd])");
-    return env.Undefined();
-  }
-  int exec_fd = info.Length() == 5 ? info[4].As<Napi::Number>().Int32Value() : -1;
-  std::string file = info[0].As<Napi::String>().Utf8Value();
+// Three pipes for a child and the file actions that give it their ends as stdin, stdout
+// and stderr (with execFd as fd 3, then *file becomes /proc/self/fd/3), in /, with no
+// other fd. parent_end: stdin's write end and the read ends, non-blocking; child_end: for
+// the caller to close once the child is spawned. false when it threw.
+bool OpenPipesForSpawn(Napi::Env env, int exec_fd, std::string* file, int parent_end[3], int child_end[3],
+                       posix_spawn_file_actions_t* actions) {
   int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
   auto close_all = [&pipes]() {
     for (auto& p : pipes) {
@@ -679,43 +679,105 @@ Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
     if (pipe2(p, O_CLOEXEC) < 0) {
       int saved = errno;
       close_all();
-      return ThrowErrno(env, "pipe2", saved);
+      ThrowErrno(env, "pipe2", saved);
+      return false;
     }
   }
   // The child's ends: stdin reads pipes[0][0], stdout and stderr write pipes[1][1], pipes[2][1].
-  const int child_end[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
-  const int parent_end[3] = {pipes[0][1], pipes[1][0], pipes[2][0]};
-  for (int fd : parent_end) {
+  const int child[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
+  const int parent[3] = {pipes[0][1], pipes[1][0], pipes[2][0]};
+  for (int fd : parent) {
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
       int saved = errno;
       close_all();
-      return ThrowErrno(env, "fcntl O_NONBLOCK", saved);
+      ThrowErrno(env, "fcntl O_NONBLOCK", saved);
+      return false;
     }
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(&actions, child_end[i], i);
-  posix_spawn_file_actions_addchdir_np(&actions, "/");
+  posix_spawn_file_actions_init(actions);
+  for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(actions, child[i], i);
+  posix_spawn_file_actions_addchdir_np(actions, "/");
   if (exec_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
-    file = "/proc/self/fd/3";
+    posix_spawn_file_actions_adddup2(actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(actions, 4);
+    *file = "/proc/self/fd/3";
   } else {
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+    posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1);
   }
+  for (int i = 0; i < 3; i++) {
+    parent_end[i] = parent[i];
+    child_end[i] = child[i];
+  }
+  return true;
+}
+
+Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  if (info.Length() < 4 || info.Length() > 5 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
+      !StringArray(info[2], &envs) || !info[3].IsFunction() || (info.Length() == 5 && !info[4].IsNumber())) {
+    ThrowTypeError(env, "spawnPiped(file, args[], env[], onExit[, execFd])");
+    return env.Undefined();
+  }
+  int exec_fd = info.Length() == 5 ? info[4].As<Napi::Number>().Int32Value() : -1;
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  int parent_end[3];
+  int child_end[3];
+  posix_spawn_file_actions_t actions;
+  if (!OpenPipesForSpawn(env, exec_fd, &file, parent_end, child_end, &actions)) return env.Undefined();
   const char* failed = nullptr;
   int err = 0;
   pid_t pid = SpawnWatched(env, file, &actions, 0, &args, &envs, info[3].As<Napi::Function>(), &failed, &err);
-  for (int i = 0; i < 3; i++) {
-    close(child_end[i]);
-    pipes[i][i == 0 ? 0 : 1] = -1;
-  }
+  for (int fd : child_end) close(fd);
   if (pid < 0) {
-    close_all();
+    for (int fd : parent_end) close(fd);
     return ThrowErrno(env, failed, err);
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("stdin", Napi::Number::New(env, parent_end[0]));
+  result.Set("stdout", Napi::Number::New(env, parent_end[1]));
+  result.Set("stderr", Napi::Number::New(env, parent_end[2]));
+  return result;
+}
+
+// spawnPipedAsync(file, args, env, onExit(code, signal), onSpawned(error, pid, startTime)[, execFd])
+//   -> { stdin, stdout, stderr }
+// spawnPiped, with the posix_spawn on the spawner thread as in spawnPtyAsync: the pipes are
+// returned at once (the child's ends are closed once it has them), then onSpawned tells of
+// the child or of the error. The caller closes the three fds either way.
+Napi::Value SpawnPipedAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* job = new SpawnJob();
+  if (info.Length() < 5 || info.Length() > 6 || !info[0].IsString() || !StringArray(info[1], &job->args) ||
+      job->args.empty() || !StringArray(info[2], &job->envs) || !info[3].IsFunction() || !info[4].IsFunction() ||
+      (info.Length() == 6 && !info[5].IsNumber())) {
+    delete job;
+    ThrowTypeError(env, "spawnPipedAsync(file, args[], env[], onExit, onSpawned[, execFd])");
+    return env.Undefined();
+  }
+  int exec_fd = info.Length() == 6 ? info[5].As<Napi::Number>().Int32Value() : -1;
+  job->file = info[0].As<Napi::String>().Utf8Value();
+  int parent_end[3];
+  int child_end[3];
+  if (!OpenPipesForSpawn(env, exec_fd, &job->file, parent_end, child_end, &job->actions)) {
+    delete job;
+    return env.Undefined();
+  }
+  job->close_after.assign(child_end, child_end + 3);
+  job->on_exit = Napi::Persistent(info[3].As<Napi::Function>());
+  job->done = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "mdocker-spawn", 0, 1);
+  int err = QueueSpawn(job);
+  if (err != 0) {
+    job->done.Release();
+    posix_spawn_file_actions_destroy(&job->actions);
+    delete job;
+    for (int fd : child_end) close(fd);
+    for (int fd : parent_end) close(fd);
+    return ThrowErrno(env, "pthread_create", err);
+  }
+  Napi::Object result = Napi::Object::New(env);
   result.Set("stdin", Napi::Number::New(env, parent_end[0]));
   result.Set("stdout", Napi::Number::New(env, parent_end[1]));
   result.Set("stderr", Napi::Number::New(env, parent_end[2]));
@@ -1835,6 +1897,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("startTime", Napi::Function::New(env, StartTime));
   exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
   exports.Set("spawnPtyAsync", Napi::Function::New(env, SpawnPtyAsync));
+  exports.Set("spawnPipedAsync", Napi::Function::New(env, SpawnPipedAsync));
   exports.Set("spawnPiped", Napi::Function::New(env, SpawnPiped));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));

@@ -7,7 +7,7 @@
  */
 import { Socket } from 'node:net';
 import { MdockerError } from './errors.js';
-import { launcherExecFd, launcherPath, spawnPiped } from './native.js';
+import { launcherExecFd, launcherPath, spawnPipedAsync } from './native.js';
 
 export interface HelperResult {
   /** The exit code, or null when a signal ended the helper. */
@@ -30,13 +30,16 @@ export function runHelper(file: string, args: string[], options: HelperOptions):
   const name = file.slice(file.lastIndexOf('/') + 1);
   return new Promise((resolve, reject) => {
     let exit: { code: number; signal: number } | null = null;
-    let failure: MdockerError | null = null;
+    let failure: Error | null = null;
     let open = 2;
     const out: Buffer[][] = [[], []];
     const sizes = [0, 0];
     const env = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
     const execFd = file === launcherPath ? launcherExecFd() : undefined;
-    const child = spawnPiped(
+    /** The child's pid once spawned; a kill asked before that is done then. */
+    let pid = -1;
+    let killWhenSpawned = false;
+    const child = spawnPipedAsync(
       file,
       [file, ...args],
       env,
@@ -45,12 +48,27 @@ export function runHelper(file: string, args: string[], options: HelperOptions):
         clearTimeout(timer);
         settle();
       },
+      (error, spawnedPid) => {
+        if (error !== null || spawnedPid === null) {
+          // No child: its pipes' other ends are closed, so the reads end; the call fails
+          // with the spawn's SystemError-shaped error.
+          failure ??= error ?? new MdockerError('RUNTIME', `${name} could not be started`);
+          exit = { code: 125, signal: 0 };
+          clearTimeout(timer);
+          settle();
+          return;
+        }
+        pid = spawnedPid;
+        if (killWhenSpawned && exit === null) process.kill(pid, 'SIGKILL');
+      },
       ...(execFd === undefined ? [] : [execFd]),
     );
     const kill = (why: MdockerError): void => {
       failure ??= why;
       // Our own child, not yet reaped while exit is null: its pid is still its own.
-      if (exit === null) process.kill(child.pid, 'SIGKILL');
+      if (exit !== null) return;
+      if (pid > 0) process.kill(pid, 'SIGKILL');
+      else killWhenSpawned = true;
     };
     const timer = setTimeout(
       () => kill(new MdockerError('RUNTIME', `${name} ${args[0] ?? ''} took longer than ${options.timeoutMs} ms`)),

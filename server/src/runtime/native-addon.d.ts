@@ -46,6 +46,17 @@ export interface MdockerNativeAddon {
     onExit: (code: number, signal: number) => void,
     execFd?: number,
   ): { pid: number; stdin: number; stdout: number; stderr: number };
+  /** spawnPiped, with the posix_spawn on the spawner thread as spawnPtyAsync's: the pipes
+   * are returned at once, then onSpawned tells of the child (pid, start time) or of the
+   * error (no child). The caller closes the three fds either way. */
+  spawnPipedAsync(
+    file: string,
+    args: string[],
+    env: string[],
+    onExit: (code: number, signal: number) => void,
+    onSpawned: (error: Error | null, pid: number | null, startTime: number | null) => void,
+    execFd?: number,
+  ): { stdin: number; stdout: number; stderr: number };
   /** A sealed, close-on-exec memfd copy of the file (to run the launcher from). */
   sealedCopy(path: string): number;
   /** Sets the terminal size on a pty master (TIOCSWINSZ). */

@@ -171,6 +171,13 @@ export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'spawnPtyAsync
 }
 
 /** The addon's posix_spawn on pipes, for helper.ts. */
+/** The addon's spawnPipedAsync, for helper.ts. */
+export function spawnPipedAsync(
+  ...args: Parameters<MdockerNativeAddon['spawnPipedAsync']>
+): ReturnType<MdockerNativeAddon['spawnPipedAsync']> {
+  return load().spawnPipedAsync(...args);
+}
+
 export function spawnPiped(
   ...args: Parameters<MdockerNativeAddon['spawnPiped']>
 ): ReturnType<MdockerNativeAddon['spawnPiped']> {
