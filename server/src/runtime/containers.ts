@@ -560,8 +560,13 @@ export class Runtime {
     }
   }
 
-  /** Runs fn alone among this process's changes to the container's state files. */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /** Read-modify-write of a record, one at a time per container in this process; the
+   * write is skipped when persist says so. */
+  private async modify(
+    id: string,
+    change: (record: ContainerRecord) => void,
+    persist: (record: ContainerRecord) => boolean = () => true,
+  ): Promise<ContainerRecord> {
     const previous = this.locks.get(id) ?? Promise.resolve();
     let release: () => void = () => undefined;
     const mine = new Promise<void>((r) => (release = r));
@@ -569,32 +574,14 @@ export class Runtime {
     this.locks.set(id, chained);
     await previous;
     try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(id) === chained) this.locks.delete(id);
-    }
-  }
-
-  /** Read-modify-write of a record, one at a time per container in this process; the
-   * write is skipped when persist says so. */
-  private modify(
-    id: string,
-    change: (record: ContainerRecord) => void,
-    persist: (record: ContainerRecord) => boolean = () => true,
-  ): Promise<ContainerRecord> {
-    return this.locked(id, async () => {
       const record = await this.mustRead(id);
       change(record);
       if (persist(record)) await this.state.write(record);
       return record;
-    });
-  }
-
-  /** Removes the container's state files once no change to them is under way: a write
-   * that came in between would leave its file in the directory being removed. */
-  private removeState(record: ContainerRecord): Promise<void> {
-    return this.locked(record.id, () => this.state.remove(record));
+    } finally {
+      release();
+      if (this.locks.get(id) === chained) this.locks.delete(id);
+    }
   }
 
   /** Records the exit; the launcher's own failure (125) comes back as a LaunchError. */
@@ -612,7 +599,7 @@ export class Runtime {
     );
     await this.cgroups.remove(this.cgroups.handleFromPaths(id, record.cgroupPaths)).catch(() => undefined);
     await this.leaveNetwork(record);
-    if (record.autoRemove) await this.removeState(record);
+    if (record.autoRemove) await this.state.remove(record);
     return { record, error };
   }
 
@@ -697,7 +684,7 @@ export class Runtime {
       await this.stopProcesses(record);
       await this.cgroups.remove(this.cgroups.handleFromPaths(record.id, record.cgroupPaths));
       await this.leaveNetwork(record);
-      await this.removeState(record);
+      await this.state.remove(record);
       this.lifecycles.removed(record.id, opts.reason ?? (wasRunning ? 'kill' : 'exit'));
     } finally {
       this.removing.delete(record.id);

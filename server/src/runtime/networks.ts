@@ -25,7 +25,6 @@ import { join } from 'node:path';
 import { MdockerError, launcherError } from './errors.js';
 import { isAlive, launcherPath, nftPath, selfRef, type ProcessRef } from './native.js';
 import { runHelper } from './helper.js';
-import { StateFs } from './state-fs.js';
 
 export const DEFAULT_NETWORK_RANGE = '10.89.0.0/16';
 /** Each network's subnet when none is given: the next free one of this size in the range. */
@@ -330,8 +329,6 @@ let tmpCounter = 0;
 
 export class Networks {
   readonly dir: string;
-  /** The members' files and the hosts file, written as the state root's filesystem makes cheap. */
-  private readonly fs: StateFs;
   private readonly range: Cidr;
   /**
    * Each network's create, member changes and removal, one at a time in this process.
@@ -343,7 +340,6 @@ export class Networks {
 
   constructor(stateRoot: string, range: string = process.env.MDOCKER_NETWORK_RANGE ?? DEFAULT_NETWORK_RANGE) {
     this.dir = join(stateRoot, 'networks');
-    this.fs = new StateFs(stateRoot);
     this.range = parseCidr(range, 'network range');
   }
 
@@ -539,15 +535,12 @@ export class Networks {
         if (used.has(ip)) continue;
         try {
           const member: NetworkMember = { id: container.id, name: container.name, hostname: container.hostname, ip };
-          await this.fs.writeFile(join(this.path(name, 'members'), ip), JSON.stringify(member), {
-            flag: 'wx',
-            mode: 0o600,
-          });
+          writeFileSync(join(this.path(name, 'members'), ip), JSON.stringify(member), { flag: 'wx', mode: 0o600 });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
           throw err;
         }
-        await this.rewriteHosts(name);
+        this.rewriteHosts(name);
         return {
           name,
           ip,
@@ -568,13 +561,13 @@ export class Networks {
       let changed = false;
       for (const member of this.members(name)) {
         if (member.id !== id) continue;
-        await this.fs.rm(join(this.path(name, 'members'), member.ip), { force: true });
+        rmSync(join(this.path(name, 'members'), member.ip), { force: true });
         changed = true;
       }
       if (!changed) return;
       // With nobody left the file has no reader, and the next member's attach writes it.
       const rest = this.members(name);
-      if (rest.length > 0) await this.rewriteHosts(name, rest);
+      if (rest.length > 0) this.rewriteHosts(name, rest);
     });
   }
 
@@ -582,9 +575,9 @@ export class Networks {
    * In place (truncate and write, never a rename): each member's /etc/hosts is a bind
    * mount of this inode, and would keep showing a replaced file's old one.
    */
-  private async rewriteHosts(name: string, members: NetworkMember[] = this.members(name)): Promise<void> {
+  private rewriteHosts(name: string, members: NetworkMember[] = this.members(name)): void {
     try {
-      await this.fs.writeFile(this.path(name, 'hosts'), hostsFile(members), {});
+      writeFileSync(this.path(name, 'hosts'), hostsFile(members));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -14,12 +14,24 @@
  *   /run/mdocker/groups/<name>.json a group's record (a class's cgroup and its owner), so
  *                                  the next start reaps the group of a server killed -9
  */
-// Reads are synchronous calls behind the async methods; writes go through StateFs, which
-// makes them synchronously on tmpfs and in the thread pool elsewhere (state-fs.ts).
-import { readFileSync, readdirSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
+// Synchronous calls behind the async methods: one container's state is a few small files
+// on tmpfs, where a synchronous call costs a tenth of a thread-pool round trip and a
+// create or a start makes a dozen (bench/PROFILE.md §4).
+import {
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { MdockerError } from './errors.js';
-import { StateFs } from './state-fs.js';
 import type { Limits } from './units.js';
 import type { ProcessRef } from './native.js';
 import type { SecurityOptions } from './launcher.js';
@@ -74,21 +86,19 @@ export interface GroupRecord {
 
 let tmpCounter = 0;
 
+function writeAtomically(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
 export const ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export class StateStore {
   readonly root: string;
-  readonly #fs: StateFs;
 
   constructor(root: string = process.env.MDOCKER_STATE_ROOT ?? '/run/mdocker') {
     this.root = root;
-    this.#fs = new StateFs(root);
-  }
-
-  async #writeAtomically(path: string, value: unknown): Promise<void> {
-    const tmp = `${path}.${process.pid}.${(tmpCounter++).toString(36)}.tmp`;
-    await this.#fs.writeFile(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
-    await this.#fs.rename(tmp, path);
   }
 
   dir(id: string): string {
@@ -102,14 +112,14 @@ export class StateStore {
 
   /** Makes the container's directory and reserves its name; CONFLICT if the name is taken. */
   async createDir(record: ContainerRecord): Promise<void> {
-    await this.#fs.mkdir(join(this.root, 'names'), { recursive: true, mode: 0o700 });
-    await this.#fs.mkdir(this.dir(record.id), { mode: 0o700 });
-    await this.#fs.mkdir(this.file(record.id, 'layer'), { mode: 0o700 });
+    mkdirSync(join(this.root, 'names'), { recursive: true, mode: 0o700 });
+    mkdirSync(this.dir(record.id), { mode: 0o700 });
+    mkdirSync(this.file(record.id, 'layer'), { mode: 0o700 });
     try {
       await this.reserveName(record.name, record.id);
       await this.write(record);
     } catch (err) {
-      await this.#fs.rm(this.dir(record.id), { recursive: true, force: true });
+      rmSync(this.dir(record.id), { recursive: true, force: true });
       throw err;
     }
   }
@@ -118,7 +128,7 @@ export class StateStore {
     const link = join(this.root, 'names', name);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await this.#fs.symlink(`../${id}`, link);
+        symlinkSync(`../${id}`, link);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -131,7 +141,7 @@ export class StateStore {
           );
         }
         try {
-          await this.#fs.unlink(link);
+          unlinkSync(link);
         } catch {
           // gone already
         }
@@ -153,7 +163,7 @@ export class StateStore {
   }
 
   async write(record: ContainerRecord): Promise<void> {
-    await this.#writeAtomically(this.file(record.id, 'state.json'), record);
+    writeAtomically(this.file(record.id, 'state.json'), record);
   }
 
   /** The group's record file; the name is checked by the caller (validateGroupName). */
@@ -167,9 +177,9 @@ export class StateStore {
   async writeGroup(record: GroupRecord): Promise<void> {
     // The directory goes with its last record: a removal may take it between the two steps.
     for (let attempt = 0; ; attempt++) {
-      await this.#fs.mkdir(join(this.root, 'groups'), { recursive: true, mode: 0o700 });
+      mkdirSync(join(this.root, 'groups'), { recursive: true, mode: 0o700 });
       try {
-        await this.#writeAtomically(this.groupFile(record.name), record);
+        writeAtomically(this.groupFile(record.name), record);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
@@ -202,7 +212,7 @@ export class StateStore {
   }
 
   async removeGroup(name: string): Promise<void> {
-    await this.#fs.rm(this.groupFile(name), { force: true });
+    rmSync(this.groupFile(name), { force: true });
     try {
       rmdirSync(join(this.root, 'groups'));
     } catch {
@@ -261,10 +271,10 @@ export class StateStore {
   async remove(record: ContainerRecord): Promise<void> {
     const link = join(this.root, 'names', record.name);
     try {
-      if (readlinkSync(link) === `../${record.id}`) await this.#fs.unlink(link);
+      if (readlinkSync(link) === `../${record.id}`) unlinkSync(link);
     } catch {
       // no name link, or another container's: leave it
     }
-    await this.#fs.rm(this.dir(record.id), { recursive: true, force: true });
+    rmSync(this.dir(record.id), { recursive: true, force: true });
   }
 }
