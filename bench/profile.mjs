@@ -27,7 +27,9 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(repo, 'bench/work');
 const dir = join(work, 'profile');
 const scenario = process.argv[2] ?? 'create';
-const n = Number(process.argv[3] ?? { create: 100, burst: 3, throughput: 64, stats: 300, noisy: 50, preview: 50 }[scenario]);
+const n = Number(
+  process.argv[3] ?? { create: 100, burst: 3, throughput: 64, stats: 300, noisy: 50, preview: 50 }[scenario],
+);
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });

@@ -784,6 +784,53 @@ Napi::Value SpawnPipedAsync(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// spawnInherited(file, args, env, stdinNull, onExit(code, signal)[, execFd]) -> pid
+// A foreground child on this process's own stdout and stderr (and stdin, unless stdinNull:
+// then /dev/null), in /, with no other fd and default signal dispositions and mask: the
+// CLI's launcher without a terminal. posix_spawn, not child_process's fork of the whole
+// Node process. With execFd the program run is that fd's content, as in spawnPty; onExit
+// as spawnPty's.
+Napi::Value SpawnInherited(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  if (info.Length() < 5 || info.Length() > 6 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
+      !StringArray(info[2], &envs) || !info[3].IsBoolean() || !info[4].IsFunction() ||
+      (info.Length() == 6 && !info[5].IsNumber())) {
+    ThrowTypeError(env, "spawnInherited(file, args[], env[], stdinNull, onExit[, execFd])");
+    return env.Undefined();
+  }
+  int exec_fd = info.Length() == 6 ? info[5].As<Napi::Number>().Int32Value() : -1;
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  bool stdin_null = info[3].As<Napi::Boolean>().Value();
+  // The child shares these open files with us: blocking, as libuv's spawn leaves them for
+  // a child (a program reading a terminal Node made non-blocking would see EAGAIN).
+  for (int fd = stdin_null ? STDOUT_FILENO : STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) != 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdin_null) posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // Node may have made them close-on-exec; a dup2 onto itself clears that in the child
+  // (POSIX, glibc 2.29 and later), as libuv's spawn does for an inherited fd.
+  for (int fd = stdin_null ? STDOUT_FILENO : STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+    posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  posix_spawn_file_actions_addchdir_np(&actions, "/");
+  if (exec_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    file = "/proc/self/fd/3";
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  }
+  const char* failed = nullptr;
+  int err = 0;
+  pid_t pid = SpawnWatched(env, file, &actions, 0, &args, &envs, info[4].As<Napi::Function>(), &failed, &err);
+  if (pid < 0) return ThrowErrno(env, failed, err);
+  return Napi::Number::New(env, pid);
+}
+
 // watchExit(pid, startTime, onExit()) -> true when watching; false when that process is
 // gone already. onExit runs on the event loop once the process has exited (any process,
 // not only our children: a pidfd is readable from then on), in place of polling.
@@ -1898,6 +1945,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnPty", Napi::Function::New(env, SpawnPty));
   exports.Set("spawnPtyAsync", Napi::Function::New(env, SpawnPtyAsync));
   exports.Set("spawnPipedAsync", Napi::Function::New(env, SpawnPipedAsync));
+  exports.Set("spawnInherited", Napi::Function::New(env, SpawnInherited));
   exports.Set("spawnPiped", Napi::Function::New(env, SpawnPiped));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));

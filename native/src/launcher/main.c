@@ -177,6 +177,9 @@ main (int argc, char **argv)
       md_report_error (&err, -1, 1);
       return 125;
     }
+  /* One name in ps and /proc/PID/comm however it was started: its exec named it after
+   * the memfd (execveat), or "3" (the server's posix_spawn of /proc/self/fd/3). */
+  prctl (PR_SET_NAME, "mdocker-init", 0, 0, 0);
 
   /* While the launcher holds host resources (open directories of the host, the
    * cgroup files) nothing in the container may ptrace it or open its /proc files; the

@@ -57,6 +57,16 @@ export interface MdockerNativeAddon {
     onSpawned: (error: Error | null, pid: number | null, startTime: number | null) => void,
     execFd?: number,
   ): { stdin: number; stdout: number; stderr: number };
+  /** A foreground child on this process's stdout and stderr (and stdin, unless stdinNull:
+   * /dev/null), in /, no other fd, started with posix_spawn; onExit as spawnPty's. */
+  spawnInherited(
+    file: string,
+    args: string[],
+    env: string[],
+    stdinNull: boolean,
+    onExit: (code: number, signal: number) => void,
+    execFd?: number,
+  ): number;
   /** A sealed, close-on-exec memfd copy of the file (to run the launcher from). */
   sealedCopy(path: string): number;
   /** Sets the terminal size on a pty master (TIOCSWINSZ). */

@@ -171,6 +171,13 @@ export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'spawnPtyAsync
 }
 
 /** The addon's posix_spawn on pipes, for helper.ts. */
+/** The addon's spawnInherited, for process.ts. */
+export function spawnInherited(
+  ...args: Parameters<MdockerNativeAddon['spawnInherited']>
+): ReturnType<MdockerNativeAddon['spawnInherited']> {
+  return load().spawnInherited(...args);
+}
+
 /** The addon's spawnPipedAsync, for helper.ts. */
 export function spawnPipedAsync(
   ...args: Parameters<MdockerNativeAddon['spawnPipedAsync']>

@@ -15,7 +15,7 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
-import { launcherExecFd, launcherPath, spawnPiped } from './native.js';
+import { launcherExecFd, launcherPath, spawnInherited, spawnPiped } from './native.js';
 import { startPty, type PtyProcess } from './pty.js';
 
 export type Stdio =
@@ -132,6 +132,52 @@ function launchChild(command: LaunchCommand, stdio: Exclude<Stdio, { kind: 'pty'
 }
 
 /**
+ * The CLI's run and exec without a terminal: the launcher on this process's own stdout and
+ * stderr (stdin too with -i), started by the addon's posix_spawn from the sealed copy, not
+ * by child_process, whose spawn forks the whole Node process (6-13 ms of the CLI's start,
+ * bench/PROFILE.md). A spawn that fails exits 125, as child_process's did.
+ */
+function launchInherited(command: LaunchCommand, stdin: 'inherit' | 'ignore'): LaunchedProcess {
+  const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
+  let reaped = false;
+  let onExit: (code: number) => void = () => undefined;
+  const exit = new Promise<number>((resolve) => (onExit = resolve));
+  let pid = -1;
+  try {
+    pid = spawnInherited(
+      command.file,
+      [command.file, ...command.args],
+      [`PATH=${LAUNCHER_PATH_ENV}`],
+      stdin === 'ignore',
+      (code, signal) => {
+        reaped = true;
+        onExit(dockerExitCode(code, signal));
+      },
+      ...(execFd === undefined ? [] : [execFd]),
+    );
+  } catch {
+    reaped = true;
+    onExit(125);
+  }
+  const spawned = pid > 0 ? Promise.resolve(pid) : Promise.reject(new Error('spawn failed'));
+  spawned.catch(() => undefined);
+  return {
+    pid,
+    spawned,
+    startTime: null,
+    exit,
+    pty: null,
+    stdout: null,
+    stderr: null,
+    // Our own child: its pid is its own until reaped.
+    signal: (signal) => {
+      if (!reaped) process.kill(pid, signal);
+    },
+    unref: () => undefined,
+  };
+}
+
+/**
  * The server's execs on pipes (a lesson's script check, an exec without a terminal): the
  * addon's posix_spawn, as for a pty, whose cost does not grow with the server's memory as
  * child_process's fork does. stdin is a pipe closed at once: the command reads EOF.
@@ -172,5 +218,6 @@ function launchPiped(command: LaunchCommand): LaunchedProcess {
 export function launch(command: LaunchCommand, stdio: Stdio): LaunchedProcess {
   if (stdio.kind === 'pty') return launchOnPty(command, stdio);
   if (stdio.kind === 'pipes' && stdio.stdin === 'ignore' && stdio.output === 'pipe') return launchPiped(command);
+  if (stdio.kind === 'pipes' && stdio.output === 'inherit') return launchInherited(command, stdio.stdin);
   return launchChild(command, stdio);
 }

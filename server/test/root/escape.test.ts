@@ -1066,8 +1066,8 @@ describe('socket families and the launcher dumpability (security round 2, items 
     }));
   }
 
-  // The launcher runs from its sealed memfd copy: that is its name until it execs.
-  const LAUNCHER_NAME = 'memfd:mdocker-i';
+  // The launcher names itself so until it execs, however it was started.
+  const LAUNCHER_NAME = 'mdocker-init';
 
   test(
     "exec's launcher child stays non-dumpable from its credential change to execve, with fs.suid_dumpable=1",
