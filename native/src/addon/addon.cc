@@ -500,6 +500,19 @@ int QueueSpawn(SpawnJob* job) {
   return 0;
 }
 
+// The file actions' last steps: with exec_fd (a sealedCopy), it becomes the child's fd 3
+// and *file /proc/self/fd/3, the program run (file only named argv[0]); every other fd
+// beyond stdin, stdout and stderr is closed.
+void AddExecActions(posix_spawn_file_actions_t* actions, int exec_fd, std::string* file) {
+  if (exec_fd >= 0) {
+    posix_spawn_file_actions_adddup2(actions, exec_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(actions, 4);
+    *file = "/proc/self/fd/3";
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1);
+  }
+}
+
 // A new terminal and the file actions that make it a child's: master (non-blocking,
 // close-on-exec), our own copy of the slave, and actions (initialized here) that open the
 // slave as the child's controlling terminal on stdin, stdout and stderr, hand on execFd
@@ -549,13 +562,7 @@ bool OpenPtyForSpawn(Napi::Env env, int cols, int rows, int exec_fd, const std::
   posix_spawn_file_actions_addopen(actions, STDIN_FILENO, name, O_RDWR, 0);
   posix_spawn_file_actions_adddup2(actions, STDIN_FILENO, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(actions, STDIN_FILENO, STDERR_FILENO);
-  if (exec_fd >= 0) {
-    posix_spawn_file_actions_adddup2(actions, exec_fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(actions, 4);
-    *file = "/proc/self/fd/3";
-  } else {
-    posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1);
-  }
+  AddExecActions(actions, exec_fd, file);
   posix_spawn_file_actions_addchdir_np(actions, cwd.c_str());
   *master_out = master;
   *slave_out = slave;
@@ -697,13 +704,7 @@ bool OpenPipesForSpawn(Napi::Env env, int exec_fd, std::string* file, int parent
   posix_spawn_file_actions_init(actions);
   for (int i = 0; i < 3; i++) posix_spawn_file_actions_adddup2(actions, child[i], i);
   posix_spawn_file_actions_addchdir_np(actions, "/");
-  if (exec_fd >= 0) {
-    posix_spawn_file_actions_adddup2(actions, exec_fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(actions, 4);
-    *file = "/proc/self/fd/3";
-  } else {
-    posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1);
-  }
+  AddExecActions(actions, exec_fd, file);
   for (int i = 0; i < 3; i++) {
     parent_end[i] = parent[i];
     child_end[i] = child[i];
@@ -817,13 +818,7 @@ Napi::Value SpawnInherited(const Napi::CallbackInfo& info) {
   for (int fd = stdin_null ? STDOUT_FILENO : STDIN_FILENO; fd <= STDERR_FILENO; fd++)
     posix_spawn_file_actions_adddup2(&actions, fd, fd);
   posix_spawn_file_actions_addchdir_np(&actions, "/");
-  if (exec_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, exec_fd, 3);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
-    file = "/proc/self/fd/3";
-  } else {
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  }
+  AddExecActions(&actions, exec_fd, &file);
   const char* failed = nullptr;
   int err = 0;
   pid_t pid = SpawnWatched(env, file, &actions, 0, &args, &envs, info[4].As<Napi::Function>(), &failed, &err);

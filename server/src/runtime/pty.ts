@@ -140,6 +140,7 @@ class NativePty implements PtyProcess {
     const argv = [file, ...args];
     const onExit = (exitCode: number, signal: number) => this.#onReaped(signal ? { exitCode, signal } : { exitCode });
     const execFd = options.execFd === undefined ? [] : [options.execFd];
+    const terminal = [file, argv, env, options.cwd, options.cols, options.rows, onExit] as const;
     let fd: number;
     let slave: number;
     if (onThread) {
@@ -152,13 +153,7 @@ class NativePty implements PtyProcess {
       // Nobody has to wait for it: a failure also ends the terminal.
       this.spawned.catch(() => undefined);
       ({ fd, slave } = ptyCalls().spawnPtyAsync(
-        file,
-        argv,
-        env,
-        options.cwd,
-        options.cols,
-        options.rows,
-        onExit,
+        ...terminal,
         (error, pid, startTime) => {
           if (error !== null || pid === null) {
             rejectSpawned(error ?? new Error('spawn failed'));
@@ -177,16 +172,7 @@ class NativePty implements PtyProcess {
       ));
     } else {
       let pid: number;
-      ({ pid, fd, slave } = ptyCalls().spawnPty(
-        file,
-        argv,
-        env,
-        options.cwd,
-        options.cols,
-        options.rows,
-        onExit,
-        ...execFd,
-      ));
+      ({ pid, fd, slave } = ptyCalls().spawnPty(...terminal, ...execFd));
       this.#pid = pid;
       this.spawned = Promise.resolve(pid);
     }
