@@ -170,7 +170,6 @@ export function ptyCalls(): Pick<MdockerNativeAddon, 'spawnPty' | 'spawnPtyAsync
   return { spawnPty: native.spawnPty, spawnPtyAsync: native.spawnPtyAsync, resizePty: native.resizePty };
 }
 
-/** The addon's posix_spawn on pipes, for helper.ts. */
 /** The addon's spawnInherited, for process.ts. */
 export function spawnInherited(
   ...args: Parameters<MdockerNativeAddon['spawnInherited']>
@@ -185,6 +184,7 @@ export function spawnPipedAsync(
   return load().spawnPipedAsync(...args);
 }
 
+/** The addon's posix_spawn on pipes, on the event loop, for process.ts. */
 export function spawnPiped(
   ...args: Parameters<MdockerNativeAddon['spawnPiped']>
 ): ReturnType<MdockerNativeAddon['spawnPiped']> {
