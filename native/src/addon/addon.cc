@@ -661,13 +661,6 @@ Napi::Value SpawnPtyAsync(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// spawnPiped(file, args, env, onExit(code, signal)[, execFd]) -> { pid, stdin, stdout, stderr }
-// A helper program (the launcher's network verbs, mdocker-nft, ...) on three pipes, started
-// with posix_spawn(3) for the reason spawnPty is: child_process's fork() costs the server
-// time in proportion to its resident memory at every start. stdin is the write end, stdout
-// and stderr the read ends, all non-blocking and close-on-exec, for the caller to wrap and
-// close. With execFd the program run is that fd's content, as in spawnPty. The child runs in
-// /, with default signal dispositions and mask and no other fd; onExit is spawnPty's.
 // Three pipes for a child and the file actions that give it their ends as stdin, stdout
 // and stderr (with execFd as fd 3, then *file becomes /proc/self/fd/3), in /, with no
 // other fd. parent_end: stdin's write end and the read ends, non-blocking; child_end: for
@@ -712,42 +705,16 @@ bool OpenPipesForSpawn(Napi::Env env, int exec_fd, std::string* file, int parent
   return true;
 }
 
-Napi::Value SpawnPiped(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<std::string> args;
-  std::vector<std::string> envs;
-  if (info.Length() < 4 || info.Length() > 5 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty() ||
-      !StringArray(info[2], &envs) || !info[3].IsFunction() || (info.Length() == 5 && !info[4].IsNumber())) {
-    ThrowTypeError(env, "spawnPiped(file, args[], env[], onExit[, execFd])");
-    return env.Undefined();
-  }
-  int exec_fd = info.Length() == 5 ? info[4].As<Napi::Number>().Int32Value() : -1;
-  std::string file = info[0].As<Napi::String>().Utf8Value();
-  int parent_end[3];
-  int child_end[3];
-  posix_spawn_file_actions_t actions;
-  if (!OpenPipesForSpawn(env, exec_fd, &file, parent_end, child_end, &actions)) return env.Undefined();
-  const char* failed = nullptr;
-  int err = 0;
-  pid_t pid = SpawnWatched(env, file, &actions, 0, &args, &envs, info[3].As<Napi::Function>(), &failed, &err);
-  for (int fd : child_end) close(fd);
-  if (pid < 0) {
-    for (int fd : parent_end) close(fd);
-    return ThrowErrno(env, failed, err);
-  }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("pid", Napi::Number::New(env, pid));
-  result.Set("stdin", Napi::Number::New(env, parent_end[0]));
-  result.Set("stdout", Napi::Number::New(env, parent_end[1]));
-  result.Set("stderr", Napi::Number::New(env, parent_end[2]));
-  return result;
-}
-
 // spawnPipedAsync(file, args, env, onExit(code, signal), onSpawned(error, pid, startTime)[, execFd])
 //   -> { stdin, stdout, stderr }
-// spawnPiped, with the posix_spawn on the spawner thread as in spawnPtyAsync: the pipes are
-// returned at once (the child's ends are closed once it has them), then onSpawned tells of
-// the child or of the error. The caller closes the three fds either way.
+// A program (the launcher's exec, its network verbs, mdocker-nft, ...) on three pipes,
+// started with posix_spawn(3) for the reason spawnPty is (child_process's fork() costs the
+// server time in proportion to its resident memory), on the spawner thread as in
+// spawnPtyAsync. stdin is the write end, stdout and stderr the read ends, all non-blocking
+// and close-on-exec, returned at once (the child's ends are closed once it has them); then
+// onSpawned tells of the child or of the error. The caller closes the three fds either way.
+// With execFd the program run is that fd's content, as in spawnPty. The child runs in /,
+// with default signal dispositions and mask and no other fd; onExit is spawnPty's.
 Napi::Value SpawnPipedAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* job = new SpawnJob();
@@ -1941,7 +1908,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnPtyAsync", Napi::Function::New(env, SpawnPtyAsync));
   exports.Set("spawnPipedAsync", Napi::Function::New(env, SpawnPipedAsync));
   exports.Set("spawnInherited", Napi::Function::New(env, SpawnInherited));
-  exports.Set("spawnPiped", Napi::Function::New(env, SpawnPiped));
   exports.Set("resizePty", Napi::Function::New(env, ResizePty));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));

@@ -37,18 +37,11 @@ export interface MdockerNativeAddon {
     onSpawned: (error: Error | null, pid: number | null, startTime: number | null) => void,
     execFd?: number,
   ): { fd: number; slave: number };
-  /** A helper program on three pipes (posix_spawn): stdin is the write end, stdout and
-   * stderr the read ends, all non-blocking; onExit as spawnPty's. */
-  spawnPiped(
-    file: string,
-    args: string[],
-    env: string[],
-    onExit: (code: number, signal: number) => void,
-    execFd?: number,
-  ): { pid: number; stdin: number; stdout: number; stderr: number };
-  /** spawnPiped, with the posix_spawn on the spawner thread as spawnPtyAsync's: the pipes
-   * are returned at once, then onSpawned tells of the child (pid, start time) or of the
-   * error (no child). The caller closes the three fds either way. */
+  /** A program on three pipes, started with posix_spawn on the spawner thread as
+   * spawnPtyAsync's: stdin is the write end, stdout and stderr the read ends, all
+   * non-blocking, returned at once; then onSpawned tells of the child (pid, start time) or
+   * of the error (no child). The caller closes the three fds either way; onExit as
+   * spawnPty's. */
   spawnPipedAsync(
     file: string,
     args: string[],

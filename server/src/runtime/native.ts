@@ -177,18 +177,11 @@ export function spawnInherited(
   return load().spawnInherited(...args);
 }
 
-/** The addon's spawnPipedAsync, for helper.ts. */
+/** The addon's spawnPipedAsync, for helper.ts and process.ts. */
 export function spawnPipedAsync(
   ...args: Parameters<MdockerNativeAddon['spawnPipedAsync']>
 ): ReturnType<MdockerNativeAddon['spawnPipedAsync']> {
   return load().spawnPipedAsync(...args);
-}
-
-/** The addon's posix_spawn on pipes, on the event loop, for process.ts. */
-export function spawnPiped(
-  ...args: Parameters<MdockerNativeAddon['spawnPiped']>
-): ReturnType<MdockerNativeAddon['spawnPiped']> {
-  return load().spawnPiped(...args);
 }
 
 /** The addon's calls on a container's files, for files.ts. */

@@ -15,7 +15,7 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
-import { launcherExecFd, launcherPath, spawnInherited, spawnPiped } from './native.js';
+import { launcherExecFd, launcherPath, spawnInherited, spawnPipedAsync } from './native.js';
 import { startPty, type PtyProcess } from './pty.js';
 
 export type Stdio =
@@ -180,36 +180,69 @@ function launchInherited(command: LaunchCommand, stdin: 'inherit' | 'ignore'): L
 /**
  * The server's execs on pipes (a lesson's script check, an exec without a terminal): the
  * addon's posix_spawn, as for a pty, whose cost does not grow with the server's memory as
- * child_process's fork does. stdin is a pipe closed at once: the command reads EOF.
+ * child_process's fork does, and on the addon's spawner thread: posix_spawn is a vfork, and
+ * the caller waits until the child has exec'd (bench/PROFILE.md). The pipes are returned at
+ * once; a signal sent before the pid is known is delivered once it is. stdin is a pipe
+ * closed at once: the command reads EOF. A spawn that fails exits 125.
  */
 function launchPiped(command: LaunchCommand): LaunchedProcess {
   const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
   let reaped = false;
+  let pid = -1;
+  let pendingSignals: NodeJS.Signals[] = [];
   let onExit: (code: number) => void = () => undefined;
   const exit = new Promise<number>((resolve) => (onExit = resolve));
-  const child = spawnPiped(
+  let resolveSpawned!: (pid: number) => void;
+  let rejectSpawned!: (err: Error) => void;
+  const spawned = new Promise<number>((resolve, reject) => {
+    resolveSpawned = resolve;
+    rejectSpawned = reject;
+  });
+  // The exit (125) tells of a failed spawn too: nobody has to wait for this.
+  spawned.catch(() => undefined);
+  // Our own child: its pid is its own until reaped.
+  const signal = (name: NodeJS.Signals): void => {
+    if (reaped) return;
+    if (pid > 0) process.kill(pid, name);
+    else pendingSignals.push(name);
+  };
+  const child = spawnPipedAsync(
     command.file,
     [command.file, ...command.args],
     [`PATH=${LAUNCHER_PATH_ENV}`],
-    (code, signal) => {
+    (code, sig) => {
       reaped = true;
-      onExit(dockerExitCode(code, signal));
+      onExit(dockerExitCode(code, sig));
+    },
+    (error, spawnedPid) => {
+      if (error !== null || spawnedPid === null) {
+        // No child: the pipes' other ends are closed, so the reads end.
+        reaped = true;
+        pendingSignals = [];
+        rejectSpawned(error ?? new Error('spawn failed'));
+        onExit(125);
+        return;
+      }
+      pid = spawnedPid;
+      resolveSpawned(pid);
+      const signals = pendingSignals;
+      pendingSignals = [];
+      for (const name of signals) signal(name);
     },
     ...(execFd === undefined ? [] : [execFd]),
   );
   closeSync(child.stdin);
   return {
-    pid: child.pid,
-    spawned: Promise.resolve(child.pid),
+    get pid() {
+      return pid;
+    },
+    spawned,
     startTime: null,
     exit,
     pty: null,
     stdout: new Socket({ fd: child.stdout, readable: true, writable: false }),
     stderr: new Socket({ fd: child.stderr, readable: true, writable: false }),
-    // Our own child: its pid is its own until reaped.
-    signal: (signal) => {
-      if (!reaped) process.kill(child.pid, signal);
-    },
+    signal,
     unref: () => undefined,
   };
 }
