@@ -20,6 +20,8 @@ const MiB = 1024 * 1024;
 class FakeV1Kernel extends FakeCgroupFsBase {
   readonly writes: { file: string; data: string }[] = [];
   readonly failingFiles = new Set<string>();
+  /** Whether cpu cgroups have cpu.idle (Linux 5.15+). */
+  cpuIdle = true;
 
   constructor(
     private readonly root: string,
@@ -41,6 +43,7 @@ class FakeV1Kernel extends FakeCgroupFsBase {
           'cpu.cfs_period_us': '100000\n',
           'cpu.cfs_quota_us': '-1\n',
           'cpu.shares': '1024\n',
+          ...(this.cpuIdle ? { 'cpu.idle': '0\n' } : {}),
           'cpu.stat': 'nr_periods 0\nnr_throttled 0\nthrottled_time 0\nnr_bursts 0\nburst_time 0\n',
         });
       }
@@ -222,6 +225,21 @@ describe('cgroup v1 driver', () => {
     await assert.rejects(driver.setCpuWeight(handle, 1.5), { code: 'INVALID_ARGUMENT' });
     await driver.remove(handle);
     await assert.rejects(driver.setCpuWeight(handle, 1000), { code: 'NOT_FOUND' });
+  });
+
+  it('puts the container in the idle class and back; UNSUPPORTED without cpu.idle, NOT_FOUND once gone', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const cpu = handle.paths[0] ?? '';
+    await driver.setCpuIdle(handle, true);
+    assert.equal(await read(join(cpu, 'cpu.idle')), '1');
+    await driver.setCpuIdle(handle, false);
+    assert.equal(await read(join(cpu, 'cpu.idle')), '0');
+    await driver.remove(handle);
+    await assert.rejects(driver.setCpuIdle(handle, true), { code: 'NOT_FOUND' });
+    kernel.cpuIdle = false;
+    const old = await driver.create('c2', LIMITS);
+    await assert.rejects(driver.setCpuIdle(old, true), { code: 'UNSUPPORTED', message: /Linux 5\.15/ });
+    await driver.remove(old);
   });
 
   it('writes the limits before create returns', async () => {

@@ -187,6 +187,21 @@ describe('cgroup v2 driver', () => {
     await assert.rejects(driver.setCpuWeight(handle, 1000), { code: 'NOT_FOUND' });
   });
 
+  it('puts the container in the idle class and back; UNSUPPORTED without cpu.idle, NOT_FOUND once gone', async () => {
+    const handle = await driver.create('c1', LIMITS);
+    const dir = handle.paths[0] ?? '';
+    await driver.setCpuIdle(handle, true);
+    assert.equal(await read(join(dir, 'cpu.idle')), '1');
+    await driver.setCpuIdle(handle, false);
+    assert.equal(await read(join(dir, 'cpu.idle')), '0');
+    await driver.remove(handle);
+    await assert.rejects(driver.setCpuIdle(handle, true), { code: 'NOT_FOUND' });
+    kernel.cpuIdle = false;
+    const old = await driver.create('c2', LIMITS);
+    await assert.rejects(driver.setCpuIdle(old, true), { code: 'UNSUPPORTED', message: /Linux 5\.15/ });
+    await driver.remove(old);
+  });
+
   it('reads stats the way docker does from realistic files', async () => {
     const handle = await driver.create('c1', LIMITS);
     const dir = handle.paths[0] ?? '';

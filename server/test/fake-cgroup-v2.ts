@@ -12,6 +12,8 @@ import { FakeCgroupFsBase, errno } from './fake-kernfs-files.js';
  */
 export class FakeV2Kernel extends FakeCgroupFsBase {
   readonly writes: { file: string; data: string }[] = [];
+  /** Whether cpu cgroups have cpu.idle (Linux 5.15+). */
+  cpuIdle = true;
 
   constructor(
     private readonly root: string,
@@ -30,7 +32,12 @@ export class FakeV2Kernel extends FakeCgroupFsBase {
     };
     if (dir !== this.root) {
       files['cgroup.type'] = 'domain\n';
-      if (controllers.includes('cpu')) Object.assign(files, { 'cpu.max': 'max 100000\n', 'cpu.weight': '100\n' });
+      if (controllers.includes('cpu'))
+        Object.assign(files, {
+          'cpu.max': 'max 100000\n',
+          'cpu.weight': '100\n',
+          ...(this.cpuIdle ? { 'cpu.idle': '0\n' } : {}),
+        });
       if (controllers.includes('memory')) {
         Object.assign(files, {
           'memory.max': 'max\n',

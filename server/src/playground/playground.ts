@@ -4,6 +4,7 @@
  * terminals, and who is told when something changes.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { CPU_WEIGHT_DEFAULT, type CgroupDriver } from '../runtime/cgroups/driver.js';
 import type {
@@ -49,7 +50,7 @@ import {
   type TerminalSink,
 } from './terminals.js';
 import { settlesWithin } from './timing.js';
-import { CpuBoost } from './cpu-boost.js';
+import { CpuBoost, HostCpuPressure, isBusy, isQuiet } from './cpu-boost.js';
 
 /** What the playground needs of the runtime; Runtime has it, tests may fake it. */
 export type PlaygroundRuntime = Pick<
@@ -57,7 +58,7 @@ export type PlaygroundRuntime = Pick<
   'create' | 'start' | 'lifecycle' | 'exec' | 'remove' | 'update' | 'reapLeftovers' | 'createGroup' | 'removeGroup'
 > & {
   readonly cgroups: Pick<CgroupDriver, 'openStats' | 'procs' | 'handleFromPaths'> &
-    Partial<Pick<CgroupDriver, 'setCpuWeight'>>;
+    Partial<Pick<CgroupDriver, 'setCpuWeight' | 'setCpuIdle'>>;
   readonly networks: {
     /** owner: the network dies with this process (the next start reaps it after a crash) */
     create(name: string, opts: { owner: boolean; egress: boolean }): Promise<unknown>;
@@ -212,6 +213,8 @@ const DEFAULT_COLS = 80;
 /** An observer's exec (a lesson's script check) keeps this much of each output. */
 const OBSERVED_EXEC_MAX_OUTPUT_BYTES = 64 * 1024;
 const DEFAULT_ROWS = 24;
+/** The CPUs the containers share, for a container's fair share of them (cpu-boost.ts). */
+const HOST_CORES = availableParallelism();
 /** The launcher's own environment: the container's is passed with --env. */
 /** How long a removal waits for the init's exit to be processed after the runtime is done. */
 const EXIT_SETTLE_MS = 5000;
@@ -337,6 +340,7 @@ export class Playground {
   readonly #networkRemovals = new Set<Promise<void>>();
   /** A container typed in lately runs ahead of its busy neighbours (cpu-boost.ts). */
   readonly #cpuBoost: CpuBoost | null;
+  readonly #hostPressure = new HostCpuPressure();
 
   constructor(options: PlaygroundOptions) {
     this.#runtime = options.runtime;
@@ -350,7 +354,16 @@ export class Playground {
               const paths = this.#entries.get(id)?.record.cgroupPaths;
               if (paths !== undefined) await cgroups.setCpuWeight?.(cgroups.handleFromPaths(id, paths), weight);
             },
-            onError: (containerId, err) => this.#logger.warn({ containerId, err }, 'cannot set the CPU weight'),
+            ...(cgroups.setCpuIdle === undefined
+              ? {}
+              : {
+                  setIdle: async (id: string, idle: boolean) => {
+                    const paths = this.#entries.get(id)?.record.cgroupPaths;
+                    if (paths !== undefined) await cgroups.setCpuIdle?.(cgroups.handleFromPaths(id, paths), idle);
+                  },
+                }),
+            onError: (containerId, err) =>
+              this.#logger.warn({ containerId, err }, 'cannot set the CPU weight or idle class'),
           });
     this.#config = options.config;
     this.#logger = options.logger;
@@ -363,6 +376,12 @@ export class Playground {
       onSample: (id, sample) => {
         const entry = this.#entries.get(id);
         if (!entry) return;
+        if (this.#cpuBoost !== null) {
+          const usage = [sample.cpuPercent, entry.record.limits.cpus, this.#sampler.trackedCount, HOST_CORES] as const;
+          const contended = this.#hostPressure.contended();
+          const quiet = !contended && isQuiet(...usage);
+          this.#cpuBoost.sample(id, { busy: isBusy(...usage), quiet });
+        }
         this.#record(entry, sample);
         this.#publish(entry.sessionId, { type: 'sample', containerId: id, sample });
       },

@@ -97,6 +97,11 @@ export class StatsSampler {
     this.#options = options;
   }
 
+  /** How many containers are sampled. */
+  get trackedCount(): number {
+    return this.#tracked.size;
+  }
+
   start(): void {
     if (this.#timer !== null) return;
     this.#timer = setInterval(() => void this.tick(), this.#options.intervalMs);

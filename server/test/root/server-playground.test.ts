@@ -377,6 +377,13 @@ function cpuQuotaOf(id: string): string {
   return readFileSync(join(v1, 'cpu.cfs_quota_us'), 'utf8').trim();
 }
 
+/** The container's cpu.idle: 1 in the kernel's idle class (the background), 0 out of it. */
+function cpuIdleOf(id: string): number {
+  const dir = containerCgroups([id]).find((candidate) => existsSync(join(candidate, 'cpu.idle')));
+  assert.ok(dir !== undefined, `a cpu.idle for ${id}`);
+  return Number(readFileSync(join(dir, 'cpu.idle'), 'utf8'));
+}
+
 /** Times the container's CPU quota held it back (cpu.stat's nr_throttled). */
 function throttledPeriodsOf(id: string): number {
   const dir = containerCgroups([id]).find((candidate) => existsSync(join(candidate, 'cpu.stat')));
@@ -427,6 +434,39 @@ describe('the interactive CPU boost', { skip }, () => {
     );
     assert.equal(cpuQuotaOf(own.id), quota, 'the boost leaves the quota as it was');
     assert.equal(cpuWeightOf(victim.id), 100);
+    term.ws.close();
+    // Its loop would go on contending the host's CPUs through the tests after this one.
+    assert.equal((await mallory.request('DELETE', `/api/containers/${own.id}`)).status, 204);
+  });
+});
+
+describe('the background: busy containers nobody types in', { skip }, () => {
+  it('go into the idle class, an idle shell beside them does not, and a keystroke takes one out at once', async () => {
+    const { client } = await serve({ statsInterval: '200ms' });
+    const alice = client();
+    const bob = client();
+    const busy = await alice.create({ cpus: 0.5 });
+    const idle = await bob.create({ cpus: 0.5 });
+    assert.equal(cpuIdleOf(busy.id), 0);
+    const term = new Frames(alice.socket(`/api/containers/${busy.id}/terminals/0`));
+    await term.until('attached', () => term.binary.length > 0);
+    // Busy for 8 s, then quiet.
+    term.type("timeout 8 sh -c 'while :; do :; done' &\r");
+    await term.until('in the background', () => cpuIdleOf(busy.id) === 1, 20_000);
+    const quota = cpuQuotaOf(busy.id);
+    assert.equal(cpuIdleOf(idle.id), 0, 'a shell waiting for keys stays in the normal class');
+    // The write lands before the keystroke reaches the shell, so before the echo.
+    const before = term.binary.length;
+    term.type('x');
+    await term.until('echoed', () => term.binary.length > before);
+    assert.equal(cpuIdleOf(busy.id), 0);
+    // The kernel refuses a weight for an idle group: the boost's write came after.
+    assert.equal(cpuWeightOf(busy.id), BOOST_CPU_WEIGHT);
+    assert.equal(cpuQuotaOf(busy.id), quota, 'the class leaves the quota as it was');
+    // Nobody types: back to the background; the loop ended: quiet, out of it.
+    await term.until('back in the background', () => cpuIdleOf(busy.id) === 1, 20_000);
+    await term.until('quiet, out of the background', () => cpuIdleOf(busy.id) === 0, 40_000);
+    assert.equal(cpuWeightOf(busy.id), 100, 'the kernel gives a group leaving the idle class the default weight');
     term.ws.close();
   });
 });

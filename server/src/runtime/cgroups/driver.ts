@@ -108,6 +108,16 @@ export interface CgroupDriver {
    * still caps the container. NOT_FOUND once the cgroup is gone.
    */
   setCpuWeight(handle: CgroupHandle, weight: number): Promise<void>;
+  /**
+   * Puts the container's CPU cgroup in the kernel's idle class (`cpu.idle` 1, Linux 5.15+)
+   * or takes it out. An idle group takes any CPU no sibling of the normal class wants, up
+   * to its quota, but a normal task woken on its CPU preempts it at once, and the
+   * scheduler counts a CPU running only idle-class tasks as free when it places a waking
+   * task. The kernel gives an idle group the least weight, refuses setCpuWeight while it is
+   * idle (INVALID_ARGUMENT), and gives it the default weight when it leaves the class.
+   * NOT_FOUND once the cgroup is gone; UNSUPPORTED where the kernel has no cpu.idle.
+   */
+  setCpuIdle(handle: CgroupHandle, idle: boolean): Promise<void>;
   /** One reading: openStats, read with the kernel's limits, close. */
   stats(handle: CgroupHandle): Promise<CgroupStats>;
   /**
@@ -372,6 +382,18 @@ export async function writeCgroupFile(
 }
 
 /** writeCgroupFile for a list of values, each its own write(2) through one open. */
+/** Writes cpu.idle in a container's CPU cgroup `dir` (CgroupDriver.setCpuIdle). */
+export async function writeCpuIdle(fs: CgroupFs, dir: string, idle: boolean): Promise<void> {
+  try {
+    await writeCgroupFile(fs, join(dir, 'cpu.idle'), idle ? 1 : 0);
+  } catch (err) {
+    // The file is missing from a cgroup that exists: a kernel before 5.15.
+    if (isMdockerError(err) && err.code === 'NOT_FOUND' && (await fs.exists(dir)))
+      throw new MdockerError('UNSUPPORTED', `${dir} has no cpu.idle: the idle class needs Linux 5.15 or later`);
+    throw err;
+  }
+}
+
 export async function writeCgroupFileEach(fs: CgroupFs, path: string, values: string[]): Promise<void> {
   try {
     await fs.writeEach(path, values);

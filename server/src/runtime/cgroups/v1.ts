@@ -30,6 +30,7 @@ import {
   withoutChildren,
   writeCgroupFile,
   writeCgroupFileEach,
+  writeCpuIdle,
   type CgroupDriver,
   type CgroupFs,
   type CgroupHandle,
@@ -273,6 +274,10 @@ export class CgroupV1Driver implements CgroupDriver {
 
   async setCpuWeight(handle: CgroupHandle, weight: number): Promise<void> {
     await writeCgroupFile(this.fs, join(this.pathFor(handle, 'cpu'), 'cpu.shares'), cpuWeightToShares(weight));
+  }
+
+  async setCpuIdle(handle: CgroupHandle, idle: boolean): Promise<void> {
+    await writeCpuIdle(this.fs, this.pathFor(handle, 'cpu'), idle);
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {

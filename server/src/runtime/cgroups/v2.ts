@@ -27,6 +27,7 @@ import {
   validateGroupName,
   withoutChildren,
   writeCgroupFile,
+  writeCpuIdle,
   type CgroupDriver,
   type CgroupFs,
   type CgroupHandle,
@@ -224,6 +225,10 @@ export class CgroupV2Driver implements CgroupDriver {
 
   async setCpuWeight(handle: CgroupHandle, weight: number): Promise<void> {
     await writeCgroupFile(this.fs, join(this.pathOf(handle), 'cpu.weight'), validateCpuWeight(weight));
+  }
+
+  async setCpuIdle(handle: CgroupHandle, idle: boolean): Promise<void> {
+    await writeCpuIdle(this.fs, this.pathOf(handle), idle);
   }
 
   async stats(handle: CgroupHandle): Promise<CgroupStats> {
