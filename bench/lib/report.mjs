@@ -507,6 +507,23 @@ export function renderResults(r) {
         : ''),
     '',
   );
+  const rounds = r.config.throughputRounds ?? 1;
+  if (rounds > 1) {
+    const each = (label, t) =>
+      t?.roundsMiBps ? `${label} ${t.roundsMiBps.map((v) => (v === null ? '–' : v.toFixed(1))).join(' / ')}` : null;
+    const lines = [
+      each('mdocker, default limits', thr),
+      each(`mdocker, \`cpus: ${thrAll.cpus}\``, thrAll),
+      each('wetty, busybox', wetty.throughput),
+      each('wetty, host', wetty.throughputHost),
+      each('bare reader, busybox', ceiling.busybox),
+      each('bare reader, host', ceiling.host),
+    ].filter((line) => line !== null);
+    push(
+      `Each row is the round with the median rate of ${rounds} rounds that ran the bare readers, mdocker and wetty in turn, so that a spell of foreign load on this shared machine falls on one round of each rather than on one server. Every round's MiB/s: ${lines.join('; ')}.`,
+      '',
+    );
+  }
   if (!wetty.throughput || wetty.throughput.skipped)
     push(`wetty: not measured: ${wetty.throughput?.skipped ?? wetty.skipped ?? r.wettyStatus}.`, '');
 
