@@ -74,6 +74,18 @@ describe('mdocker serve on cgroup v2', { skip }, () => {
       30_000,
     );
     await terminal.until('cpu.weight back to 100', () => readCgroupFile(cgroup, 'cpu.weight') === '100', 30_000);
+    // The background: busy while nobody types, the container goes into the idle class; a
+    // keystroke takes it out before the boost (v2 refuses a weight for an idle group).
+    terminal.type("timeout 60 sh -c 'while :; do :; done' &\r");
+    await terminal.until('cpu.idle 1', () => readCgroupFile(cgroup, 'cpu.idle') === '1', 60_000);
+    terminal.type('\x15');
+    await terminal.until('cpu.idle 0', () => readCgroupFile(cgroup, 'cpu.idle') === '0', 5_000);
+    await terminal.until(
+      'boosted out of the idle class',
+      () => readCgroupFile(cgroup, 'cpu.weight') === String(BOOST_CPU_WEIGHT),
+      5_000,
+    );
+    terminal.type('kill %1\r');
 
     const stats = new Frames(user.socket('/api/stats'));
     await stats.until('two samples', () => stats.samples(first.id).length >= 2, 30_000);
