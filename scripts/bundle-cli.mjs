@@ -4,7 +4,8 @@
 //   asks for it, so `mdocker run busybox` evaluates neither the image store nor the
 //   registry client;
 // - server/dist/src/cli/main.js: server/src/cli/code-cache.ts, which runs that function
-//   through vm.Script with a V8 code cache per verb (server/dist/src/cli-cache/).
+//   through vm.Script with a V8 code cache per verb (server/dist/src/cli-cache/);
+// - server/dist/src/cli/mdocker.cjs: the same as CommonJS, package.json's bin.
 // Node 20 resolves, reads and compiles every ES module on its own, and that, then the first
 // compile of each function, was most of a CLI start. tsc's other outputs stay as they were:
 // the server, the tests and `mdocker serve` (main.js imports ../http/main.js) use them.
@@ -13,7 +14,7 @@
 // (7-18 ms of a start here): that needs a package.json without "type" beside it, under
 // which tsc's ES modules in the same directory (which two unit tests import, and which a
 // plain `tsc -p server` makes the CLI again) load only with a MODULE_TYPELESS_PACKAGE_JSON
-// warning on stderr.
+// warning on stderr. The bin, mdocker.cjs, is CommonJS by its name.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -94,6 +95,29 @@ await build({
   // The shebang of tsc's main.js: the server's young generation (server/src/cli/main.ts).
   banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=64' },
   define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+  external: ['../http/main.js'],
+});
+// The same loader as CommonJS: package.json's bin, the `mdocker` a user runs, with main.js's
+// shebang (`serve`'s young generation: server/src/cli/main.ts). Node loads a .cjs file without its ES module loader whatever
+// package.json's "type" says (7-18 ms of a start, above), and no package.json beside it is
+// needed. main.js stays for `node server/dist/src/cli/main.js`, as the README, the tests
+// and the bench's servers start it.
+await build({
+  absWorkingDir: repo,
+  entryPoints: ['server/src/cli/code-cache.ts'],
+  outfile: join(cliDir, 'mdocker.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  tsconfig: 'server/tsconfig.json',
+  logLevel: 'warning',
+  banner: {
+    js: "#!/usr/bin/env -S node --max-semi-space-size=64\n'use strict';\nconst __mdockerLoaderUrl = require('node:url').pathToFileURL(__filename).href;",
+  },
+  define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256), 'import.meta.url': '__mdockerLoaderUrl' },
+  // `mdocker serve` imports the server's ES modules with import(), which CommonJS has.
+  supported: { 'dynamic-import': true },
   external: ['../http/main.js'],
 });
 await mkdir(join(repo, 'server/dist/src/cli-cache'), { recursive: true, mode: 0o755 });

@@ -358,16 +358,18 @@ peers.push({
   },
 });
 
+/** The `mdocker` a user runs: package.json's bin, started by its shebang. */
+const mdockerBin = join(repo, JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).bin.mdocker);
+
 peers.push({
   name: 'mdocker-cli',
-  what: '`mdocker run --rm -m 64m --cpus 0.5 --pids-limit 64 busybox /bin/true`, whole process (Node start included)',
+  what: "`mdocker run --rm -m 64m --cpus 0.5 --pids-limit 64 busybox /bin/true`, whole process (Node start included): package.json's bin, started by its shebang as a user's `mdocker`",
   async prepare() {},
   async run() {
     const t0 = performance.now();
     const r = await runProcess(
-      process.execPath,
+      mdockerBin,
       [
-        join(repo, 'server/dist/src/cli/main.js'),
         'run',
         '--rm',
         '--cgroup-parent',
@@ -393,7 +395,7 @@ peers.push({
   async prepare() {},
   async run() {
     const t0 = performance.now();
-    const r = await runProcess(process.execPath, [join(repo, 'server/dist/src/cli/main.js'), '--help'], process.env);
+    const r = await runProcess(mdockerBin, ['--help'], process.env);
     return { ms: performance.now() - t0, ...r };
   },
 });

@@ -273,6 +273,33 @@ describe('exit status', { skip }, () => {
     });
   }
 
+  test("the package's bin, run by its shebang as a user runs `mdocker`, is the same command", async () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: { mdocker: string } };
+    const bin = join(repoRoot, pkg.bin.mdocker);
+    assert.match(bin, /\.cjs$/, 'CommonJS by its name: no ES module loader at each start');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(bin, ['run', '--rm', 'busybox', 'sh', '-c', 'echo "hi from $(hostname)"; exit 3'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^hi from [0-9a-f]{12}\n$/);
+    const help = await new Promise<string>((resolve, reject) => {
+      const child = spawn(bin, ['--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+    });
+    assert.match(help, /^Usage: mdocker /m);
+  });
+
   test('a container killed with SIGKILL exits 137', async () => {
     const child = spawn(process.execPath, [
       cliPath,
