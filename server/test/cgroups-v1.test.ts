@@ -7,7 +7,7 @@ import { nodeCgroupFs, writeCgroupFileEach, type CgroupLimits } from '../src/run
 import { detectCgroupDriver } from '../src/runtime/cgroups/detect.js';
 import { CgroupV1Driver, V1_ALLOWED_DEVICES, type V1Hierarchy } from '../src/runtime/cgroups/v1.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
-import { FakeCgroupFsBase, errno } from './fake-kernfs-files.js';
+import { FakeCgroupFsBase, checkCpuIdle, errno } from './fake-kernfs-files.js';
 
 const UNLIMITED = '9223372036854771712';
 const MiB = 1024 * 1024;
@@ -228,18 +228,7 @@ describe('cgroup v1 driver', () => {
   });
 
   it('puts the container in the idle class and back; UNSUPPORTED without cpu.idle, NOT_FOUND once gone', async () => {
-    const handle = await driver.create('c1', LIMITS);
-    const cpu = handle.paths[0] ?? '';
-    await driver.setCpuIdle(handle, true);
-    assert.equal(await read(join(cpu, 'cpu.idle')), '1');
-    await driver.setCpuIdle(handle, false);
-    assert.equal(await read(join(cpu, 'cpu.idle')), '0');
-    await driver.remove(handle);
-    await assert.rejects(driver.setCpuIdle(handle, true), { code: 'NOT_FOUND' });
-    kernel.cpuIdle = false;
-    const old = await driver.create('c2', LIMITS);
-    await assert.rejects(driver.setCpuIdle(old, true), { code: 'UNSUPPORTED', message: /Linux 5\.15/ });
-    await driver.remove(old);
+    await checkCpuIdle(driver, kernel, LIMITS);
   });
 
   it('writes the limits before create returns', async () => {

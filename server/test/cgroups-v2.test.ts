@@ -9,6 +9,7 @@ import { CgroupV1Driver } from '../src/runtime/cgroups/v1.js';
 import { CgroupV2Driver } from '../src/runtime/cgroups/v2.js';
 import { isMdockerError, type ErrorCode } from '../src/runtime/errors.js';
 import { FakeV2Kernel } from './fake-cgroup-v2.js';
+import { checkCpuIdle } from './fake-kernfs-files.js';
 
 const MiB = 1024 * 1024;
 
@@ -188,18 +189,7 @@ describe('cgroup v2 driver', () => {
   });
 
   it('puts the container in the idle class and back; UNSUPPORTED without cpu.idle, NOT_FOUND once gone', async () => {
-    const handle = await driver.create('c1', LIMITS);
-    const dir = handle.paths[0] ?? '';
-    await driver.setCpuIdle(handle, true);
-    assert.equal(await read(join(dir, 'cpu.idle')), '1');
-    await driver.setCpuIdle(handle, false);
-    assert.equal(await read(join(dir, 'cpu.idle')), '0');
-    await driver.remove(handle);
-    await assert.rejects(driver.setCpuIdle(handle, true), { code: 'NOT_FOUND' });
-    kernel.cpuIdle = false;
-    const old = await driver.create('c2', LIMITS);
-    await assert.rejects(driver.setCpuIdle(old, true), { code: 'UNSUPPORTED', message: /Linux 5\.15/ });
-    await driver.remove(old);
+    await checkCpuIdle(driver, kernel, LIMITS);
   });
 
   it('reads stats the way docker does from realistic files', async () => {

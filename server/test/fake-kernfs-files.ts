@@ -1,10 +1,13 @@
-// The open-file half of the fake cgroup trees (cgroups-v1/v2 tests): the fake's control
+// The open-file half of the fake cgroup trees (cgroups-v1/v2 tests), and the contracts both
+// drivers keep (checkCpuIdle). The fake's control
 // files are regular files, which stay readable through an open fd after they are deleted;
 // kernfs instead answers ENODEV once the cgroup is removed. This class behaves like kernfs
 // and counts what is open, so tests can prove that nothing leaks.
+import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { nodeCgroupFs, type CgroupFs } from '../src/runtime/cgroups/driver.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { nodeCgroupFs, type CgroupDriver, type CgroupFs, type CgroupLimits } from '../src/runtime/cgroups/driver.js';
 
 export function errno(code: string): Error {
   return Object.assign(new Error(code), { code });
@@ -87,4 +90,28 @@ export abstract class FakeCgroupFsBase implements CgroupFs {
   closeSync(fd: number): void {
     this.files.closeSync(fd);
   }
+}
+
+/**
+ * CgroupDriver.setCpuIdle's contract on a fake kernel: the idle class and back, NOT_FOUND
+ * once the cgroup is gone, UNSUPPORTED where cgroups have no cpu.idle (before Linux 5.15).
+ */
+export async function checkCpuIdle(
+  driver: CgroupDriver,
+  kernel: { cpuIdle: boolean },
+  limits: CgroupLimits,
+): Promise<void> {
+  const read = async (path: string): Promise<string> => (await readFile(path, 'utf8')).trim();
+  const handle = await driver.create('c1', limits);
+  const cpu = handle.paths[0] ?? '';
+  await driver.setCpuIdle(handle, true);
+  assert.equal(await read(join(cpu, 'cpu.idle')), '1');
+  await driver.setCpuIdle(handle, false);
+  assert.equal(await read(join(cpu, 'cpu.idle')), '0');
+  await driver.remove(handle);
+  await assert.rejects(driver.setCpuIdle(handle, true), { code: 'NOT_FOUND' });
+  kernel.cpuIdle = false;
+  const old = await driver.create('c2', limits);
+  await assert.rejects(driver.setCpuIdle(old, true), { code: 'UNSUPPORTED', message: /Linux 5\.15/ });
+  await driver.remove(old);
 }
