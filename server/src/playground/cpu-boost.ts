@@ -34,10 +34,23 @@ export const BOOST_HOLD_MS = 1000;
  * Whether a container's CPU use over a sample makes it busy: at least half of its fair
  * share, the smaller of its own limit and the host's cores split among the running
  * containers. A shell waiting for keys uses next to nothing; a `yes` among 50 on two
- * cores gets about 4 % of a core, and half of that is its fair share's half.
+ * cores gets its fair share, about 4 % of a core, twice what makes it busy.
  */
 export function isBusy(cpuPercent: number, limitCpus: number | null, running: number, cores: number): boolean {
   return cpuPercent >= fairSharePercent(limitCpus, running, cores) / 2;
+}
+
+/** Quiet samples in a row that bring a container back from the background. */
+export const QUIET_SAMPLES = 3;
+
+/** Below this fraction of its fair share a container in the background is quiet. */
+export function isQuiet(cpuPercent: number, limitCpus: number | null, running: number, cores: number): boolean {
+  return cpuPercent < fairSharePercent(limitCpus, running, cores) / 8;
+}
+
+function fairSharePercent(limitCpus: number | null, running: number, cores: number): number {
+  const share = cores / Math.max(1, running);
+  return Math.min(limitCpus ?? share, share) * 100;
 }
 
 /**
@@ -82,19 +95,6 @@ export class HostCpuPressure {
     this.#contended = ((totalUs - last.totalUs) / 1000 / (atMs - last.atMs)) * 100 > CONTENDED_PRESSURE_PERCENT;
     return this.#contended;
   }
-}
-
-/** Quiet samples in a row that bring a container back from the background. */
-export const QUIET_SAMPLES = 3;
-
-/** Below this fraction of its fair share a container in the background is quiet. */
-export function isQuiet(cpuPercent: number, limitCpus: number | null, running: number, cores: number): boolean {
-  return cpuPercent < fairSharePercent(limitCpus, running, cores) / 8;
-}
-
-function fairSharePercent(limitCpus: number | null, running: number, cores: number): number {
-  const share = cores / Math.max(1, running);
-  return Math.min(limitCpus ?? share, share) * 100;
 }
 
 export interface CpuBoostOptions {

@@ -381,7 +381,6 @@ export async function writeCgroupFile(
   }
 }
 
-/** writeCgroupFile for a list of values, each its own write(2) through one open. */
 /** Writes cpu.idle in a container's CPU cgroup `dir` (CgroupDriver.setCpuIdle). */
 export async function writeCpuIdle(fs: CgroupFs, dir: string, idle: boolean): Promise<void> {
   try {
@@ -394,6 +393,7 @@ export async function writeCpuIdle(fs: CgroupFs, dir: string, idle: boolean): Pr
   }
 }
 
+/** writeCgroupFile for a list of values, each its own write(2) through one open. */
 export async function writeCgroupFileEach(fs: CgroupFs, path: string, values: string[]): Promise<void> {
   try {
     await fs.writeEach(path, values);
