@@ -8,6 +8,7 @@
 import { Socket } from 'node:net';
 import { MdockerError } from './errors.js';
 import { launcherExecFd, launcherPath, spawnPipedAsync } from './native.js';
+import { SpawningChild } from './spawning-child.js';
 
 export interface HelperResult {
   /** The exit code, or null when a signal ended the helper. */
@@ -36,39 +37,32 @@ export function runHelper(file: string, args: string[], options: HelperOptions):
     const sizes = [0, 0];
     const env = Object.entries(process.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
     const execFd = file === launcherPath ? launcherExecFd() : undefined;
-    /** The child's pid once spawned; a kill asked before that is done then. */
-    let pid = -1;
-    let killWhenSpawned = false;
+    /** A kill asked before the pid is known is done then. */
+    const launched = new SpawningChild();
     const child = spawnPipedAsync(
       file,
       [file, ...args],
       env,
       (code, signal) => {
+        launched.reaped();
         exit = { code, signal };
         clearTimeout(timer);
         settle();
       },
-      (error, spawnedPid) => {
-        if (error !== null || spawnedPid === null) {
-          // No child: its pipes' other ends are closed, so the reads end; the call fails
-          // with the spawn's SystemError-shaped error.
-          failure ??= error ?? new MdockerError('RUNTIME', `${name} could not be started`);
-          exit = { code: 125, signal: 0 };
-          clearTimeout(timer);
-          settle();
-          return;
-        }
-        pid = spawnedPid;
-        if (killWhenSpawned && exit === null) process.kill(pid, 'SIGKILL');
+      (error, pid) => {
+        if (launched.settle(error, pid)) return;
+        // No child: its pipes' other ends are closed, so the reads end; the call fails
+        // with the spawn's SystemError-shaped error.
+        failure ??= error ?? new MdockerError('RUNTIME', `${name} could not be started`);
+        exit = { code: 125, signal: 0 };
+        clearTimeout(timer);
+        settle();
       },
       ...(execFd === undefined ? [] : [execFd]),
     );
     const kill = (why: MdockerError): void => {
       failure ??= why;
-      // Our own child, not yet reaped while exit is null: its pid is still its own.
-      if (exit !== null) return;
-      if (pid > 0) process.kill(pid, 'SIGKILL');
-      else killWhenSpawned = true;
+      launched.kill('SIGKILL');
     };
     const timer = setTimeout(
       () => kill(new MdockerError('RUNTIME', `${name} ${args[0] ?? ''} took longer than ${options.timeoutMs} ms`)),

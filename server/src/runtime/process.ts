@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import type { LaunchCommand } from './launcher.js';
 import { launcherExecFd, launcherPath, spawnInherited, spawnPipedAsync } from './native.js';
 import { startPty, type PtyProcess } from './pty.js';
+import { SpawningChild } from './spawning-child.js';
 
 export type Stdio =
   /** A new terminal of this size (the container's TERM is the launcher's to set). */
@@ -187,62 +188,35 @@ function launchInherited(command: LaunchCommand, stdin: 'inherit' | 'ignore'): L
  */
 function launchPiped(command: LaunchCommand): LaunchedProcess {
   const execFd = command.file === launcherPath ? launcherExecFd() : undefined;
-  let reaped = false;
-  let pid = -1;
-  let pendingSignals: NodeJS.Signals[] = [];
+  const launched = new SpawningChild();
   let onExit: (code: number) => void = () => undefined;
   const exit = new Promise<number>((resolve) => (onExit = resolve));
-  let resolveSpawned!: (pid: number) => void;
-  let rejectSpawned!: (err: Error) => void;
-  const spawned = new Promise<number>((resolve, reject) => {
-    resolveSpawned = resolve;
-    rejectSpawned = reject;
-  });
-  // The exit (125) tells of a failed spawn too: nobody has to wait for this.
-  spawned.catch(() => undefined);
-  // Our own child: its pid is its own until reaped.
-  const signal = (name: NodeJS.Signals): void => {
-    if (reaped) return;
-    if (pid > 0) process.kill(pid, name);
-    else pendingSignals.push(name);
-  };
   const child = spawnPipedAsync(
     command.file,
     [command.file, ...command.args],
     [`PATH=${LAUNCHER_PATH_ENV}`],
-    (code, sig) => {
-      reaped = true;
-      onExit(dockerExitCode(code, sig));
+    (code, signal) => {
+      launched.reaped();
+      onExit(dockerExitCode(code, signal));
     },
-    (error, spawnedPid) => {
-      if (error !== null || spawnedPid === null) {
-        // No child: the pipes' other ends are closed, so the reads end.
-        reaped = true;
-        pendingSignals = [];
-        rejectSpawned(error ?? new Error('spawn failed'));
-        onExit(125);
-        return;
-      }
-      pid = spawnedPid;
-      resolveSpawned(pid);
-      const signals = pendingSignals;
-      pendingSignals = [];
-      for (const name of signals) signal(name);
+    (error, pid) => {
+      // No child: the pipes' other ends are closed, so the reads end.
+      if (!launched.settle(error, pid)) onExit(125);
     },
     ...(execFd === undefined ? [] : [execFd]),
   );
   closeSync(child.stdin);
   return {
     get pid() {
-      return pid;
+      return launched.pid;
     },
-    spawned,
+    spawned: launched.spawned,
     startTime: null,
     exit,
     pty: null,
     stdout: new Socket({ fd: child.stdout, readable: true, writable: false }),
     stderr: new Socket({ fd: child.stderr, readable: true, writable: false }),
-    signal,
+    signal: (signal) => launched.kill(signal),
     unref: () => undefined,
   };
 }

@@ -14,6 +14,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import tty from 'node:tty';
 import { ptyCalls } from './native.js';
+import { SpawningChild } from './spawning-child.js';
 
 export interface PtyExit {
   exitCode: number;
@@ -110,11 +111,9 @@ export function startPty(file: string, args: string[], options: SpawnPtyOptions)
 const SPAWN_FAILED_EXIT = 125;
 
 class NativePty implements PtyProcess {
-  #pid = -1;
+  readonly #child = new SpawningChild();
   #startTime: number | null = null;
-  readonly spawned: Promise<number>;
-  /** Signals sent before the child's pid was known, in order. */
-  #pendingSignals: string[] = [];
+  readonly spawned = this.#child.spawned;
   readonly #fd: number;
   #slave: number | null;
   readonly #stream: tty.ReadStream;
@@ -144,37 +143,19 @@ class NativePty implements PtyProcess {
     let fd: number;
     let slave: number;
     if (onThread) {
-      let resolveSpawned!: (pid: number) => void;
-      let rejectSpawned!: (err: Error) => void;
-      this.spawned = new Promise<number>((resolve, reject) => {
-        resolveSpawned = resolve;
-        rejectSpawned = reject;
-      });
-      // Nobody has to wait for it: a failure also ends the terminal.
-      this.spawned.catch(() => undefined);
       ({ fd, slave } = ptyCalls().spawnPtyAsync(
         ...terminal,
         (error, pid, startTime) => {
-          if (error !== null || pid === null) {
-            rejectSpawned(error ?? new Error('spawn failed'));
-            this.#pendingSignals = [];
-            this.#onReaped({ exitCode: SPAWN_FAILED_EXIT });
-            return;
-          }
-          this.#pid = pid;
           this.#startTime = startTime;
-          resolveSpawned(pid);
-          const signals = this.#pendingSignals;
-          this.#pendingSignals = [];
-          for (const signal of signals) this.kill(signal);
+          // A failure ends the terminal as an exit.
+          if (!this.#child.settle(error, pid)) this.#onReaped({ exitCode: SPAWN_FAILED_EXIT });
         },
         ...execFd,
       ));
     } else {
       let pid: number;
       ({ pid, fd, slave } = ptyCalls().spawnPty(...terminal, ...execFd));
-      this.#pid = pid;
-      this.spawned = Promise.resolve(pid);
+      this.#child.settle(null, pid);
     }
     this.#fd = fd;
     this.#slave = slave;
@@ -247,7 +228,7 @@ class NativePty implements PtyProcess {
   }
 
   get pid(): number {
-    return this.#pid;
+    return this.#child.pid;
   }
 
   get startTime(): number | null {
@@ -257,9 +238,7 @@ class NativePty implements PtyProcess {
   /** Signals the child; a no-op once it is reaped (its pid may belong to another by then).
    * Before its pid is known (startPty), the signal waits for it. */
   kill(signal: string = 'SIGHUP'): void {
-    if (this.#reaped !== null) return;
-    if (this.#pid > 0) process.kill(this.#pid, signal);
-    else this.#pendingSignals.push(signal);
+    this.#child.kill(signal);
   }
 
   #holdTrickle(bytes: number): void {
@@ -313,6 +292,7 @@ class NativePty implements PtyProcess {
   }
 
   #onReaped(event: PtyExit): void {
+    this.#child.reaped();
     this.#reaped = event;
     this.#drain();
     this.#maybeEmitExit();
