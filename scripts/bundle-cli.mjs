@@ -82,42 +82,40 @@ await build({
 const bundleSha256 = createHash('sha256')
   .update(await readFile(bundlePath))
   .digest('hex');
-await build({
+// The loader, server/src/cli/code-cache.ts, twice. Both carry main.ts's shebang (`serve`'s
+// young generation) and the bundle's hash.
+const shebang = '#!/usr/bin/env -S node --max-semi-space-size=64';
+const loader = {
   absWorkingDir: repo,
   entryPoints: ['server/src/cli/code-cache.ts'],
-  outfile: join(cliDir, 'main.js'),
   bundle: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   tsconfig: 'server/tsconfig.json',
   logLevel: 'warning',
-  // The shebang of tsc's main.js: the server's young generation (server/src/cli/main.ts).
-  banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=64' },
-  define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
   external: ['../http/main.js'],
-});
-// The same loader as CommonJS: package.json's bin, the `mdocker` a user runs, with main.js's
-// shebang (`serve`'s young generation: server/src/cli/main.ts). Node loads a .cjs file without its ES module loader whatever
-// package.json's "type" says (7-18 ms of a start, above), and no package.json beside it is
-// needed. main.js stays for `node server/dist/src/cli/main.js`, as the README, the tests
-// and the bench's servers start it.
+};
+// main.js, an ES module, for `node server/dist/src/cli/main.js` (the README, the tests and
+// the bench's servers).
 await build({
-  absWorkingDir: repo,
-  entryPoints: ['server/src/cli/code-cache.ts'],
+  ...loader,
+  outfile: join(cliDir, 'main.js'),
+  format: 'esm',
+  banner: { js: shebang },
+  define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256) },
+});
+// mdocker.cjs, package.json's bin, the `mdocker` a user runs: Node loads a .cjs file without
+// its ES module loader whatever package.json's "type" says (7-18 ms of a start, above), and
+// needs no package.json beside it.
+await build({
+  ...loader,
   outfile: join(cliDir, 'mdocker.cjs'),
-  bundle: true,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  tsconfig: 'server/tsconfig.json',
-  logLevel: 'warning',
   banner: {
-    js: "#!/usr/bin/env -S node --max-semi-space-size=64\n'use strict';\nconst __mdockerLoaderUrl = require('node:url').pathToFileURL(__filename).href;",
+    js: `${shebang}\n'use strict';\nconst __mdockerLoaderUrl = require('node:url').pathToFileURL(__filename).href;`,
   },
   define: { MDOCKER_BUNDLE_SHA256: JSON.stringify(bundleSha256), 'import.meta.url': '__mdockerLoaderUrl' },
   // `mdocker serve` imports the server's ES modules with import(), which CommonJS has.
   supported: { 'dynamic-import': true },
-  external: ['../http/main.js'],
 });
 await mkdir(join(repo, 'server/dist/src/cli-cache'), { recursive: true, mode: 0o755 });
