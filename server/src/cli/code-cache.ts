@@ -51,9 +51,9 @@ const cacheDir = join(cliDir, '../cli-cache');
  * One cache per verb, as a run's functions are not a ps's and one cache of all verbs would
  * be as slow to load as the compiles it saves; anything not a plain word (options, no verb)
  * shares one. None for `serve`, which runs the server's own modules. V8 also rejects a
- * cache made under other V8 flags (`--max-semi-space-size` from the shebang, or none when
- * run as `node main.js`), so the flags name the file too: one cache each, not one
- * rewritten by turns.
+ * cache made under other V8 flags (a `node --max-semi-space-size=64 main.js ps` against a
+ * plain `mdocker ps`), so the flags name the file too: one cache each, not one rewritten
+ * by turns.
  */
 function cacheName(): string | null {
   const verb = process.argv[2];
@@ -137,10 +137,62 @@ if (cachePath !== null && (cachedData === undefined || script.cachedDataRejected
   });
 }
 
+/**
+ * Node's builtins that only some verbs use, each 1-9 ms to load: commander requires
+ * child_process at its top for executable subcommands, which mdocker has none of, and the
+ * runtime's modules import crypto, net, streams and fs/promises at their tops for calls
+ * that `run` or `ps` may never make. The bundle reaches a builtin's exports only through
+ * property reads (esbuild's CommonJS output calls `(0, m.spawn)(...)`), so a proxy that
+ * requires the module at its first property read is the module as far as the bundle can
+ * tell (esbuild's __toESM, for an import() of one, lists and copies its keys), and a verb
+ * that never reads one never loads it.
+ */
+const lazyBuiltins = new Set([
+  'node:child_process',
+  'node:crypto',
+  'node:dgram',
+  'node:fs/promises',
+  'node:http',
+  'node:https',
+  'node:net',
+  'node:stream',
+  'node:stream/promises',
+  'node:tty',
+  'node:zlib',
+]);
+
+function lazyRequire(real: NodeJS.Require): NodeJS.Require {
+  const lazy = ((id: string): unknown => {
+    if (!lazyBuiltins.has(id)) return real(id);
+    let loaded: object | undefined;
+    const load = (): object => (loaded ??= real(id) as object);
+    return new Proxy(
+      {},
+      {
+        get: (_target, key) => Reflect.get(load(), key),
+        has: (_target, key) => Reflect.has(load(), key),
+        // esbuild's __toESM (an import() of a builtin) copies the exports by their keys.
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_target, key) => {
+          const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
+          // A proxy may not report as non-configurable what its empty target does not have.
+          return descriptor && { ...descriptor, configurable: true };
+        },
+      },
+    );
+  }) as NodeJS.Require;
+  return Object.assign(lazy, {
+    resolve: real.resolve,
+    cache: real.cache,
+    main: real.main,
+    extensions: real.extensions,
+  });
+}
+
 const module = { exports: {} };
 (script.runInThisContext() as BundledCli)(
   module.exports,
-  createRequire(bundlePath),
+  lazyRequire(createRequire(bundlePath)),
   module,
   bundlePath,
   cliDir,

@@ -12,7 +12,7 @@
  * closed, and node-pty loses them (bench/PROFILE.md).
  */
 import { closeSync, writeSync } from 'node:fs';
-import tty from 'node:tty';
+import { ReadStream } from 'node:tty';
 import { ptyCalls } from './native.js';
 import { SpawningChild } from './spawning-child.js';
 
@@ -116,7 +116,7 @@ class NativePty implements PtyProcess {
   readonly spawned = this.#child.spawned;
   readonly #fd: number;
   #slave: number | null;
-  readonly #stream: tty.ReadStream;
+  readonly #stream: ReadStream;
   readonly #dataListeners: ((data: Buffer) => void)[] = [];
   readonly #exitListeners: ((event: PtyExit) => void)[] = [];
   readonly #input = new InputQueue();
@@ -159,7 +159,7 @@ class NativePty implements PtyProcess {
     }
     this.#fd = fd;
     this.#slave = slave;
-    this.#stream = new tty.ReadStream(fd);
+    this.#stream = new ReadStream(fd);
     this.#stream.on('data', (chunk: Buffer) => {
       for (const listener of this.#dataListeners) listener(chunk);
       if (this.#reaped !== null) this.#drain();
