@@ -857,6 +857,43 @@ Napi::Value RaiseOpenFilesLimit(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// isTerminal(fd) -> boolean: isatty(3). Node's own is in node:tty, whose load (net and
+// the stream modules with it) costs the CLI's start several ms for one ioctl.
+Napi::Value IsTerminal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "isTerminal(fd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, isatty(info[0].As<Napi::Number>().Int32Value()) == 1);
+}
+
+// replaceProcess(path, argv): execv(3) in this process, with its environment, its stdio
+// (and any other fd without FD_CLOEXEC) and its pid; returns only by throwing. `mdocker serve` restarts Node with
+// the V8 flags it needs (a shebang gives every verb the same flags; serve's cost the
+// others' start), and an exec, unlike a child, leaves no parent in front of the server.
+Napi::Value ReplaceProcess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> args;
+  if (info.Length() < 2 || !info[0].IsString() || !StringArray(info[1], &args) || args.empty()) {
+    Napi::TypeError::New(env, "replaceProcess(path, argv)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::vector<char*> argv = Argv(&args);
+  // Node marks its stdio close-on-exec at start; the new program keeps the same 0, 1 and 2.
+  int flags[3];
+  for (int fd = 0; fd < 3; fd++) {
+    flags[fd] = fcntl(fd, F_GETFD);
+    if (flags[fd] >= 0) fcntl(fd, F_SETFD, flags[fd] & ~FD_CLOEXEC);
+  }
+  execv(path.c_str(), argv.data());
+  int saved = errno;
+  for (int fd = 0; fd < 3; fd++)
+    if (flags[fd] >= 0) fcntl(fd, F_SETFD, flags[fd]);
+  return ThrowErrno(env, "execv", saved);
+}
+
 // ---- Reading a container's state for lessons ----
 
 void CloseFd(const int* fd) {
@@ -1912,6 +1949,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("raiseOpenFilesLimit", Napi::Function::New(env, RaiseOpenFilesLimit));
+  exports.Set("isTerminal", Napi::Function::New(env, IsTerminal));
+  exports.Set("replaceProcess", Napi::Function::New(env, ReplaceProcess));
   exports.Set("utsHostname", Napi::Function::New(env, UtsHostname));
   exports.Set("readFileInRoot", Napi::Function::New(env, ReadFileInRoot));
   exports.Set("listeningTcpPorts", Napi::Function::New(env, ListeningTcpPorts));

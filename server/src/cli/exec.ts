@@ -1,7 +1,7 @@
 /** `mdocker exec`: a new process in a running container. */
 import type { Command } from 'commander';
-import { isatty } from 'node:tty';
 import { MdockerError } from '../runtime/errors.js';
+import { isTerminal } from '../runtime/native.js';
 import { attachUntilExit, collect, foregroundStdio, openRuntime } from './common.js';
 
 export function registerExec(program: Command): void {
@@ -24,7 +24,7 @@ export function registerExec(program: Command): void {
       ) => {
         const { validateInput, envSchema } = await import('../runtime/spec.js');
         const env = validateInput(envSchema, flags.env);
-        if (flags.tty && !isatty(0))
+        if (flags.tty && !isTerminal(0))
           throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
         const runtime = await openRuntime();
         const record = await runtime.get(container);

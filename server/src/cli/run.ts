@@ -1,7 +1,7 @@
 /** `mdocker run`: a new container, in the foreground on this terminal, or detached. */
 import type { Command } from 'commander';
-import { isatty } from 'node:tty';
 import { MdockerError } from '../runtime/errors.js';
+import { isTerminal } from '../runtime/native.js';
 import { parseSizeBytes } from '../runtime/units.js';
 import { attachUntilExit, collect, foregroundStdio, openRuntime } from './common.js';
 
@@ -134,13 +134,13 @@ export function registerRun(program: Command): void {
       });
       // The original mdocker's `run /bin/sh` gave the container this terminal: with none of
       // -i, -t, -d on a terminal, run interactively with a tty (docker would exit at once).
-      // isatty, not process.stdin.isTTY: that getter builds a stream over fd 0 (loading
+      // isatty(3), not process.stdin.isTTY: that getter builds a stream over fd 0 (loading
       // Node's stream modules, and making a pipe non-blocking) that only -t reads.
-      if (!flags.interactive && !flags.tty && !flags.detach && isatty(0) && isatty(1)) {
+      if (!flags.interactive && !flags.tty && !flags.detach && isTerminal(0) && isTerminal(1)) {
         flags.interactive = true;
         flags.tty = true;
       }
-      if (flags.tty && !isatty(0))
+      if (flags.tty && !isTerminal(0))
         throw new MdockerError('INVALID_ARGUMENT', 'the input device is not a TTY (drop -t)');
       if (flags.tty && flags.detach)
         throw new MdockerError('INVALID_ARGUMENT', '-t with -d is not supported: use mdocker exec -it later');

@@ -5,7 +5,6 @@
  * create() prepares, start() launches the init and records its start and exit, exec()
  * launches a process in a running container.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import { assertLauncherBuilt, exited, isAlive, refOf, selfRef, signalProcess, ty
 import { Lifecycles, type ContainerLifecycle, type RemovalReason } from './lifecycle.js';
 import { Networks, type NetworkAttachment } from './networks.js';
 import { launch, type LaunchedProcess, type Stdio } from './process.js';
+import { randomHex } from './random.js';
 import { StateStore, type ContainerRecord, type GroupRecord } from './state.js';
 import { MIN_MEMORY_BYTES, type Limits } from './units.js';
 
@@ -259,7 +259,7 @@ export class Runtime {
       network !== null,
     );
 
-    const id = randomBytes(16).toString('hex');
+    const id = randomHex(16);
     const record: ContainerRecord = {
       id,
       name: opts.name ?? `mdocker-${id.slice(0, 8)}`,
@@ -486,7 +486,7 @@ export class Runtime {
    */
   async exec(idOrName: string, opts: Omit<ExecOptions, 'errorFile'>, stdio: Stdio): Promise<ContainerProcess> {
     const record = await this.get(idOrName);
-    const errorFile = join(this.state.dir(record.id), `exec-${randomBytes(6).toString('hex')}.error.json`);
+    const errorFile = join(this.state.dir(record.id), `exec-${randomHex(6)}.error.json`);
     const command = await this.execCommand(record.id, { ...opts, errorFile });
     const process = launch(command, stdio);
     const done = (async (): Promise<ExitOutcome> => {

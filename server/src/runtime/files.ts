@@ -18,7 +18,6 @@
  * of the image's tar (kubectl cp) would run a program the student can replace. The cost
  * is one process per file written (a directory's files one after another).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, fchmod, fchown, futimes, read } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +27,7 @@ import { writeInCgroups } from './copier.js';
 import { MdockerError } from './errors.js';
 import { fileCalls, type ProcessRef } from './native.js';
 import type { NativeEntryStat } from './native-addon.js';
+import { randomHex } from './random.js';
 
 const readAsync = promisify(read);
 const fchmodAsync = promisify(fchmod);
@@ -635,7 +635,7 @@ export class ContainerDir {
 }
 
 function tempName(): string {
-  return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
+  return `${TEMP_PREFIX}${randomHex(8)}`;
 }
 
 /** The regular file named name in dirFd (not through a symlink), or null. */

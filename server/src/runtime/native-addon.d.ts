@@ -127,6 +127,10 @@ export interface MdockerNativeAddon {
   listLayerDir(dirFd: number, maxEntries: number): { entries: NativeLayerEntry[]; truncated: boolean };
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns both. */
   raiseOpenFilesLimit(): { soft: number; hard: number };
+  /** isatty(3) of an fd. */
+  isTerminal(fd: number): boolean;
+  /** execv(3) in this process (its pid, environment and inherited fds); throws on failure. */
+  replaceProcess(path: string, argv: string[]): never;
 }
 
 /** What the addon's file calls tell of an entry (mode: permission bits; uid, gid: host ids). */

@@ -152,6 +152,16 @@ export function raiseOpenFilesLimit(): { soft: number; hard: number } {
   return load().raiseOpenFilesLimit();
 }
 
+/** isatty(3): node:tty's isatty without loading node:tty (and net, and the streams). */
+export function isTerminal(fd: number): boolean {
+  return load().isTerminal(fd);
+}
+
+/** Replaces this process with `path` run as `argv` (execv(3)): same pid, same environment. */
+export function replaceProcess(path: string, argv: string[]): never {
+  return load().replaceProcess(path, argv);
+}
+
 let launcherCopy: number | undefined;
 
 /**

@@ -20,11 +20,11 @@
  * table is gone, so a reap after a crash finds it.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MdockerError, launcherError } from './errors.js';
 import { isAlive, launcherPath, nftPath, selfRef, type ProcessRef } from './native.js';
 import { runHelper } from './helper.js';
+import { randomHex } from './random.js';
 
 export const DEFAULT_NETWORK_RANGE = '10.89.0.0/16';
 /** Each network's subnet when none is given: the next free one of this size in the range. */
@@ -418,7 +418,7 @@ export class Networks {
       try {
         subnet = this.takeSubnet(opts.subnet);
         if (opts.egress) {
-          const uplink = `mdu${randomBytes(4).toString('hex')}`;
+          const uplink = `mdu${randomHex(4)}`;
           egress = { uplink, ...egressAddresses(subnet), dns: hostNameservers() };
         }
         const record: NetworkRecord = {

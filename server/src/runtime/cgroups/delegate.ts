@@ -15,11 +15,11 @@
  * then go to the sibling `mdocker/`. Only this process is ever moved: another process in
  * the delegated cgroup makes the controllers impossible to enable, and that is reported.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MdockerError, isMdockerError } from '../errors.js';
+import { randomHex } from '../random.js';
 import { cgroupPathSegments, errnoCode, readCgroupFile, writeCgroupFile, type CgroupFs } from './driver.js';
 import type { SystemdManager } from './systemd.js';
 
@@ -137,7 +137,7 @@ async function delegateWithSystemd(ctx: DelegationContext): Promise<Delegation> 
         if (!(isMdockerError(err) && err.code === 'CONFLICT')) throw err;
       }
     }
-    const scope = `mdocker-${ctx.pid}-${randomBytes(3).toString('hex')}.scope`;
+    const scope = `mdocker-${ctx.pid}-${randomHex(3)}.scope`;
     await systemd.startDelegatedScope(scope, ctx.pid, `mdocker runtime (pid ${ctx.pid})`);
     const cgroup = await waitUntilIn(ctx, scope);
     await takeOver(ctx, cgroup);
