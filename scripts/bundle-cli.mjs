@@ -82,9 +82,9 @@ await build({
 const bundleSha256 = createHash('sha256')
   .update(await readFile(bundlePath))
   .digest('hex');
-// The loader, server/src/cli/code-cache.ts, twice. Both carry main.ts's shebang (`serve`'s
-// young generation) and the bundle's hash.
-const shebang = '#!/usr/bin/env -S node --max-semi-space-size=64';
+// The loader, server/src/cli/code-cache.ts, twice. Both carry main.ts's shebang and the
+// bundle's hash.
+const shebang = '#!/usr/bin/env node';
 const loader = {
   absWorkingDir: repo,
   entryPoints: ['server/src/cli/code-cache.ts'],

@@ -1,8 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// --max-semi-space-size=64 (MiB; Node 20's default is 16): the server's young generation.
-// A class's terminals printing at once allocate fast, and with the default size V8's
-// scavenges stall every keystroke's echo behind them (bench/PROFILE.md §2). package.json's
-// start script passes the same flag.
+#!/usr/bin/env node
 /**
  * The `mdocker` command: Docker's verbs and flag names over the runtime library, one file per
  * verb (run.ts, exec.ts, ...), each thin:

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -217,6 +217,22 @@ describe('mdocker serve as a process', { skip }, () => {
     assert.ok(growthMiB < 64, `server RSS grew by ${growthMiB.toFixed(1)} MiB`);
     assert.ok(Math.max(...roundTrips) < 1000, `echo round trips: ${roundTrips.join(', ')} ms`);
 
+    served.child.kill('SIGTERM');
+    assert.deepEqual(await served.exited, { code: 0, signal: null });
+  });
+
+  it("started without serve's Node flags, execs Node again with them: the same pid, the same arguments, and it serves", async () => {
+    // spawnServer runs `node main.js serve ...` with no Node flags, as the README does. A
+    // data dir whose name a shell would split and expand must come through the exec as is.
+    const dataDir = `${stateRoot}-data/two words; $(touch x) "quoted"`;
+    mkdirSync(`${stateRoot}-data`, { recursive: true });
+    const served = await serve(['--data-dir', dataDir]);
+    const pid = served.child.pid!;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    assert.deepEqual(argv, [process.execPath, '--max-semi-space-size=64', ...served.child.spawnargs.slice(1)]);
+    const reply = await new Client(served.url).request('GET', '/healthz');
+    assert.equal(reply.status, 200);
+    assert.ok(existsSync(dataDir), 'the server made its data dir by the name it was given');
     served.child.kill('SIGTERM');
     assert.deepEqual(await served.exited, { code: 0, signal: null });
   });
