@@ -39,7 +39,7 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
   ];
 }
 
-/** Node's flags for the server, as `npm start` and the `mdocker` command's shebang give them. */
+/** Node's flags for the server, as `npm start` gives them (server/src/cli/serve.ts: SERVE_NODE_FLAGS). */
 export const SERVE_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 /**

@@ -549,7 +549,12 @@ export async function removeCgroupTree(fs: CgroupFs, path: string, deadlineMs: n
   }
 }
 
-/** Removes every path (trying all before reporting the first failure), then empty default parents. */
+/**
+ * Removes every path (trying all before reporting the first failure), then empty default
+ * parents. The hierarchies are independent (one path per v1 controller), so their removals
+ * run side by side: each rmdir is a thread-pool round trip, and one after another they
+ * added up to about 2.5 ms per container on v1's five.
+ */
 export async function removeCgroupPaths(
   fs: CgroupFs,
   paths: readonly string[],
@@ -557,29 +562,26 @@ export async function removeCgroupPaths(
   timeoutMs: number = DEFAULT_REMOVE_TIMEOUT_MS,
 ): Promise<void> {
   const deadlineMs = Date.now() + timeoutMs;
-  let firstError: unknown;
-  for (const path of paths) {
-    try {
-      await removeCgroupTree(fs, path, deadlineMs);
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (firstError !== undefined) throw firstError;
-  for (const path of paths) {
-    const parent = dirname(path);
-    if (!defaultParents.has(parent)) continue;
-    try {
-      await fs.rmdir(parent);
-    } catch (err) {
-      // Another container (of this or another mdocker process) still lives there, or a
-      // concurrent create just made it again: leaving it is correct.
-      const errno = errnoCode(err);
-      if (errno !== 'ENOENT' && errno !== 'ENOTEMPTY' && errno !== 'EBUSY' && errno !== 'EEXIST') {
-        throw cgroupFileError('removing cgroup', parent, err);
+  const removed = await Promise.allSettled(paths.map((path) => removeCgroupTree(fs, path, deadlineMs)));
+  const failed = removed.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parents = [...new Set(paths.map((path) => dirname(path)))].filter((parent) => defaultParents.has(parent));
+  const pruned = await Promise.allSettled(
+    parents.map(async (parent) => {
+      try {
+        await fs.rmdir(parent);
+      } catch (err) {
+        // Another container (of this or another mdocker process) still lives there, or a
+        // concurrent create just made it again: leaving it is correct.
+        const errno = errnoCode(err);
+        if (errno !== 'ENOENT' && errno !== 'ENOTEMPTY' && errno !== 'EBUSY' && errno !== 'EEXIST') {
+          throw cgroupFileError('removing cgroup', parent, err);
+        }
       }
-    }
-  }
+    }),
+  );
+  const prunedFailed = pruned.find((result) => result.status === 'rejected');
+  if (prunedFailed) throw prunedFailed.reason;
 }
 
 /**
