@@ -140,7 +140,7 @@ if (cachePath !== null && (cachedData === undefined || script.cachedDataRejected
 /**
  * Node's builtins that only some verbs use, each 1-9 ms to load: commander requires
  * child_process at its top for executable subcommands, which mdocker has none of, and the
- * runtime's modules import crypto, net, streams and fs/promises at their tops for calls
+ * runtime's modules import crypto, net, os, streams and fs/promises at their tops for calls
  * that `run` or `ps` may never make. The bundle reaches a builtin's exports only through
  * property reads (esbuild's CommonJS output calls `(0, m.spawn)(...)`), so a proxy that
  * requires the module at its first property read is the module as far as the bundle can
@@ -155,6 +155,7 @@ const lazyBuiltins = new Set([
   'node:http',
   'node:https',
   'node:net',
+  'node:os',
   'node:stream',
   'node:stream/promises',
   'node:tty',

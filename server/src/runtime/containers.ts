@@ -923,8 +923,7 @@ export function parseLaunchError(text: string | null): LaunchError | null {
 let overlayChecked = false;
 async function assertOverlayfs(needed: boolean): Promise<void> {
   if (!needed || overlayChecked) return;
-  const { readFile } = await import('node:fs/promises');
-  const filesystems = await readFile('/proc/filesystems', 'utf8');
+  const filesystems = readFileSync('/proc/filesystems', 'utf8');
   // The module may be loadable though not loaded yet; the kernel loads it on first mount
   // where it can, and the launcher reports UNSUPPORTED where it cannot.
   if (!/\toverlay$/m.test(filesystems) && !existsSync('/sys/module/overlay')) {

@@ -275,6 +275,29 @@ export class StateStore {
     } catch {
       // no name link, or another container's: leave it
     }
-    rmSync(this.dir(record.id), { recursive: true, force: true });
+    removeStateDir(this.dir(record.id));
+  }
+}
+
+/**
+ * rmSync(dir, { recursive: true, force: true }) for a container's directory, which holds
+ * files and an empty `layer` directory: one readdir, an unlink or rmdir per entry, one
+ * rmdir. Node's recursive rm lstats every entry and tries the rmdir first, and its module
+ * alone costs a CLI run 2 ms to load. Anything else (a layer left full) goes to rmSync.
+ */
+function removeStateDir(dir: string): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    // d_type: a symlink is unlinked, never followed.
+    for (const entry of entries) (entry.isDirectory() ? rmdirSync : unlinkSync)(join(dir, entry.name));
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
