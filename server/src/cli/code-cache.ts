@@ -171,6 +171,7 @@ function lazyRequire(real: NodeJS.Require): NodeJS.Require {
       {},
       {
         get: (_target, key) => Reflect.get(load(), key),
+        set: (_target, key, value) => Reflect.set(load(), key, value),
         has: (_target, key) => Reflect.has(load(), key),
         // esbuild's __toESM (an import() of a builtin) copies the exports by their keys.
         ownKeys: () => Reflect.ownKeys(load()),
