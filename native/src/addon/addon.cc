@@ -869,9 +869,10 @@ Napi::Value IsTerminal(const Napi::CallbackInfo& info) {
 }
 
 // replaceProcess(path, argv): execv(3) in this process, with its environment, its stdio
-// (and any other fd without FD_CLOEXEC) and its pid; returns only by throwing. `mdocker serve` restarts Node with
-// the V8 flags it needs (a shebang gives every verb the same flags; serve's cost the
-// others' start), and an exec, unlike a child, leaves no parent in front of the server.
+// (and any other fd without FD_CLOEXEC) and its pid; returns only by throwing. `mdocker
+// serve` restarts Node with the V8 flags it needs (a shebang gives every verb the same
+// flags, and serve's cost the others' start), and an exec, unlike a child, leaves no
+// parent in front of the server.
 Napi::Value ReplaceProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<std::string> args;

@@ -24,12 +24,22 @@ export function missingServeFlags(execArgv: readonly string[], nodeOptions = '')
   return SERVE_NODE_FLAGS.filter((flag) => !given.has(name(flag)));
 }
 
-/** This process again with the SERVE_NODE_FLAGS it lacks; returns when it has them all. */
+/**
+ * This process again with the SERVE_NODE_FLAGS it lacks; returns when it has them all, or
+ * when the exec failed (Node's binary replaced or gone): then it serves without them.
+ */
 function restartWithServeFlags(): void {
   const missing = missingServeFlags(process.execArgv, process.env['NODE_OPTIONS']);
   if (missing.length === 0) return;
   const [node, script, ...args] = process.argv;
-  replaceProcess(process.execPath, [node!, ...process.execArgv, ...missing, script!, ...args]);
+  try {
+    replaceProcess(process.execPath, [node!, ...process.execArgv, ...missing, script!, ...args]);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    process.stderr.write(
+      `mdocker serve: could not restart Node with ${missing.join(' ')} (${reason}); serving without\n`,
+    );
+  }
 }
 
 export function registerServe(program: Command): void {
