@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { SERVE_NODE_FLAGS } from '../../server/dist/src/cli/serve.js';
 import { processRef, sleep, withTimeout } from './util.mjs';
 
 export const FLOW_ACK_EVERY_BYTES = 32 * 1024;
@@ -39,9 +40,6 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
   ];
 }
 
-/** Node's flags for the server, as `npm start` gives them (server/src/cli/serve.ts: SERVE_NODE_FLAGS). */
-export const SERVE_NODE_FLAGS = ['--max-semi-space-size=64'];
-
 /**
  * Starts `node server/dist/src/cli/main.js serve` on 127.0.0.1 with a free port and a state
  * root of its own; resolves once it prints its URL.
@@ -51,6 +49,7 @@ export async function startMdockerServer({ repo, logFile, stateRoot, extraArgs =
   const child = spawn(
     process.execPath,
     [
+      // Node's flags for the server, as `npm start` gives them, so serve does not exec itself again.
       ...SERVE_NODE_FLAGS,
       ...nodeArgs,
       join(repo, 'server/dist/src/cli/main.js'),
