@@ -333,6 +333,33 @@ describe('recordings as asciicast v2', () => {
     ]);
     assert.equal(statSync(join(dir, ID_A, 'index.json')).mode & 0o777, 0o600);
   });
+
+  it('writes the index once for the changes of a second, and not for a removed container', async () => {
+    const c = clock(Date.now());
+    const dir = tempDir();
+    const log = logger();
+    const recordings = new Recordings({ dir, maxBytes: 1 << 20, retentionMs: 60_000, now: c.now, logger: log });
+    const rec = recordings.open(ID_A, 0, { cols: 80, rows: 24, owner: OWNER });
+    rec.end();
+    recordings.expireAt(ID_A, c.now() + 60_000);
+    recordings.open(ID_B, 0, { cols: 80, rows: 24, owner: OWNER }).end();
+    recordings.expireAt(ID_B, c.now() - 1);
+    await recordings.sweep(); // ID_B is due: removed before its index was written
+    await sleep(300);
+    assert.equal(existsSync(join(dir, ID_A, 'index.json')), false, 'the index waits for the batch');
+    assert.equal(existsSync(join(dir, ID_B)), false);
+    for (let i = 0; i < 40 && !existsSync(join(dir, ID_A, 'index.json')); i++) await sleep(50);
+    const index = JSON.parse(readFileSync(join(dir, ID_A, 'index.json'), 'utf8')) as {
+      expiresAt: string;
+      terminals: { endedAt: string | null }[];
+    };
+    assert.equal(index.expiresAt, new Date(c.now() + 60_000).toISOString());
+    assert.equal(index.terminals[0]?.endedAt, new Date(c.now()).toISOString());
+    await sleep(1200);
+    assert.equal(existsSync(join(dir, ID_B)), false, 'no timer writes into a removed directory');
+    assert.deepEqual(log.warnings, []);
+    await recordings.close();
+  });
 });
 
 describe('expiry and sweep', () => {

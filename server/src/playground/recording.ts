@@ -61,6 +61,11 @@ const EVENT_MAX_CHARS = 16 * 1024;
 const BATCH_MS = 1000;
 /** A container's stats line comes once a second: its file is written every ten. */
 const STATS_BATCH_MS = 10_000;
+/** A container's index is rewritten this long after its first change: the terminal's
+ * open, its end and the container's expiry, which a short-lived container makes within
+ * a second, cost one write. A sweep after a crash without an index goes by the files'
+ * times instead. */
+const INDEX_BATCH_MS = 1000;
 const BATCH_BYTES = 64 * 1024;
 const TITLE_MAX_CHARS = 256;
 export const TRUNCATED_MARKER = 'recording-truncated';
@@ -466,6 +471,8 @@ interface ContainerEntry {
   statsBytes: number;
   statsWarned: boolean;
   index: Promise<void>;
+  /** a change the index does not have yet: its write waits for this timer */
+  indexTimer: NodeJS.Timeout | null;
   indexQueued: boolean;
   indexWarned: boolean;
 }
@@ -684,6 +691,7 @@ export class Recordings {
       if (container.stats) pending.push(container.stats.close());
     }
     await Promise.all(pending);
+    for (const container of this.#containers.values()) this.#flushIndex(container);
     await Promise.all([...this.#containers.values()].map((container) => container.index));
     await Promise.all(this.#removals.values());
   }
@@ -703,6 +711,7 @@ export class Recordings {
       statsBytes: 0,
       statsWarned: false,
       index: Promise.resolve(),
+      indexTimer: null,
       indexQueued: false,
       indexWarned: false,
     };
@@ -726,8 +735,24 @@ export class Recordings {
       }));
   }
 
-  /** Rewrites index.json (atomically, by rename) once per burst of changes. */
+  /** Rewrites index.json, INDEX_BATCH_MS after the first change it does not have. */
   #saveIndex(container: ContainerEntry): void {
+    if (container.indexTimer || this.#containers.get(container.id) !== container) return;
+    if (this.#closed) return this.#writeIndex(container);
+    container.indexTimer = setTimeout(() => this.#flushIndex(container), INDEX_BATCH_MS);
+    container.indexTimer.unref();
+  }
+
+  /** Writes a pending index change now; container.index settles once it is on disk. */
+  #flushIndex(container: ContainerEntry): void {
+    if (!container.indexTimer) return;
+    clearTimeout(container.indexTimer);
+    container.indexTimer = null;
+    this.#writeIndex(container);
+  }
+
+  /** Rewrites index.json (atomically, by rename), from the entry as it is when the write starts. */
+  #writeIndex(container: ContainerEntry): void {
     if (container.indexQueued) return;
     container.indexQueued = true;
     container.index = container.index
@@ -767,6 +792,8 @@ export class Recordings {
 
   async #remove(container: ContainerEntry): Promise<void> {
     this.#containers.delete(container.id);
+    if (container.indexTimer) clearTimeout(container.indexTimer);
+    container.indexTimer = null;
     const pending: Promise<void>[] = [];
     for (const entry of container.terminals.values()) {
       entry.recording.end();
