@@ -159,6 +159,8 @@ describe('networks (runtime), many at once', { skip }, () => {
       const first = joins.filter((j) => j.name === names[0]);
       await networks.detach(names[0]!, '0'.padStart(32, '0'));
       assert.equal(hostsOf(names[0]!).length, 5);
+      const shrunk = readFileSync(join(root, 'networks', names[0]!, 'hosts'), 'utf8');
+      assert.ok(shrunk.endsWith('\n') && !shrunk.endsWith('\n\n'), `cut to its new length: ${JSON.stringify(shrunk)}`);
       assert.ok(!hostsOf(names[0]!).some((l) => /\sm0$/.test(l)), 'm0 left');
       await Promise.all(first.map((_, k) => networks.detach(names[0]!, `${k * 2}`.padStart(32, '0'))));
       const again = await networks.attach(names[0]!, { id: 'f'.repeat(32), name: 'late', hostname: 'late' });
