@@ -92,6 +92,20 @@ describe('Screen, plain text that scrolls past the scrollback', () => {
     assert.ok(ours.skipped > Buffer.byteLength(text) / 2, `skipped ${ours.skipped} of ${Buffer.byteLength(text)}`);
   });
 
+  it('parses a long flood once, not once per hold buffer, and the screen is the same', async () => {
+    // The playground's scrollback, and several hold buffers' worth of 80-column lines in
+    // the pty's 4 KiB reads: each full buffer is cut to its last lines and held on.
+    const size = { cols: 80, rows: 24, scrollback: 2000 };
+    const text = '$ yes\r\n' + lines(60_000, () => 79);
+    const stream = chunks(text, random(7), 4096);
+    const ours = await throughScreen(stream, size, (i) => i % 16 === 0);
+    const theirs = await reference(stream, size);
+    assert.equal(ours.screen, theirs.screen);
+    assert.deepEqual([ours.x, ours.y], [theirs.x, theirs.y]);
+    const total = Buffer.byteLength(text);
+    assert.ok(ours.skipped > total * 0.9, `skipped ${ours.skipped} of ${total}`);
+  });
+
   it('keeps what the parser must see: a region, the alternate screen, SO/SI, bare LFs, long lines, colours', async () => {
     const cases: [string, string][] = [
       ['a scroll region: a line feed on its bottom row overwrites lines outside it', '\x1b[3;10r\x1b[24;1H'],

@@ -319,7 +319,9 @@ export class Screen {
    * copy of the screen skips what it cannot show.
    */
   #holdPlain(chunk: Buffer): void {
-    if (this.#flooding && this.#heldBytes + chunk.length > HOLD_MAX_BYTES) this.#flushHeld(true);
+    if (this.#flooding && this.#heldBytes + chunk.length > HOLD_MAX_BYTES) {
+      if (!this.#compactHeld() || this.#heldBytes + chunk.length > HOLD_MAX_BYTES) this.#flushHeld(true);
+    }
     if (!this.#flooding) {
       this.#held.push(chunk);
     } else {
@@ -373,6 +375,26 @@ export class Screen {
       }
     }
     for (const part of parts) if (part.length > 0) this.#parse(part);
+  }
+
+  /**
+   * A full flood buffer keeps only what a flush would give the parser (#flushHeld), and
+   * the hold goes on: a terminal that floods is parsed once per HOLD_FLOODING_MS, not once
+   * per HOLD_MAX_BYTES. The parser's state cannot change while text is held (anything else
+   * written flushes first), so what a flush now would skip, a flush later skips too.
+   * False when nothing can be dropped yet, or too little (lines so long that the kept
+   * tail fills half the buffer): the caller then flushes.
+   */
+  #compactHeld(): boolean {
+    if (this.#floodBuffer === null || this.#pendingBytes !== 0 || this.#waiting.size !== 0) return false;
+    if (!this.#scrollsWholeScreen()) return false;
+    const held = this.#floodBuffer.subarray(0, this.#heldBytes);
+    const start = lastLinesStart([held], 2 * this.#terminal.rows + this.#scrollbackLines);
+    if (start === null || held.length - start.offset > HOLD_MAX_BYTES / 2) return false;
+    held.copyWithin(0, start.offset);
+    this.#skippedBytes += start.offset;
+    this.#heldBytes -= start.offset;
+    return true;
   }
 
   /** Whether a line feed on the bottom row scrolls the whole screen (no DECSTBM region). */
