@@ -560,11 +560,52 @@ function medianRun(runs) {
   return { ...measured[Math.floor((measured.length - 1) / 2)], roundsMiBps: runs.map((run) => run?.MiBps ?? null) };
 }
 
+/**
+ * The like-for-like run with GNU binaries: a server of its own whose images directory adds
+ * `gnu` (bench/lib/gnu-image.mjs), no CPU limit, as wetty's host shell has none.
+ */
+async function gnuThroughput(imagesDir, script, timeoutMs) {
+  const srv = await startMdockerServer({
+    repo,
+    logFile: join(work, 'serve-gnu.log'),
+    stateRoot: `${stateRoot}-gnu`,
+    extraArgs: uncappedFlags(),
+    env: { MDOCKER_IMAGES: imagesDir },
+    tracker,
+  });
+  tracker.noteServer(srv.pid);
+  try {
+    const cpus = availableParallelism();
+    const run = await pgLib.measureThroughput({
+      server: srv,
+      bytes: S.throughputBytes,
+      timeoutMs,
+      tracker,
+      cpus,
+      image: 'gnu',
+      script,
+    });
+    run.cpus = cpus;
+    log(
+      `  mdocker, GNU yes and head (cpus ${cpus}) ${run.MiBps.toFixed(1)} MiB/s, ${run.serverCpuSecondsPerGiB.toFixed(1)} server CPU s/GiB`,
+    );
+    return run;
+  } catch (err) {
+    return { error: String(err.message ?? err) };
+  } finally {
+    const r = await srv.stop();
+    if (r.timedOut) results.leftovers.push('the GNU throughput server did not stop in time after SIGTERM: killed');
+  }
+}
+
 async function throughputPhase() {
   const script = pgLib.throughputScript(S.throughputBytes);
   const imageBin = join(repo, 'rootfs/images/busybox/bin');
   const hostPath = '/usr/local/bin:/usr/bin:/bin';
-  const perRun = 2 + 2 + 2 * (results.wettyStatus === 'installed' ? 1 : 0);
+  const { buildGnuImages, gnuScript } = await import('./lib/gnu-image.mjs');
+  const gnuImages = buildGnuImages({ repo, work });
+  if (gnuImages.skipped) log(`  mdocker with GNU yes and head: not measured: ${gnuImages.skipped}`);
+  const perRun = 2 + 2 + (gnuImages.dir ? 1 : 0) + 2 * (results.wettyStatus === 'installed' ? 1 : 0);
   const timeoutMs = () =>
     Math.max(60_000, Math.min(240_000, (deadlineAt - Date.now() - 120_000) / (perRun * S.throughputRounds)));
   const { measurePtyCeiling } = await import('./lib/pty-ceiling.mjs');
@@ -614,6 +655,9 @@ async function throughputPhase() {
       add('mdocker', key, run);
     }
     await stopServer();
+    if (gnuImages.dir)
+      add('mdocker', 'throughputGnu', await gnuThroughput(gnuImages.dir, gnuScript(script), timeoutMs()));
+    else add('mdocker', 'throughputGnu', { skipped: gnuImages.skipped });
     for (const [key, command] of [
       ['throughput', `${imageBin}/sh -c 'PATH=${imageBin}; ${script}'`],
       ['throughputHost', `sh -c '${script}'`],
@@ -638,6 +682,7 @@ async function throughputPhase() {
       }
     }
   }
+  if (gnuImages.dir) rmSync(gnuImages.dir, { recursive: true, force: true });
   results.ptyCeiling = {};
   for (const [name, list] of Object.entries(runs.ptyCeiling ?? {})) results.ptyCeiling[name] = medianRun(list);
   for (const [key, list] of Object.entries(runs.mdocker ?? {})) results[key] = medianRun(list);

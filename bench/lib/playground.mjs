@@ -203,10 +203,17 @@ export function throughputScript(bytes, { timeHead = '' } = {}) {
   return `read go; yes ${'a'.repeat(79)} | ${timeHead ? `${timeHead} -p ` : ''}head -c ${bytes}`;
 }
 
-/** A container writes `bytes` to its terminal once told to; the client reads and acks it all. */
-export async function measureThroughput({ server, bytes, timeoutMs, tracker, cpus }) {
+/**
+ * A container writes `bytes` to its terminal once told to; the client reads and acks it all.
+ * `image` and `script` (throughputScript's, another way) default to the image's busybox.
+ */
+export async function measureThroughput({ server, bytes, timeoutMs, tracker, cpus, image, script }) {
   const browser = await new Browser(server.url).open();
-  const container = await browser.createContainer({ cmd: ['/bin/sh', '-c', throughputScript(bytes)], cpus });
+  const container = await browser.createContainer({
+    cmd: ['/bin/sh', '-c', script ?? throughputScript(bytes)],
+    cpus,
+    ...(image === undefined ? {} : { image }),
+  });
   tracker?.addContainer(container);
   const term = browser.attach(container.id);
   await term.opened;

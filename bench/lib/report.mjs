@@ -94,7 +94,11 @@ function issue18Targets(r) {
   const mdockerMs = nativeMedian(n, 'mdocker');
   const thrAll = r.throughputAllCpus ?? {};
   const bare = r.ptyCeiling?.busybox;
+  const bareHost = r.ptyCeiling?.host;
   const wettyMiBps = r.wetty?.throughput?.MiBps;
+  const wettyHostMiBps = r.wetty?.throughputHost?.MiBps;
+  const gnuMiBps = r.throughputGnu?.MiBps;
+  const busyboxWriter = r.ptyCeiling?.busybox?.writerLimitMiBps;
   const cliOverNode = nativeMedian(n, 'mdocker-cli') - nativeMedian(n, 'node -e 0');
   const joinP99 = setup?.createToPrompt?.p99;
   const joinMax = setup?.createToPrompt?.max;
@@ -137,18 +141,35 @@ function issue18Targets(r) {
       atMost(mdockerMs / floorMs, 1.5),
     ],
     [
-      'terminal throughput, same binaries, at least 1.5× wetty',
+      "terminal throughput, same binaries, at least 1.5× wetty: the image's busybox",
       Number.isFinite(thrAll.MiBps / wettyMiBps)
-        ? `${thrAll.MiBps.toFixed(1)} vs ${wettyMiBps.toFixed(1)} MiB/s: ${fmtRatio(thrAll.MiBps / wettyMiBps)}`
+        ? `${thrAll.MiBps.toFixed(1)} vs ${wettyMiBps.toFixed(1)} MiB/s: ${fmtRatio(thrAll.MiBps / wettyMiBps)}` +
+          (busyboxWriter
+            ? `; 1.5× wetty would be ${fmtRatio((1.5 * wettyMiBps) / busyboxWriter)} of what busybox \`head\` itself can write (${busyboxWriter.toFixed(1)})`
+            : '')
         : '–',
       atLeast(thrAll.MiBps / wettyMiBps, 1.5),
     ],
     [
-      'terminal throughput at least 0.9× the bare pty reader',
+      "… GNU coreutils on both sides (the host's `yes` and `head`)",
+      Number.isFinite(gnuMiBps / wettyHostMiBps)
+        ? `${gnuMiBps.toFixed(1)} vs ${wettyHostMiBps.toFixed(1)} MiB/s: ${fmtRatio(gnuMiBps / wettyHostMiBps)}`
+        : `not measured: ${r.throughputGnu?.error ?? r.throughputGnu?.skipped ?? r.wetty?.throughputHost?.skipped ?? '–'}`,
+      atLeast(gnuMiBps / wettyHostMiBps, 1.5),
+    ],
+    [
+      "terminal throughput at least 0.9× the bare pty reader: the image's busybox",
       Number.isFinite(thrAll.MiBps / bare?.MiBps)
         ? `${thrAll.MiBps.toFixed(1)} vs ${bare.MiBps.toFixed(1)} MiB/s: ${fmtRatio(thrAll.MiBps / bare.MiBps)}`
         : '–',
       atLeast(thrAll.MiBps / bare?.MiBps, 0.9),
+    ],
+    [
+      '… GNU coreutils on both sides',
+      Number.isFinite(gnuMiBps / bareHost?.MiBps)
+        ? `${gnuMiBps.toFixed(1)} vs ${bareHost.MiBps.toFixed(1)} MiB/s: ${fmtRatio(gnuMiBps / bareHost.MiBps)}`
+        : `not measured: ${r.throughputGnu?.error ?? r.throughputGnu?.skipped ?? bareHost?.error ?? '–'}`,
+      atLeast(gnuMiBps / bareHost?.MiBps, 0.9),
     ],
     [
       '`mdocker run --rm busybox true`, whole process, minus `node -e 0`: at most 40 ms',
@@ -423,10 +444,12 @@ export function renderResults(r) {
     '',
   );
   const wettySame = wetty.throughput?.MiBps;
+  const wettyHost = wetty.throughputHost?.MiBps;
   const thrRow = (what, binaries, t, { cpuPerGiB = t.serverCpuSecondsPerGiB, perMessage = t.bytesPerFrame } = {}) => {
     if (t?.MiBps === undefined)
       return [what, binaries, `not measured: ${t?.error ?? t?.skipped ?? '–'}`, '', '', '', '', '', '', ''];
     const same = binaries.startsWith('busybox');
+    const wettyOfSet = same ? wettySame : wettyHost;
     return [
       what,
       binaries,
@@ -436,7 +459,7 @@ export function renderResults(r) {
       cpuPerGiB.toFixed(1),
       t.clientCpuSeconds?.toFixed(1) ?? '–',
       fmtBytes(perMessage),
-      same && wettySame ? fmtRatio(t.MiBps / wettySame) : '–',
+      wettyOfSet ? fmtRatio(t.MiBps / wettyOfSet) : '–',
       fmtRatio(t.MiBps / (same ? ceiling.busybox?.writerLimitMiBps : ceiling.host?.writerLimitMiBps)),
     ];
   };
@@ -445,6 +468,14 @@ export function renderResults(r) {
   if (r.throughputAllCpus)
     tRows.push(thrRow(`mdocker serve, \`cpus: ${thrAll.cpus}\` (no limit)`, 'busybox (the image)', thrAll));
   if (wetty.throughput) tRows.push(thrRow(`wetty ${r.versions.wetty}`, 'busybox (the image)', wetty.throughput));
+  if (r.throughputGnu)
+    tRows.push(
+      thrRow(
+        `mdocker serve, \`cpus: ${r.throughputGnu.cpus ?? thrAll.cpus}\` (no limit)`,
+        'host (GNU coreutils), `yes` and `head` copied into the image',
+        r.throughputGnu,
+      ),
+    );
   if (wetty.throughputHost)
     tRows.push(thrRow(`wetty ${r.versions.wetty}`, 'host (GNU coreutils)', wetty.throughputHost));
   for (const [name, binaries] of [
@@ -469,7 +500,9 @@ export function renderResults(r) {
         '',
         '',
         '',
-        binaries.startsWith('busybox') && wettySame ? fmtRatio(c.writerLimitMiBps / wettySame) : '–',
+        (binaries.startsWith('busybox') ? wettySame : wettyHost)
+          ? fmtRatio(c.writerLimitMiBps / (binaries.startsWith('busybox') ? wettySame : wettyHost))
+          : '–',
         '1',
       ]);
   }
@@ -496,6 +529,9 @@ export function renderResults(r) {
     `The command, the same for all: \`sh -c '${r.config.throughputScriptShown}'\` (80-column lines: the terminal scrolls, as real output does), started by a typed newline; ` +
       `timed from that keystroke to the end of the stream (mdocker: the \`exit\` message; wetty: \`logout\`; the bare reader: its last read). mdocker runs it in a container; wetty and the bare reader run it on the host, ` +
       "with PATH set to the image's /bin (the same busybox binaries as in the container) or to the host's. " +
+      (r.throughputGnu
+        ? "For the GNU row mdocker runs the host's own `yes` and `head` (and the libraries they load) copied into a copy of the image, named by path, as busybox's shell prefers its applets to PATH (bench/lib/gnu-image.mjs): the same files wetty's host row runs. "
+        : '') +
       "busybox `head` writes to a terminal a line at a time (80 bytes per write(2)), GNU `head` whole buffers: most of the difference between the two binary sets is the writing process's own time in the kernel's tty layer, which no reader can take off it. " +
       "In the bare reader's runs `head` runs under `time -p` (busybox's for busybox, /usr/bin/time for the host's): its user + system time, as a rate, is what it could write with a core to itself and a reader that never held it up, a bound for every server. " +
       "The bare reader is the server's own pty path without the server (the addon's spawnPty and a tty.ReadStream in the bench's process): no screen, no WebSocket, no container, no CPU limit. " +
@@ -514,6 +550,7 @@ export function renderResults(r) {
     const lines = [
       each('mdocker, default limits', thr),
       each(`mdocker, \`cpus: ${thrAll.cpus}\``, thrAll),
+      each('mdocker, GNU', r.throughputGnu),
       each('wetty, busybox', wetty.throughput),
       each('wetty, host', wetty.throughputHost),
       each('bare reader, busybox', ceiling.busybox),

@@ -44,7 +44,15 @@ export function uncappedFlags({ maxContainers = 2000 } = {}) {
  * Starts `node server/dist/src/cli/main.js serve` on 127.0.0.1 with a free port and a state
  * root of its own; resolves once it prints its URL.
  */
-export async function startMdockerServer({ repo, logFile, stateRoot, extraArgs = [], nodeArgs = [], tracker }) {
+export async function startMdockerServer({
+  repo,
+  logFile,
+  stateRoot,
+  extraArgs = [],
+  nodeArgs = [],
+  env = {},
+  tracker,
+}) {
   const fd = openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
@@ -65,7 +73,7 @@ export async function startMdockerServer({ repo, logFile, stateRoot, extraArgs =
       `${stateRoot}-data`,
       ...extraArgs,
     ],
-    { stdio: ['ignore', fd, fd], env: { ...process.env, MDOCKER_STATE_ROOT: stateRoot } },
+    { stdio: ['ignore', fd, fd], env: { ...process.env, ...env, MDOCKER_STATE_ROOT: stateRoot } },
   );
   closeSync(fd);
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
