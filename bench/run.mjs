@@ -161,6 +161,7 @@ tracker.stateRoots.push(
   `${stateRoot}-net`,
   `${stateRoot}-preview`,
   `${stateRoot}-images`,
+  `${stateRoot}-gnu`,
 );
 tracker.cgroupParents.push(cgroupParent);
 tracker.mountPrefixes.push(work, stateRoot);
