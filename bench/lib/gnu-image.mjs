@@ -5,7 +5,7 @@
 // image, so both sides write with the same binaries. busybox's shell runs its own applets
 // ahead of PATH, so the command names them by path (GNU_BIN).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const GNU_BIN = '/usr/local/bin';
@@ -31,19 +31,21 @@ export function buildGnuImages({ repo, work }) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   try {
-    for (const name of ['busybox', 'gnu']) execFileSync('cp', ['-a', busybox, join(dir, name)]);
+    // As the bench's other copies of the image (run.mjs, ensureHelpers): its applet links kept.
+    for (const name of ['busybox', 'gnu']) {
+      cpSync(busybox, join(dir, name), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    }
     const gnu = join(dir, 'gnu');
     const marker = readFileSync(join(gnu, '.mdocker-image'), 'utf8').replace(/^name=busybox$/m, 'name=gnu');
     writeFileSync(join(gnu, '.mdocker-image'), marker);
-    mkdirSync(join(gnu, GNU_BIN), { recursive: true });
+    mkdirSync(join(gnu, GNU_BIN), { recursive: true, mode: 0o755 });
     for (const tool of TOOLS) {
       copyFileSync(tool, join(gnu, GNU_BIN, tool.split('/').pop()));
       for (const lib of sharedLibraries(tool)) {
-        mkdirSync(join(gnu, dirname(lib)), { recursive: true });
+        mkdirSync(join(gnu, dirname(lib)), { recursive: true, mode: 0o755 });
         copyFileSync(lib, join(gnu, lib));
       }
     }
-    execFileSync('chmod', ['-R', 'go-w', gnu]);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     return { skipped: `cannot build the images: ${String(err.message ?? err).split('\n')[0]}` };

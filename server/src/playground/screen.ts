@@ -365,16 +365,20 @@ export class Screen {
     this.#held = [];
     this.#floodBuffer = null;
     this.#heldBytes = 0;
-    if (this.#pendingBytes === 0 && this.#waiting.size === 0 && this.#scrollsWholeScreen()) {
-      const start = lastLinesStart(parts, 2 * this.#terminal.rows + this.#scrollbackLines);
-      if (start !== null) {
-        for (let i = 0; i < start.part; i++) this.#skippedBytes += parts[i]!.length;
-        this.#skippedBytes += start.offset;
-        const first = parts[start.part]!.subarray(start.offset);
-        parts = [first, ...parts.slice(start.part + 1)];
-      }
+    const start = this.#keptStart(parts);
+    if (start !== null) {
+      for (let i = 0; i < start.part; i++) this.#skippedBytes += parts[i]!.length;
+      this.#skippedBytes += start.offset;
+      const first = parts[start.part]!.subarray(start.offset);
+      parts = [first, ...parts.slice(start.part + 1)];
     }
     for (const part of parts) if (part.length > 0) this.#parse(part);
+  }
+
+  /** Where in held text `parts` what the parser must see begins (#flushHeld); null: all of it. */
+  #keptStart(parts: readonly Buffer[]): { part: number; offset: number } | null {
+    if (this.#pendingBytes !== 0 || this.#waiting.size !== 0 || !this.#scrollsWholeScreen()) return null;
+    return lastLinesStart(parts, 2 * this.#terminal.rows + this.#scrollbackLines);
   }
 
   /**
@@ -386,10 +390,9 @@ export class Screen {
    * tail fills half the buffer): the caller then flushes.
    */
   #compactHeld(): boolean {
-    if (this.#floodBuffer === null || this.#pendingBytes !== 0 || this.#waiting.size !== 0) return false;
-    if (!this.#scrollsWholeScreen()) return false;
+    if (this.#floodBuffer === null) return false;
     const held = this.#floodBuffer.subarray(0, this.#heldBytes);
-    const start = lastLinesStart([held], 2 * this.#terminal.rows + this.#scrollbackLines);
+    const start = this.#keptStart([held]);
     if (start === null || held.length - start.offset > HOLD_MAX_BYTES / 2) return false;
     held.copyWithin(0, start.offset);
     this.#skippedBytes += start.offset;
