@@ -445,11 +445,13 @@ export function renderResults(r) {
   );
   const wettySame = wetty.throughput?.MiBps;
   const wettyHost = wetty.throughputHost?.MiBps;
+  /** wetty's rate with the same binary set as a row's ("busybox …" or the host's). */
+  const wettyOf = (binaries) => (binaries.startsWith('busybox') ? wettySame : wettyHost);
   const thrRow = (what, binaries, t, { cpuPerGiB = t.serverCpuSecondsPerGiB, perMessage = t.bytesPerFrame } = {}) => {
     if (t?.MiBps === undefined)
       return [what, binaries, `not measured: ${t?.error ?? t?.skipped ?? '–'}`, '', '', '', '', '', '', ''];
     const same = binaries.startsWith('busybox');
-    const wettyOfSet = same ? wettySame : wettyHost;
+    const wettyOfSet = wettyOf(binaries);
     return [
       what,
       binaries,
@@ -500,9 +502,7 @@ export function renderResults(r) {
         '',
         '',
         '',
-        (binaries.startsWith('busybox') ? wettySame : wettyHost)
-          ? fmtRatio(c.writerLimitMiBps / (binaries.startsWith('busybox') ? wettySame : wettyHost))
-          : '–',
+        wettyOf(binaries) ? fmtRatio(c.writerLimitMiBps / wettyOf(binaries)) : '–',
         '1',
       ]);
   }

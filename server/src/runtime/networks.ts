@@ -600,7 +600,7 @@ export class Networks {
    * and the file's blocks are rewritten rather than freed and allocated again (on ext4 a
    * tenth of the cost).
    */
-  private rewriteHosts(name: string, members: NetworkMember[] = this.members(name)): void {
+  private rewriteHosts(name: string, members: NetworkMember[]): void {
     const text = Buffer.from(hostsFile(members));
     let fd: number;
     try {
